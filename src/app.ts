@@ -1,0 +1,127 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import express from 'express';
+import { expressMiddleware } from '@as-integrations/express5';
+import { Redis } from 'ioredis';
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config.js';
+import { ensureDatabase, initOrm, migrate } from './db/orm.js';
+import { Transactions } from './db/transactions.js';
+import { EventBus } from './events/bus.js';
+import { OutboxRelay } from './events/relay.js';
+import { createApollo, createWsServer, httpContext } from './http/graphql.js';
+import { playgroundHtml, restRoutes, wantsPlayground } from './http/routes.js';
+import { registerJobs } from './jobs/catalogue.js';
+import { Deadlines } from './jobs/deadlines.js';
+import { createScheduler, storeName, type Scheduler } from './jobs/scheduler.js';
+import { createLogger, type Logger } from './logger.js';
+import { createSchema } from './schema/build.js';
+import { AUCTION_END, AuctionService } from './services/auctions.js';
+import type { Services } from './services/index.js';
+import { UserService } from './services/users.js';
+
+export interface App {
+  url: string;
+  port: number;
+  services: Services;
+  deadlines: Deadlines;
+  scheduler: Scheduler;
+  relay: OutboxRelay;
+  httpServer: Server;
+  /** Graceful stop: no new requests or jobs, running jobs finish (or are unlocked), then everything closes. */
+  stop(): Promise<void>;
+}
+
+export interface AppOptions {
+  clock?: Clock;
+  log?: Logger;
+  instanceName?: string;
+}
+
+/** Start-up in order: config -> database (created and migrated) -> Redis -> scheduler -> HTTP + WebSocket. */
+export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const clock = opts.clock ?? systemClock;
+  const instanceName = opts.instanceName ?? `${hostname()}:${process.pid}:${config.port}`;
+
+  await ensureDatabase(config.databaseUrl, log);
+  const orm = await initOrm(config.databaseUrl);
+  await migrate(orm, config.databaseUrl, log);
+
+  // Publishing and subscribing need their own connections (a subscriber can do nothing else).
+  const redisPub = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
+  const redisSub = new Redis(config.redisUrl);
+  await Promise.all([redisPub.ping(), redisSub.ping()]);
+
+  const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log);
+  const relay = new OutboxRelay(orm, bus, log, config.outboxRepublishAfterSeconds);
+  const tx = new Transactions(orm, relay, clock, log);
+  const scheduler = createScheduler(config, instanceName);
+  scheduler.on('error', (err: Error) => log.error({ err }, 'scheduler error'));
+  scheduler.on('fail', (err: Error, job: { attrs: { name: string } }) => log.error({ err, job: job.attrs.name }, 'job failed'));
+  const deadlines = new Deadlines(orm, tx, scheduler, clock, log, {
+    batchSize: config.deadlineBatchSize,
+    staleMs: config.deadlineStaleSeconds * 1000,
+    lockLifetimeMs: config.jobLockLifetimeSeconds * 1000,
+  });
+  const services: Services = {
+    config,
+    orm,
+    clock,
+    log,
+    tx,
+    bus,
+    auctions: new AuctionService(deadlines),
+    users: new UserService(),
+  };
+
+  await registerJobs({ config, scheduler, deadlines, relay, log });
+  await scheduler.start();
+  log.info({ store: storeName(config) }, 'job scheduler started');
+
+  // Restart recovery: end what came due while no server ran, and re-arm the wake-up.
+  const [restored, active] = await deadlines.recover(AUCTION_END);
+  log.info({ restored, active }, `Restored ${restored}/${active} auction end tasks`);
+
+  const schema = await createSchema();
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = createServer(app);
+  const ws = createWsServer(services, schema, httpServer);
+  const apollo = await createApollo(services, schema, httpServer, ws.dispose);
+
+  app.use(restRoutes(services, redisPub));
+  app.get('/graphql', (req, res, next) => (wantsPlayground(req) ? res.type('html').send(playgroundHtml()) : next()));
+  app.use(
+    '/graphql',
+    express.json({ limit: '100kb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => httpContext(services, req.headers.authorization, req.headers['x-request-id']),
+    }),
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, resolve);
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  const url = `http://localhost:${port}/graphql`;
+  log.info({ url }, 'Deadline is serving GraphQL (and subscriptions) at this URL');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info('stopping: no new requests or jobs');
+      deadlines.stop();
+      await apollo.stop(); // closes the HTTP server and the WebSocket server, waiting for requests in flight
+      ws.wsServer.close();
+      const drained = await scheduler.drain({ timeout: config.shutdownGraceSeconds * 1000 });
+      if (drained.timedOut) log.warn({ running: drained.running }, 'jobs still running at shutdown; their locks will expire');
+      await Promise.allSettled([redisPub.quit(), redisSub.quit()]);
+      await orm.close();
+      log.info('stopped');
+    })());
+
+  return { url, port, services, deadlines, scheduler, relay, httpServer, stop };
+}

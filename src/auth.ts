@@ -1,0 +1,31 @@
+import jwt from 'jsonwebtoken';
+import { unauthenticated } from './errors.js';
+import type { Identity } from './services/users.js';
+
+/** HS256 tokens: `sub` is the user id, `role` is `user` or `admin`. */
+export function signToken(secret: string, userId: string, role: Identity['role'], expiresInSeconds = 7 * 24 * 3600): string {
+  return jwt.sign({ role }, secret, { algorithm: 'HS256', subject: userId, expiresIn: expiresInSeconds });
+}
+
+export function verifyToken(secret: string, token: string): Identity {
+  let claims: jwt.JwtPayload | string;
+  try {
+    claims = jwt.verify(token, secret, { algorithms: ['HS256'] });
+  } catch (err) {
+    throw unauthenticated(`Invalid token: ${(err as Error).message}`);
+  }
+  if (typeof claims === 'string' || typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 128) {
+    throw unauthenticated('Invalid token: no subject');
+  }
+  if (claims.role !== 'user' && claims.role !== 'admin') throw unauthenticated('Invalid token: role must be user or admin');
+  return { id: claims.sub, role: claims.role };
+}
+
+/** Reads `Bearer <token>`; no header means an anonymous caller, a bad one is an error. */
+export function identityFromHeader(secret: string, header: unknown): Identity | null {
+  if (header === undefined || header === null || header === '') return null;
+  if (typeof header !== 'string') throw unauthenticated('Authorization must be a string');
+  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+  if (!match) throw unauthenticated('Authorization must be "Bearer <token>"');
+  return verifyToken(secret, match[1]);
+}

@@ -1,0 +1,136 @@
+/**
+ * One typed configuration, parsed and validated once from the environment.
+ * A bad value stops start-up with the variable's name in the message.
+ * Durations are seconds and accept decimals (0.2 = 200 ms) so tests never wait long.
+ */
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  databaseUrl: string;
+  redisUrl: string;
+  /** Unset: Agenda stores jobs in PostgreSQL. Set: MongoDB, with Redis pub/sub for notifications. */
+  agendaMongoUrl: string | undefined;
+  jwtSecret: string;
+  appTimezone: string;
+  enableCron: boolean;
+  logLevel: string;
+  /** Prefix of the Redis pub/sub channels, so several deployments (or test files) can share one Redis. */
+  redisPrefix: string;
+  /** Agenda: how often each instance scans the job store for due jobs. */
+  jobProcessEverySeconds: number;
+  /** Agenda: how long a locked job may run before another instance may take it over. */
+  jobLockLifetimeSeconds: number;
+  jobConcurrency: number;
+  /** Deadlines: how many deadlines one conditional update settles. */
+  deadlineBatchSize: number;
+  /** Deadlines: the safety sweep's interval. */
+  deadlineSweepSeconds: number;
+  /** An armed wake-up this long overdue is taken as lost (crashed run) and replaced. */
+  deadlineStaleSeconds: number;
+  /** Outbox: how often unpublished events are looked for, and how old they must be. */
+  outboxSweepSeconds: number;
+  outboxRepublishAfterSeconds: number;
+  countdownTickSeconds: number;
+  graphqlMaxDepth: number;
+  graphqlMaxCost: number;
+  shutdownGraceSeconds: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function str(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  return raw;
+}
+
+function num(env: Env, name: string, fallback: number, opts: { min?: number; integer?: boolean } = {}): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new ConfigError(name, `must be a number, got "${raw}"`);
+  if (opts.integer && !Number.isInteger(value)) throw new ConfigError(name, `must be an integer, got "${raw}"`);
+  if (opts.min !== undefined && value < opts.min) throw new ConfigError(name, `must be at least ${opts.min}, got "${raw}"`);
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(true|1|yes|on)$/i.test(raw)) return true;
+  if (/^(false|0|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function url(env: Env, name: string, fallback: string | undefined, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be a URL, got "${raw}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+  }
+  return raw;
+}
+
+function timezone(env: Env, name: string, fallback: string): string {
+  const tz = str(env, name, fallback);
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+  } catch {
+    throw new ConfigError(name, `must be an IANA time zone, got "${tz}"`);
+  }
+  return tz;
+}
+
+const DEV_JWT_SECRET = 'deadline-development-secret';
+
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnvRaw = str(env, 'NODE_ENV', 'development');
+  if (!['development', 'production', 'test'].includes(nodeEnvRaw)) {
+    throw new ConfigError('NODE_ENV', `must be development, production or test, got "${nodeEnvRaw}"`);
+  }
+  const nodeEnv = nodeEnvRaw as Config['nodeEnv'];
+  const jwtSecret = env.JWT_SECRET ?? '';
+  if (nodeEnv !== 'development' && jwtSecret.length === 0) {
+    throw new ConfigError('JWT_SECRET', 'is required outside development');
+  }
+  if (jwtSecret.length > 0 && jwtSecret.length < 16) {
+    throw new ConfigError('JWT_SECRET', 'must be at least 16 characters');
+  }
+  return {
+    nodeEnv,
+    port: num(env, 'PORT', 4000, { min: 0, integer: true }),
+    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/deadline', ['postgres:', 'postgresql:'])!,
+    redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:'])!,
+    agendaMongoUrl: url(env, 'AGENDA_MONGO_URL', undefined, ['mongodb:', 'mongodb+srv:']),
+    jwtSecret: jwtSecret || DEV_JWT_SECRET,
+    appTimezone: timezone(env, 'APP_TIMEZONE', 'Asia/Shanghai'),
+    enableCron: bool(env, 'ENABLE_CRON', true),
+    logLevel: str(env, 'LOG_LEVEL', nodeEnv === 'test' ? 'warn' : 'info'),
+    redisPrefix: str(env, 'REDIS_PREFIX', 'deadline'),
+    jobProcessEverySeconds: num(env, 'JOB_PROCESS_EVERY_SECONDS', 5, { min: 0.05 }),
+    jobLockLifetimeSeconds: num(env, 'JOB_LOCK_LIFETIME_SECONDS', 120, { min: 0.5 }),
+    jobConcurrency: num(env, 'JOB_CONCURRENCY', 5, { min: 1, integer: true }),
+    deadlineBatchSize: num(env, 'DEADLINE_BATCH_SIZE', 100, { min: 1, integer: true }),
+    deadlineSweepSeconds: num(env, 'DEADLINE_SWEEP_SECONDS', 60, { min: 0.1 }),
+    deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),
+    outboxSweepSeconds: num(env, 'OUTBOX_SWEEP_SECONDS', 10, { min: 0.1 }),
+    outboxRepublishAfterSeconds: num(env, 'OUTBOX_REPUBLISH_AFTER_SECONDS', 5, { min: 0 }),
+    countdownTickSeconds: num(env, 'COUNTDOWN_TICK_SECONDS', 1, { min: 0.05 }),
+    graphqlMaxDepth: num(env, 'GRAPHQL_MAX_DEPTH', 8, { min: 1, integer: true }),
+    graphqlMaxCost: num(env, 'GRAPHQL_MAX_COST', 5000, { min: 1, integer: true }),
+    shutdownGraceSeconds: num(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0 }),
+  };
+}

@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { identityFromHeader } from './auth.js';
+import type { Services } from './services/index.js';
+import type { BidView } from './services/auctions.js';
+import type { Identity } from './services/users.js';
+import { unauthenticated, forbidden } from './errors.js';
+import { BatchLoader } from './services/batch-loader.js';
+
+/** Per request (or per subscription): a forked entity manager, the caller, a request id, loaders. */
+export interface Context {
+  requestId: string;
+  user: Identity | null;
+  em: EntityManager;
+  services: Services;
+  bids: BatchLoader<string, BidView[]>;
+}
+
+export async function createContext(services: Services, authorization: unknown, requestId?: string): Promise<Context> {
+  const em = services.orm.em.fork();
+  const user = identityFromHeader(services.config.jwtSecret, authorization);
+  if (user) await services.users.ensure(em, user);
+  return {
+    requestId: requestId ?? randomUUID(),
+    user,
+    em,
+    services,
+    bids: new BatchLoader((ids) => services.auctions.bidsOf(em, ids)),
+  };
+}
+
+export function requireUser(ctx: Context): Identity {
+  if (!ctx.user) throw unauthenticated();
+  return ctx.user;
+}
+
+export function requireAdmin(ctx: Context): Identity {
+  const user = requireUser(ctx);
+  if (user.role !== 'admin') throw forbidden('Admins only');
+  return user;
+}

@@ -1,0 +1,67 @@
+import 'reflect-metadata';
+import { MikroORM, type Options } from '@mikro-orm/postgresql';
+import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
+import { Migrator } from '@mikro-orm/migrations';
+import pg from 'pg';
+import { entities } from '../entities/index.js';
+import { migrationsList } from '../../migrations/index.js';
+import type { Logger } from '../logger.js';
+
+export type Orm = MikroORM;
+
+export function ormOptions(databaseUrl: string): Options {
+  return {
+    clientUrl: databaseUrl,
+    entities,
+    metadataProvider: ReflectMetadataProvider,
+    extensions: [Migrator],
+    migrations: { migrationsList, transactional: true, allOrNothing: true },
+    // Agenda's tables belong to Agenda: never let a generated diff drop them.
+    schemaGenerator: { skipTables: ['agenda_jobs', 'agenda_logs'] },
+    pool: { min: 0, max: 10 },
+    debug: false,
+    allowGlobalContext: false,
+  };
+}
+
+/** Creates the database named in the URL if it does not exist yet (a newcomer's first `npm start`). */
+export async function ensureDatabase(databaseUrl: string, log?: Logger): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!/^[A-Za-z0-9_\-]+$/.test(name)) throw new Error(`DATABASE_URL names an unusable database "${name}"`);
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (found.rowCount === 0) {
+      try {
+        await client.query(`create database "${name}"`);
+        log?.info({ database: name }, 'created database');
+      } catch (err) {
+        // Another instance created it first.
+        if ((err as { code?: string }).code !== '42P04') throw err;
+      }
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+export async function initOrm(databaseUrl: string): Promise<Orm> {
+  return MikroORM.init(ormOptions(databaseUrl));
+}
+
+/** Applies pending migrations; several instances starting at once are serialised by an advisory lock. */
+export async function migrate(orm: Orm, databaseUrl: string, log?: Logger): Promise<void> {
+  // A session-level lock needs one connection for its whole life, not the pool's.
+  const lock = new pg.Client({ connectionString: databaseUrl });
+  await lock.connect();
+  try {
+    await lock.query('select pg_advisory_lock(727001)');
+    const applied = await orm.migrator.up();
+    if (applied.length > 0) log?.info({ migrations: applied.map((m) => m.name) }, 'applied migrations');
+  } finally {
+    await lock.end();
+  }
+}

@@ -1,0 +1,44 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { Clock } from '../clock.js';
+import { EventSink } from '../events/outbox.js';
+import type { OutboxRelay } from '../events/relay.js';
+import type { Logger } from '../logger.js';
+
+/** What a service gets for one business transaction. */
+export interface UnitOfWork {
+  em: EntityManager;
+  events: EventSink;
+  /** The transaction's "now", from the injected clock. */
+  now: Date;
+  /** Work that must wait for the commit (arming a deadline): a failure is logged, the sweep repairs it. */
+  afterCommit(task: () => Promise<unknown>): void;
+}
+
+/**
+ * Opens transactions at the edge (resolver, route or job handler). After commit it publishes the
+ * transaction's events and runs its after-commit tasks; nothing of either happens on rollback.
+ */
+export class Transactions {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly relay: OutboxRelay,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  async run<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+    const tasks: Array<() => Promise<unknown>> = [];
+    let eventIds: string[] = [];
+    const result = await this.orm.em.fork().transactional(async (em) => {
+      const events = new EventSink(em);
+      const value = await work({ em, events, now: this.clock.now(), afterCommit: (t) => tasks.push(t) });
+      eventIds = events.ids;
+      return value;
+    });
+    await this.relay.publish(eventIds);
+    for (const task of tasks) {
+      await task().catch((err) => this.log.error({ err }, 'after-commit task failed; the sweep will repair it'));
+    }
+    return result;
+  }
+}

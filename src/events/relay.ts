@@ -1,0 +1,69 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from '../logger.js';
+import type { EventBus } from './bus.js';
+import { pgArray } from '../db/sql.js';
+
+interface OutboxRow {
+  id: string;
+  topic: string;
+  payload: { eventId: string } & Record<string, unknown>;
+}
+
+/**
+ * Moves committed outbox rows to Redis. Each row is claimed by one conditional update first,
+ * so two instances never both publish it; a row claimed by a process that died before marking
+ * it published is claimed again by the sweep after `republishAfterSeconds` (and dropped by
+ * subscribers that already saw its event id).
+ */
+export class OutboxRelay {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly bus: EventBus,
+    private readonly log: Logger,
+    private readonly republishAfterSeconds: number,
+  ) {}
+
+  /** Right after commit: publish these events now. Failures are left to the sweep. */
+  async publish(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    try {
+      const rows = await this.orm.em.fork().execute<OutboxRow[]>(
+        `update outbox_events set claimed_at = now()
+          where id = any(?::uuid[]) and published_at is null and claimed_at is null
+          returning id, topic, payload`,
+        [pgArray(ids)],
+      );
+      await this.send(rows);
+    } catch (err) {
+      this.log.warn({ err, eventIds: ids }, 'outbox publish failed; the sweep will retry');
+    }
+  }
+
+  /** The safety net: publishes what a crash or a Redis outage left behind. Returns how many. */
+  async sweep(limit = 500): Promise<number> {
+    const rows = await this.orm.em.fork().execute<OutboxRow[]>(
+      `update outbox_events set claimed_at = now()
+        where id in (
+          select id from outbox_events
+           where published_at is null
+             and created_at < now() - make_interval(secs => ?)
+             and (claimed_at is null or claimed_at < now() - make_interval(secs => ?))
+           order by created_at
+           limit ?
+           for update skip locked)
+        returning id, topic, payload`,
+      [this.republishAfterSeconds, this.republishAfterSeconds, limit],
+    );
+    if (rows.length > 0) this.log.info({ count: rows.length }, 'republishing outbox events');
+    await this.send(rows);
+    return rows.length;
+  }
+
+  private async send(rows: OutboxRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.bus.publish(rows.map((r) => ({ channel: r.topic, payload: r.payload })));
+    await this.orm.em.fork().execute('update outbox_events set published_at = now() where id = any(?::uuid[])', [
+      pgArray(rows.map((r) => r.id)),
+    ]);
+  }
+}

@@ -1,0 +1,49 @@
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+
+/**
+ * GraphiQL, bundled in the npm package and served from here: no CDN, works offline. Queries and
+ * mutations go over HTTP, subscriptions over graphql-ws on the same URL. A token typed into the bar
+ * at the top is kept in localStorage and sent as `Authorization` on HTTP and in `connectionParams`.
+ */
+const tokenBar = `
+<div id="deadline-token" style="font:13px system-ui,sans-serif;padding:6px 10px;background:#0f172a;color:#e2e8f0;display:flex;gap:8px;align-items:center">
+  <strong>Deadline</strong><span>Bearer token</span>
+  <input id="deadline-token-input" style="flex:1;font:12px monospace" placeholder="paste the output of: npm run token -- &lt;userId&gt; [--admin]" />
+  <button id="deadline-token-save">Use token</button>
+</div>
+<script>
+  (function () {
+    var input = document.getElementById('deadline-token-input');
+    input.value = localStorage.getItem('deadline.token') || '';
+    document.getElementById('deadline-token-save').onclick = function () {
+      localStorage.setItem('deadline.token', input.value.trim());
+      location.reload();
+    };
+    window.__deadlineRender = function (root, opts) {
+      var token = localStorage.getItem('deadline.token');
+      if (token) {
+        opts.headers = JSON.stringify({ Authorization: 'Bearer ' + token }, null, 2);
+        opts.connectionParams = { authorization: 'Bearer ' + token };
+      }
+      root.style.height = 'calc(100vh - 40px)';
+      YogaGraphiQL.renderYogaGraphiQL(root, opts);
+    };
+  })();
+</script>`;
+
+let cached: string | undefined;
+
+export function playgroundHtml(): string {
+  if (cached) return cached;
+  const html = renderGraphiQL({
+    title: 'Deadline GraphQL',
+    endpoint: '/graphql',
+    subscriptionsProtocol: 'WS',
+    defaultQuery: '{\n  serverTime\n}\n',
+  } as Parameters<typeof renderGraphiQL>[0]);
+  cached = html
+    .replace('<body id="body" class="no-focus-outline">', `<body id="body" class="no-focus-outline" style="margin:0">${tokenBar}`)
+    .replace('YogaGraphiQL.renderYogaGraphiQL(', 'window.__deadlineRender(');
+  if (!cached.includes('window.__deadlineRender(')) throw new Error('GraphiQL page layout changed');
+  return cached;
+}

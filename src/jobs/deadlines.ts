@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { Job } from 'agenda';
+import type { Clock } from '../clock.js';
+import type { Transactions, UnitOfWork } from '../db/transactions.js';
+import type { Logger } from '../logger.js';
+import type { Scheduler } from './scheduler.js';
+
+/**
+ * One kind of deadline (an auction's end, an order's expiry). The business table is the queue:
+ * the kind says where its earliest pending deadline is and how to settle a batch of due ones.
+ */
+export interface DeadlineKind {
+  /** e.g. `auction-end`; the wake-up job is `deadline:<name>`. */
+  readonly name: string;
+  /** The earliest pending deadline, or null when nothing is pending. */
+  nextDeadline(em: EntityManager): Promise<Date | null>;
+  /** How many are pending (for the start-up log and the jobs API). */
+  countPending(em: EntityManager): Promise<number>;
+  /**
+   * Settles at most `limit` deadlines due at `uow.now`, oldest first, each by a conditional update,
+   * writing their events to `uow.events`. Returns how many it settled (0 when a second run races it).
+   */
+  settleDue(uow: UnitOfWork, limit: number): Promise<number>;
+}
+
+export interface DeadlinesOptions {
+  batchSize: number;
+  /** An armed wake-up this long overdue is taken as lost and replaced by the next arm. */
+  staleMs: number;
+  lockLifetimeMs: number;
+}
+
+interface WakeupRow {
+  wake_at: Date | null;
+  arm_id: string | null;
+}
+
+export const wakeJobName = (kind: string) => `deadline:${kind}`;
+
+/**
+ * One Agenda wake-up job per kind of deadline, armed at the kind's earliest pending deadline.
+ *
+ * Measured on Agenda 6 (FIELD-NOTES.md): one job per entity locks ~1,000 jobs/s and ran 10,000 ends
+ * 9–16 s late, so entities never get jobs of their own. Invariant: the wake-up armed in
+ * `deadline_wakeups` is never later than the earliest pending deadline. Every change of the armed
+ * time happens under that kind's row lock and reads the earliest deadline after taking it, so a
+ * deadline committed before an arm is always seen by whichever of the two racing writers goes last.
+ */
+export class Deadlines {
+  private readonly kinds = new Map<string, DeadlineKind>();
+  private stopping = false;
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly tx: Transactions,
+    private readonly scheduler: Scheduler,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly opts: DeadlinesOptions,
+  ) {}
+
+  register(kind: DeadlineKind): void {
+    this.kinds.set(kind.name, kind);
+    this.scheduler.define(
+      wakeJobName(kind.name),
+      async (job: Job<{ kind: string; armId: string }>) => {
+        await this.wake(kind.name, job.attrs.data?.armId);
+      },
+      { lockLifetime: this.opts.lockLifetimeMs, removeOnComplete: true, backoff: () => 1000 },
+    );
+  }
+
+  names(): string[] {
+    return [...this.kinds.keys()];
+  }
+
+  /** Shutting down: running wake-ups finish their batch, re-arm and return. */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  /**
+   * After a deadline was created or moved earlier (and committed): make sure the wake-up is armed
+   * no later than `at`. Cheap when it already is.
+   */
+  async arm(kindName: string, at: Date): Promise<void> {
+    const kind = this.kind(kindName);
+    await this.withWakeupRow(kind.name, async (em, row) => {
+      const now = this.clock.now().getTime();
+      const stale = row.wake_at !== null && row.wake_at.getTime() < now - this.opts.staleMs;
+      if (row.wake_at !== null && row.wake_at.getTime() <= at.getTime() && !stale) return;
+      await this.schedule(em, kind.name, row, at);
+    });
+  }
+
+  /**
+   * The wake-up job's handler (also run by the sweep and at start-up): settles every due deadline in
+   * batches, then re-arms at the next one.
+   * Returns how many deadlines it settled.
+   */
+  async wake(kindName: string, armId?: string): Promise<number> {
+    const kind = this.kind(kindName);
+    let settled = 0;
+    for (;;) {
+      const n = await this.tx.run((uow) => kind.settleDue(uow, this.opts.batchSize));
+      settled += n;
+      if (n < this.opts.batchSize || this.stopping) break;
+    }
+    await this.rearm(kind, armId);
+    if (settled > 0) this.log.info({ kind: kind.name, settled }, 'deadlines settled');
+    return settled;
+  }
+
+  /** The armed wake-up of every kind, for the jobs API. */
+  async armed(): Promise<Array<{ kind: string; wakeAt: Date | null }>> {
+    const rows = await this.orm.em
+      .fork()
+      .execute<Array<{ kind: string; wake_at: Date | null }>>('select kind, wake_at from deadline_wakeups order by kind');
+    const byKind = new Map(rows.map((r) => [r.kind, r.wake_at]));
+    return this.names().map((kind) => ({ kind, wakeAt: byKind.get(kind) ?? null }));
+  }
+
+  /**
+   * Start-up recovery for one kind: settles what came due while no server ran and re-arms.
+   * Returns [settled, pending before].
+   */
+  async recover(kindName: string): Promise<[number, number]> {
+    const kind = this.kind(kindName);
+    const pending = await kind.countPending(this.orm.em.fork());
+    const settled = await this.wake(kind.name);
+    return [settled, pending];
+  }
+
+  /** The periodic safety net: every kind settles what is overdue and re-arms. */
+  async sweep(): Promise<number> {
+    let settled = 0;
+    for (const name of this.names()) settled += await this.wake(name);
+    return settled;
+  }
+
+  private kind(name: string): DeadlineKind {
+    const kind = this.kinds.get(name);
+    if (!kind) throw new Error(`unknown deadline kind "${name}"`);
+    return kind;
+  }
+
+  /** Re-arms at the kind's next deadline, unless another wake-up is already armed early enough. */
+  private async rearm(kind: DeadlineKind, armId: string | undefined): Promise<void> {
+    await this.withWakeupRow(kind.name, async (em, row) => {
+      const next = await kind.nextDeadline(em);
+      const now = this.clock.now().getTime();
+      const othersFine =
+        row.arm_id !== null &&
+        row.arm_id !== armId &&
+        row.wake_at !== null &&
+        row.wake_at.getTime() >= now - this.opts.staleMs &&
+        (next === null || row.wake_at.getTime() <= next.getTime());
+      if (othersFine) return;
+      if (next === null) {
+        await em.execute('update deadline_wakeups set wake_at = null, arm_id = null where kind = ?', [kind.name]);
+        if (row.arm_id && row.arm_id !== armId) await this.cancelArm(kind.name, row.arm_id);
+        return;
+      }
+      await this.schedule(em, kind.name, row, next);
+    });
+  }
+
+  /** Saves a new one-shot wake-up at `at` and records it; the one it replaces is cancelled. */
+  private async schedule(em: EntityManager, kind: string, row: WakeupRow, at: Date): Promise<void> {
+    const armId = randomUUID();
+    await this.scheduler.schedule(at, wakeJobName(kind), { kind, armId });
+    await em.execute('update deadline_wakeups set wake_at = ?, arm_id = ? where kind = ?', [at, armId, kind]);
+    // A replaced wake-up still in the future would only wake to find nothing: drop it.
+    if (row.arm_id && row.wake_at && row.wake_at.getTime() > this.clock.now().getTime()) {
+      await this.cancelArm(kind, row.arm_id);
+    }
+  }
+
+  private async cancelArm(kind: string, armId: string): Promise<void> {
+    await this.scheduler.cancel({ name: wakeJobName(kind), data: { armId } });
+  }
+
+  /** Runs `work` holding the kind's wake-up row lock (the row is created on first use). */
+  private async withWakeupRow(kind: string, work: (em: EntityManager, row: WakeupRow) => Promise<void>): Promise<void> {
+    await this.orm.em.fork().transactional(async (em) => {
+      await em.execute('insert into deadline_wakeups (kind) values (?) on conflict (kind) do nothing', [kind]);
+      const [row] = await em.execute<WakeupRow[]>(
+        'select wake_at, arm_id from deadline_wakeups where kind = ? for update',
+        [kind],
+      );
+      await work(em, row);
+    });
+  }
+}

@@ -1,0 +1,55 @@
+import { Arg, Ctx, ID, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
+import { requireUser, type Context } from '../context.js';
+import { channelOf, type DomainEvents } from '../events/types.js';
+import { AuctionCountdown, AuctionEnded, Auction } from '../schema/types.js';
+import { countdown } from '../services/countdown.js';
+
+type Data<A> = SubscribeResolverData<unknown, A, Context>;
+
+async function* filterById<T extends { auction: { id: string } }>(source: AsyncIterableIterator<T>, id?: string | null) {
+  try {
+    for await (const event of source) if (!id || event.auction.id === id) yield event;
+  } finally {
+    await source.return?.();
+  }
+}
+
+@Resolver()
+export class AuctionSubscriptionResolver {
+  @Subscription(() => AuctionEnded, {
+    description: 'Every auction that ends, or only the given one',
+    subscribe: ({ args, context }: Data<{ auctionId?: string | null }>) => {
+      requireUser(context);
+      const events = context.services.bus.iterate<DomainEvents['AUCTION_ENDED']>(channelOf('AUCTION_ENDED'));
+      return filterById(events, args.auctionId);
+    },
+  })
+  auctionEnded(
+    @Root() event: DomainEvents['AUCTION_ENDED'],
+    @Arg('auctionId', () => ID, { nullable: true }) _auctionId?: string,
+  ): AuctionEnded {
+    return event as unknown as AuctionEnded;
+  }
+
+  @Subscription(() => Auction, {
+    description: 'The auction after every bid, extension, cancellation and end',
+    subscribe: ({ args, context }: Data<{ auctionId: string }>) => {
+      requireUser(context);
+      return context.services.bus.iterate(channelOf('AUCTION_UPDATED', args.auctionId));
+    },
+  })
+  auctionUpdated(@Root() event: DomainEvents['AUCTION_UPDATED'], @Arg('auctionId', () => ID) _auctionId: string): Auction {
+    return event.auction as unknown as Auction;
+  }
+
+  @Subscription(() => AuctionCountdown, {
+    description: 'At once, then every second and whenever endTime moves; a last event at the end, then complete',
+    subscribe: ({ args, context }: Data<{ auctionId: string }>) => {
+      requireUser(context);
+      return countdown(context.services, args.auctionId);
+    },
+  })
+  auctionCountdown(@Root() tick: AuctionCountdown, @Arg('auctionId', () => ID) _auctionId: string, @Ctx() _ctx: Context): AuctionCountdown {
+    return tick;
+  }
+}

@@ -1,0 +1,32 @@
+import 'reflect-metadata';
+import { buildSchema } from 'type-graphql';
+import { DateTimeResolver } from 'graphql-scalars';
+import type { GraphQLSchema } from 'graphql';
+import { AuctionResolver } from '../resolvers/auction.resolver.js';
+import { AuctionSubscriptionResolver } from '../resolvers/auction-subscriptions.resolver.js';
+import { UserResolver } from '../resolvers/user.resolver.js';
+
+export const resolvers = [AuctionResolver, AuctionSubscriptionResolver, UserResolver] as const;
+
+/**
+ * type-graphql insists on a PubSub when there are subscriptions. Ours never uses it: events go
+ * through the outbox to Redis, and each subscription names its own `subscribe` source.
+ */
+const outboxOnly = {
+  publish(): never {
+    throw new Error('Publish domain events through the outbox (EventSink), not the schema PubSub');
+  },
+  subscribe(): never {
+    throw new Error('Every subscription declares its own subscribe function');
+  },
+};
+
+export function createSchema(): Promise<GraphQLSchema> {
+  return buildSchema({
+    resolvers,
+    pubSub: outboxOnly,
+    scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
+    // class-validator: never echo the caller's input back in errors.
+    validate: { forbidUnknownValues: false, validationError: { target: false, value: false } },
+  });
+}

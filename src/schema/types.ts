@@ -1,0 +1,87 @@
+import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { AUCTION_STATUSES } from '../entities/Auction.js';
+
+export enum AuctionStatus {
+  ACTIVE = 'ACTIVE',
+  ENDED = 'ENDED',
+  CANCELLED = 'CANCELLED',
+}
+registerEnumType(AuctionStatus, { name: 'AuctionStatus' });
+// The GraphQL enum and the entity's state type must name the same states.
+if (AUCTION_STATUSES.join() !== Object.values(AuctionStatus).join()) throw new Error('AuctionStatus out of sync');
+
+export enum Role {
+  user = 'user',
+  admin = 'admin',
+}
+registerEnumType(Role, { name: 'Role' });
+
+@ObjectType()
+export class Bid {
+  @Field(() => ID) id!: string;
+  @Field(() => ID) auctionId!: string;
+  @Field(() => ID) bidderId!: string;
+  @Field(() => Int, { description: 'Cents' }) amount!: number;
+  @Field() createdAt!: Date;
+}
+
+@ObjectType()
+export class Auction {
+  @Field(() => ID) id!: string;
+  @Field(() => ID) sellerId!: string;
+  @Field() nftId!: string;
+  @Field() title!: string;
+  @Field(() => Int, { description: 'Cents' }) startingPrice!: number;
+  @Field(() => Int, { description: 'Cents' }) minIncrement!: number;
+  @Field({ description: 'Moves later when a bid lands in the soft-close window' }) endTime!: Date;
+  @Field(() => AuctionStatus) status!: AuctionStatus;
+  @Field(() => Int, { nullable: true }) highestBid!: number | null;
+  @Field(() => ID, { nullable: true }) highestBidderId!: string | null;
+  @Field(() => ID, { nullable: true }) winnerId!: string | null;
+  @Field(() => Int) softCloseSeconds!: number;
+  @Field(() => Date, { nullable: true }) endedAt!: Date | null;
+  @Field() createdAt!: Date;
+}
+
+@ObjectType()
+export class AuctionEdge {
+  @Field() cursor!: string;
+  @Field(() => Auction) node!: Auction;
+}
+
+@ObjectType()
+export class PageInfo {
+  @Field() hasNextPage!: boolean;
+  @Field(() => String, { nullable: true }) endCursor!: string | null;
+}
+
+@ObjectType()
+export class AuctionConnection {
+  @Field(() => [AuctionEdge]) edges!: AuctionEdge[];
+  @Field(() => PageInfo) pageInfo!: PageInfo;
+}
+
+@ObjectType()
+export class AuctionEnded {
+  @Field(() => ID) eventId!: string;
+  @Field(() => Auction) auction!: Auction;
+  @Field(() => ID, { nullable: true }) winnerId!: string | null;
+  @Field(() => Int, { nullable: true, description: 'The winning bid in cents; null without bids' }) finalPrice!: number | null;
+  @Field() endedAt!: Date;
+}
+
+@ObjectType()
+export class AuctionCountdown {
+  @Field(() => ID) auctionId!: string;
+  @Field() endTime!: Date;
+  @Field() serverTime!: Date;
+  @Field(() => Float, { description: 'Milliseconds until endTime, never negative' }) remainingMs!: number;
+  @Field(() => AuctionStatus) status!: AuctionStatus;
+}
+
+@ObjectType()
+export class Me {
+  @Field(() => ID) id!: string;
+  @Field(() => Role) role!: Role;
+  @Field() createdAt!: Date;
+}

@@ -1,0 +1,20 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { Transactions } from '../db/transactions.js';
+import type { EventBus } from '../events/bus.js';
+import type { Logger } from '../logger.js';
+import type { AuctionService } from './auctions.js';
+import type { UserService } from './users.js';
+
+/** What the edges (resolvers, routes, job handlers) reach the domain through. */
+export interface Services {
+  config: Config;
+  orm: MikroORM;
+  clock: Clock;
+  log: Logger;
+  tx: Transactions;
+  bus: EventBus;
+  auctions: AuctionService;
+  users: UserService;
+}
