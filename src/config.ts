@@ -129,7 +129,7 @@ export function loadConfig(env: Env = process.env): Config {
     outboxSweepSeconds: num(env, 'OUTBOX_SWEEP_SECONDS', 10, { min: 0.1 }),
     outboxRepublishAfterSeconds: num(env, 'OUTBOX_REPUBLISH_AFTER_SECONDS', 5, { min: 0 }),
     countdownTickSeconds: num(env, 'COUNTDOWN_TICK_SECONDS', 1, { min: 0.05 }),
-    graphqlMaxDepth: num(env, 'GRAPHQL_MAX_DEPTH', 8, { min: 1, integer: true }),
+    graphqlMaxDepth: num(env, 'GRAPHQL_MAX_DEPTH', 15, { min: 1, integer: true }),
     graphqlMaxCost: num(env, 'GRAPHQL_MAX_COST', 5000, { min: 1, integer: true }),
     shutdownGraceSeconds: num(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0 }),
   };

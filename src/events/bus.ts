@@ -15,6 +15,7 @@ export class EventBus {
   private readonly listeners = new Map<string, Set<Listener>>();
   /** Event ids already delivered here: a republish after a crash is dropped, not delivered twice. */
   private readonly seen = new Set<string>();
+  private readonly subscribing = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly pub: Redis,
@@ -41,8 +42,10 @@ export class EventBus {
     if (!set) {
       set = new Set();
       this.listeners.set(full, set);
-      await this.sub.subscribe(full);
+      this.subscribing.set(full, this.sub.subscribe(full));
     }
+    // Every listener waits for the channel's SUBSCRIBE, not only the first.
+    await this.subscribing.get(full);
     set.add(listener);
     return async () => {
       const current = this.listeners.get(full);
@@ -50,9 +53,15 @@ export class EventBus {
       current.delete(listener);
       if (current.size === 0) {
         this.listeners.delete(full);
+        this.subscribing.delete(full);
         await this.sub.unsubscribe(full).catch(() => undefined);
       }
     };
+  }
+
+  /** How many local listeners a channel has (health, tests). */
+  listenerCount(channel: string): number {
+    return this.listeners.get(`${this.prefix}:${channel}`)?.size ?? 0;
   }
 
   /** An async iterator over one channel, for GraphQL subscriptions. */

@@ -117,7 +117,7 @@ export class Deadlines {
     const rows = await this.orm.em
       .fork()
       .execute<Array<{ kind: string; wake_at: Date | null }>>('select kind, wake_at from deadline_wakeups order by kind');
-    const byKind = new Map(rows.map((r) => [r.kind, r.wake_at]));
+    const byKind = new Map(rows.map((r) => [r.kind, r.wake_at === null ? null : new Date(r.wake_at)]));
     return this.names().map((kind) => ({ kind, wakeAt: byKind.get(kind) ?? null }));
   }
 
@@ -185,11 +185,12 @@ export class Deadlines {
   private async withWakeupRow(kind: string, work: (em: EntityManager, row: WakeupRow) => Promise<void>): Promise<void> {
     await this.orm.em.fork().transactional(async (em) => {
       await em.execute('insert into deadline_wakeups (kind) values (?) on conflict (kind) do nothing', [kind]);
-      const [row] = await em.execute<WakeupRow[]>(
+      const [row] = await em.execute<Array<{ wake_at: string | Date | null; arm_id: string | null }>>(
         'select wake_at, arm_id from deadline_wakeups where kind = ? for update',
         [kind],
       );
-      await work(em, row);
+      // Raw queries return timestamps as text.
+      await work(em, { wake_at: row.wake_at === null ? null : new Date(row.wake_at), arm_id: row.arm_id });
     });
   }
 }

@@ -25,7 +25,7 @@ function measure(
   let cost = 0;
   for (const sel of set.selections) {
     if (sel.kind === Kind.FIELD) {
-      if (sel.name.value.startsWith('__')) continue;
+      if (sel.name.value === '__typename') continue;
       cost += 1;
       if (sel.selectionSet) {
         const inner = measure(sel.selectionSet, fragments, depth + 1, seen);

@@ -141,7 +141,7 @@ export class AuctionService {
         auctionId: String(r.auction_id),
         bidderId: r.bidder_id,
         amount: r.amount,
-        createdAt: r.created_at,
+        createdAt: new Date(r.created_at),
       });
     }
     return byAuction;

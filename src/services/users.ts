@@ -28,6 +28,6 @@ export class UserService {
 
   async get(em: EntityManager, id: string): Promise<{ id: string; role: Role; createdAt: Date } | null> {
     const [row] = await em.execute<Array<{ id: string; role: Role; created_at: Date }>>('select * from users where id = ?', [id]);
-    return row ? { id: row.id, role: row.role, createdAt: row.created_at } : null;
+    return row ? { id: row.id, role: row.role, createdAt: new Date(row.created_at) } : null;
   }
 }

@@ -1,0 +1,192 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import { pino } from 'pino';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { loadConfig, type Config } from '../../src/config.js';
+import { startApp, type App } from '../../src/app.js';
+import { signToken } from '../../src/auth.js';
+
+export const JWT_SECRET = 'test-secret-0123456789abcdef';
+const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A database of this test file's own, dropped at the end: files run in parallel. */
+export async function createTestDatabase(label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `deadline_t_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database "${name}"`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: ADMIN_URL });
+      await c.connect();
+      await c.query(`drop database if exists "${name}" with (force)`);
+      await c.end();
+    },
+  };
+}
+
+export function testConfig(databaseUrl: string, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    JWT_SECRET,
+    DATABASE_URL: databaseUrl,
+    PORT: '0',
+    REDIS_PREFIX: `test:${randomBytes(4).toString('hex')}`,
+    JOB_PROCESS_EVERY_SECONDS: '1',
+    JOB_LOCK_LIFETIME_SECONDS: '4',
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
+}
+
+/** Log lines an app wrote, for assertions on what an operator would read. */
+export class LogCapture {
+  readonly lines: Array<Record<string, unknown>> = [];
+  readonly logger = pino(
+    { level: 'info' },
+    new Writable({
+      write: (chunk, _enc, done) => {
+        for (const line of String(chunk).split('\n').filter(Boolean)) this.lines.push(JSON.parse(line));
+        done();
+      },
+    }),
+  );
+  messages(): string[] {
+    return this.lines.map((l) => String(l.msg));
+  }
+}
+
+export async function start(config: Config, log?: LogCapture): Promise<App> {
+  return startApp(config, { log: log?.logger ?? pino({ level: 'warn' }) });
+}
+
+export const token = (userId: string, admin = false) => signToken(JWT_SECRET, userId, admin ? 'admin' : 'user');
+
+export interface GqlResult<T = Record<string, any>> {
+  data?: T | null;
+  errors?: Array<{ message: string; extensions?: { code?: string } & Record<string, unknown> }>;
+}
+
+export async function gql<T = Record<string, any>>(
+  app: App,
+  query: string,
+  variables: Record<string, unknown> = {},
+  bearer?: string,
+): Promise<GqlResult<T> & { status: number }> {
+  const res = await fetch(app.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return { status: res.status, ...((await res.json()) as GqlResult<T>) };
+}
+
+export function wsClient(app: App, bearer?: string): Client {
+  return createClient({
+    url: app.url.replace('http', 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: bearer ? { authorization: `Bearer ${bearer}` } : {},
+    retryAttempts: 0,
+    lazy: true,
+  });
+}
+
+/** A running subscription whose events are collected; `waitFor` resolves when a predicate holds. */
+export class Subscription<T = any> {
+  readonly events: T[] = [];
+  readonly errors: unknown[] = [];
+  completed = false;
+  private waiters: Array<() => void> = [];
+  readonly dispose: () => void;
+
+  constructor(client: Client, query: string, variables: Record<string, unknown> = {}) {
+    this.dispose = client.subscribe<T>(
+      { query, variables },
+      {
+        next: (v) => {
+          if (v.errors) this.errors.push(v.errors);
+          else this.events.push(v.data as T);
+          this.notify();
+        },
+        error: (e) => {
+          this.errors.push(e);
+          this.notify();
+        },
+        complete: () => {
+          this.completed = true;
+          this.notify();
+        },
+      },
+    );
+  }
+
+  private notify() {
+    for (const w of this.waiters) w();
+  }
+
+  async waitFor(predicate: (s: this) => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+    if (predicate(this)) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== check);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(this.events).slice(0, 500)} errors ${JSON.stringify(this.errors).slice(0, 500)}`));
+      }, timeoutMs);
+      const check = () => {
+        if (predicate(this)) {
+          clearTimeout(timer);
+          this.waiters = this.waiters.filter((w) => w !== check);
+          resolve();
+        }
+      };
+      this.waiters.push(check);
+    });
+  }
+}
+
+/**
+ * Subscribes, then waits until `app` listens on `channel` as many times as expected: from then on
+ * no event can be missed. (graphql-ws sends no acknowledgement for a subscription.)
+ */
+export async function subscribed<T = any>(
+  app: App,
+  client: Client,
+  query: string,
+  variables: Record<string, unknown>,
+  channel: string,
+  listeners = 1,
+): Promise<Subscription<T>> {
+  const sub = new Subscription<T>(client, query, variables);
+  await waitUntil(() => app.services.bus.listenerCount(channel) >= listeners, 5_000, `a listener on ${channel}`);
+  return sub;
+}
+
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+
+export const AUCTION_FIELDS = 'id status endTime endedAt winnerId highestBid highestBidderId sellerId';
+
+export async function createAuction(app: App, bearer: string, endTime: string, extra: Record<string, unknown> = {}) {
+  const res = await gql(
+    app,
+    `mutation($input: CreateAuctionInput!) { createAuction(input: $input) { ${AUCTION_FIELDS} } }`,
+    { input: { nftId: 'nft-1', title: 'Lot', startingPrice: 100, minIncrement: 10, endTime, softCloseSeconds: 0, ...extra } },
+    bearer,
+  );
+  if (res.errors) throw new Error(JSON.stringify(res.errors));
+  return res.data!.createAuction as { id: string; status: string; endTime: string };
+}
