@@ -19,4 +19,7 @@ export default {
   testMatch: ['<rootDir>/tests/**/*.test.ts'],
   testTimeout: 60_000,
   maxWorkers: 2,
+  // Agenda leaves a lock-check timer of lockLifetime/2 after each job (FIELD-NOTES.md); the apps are
+  // stopped in afterAll, so nothing but that timer can keep a worker alive.
+  forceExit: true,
 };

@@ -14,7 +14,7 @@ import { createApollo, createWsServer, httpContext } from './http/graphql.js';
 import { playgroundHtml, restRoutes, wantsPlayground } from './http/routes.js';
 import { registerJobs } from './jobs/catalogue.js';
 import { Deadlines } from './jobs/deadlines.js';
-import { createScheduler, storeName, type Scheduler } from './jobs/scheduler.js';
+import { createScheduler, storeName, trackRunning, type Scheduler } from './jobs/scheduler.js';
 import { createLogger, type Logger } from './logger.js';
 import { createSchema } from './schema/build.js';
 import { AUCTION_END, AuctionService } from './services/auctions.js';
@@ -57,7 +57,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log);
   const relay = new OutboxRelay(orm, bus, log, config.outboxRepublishAfterSeconds);
   const tx = new Transactions(orm, relay, clock, log);
-  const scheduler = createScheduler(config, instanceName);
+  const { scheduler, backend } = createScheduler(config, instanceName);
+  const jobs = trackRunning(scheduler, backend);
   scheduler.on('error', (err: Error) => log.error({ err }, 'scheduler error'));
   scheduler.on('fail', (err: Error, job: { attrs: { name: string } }) => log.error({ err, job: job.attrs.name }, 'job failed'));
   const deadlines = new Deadlines(orm, tx, scheduler, clock, log, {
@@ -116,8 +117,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       deadlines.stop();
       await apollo.stop(); // closes the HTTP server and the WebSocket server, waiting for requests in flight
       ws.wsServer.close();
-      const drained = await scheduler.drain({ timeout: config.shutdownGraceSeconds * 1000 });
-      if (drained.timedOut) log.warn({ running: drained.running }, 'jobs still running at shutdown; their locks will expire');
+      const running = await jobs.stop(config.shutdownGraceSeconds * 1000);
+      if (running > 0) log.warn({ running }, 'jobs still running at shutdown; their locks will expire');
       await Promise.allSettled([redisPub.quit(), redisSub.quit()]);
       await orm.close();
       log.info('stopped');

@@ -15,7 +15,7 @@ export function ormOptions(databaseUrl: string): Options {
     entities,
     metadataProvider: ReflectMetadataProvider,
     extensions: [Migrator],
-    migrations: { migrationsList, transactional: true, allOrNothing: true },
+    migrations: { migrationsList, transactional: true, allOrNothing: true, silent: true },
     // Agenda's tables belong to Agenda: never let a generated diff drop them.
     schemaGenerator: { skipTables: ['agenda_jobs', 'agenda_logs'] },
     pool: { min: 0, max: 10 },

@@ -150,11 +150,13 @@ export class Deadlines {
     await this.withWakeupRow(kind.name, async (em, row) => {
       const next = await kind.nextDeadline(em);
       const now = this.clock.now().getTime();
+      // Another wake-up still in the future and early enough stays. One that is due or overdue is
+      // running (it re-arms itself; one extra wake-up costs nothing) or was lost: arm afresh.
       const othersFine =
         row.arm_id !== null &&
         row.arm_id !== armId &&
         row.wake_at !== null &&
-        row.wake_at.getTime() >= now - this.opts.staleMs &&
+        row.wake_at.getTime() > now &&
         (next === null || row.wake_at.getTime() <= next.getTime());
       if (othersFine) return;
       if (next === null) {

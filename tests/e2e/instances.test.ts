@@ -1,0 +1,142 @@
+import type { App } from '../../src/app.js';
+import type { Config } from '../../src/config.js';
+import {
+  createAuction,
+  createTestDatabase,
+  inSeconds,
+  LogCapture,
+  sleep,
+  start,
+  subscribed,
+  testConfig,
+  token,
+  waitUntil,
+  wsClient,
+} from '../support/harness.js';
+
+const ENDED_SUB = `subscription { auctionEnded { eventId auction { id } } }`;
+const seller = token('seller-multi');
+
+async function endedCounts(app: App, ids: string[]) {
+  const em = app.services.orm.em.fork();
+  const rows = await em.execute<Array<{ id: string; status: string; lateness_ms: number }>>(
+    `select id::text, status, extract(epoch from (ended_at - end_time)) * 1000 as lateness_ms from auctions where id::text in (${ids.map(() => '?').join(',')})`,
+    ids,
+  );
+  const events = await em.execute<Array<{ id: string; n: string }>>(
+    `select payload->'auction'->>'id' as id, count(*) as n from outbox_events where topic = 'AUCTION_ENDED' group by 1`,
+  );
+  return { rows, events: new Map(events.map((e) => [e.id, Number(e.n)])) };
+}
+
+describe('two instances on one database', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let config: Config;
+  let a: App;
+  let b: App;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('instances');
+    config = testConfig(db.url);
+    [a, b] = [await start(config), await start(config)];
+  });
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await db?.drop();
+  });
+
+  test('auctions created at once on both, ending before the armed wake-up, all end on time, each heard once on the other instance', async () => {
+    const far = await createAuction(a, seller, inSeconds(120));
+    const client = wsClient(b, token('watcher'));
+    const sub = await subscribed(b, client, ENDED_SUB, {}, 'AUCTION_ENDED');
+
+    const ends = Array.from({ length: 40 }, (_, i) => inSeconds(1.5 + ((i * 7) % 20) / 10));
+    const created = await Promise.all(ends.map((end, i) => createAuction(i % 2 ? a : b, seller, end)));
+    const ids = created.map((c) => c.id);
+
+    // The invariant: whatever order the racing arms committed in, the wake-up is not later than the earliest end.
+    const armed = (await a.deadlines.armed())[0].wakeAt!.getTime();
+    expect(armed).toBeLessThanOrEqual(Math.min(...ends.map((e) => new Date(e).getTime())));
+
+    await sub.waitFor((s) => s.events.length >= 40, 10_000, '40 auctionEnded events');
+    await sleep(500);
+    const heard = sub.events.map((e) => e.auctionEnded.auction.id).sort();
+    expect(heard).toEqual([...ids].sort());
+
+    const { rows, events } = await endedCounts(a, ids);
+    for (const row of rows) {
+      expect(row.status).toBe('ENDED');
+      expect(Number(row.lateness_ms)).toBeGreaterThanOrEqual(0);
+      expect(Number(row.lateness_ms)).toBeLessThan(1000);
+      expect(events.get(row.id)).toBe(1);
+    }
+    const [stillActive] = await a.services.orm.em.fork().execute(`select status from auctions where id = ?`, [far.id]);
+    expect(stillActive.status).toBe('ACTIVE');
+    sub.dispose();
+    await client.dispose();
+  });
+
+  test('the wake-up run by both instances at once (and by the scheduler) ends each auction once and publishes once', async () => {
+    const client = wsClient(a, token('watcher'));
+    const sub = await subscribed(a, client, ENDED_SUB, {}, 'AUCTION_ENDED');
+    const end = inSeconds(1);
+    const created = await Promise.all(Array.from({ length: 30 }, () => createAuction(b, seller, end)));
+    const ids = created.map((c) => c.id);
+
+    await sleep(new Date(end).getTime() - Date.now());
+    const settled = await Promise.all([
+      a.deadlines.wake('auction-end'),
+      b.deadlines.wake('auction-end'),
+      a.deadlines.wake('auction-end'),
+      b.deadlines.sweep(),
+    ]);
+    await sub.waitFor((s) => s.events.length >= 30, 5_000, '30 auctionEnded events');
+    await sleep(800);
+
+    const { rows, events } = await endedCounts(a, ids);
+    expect(rows.every((r) => r.status === 'ENDED')).toBe(true);
+    expect(ids.map((id) => events.get(id))).toEqual(ids.map(() => 1));
+    expect(settled.reduce((x, y) => x + y, 0)).toBeLessThanOrEqual(30);
+    const heard = sub.events.map((e) => e.auctionEnded.auction.id).filter((id) => ids.includes(id));
+    expect(heard.sort()).toEqual([...ids].sort());
+    sub.dispose();
+    await client.dispose();
+  });
+});
+
+describe('restart', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  beforeAll(async () => {
+    db = await createTestDatabase('restart');
+  });
+  afterAll(async () => db?.drop());
+
+  test('auctions that end while no server runs end once at the next start-up, which logs what it restored', async () => {
+    const config = testConfig(db.url);
+    const first = await start(config);
+    const end = inSeconds(1.5);
+    const created = await Promise.all(Array.from({ length: 5 }, () => createAuction(first, seller, end)));
+    const later = await createAuction(first, seller, inSeconds(300));
+    await first.stop();
+
+    await sleep(new Date(end).getTime() - Date.now() + 300);
+    const log = new LogCapture();
+    const second = await start(config, log);
+    try {
+      expect(log.messages()).toContain('Restored 5/6 auction end tasks');
+      const { rows, events } = await endedCounts(second, created.map((c) => c.id));
+      expect(rows.map((r) => r.status)).toEqual(['ENDED', 'ENDED', 'ENDED', 'ENDED', 'ENDED']);
+      expect(created.map((c) => events.get(c.id))).toEqual([1, 1, 1, 1, 1]);
+      const armed = (await second.deadlines.armed())[0].wakeAt!.getTime();
+      expect(armed).toBe(new Date(later.endTime).getTime());
+    } finally {
+      await second.stop();
+    }
+
+    const again = new LogCapture();
+    const third = await start(config, again);
+    await third.stop();
+    expect(again.messages()).toContain('Restored 0/1 auction end tasks');
+  });
+});
