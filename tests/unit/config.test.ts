@@ -1,0 +1,39 @@
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+const base = { NODE_ENV: 'test', JWT_SECRET: 'a-secret-of-enough-length' };
+
+test('defaults are the documented ones', () => {
+  const c = loadConfig({ NODE_ENV: 'development' });
+  expect(c.port).toBe(4000);
+  expect(c.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/deadline');
+  expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
+  expect(c.agendaMongoUrl).toBeUndefined();
+  expect(c.appTimezone).toBe('Asia/Shanghai');
+  expect(c.enableCron).toBe(true);
+  expect(c.deadlineBatchSize).toBe(100);
+  expect(c.deadlineSweepSeconds).toBe(60);
+});
+
+test('durations accept decimals', () => {
+  expect(loadConfig({ ...base, DEADLINE_SWEEP_SECONDS: '0.25' }).deadlineSweepSeconds).toBe(0.25);
+});
+
+test.each([
+  ['PORT', 'eighty'],
+  ['PORT', '80.5'],
+  ['DATABASE_URL', 'mysql://x'],
+  ['REDIS_URL', 'not a url'],
+  ['AGENDA_MONGO_URL', 'postgres://x'],
+  ['ENABLE_CRON', 'maybe'],
+  ['APP_TIMEZONE', 'Mars/Olympus'],
+  ['DEADLINE_BATCH_SIZE', '0'],
+  ['JOB_PROCESS_EVERY_SECONDS', '-1'],
+])('a bad %s (%s) stops start-up with the variable named', (name, value) => {
+  expect(() => loadConfig({ ...base, [name]: value })).toThrow(ConfigError);
+  expect(() => loadConfig({ ...base, [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name} `));
+});
+
+test('JWT_SECRET is required outside development', () => {
+  expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is required/);
+  expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).jwtSecret).toBe('x'.repeat(32));
+});
