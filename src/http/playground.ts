@@ -22,7 +22,15 @@ const tokenBar = `
     window.__deadlineRender = function (root, opts) {
       var token = localStorage.getItem('deadline.token');
       if (token) {
-        opts.headers = JSON.stringify({ Authorization: 'Bearer ' + token }, null, 2);
+        // GraphiQL's own fetcher calls globalThis.fetch: add the header there, unless the Headers tab set one.
+        var fetch0 = window.fetch.bind(window);
+        window.fetch = function (input, init) {
+          init = init || {};
+          var headers = new Headers(init.headers);
+          if (!headers.has('authorization')) headers.set('authorization', 'Bearer ' + token);
+          init.headers = headers;
+          return fetch0(input, init);
+        };
         opts.connectionParams = { authorization: 'Bearer ' + token };
       }
       root.style.height = 'calc(100vh - 40px)';
@@ -43,7 +51,8 @@ export function playgroundHtml(): string {
   } as Parameters<typeof renderGraphiQL>[0]);
   cached = html
     .replace('<body id="body" class="no-focus-outline">', `<body id="body" class="no-focus-outline" style="margin:0">${tokenBar}`)
-    .replace('YogaGraphiQL.renderYogaGraphiQL(', 'window.__deadlineRender(');
+    // The call at the end of the page, not any mention inside the inlined bundle.
+    .replace(/YogaGraphiQL\.renderYogaGraphiQL\((?![\s\S]*YogaGraphiQL\.renderYogaGraphiQL\()/, 'window.__deadlineRender(');
   if (!cached.includes('window.__deadlineRender(')) throw new Error('GraphiQL page layout changed');
   return cached;
 }

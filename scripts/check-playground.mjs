@@ -1,0 +1,101 @@
+// Drives the playground served at /graphql in Debian's headless Chromium, with every request to
+// anything but this machine refused: runs a query and a subscription through GraphiQL's own UI and
+// fails (exit 1) if either does not show its result. Needs `npm run build` first.
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { signToken } from '../dist/src/auth.js';
+
+const port = 40000 + Math.floor(Math.random() * 10000);
+const base = `http://localhost:${port}`;
+const secret = 'playground-check-secret-0123456789';
+const env = {
+  ...process.env,
+  PORT: String(port),
+  NODE_ENV: 'test',
+  JWT_SECRET: secret,
+  DATABASE_URL: process.env.PLAYGROUND_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/deadline_playground_check',
+  REDIS_PREFIX: `playground-check-${port}`,
+  LOG_LEVEL: 'warn',
+};
+const server = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+const blocked = [];
+let browser;
+let page;
+
+async function waitForHealth() {
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${base}/health`)).ok) return;
+    } catch {}
+    await sleep(200);
+  }
+  throw new Error('the server did not become healthy');
+}
+
+async function runInPlayground(page, query, expectText, timeout = 15_000) {
+  await page.goto(`${base}/graphql?query=${encodeURIComponent(query)}`);
+  await page.locator('.graphiql-execute-button').first().click({ timeout: 20_000 });
+  await page.waitForFunction(
+    (text) => (document.querySelector('.graphiql-response')?.textContent ?? '').includes(text),
+    expectText,
+    { timeout },
+  );
+  return page.locator('.graphiql-response').textContent();
+}
+
+try {
+  await waitForHealth();
+  const token = signToken(secret, 'playground-admin', 'admin');
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext();
+  await context.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (['localhost', '127.0.0.1'].includes(url.hostname) || ['data:', 'blob:'].includes(url.protocol)) return route.continue();
+    blocked.push(url.href);
+    return route.abort();
+  });
+  await context.addInitScript((t) => localStorage.setItem('deadline.token', t), token);
+  page = await context.newPage();
+  page.on('pageerror', (err) => console.error('page error:', err.message));
+  if (process.env.DEBUG_PLAYGROUND) page.on('request', (r) => console.log('request', r.method(), r.url().slice(0, 80), JSON.stringify(r.headers())));
+
+  const queryResult = await runInPlayground(page, '{ serverTime me { id role } }', 'playground-admin');
+  console.log('query ok:', queryResult.replace(/\s+/g, ' ').slice(0, 200));
+
+  const end = new Date(Date.now() + 6000).toISOString();
+  const created = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({
+      query: `mutation($end: DateTime!) { createAuction(input: { nftId: "pg", title: "Playground", startingPrice: 1, minIncrement: 1, endTime: $end }) { id } }`,
+      variables: { end },
+    }),
+  }).then((r) => r.json());
+  const auctionId = created.data.createAuction.id;
+  const subResult = await runInPlayground(
+    page,
+    `subscription { auctionCountdown(auctionId: "${auctionId}") { auctionId remainingMs status } }`,
+    'ENDED',
+    30_000,
+  );
+  console.log('subscription ok:', subResult.replace(/\s+/g, ' ').slice(0, 200));
+  if (blocked.length) console.log(`refused ${blocked.length} request(s) to other hosts: ${[...new Set(blocked)].join(', ')}`);
+  console.log('playground check passed');
+} catch (err) {
+  console.error('playground check FAILED:', err);
+  if (blocked.length) console.error(`refused requests: ${[...new Set(blocked)].join(', ')}`);
+  process.exitCode = 1;
+  const shot = join(tmpdir(), 'deadline-playground-failure.png');
+  await page?.screenshot({ path: shot }).then(() => console.error(`screenshot: ${shot}`), () => undefined);
+  console.error('response pane:', await page?.locator('.graphiql-response').textContent().catch(() => '(none)'));
+} finally {
+  await browser?.close();
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+}
