@@ -65,6 +65,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     batchSize: config.deadlineBatchSize,
     staleMs: config.deadlineStaleSeconds * 1000,
     lockLifetimeMs: config.jobLockLifetimeSeconds * 1000,
+    inlineWindowMs: config.deadlineInlineWindowSeconds * 1000,
   });
   const services: Services = {
     config,

@@ -25,6 +25,8 @@ export interface Config {
   deadlineBatchSize: number;
   /** Deadlines: the safety sweep's interval. */
   deadlineSweepSeconds: number;
+  /** A running wake-up waits in-process for a deadline due this soon instead of re-arming. */
+  deadlineInlineWindowSeconds: number;
   /** An armed wake-up this long overdue is taken as lost (crashed run) and replaced. */
   deadlineStaleSeconds: number;
   /** Outbox: how often unpublished events are looked for, and how old they must be. */
@@ -125,6 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
     jobConcurrency: num(env, 'JOB_CONCURRENCY', 5, { min: 1, integer: true }),
     deadlineBatchSize: num(env, 'DEADLINE_BATCH_SIZE', 100, { min: 1, integer: true }),
     deadlineSweepSeconds: num(env, 'DEADLINE_SWEEP_SECONDS', 60, { min: 0.1 }),
+    deadlineInlineWindowSeconds: num(env, 'DEADLINE_INLINE_WINDOW_SECONDS', 2, { min: 0 }),
     deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),
     outboxSweepSeconds: num(env, 'OUTBOX_SWEEP_SECONDS', 10, { min: 0.1 }),
     outboxRepublishAfterSeconds: num(env, 'OUTBOX_REPUBLISH_AFTER_SECONDS', 5, { min: 0 }),

@@ -1,0 +1,221 @@
+/**
+ * npm run bench:auctions — N auctions all ending within the same second, watched by graphql-ws
+ * clients subscribed to `auctionEnded`; lateness = event received − endTime. Runs Deadline's design
+ * (one wake-up per kind, the table is the queue) and, in the same run, the naive design (one Agenda
+ * job per auction, Agenda's defaults). Talks only to 127.0.0.1. Options: --sizes=1000,10000 --clients=10
+ */
+import { randomBytes } from 'node:crypto';
+import { cpus, totalmem } from 'node:os';
+import { Agenda } from 'agenda';
+import { PostgresBackend } from '@agendajs/postgres-backend';
+import { createClient } from 'graphql-ws';
+import pg from 'pg';
+import { pino } from 'pino';
+import WebSocket from 'ws';
+import { startApp, type App } from '../src/app.js';
+import { signToken } from '../src/auth.js';
+import { loadConfig } from '../src/config.js';
+import { AUCTION_END } from '../src/services/auctions.js';
+import { toSnapshot, type AuctionRow } from '../src/services/auction-rows.js';
+
+const arg = (name: string, fallback: string) =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const SIZES = arg('sizes', '1000,10000').split(',').map(Number);
+const CLIENTS = Number(arg('clients', '10'));
+const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const LEAD_MS = 4000; // time between the inserts' end and the first endTime
+const TIMEOUT_MS = 120_000;
+
+type Design = 'deadline' | 'naive';
+
+interface Result {
+  design: Design;
+  n: number;
+  setupMs: number;
+  heard: number;
+  duplicates: number;
+  p50: number;
+  p99: number;
+  max: number;
+  lastAnnouncedAfterLastEndMs: number;
+  ended: number;
+  /** Server side: ended_at − end_time. */
+  endedP99: number;
+  endedMax: number;
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const name = `deadline_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database "${name}"`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  try {
+    return await fn(url.toString());
+  } finally {
+    await admin.query(`drop database if exists "${name}" with (force)`);
+    await admin.end();
+  }
+}
+
+async function run(design: Design, n: number): Promise<Result> {
+  return withDatabase(async (databaseUrl) => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      JWT_SECRET: 'bench-secret-0123456789abcdef',
+      DATABASE_URL: databaseUrl,
+      PORT: '0',
+      REDIS_PREFIX: `bench:${randomBytes(4).toString('hex')}`,
+      LOG_LEVEL: 'warn',
+      // The naive design must not be helped by Deadline's safety sweep.
+      ENABLE_CRON: design === 'naive' ? 'false' : 'true',
+    });
+    const app = await startApp(config, { log: pino({ level: 'warn' }) });
+    const token = signToken(config.jwtSecret, 'bench-watcher', 'user');
+    const clients = Array.from({ length: CLIENTS }, () =>
+      createClient({ url: app.url.replace('http', 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 }),
+    );
+    const received = new Map<string, number[]>(); // auction id -> receipt lateness per client
+    let duplicates = 0;
+    let lastReceipt = 0;
+    const seen = clients.map(() => new Set<string>());
+    let allHeard: () => void;
+    const done = new Promise<void>((r) => (allHeard = r));
+    let heardByAll = 0;
+    clients.forEach((client, i) =>
+      client.subscribe<{ auctionEnded: { auction: { id: string; endTime: string } } }>(
+        { query: 'subscription { auctionEnded { auction { id endTime } } }' },
+        {
+          next: ({ data }) => {
+            const now = Date.now();
+            const a = data!.auctionEnded.auction;
+            if (seen[i].has(a.id)) return void duplicates++;
+            seen[i].add(a.id);
+            lastReceipt = Math.max(lastReceipt, now);
+            const list = received.get(a.id) ?? [];
+            list.push(now - new Date(a.endTime).getTime());
+            received.set(a.id, list);
+            if (list.length === CLIENTS && ++heardByAll === n) allHeard();
+          },
+          error: (e) => console.error('subscription error', e),
+          complete: () => undefined,
+        },
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 500)); // let the subscriptions reach the server
+
+    const setupStarted = Date.now();
+    const firstEnd = Date.now() + LEAD_MS + (design === 'naive' ? Math.ceil(n / 300) * 1000 : 0);
+    const ends = Array.from({ length: n }, (_, i) => new Date(firstEnd + Math.floor((i * 1000) / n)));
+    const em = app.services.orm.em.fork();
+    await em.execute(`insert into users (id, role) values ('bench-seller', 'user') on conflict do nothing`);
+    const rows: AuctionRow[] = [];
+    for (let i = 0; i < n; i += 2000) {
+      const chunk = ends.slice(i, i + 2000).map((end, j) => ({ nft: `nft-${i + j}`, end: end.toISOString() }));
+      rows.push(
+        ...(await em.execute<AuctionRow[]>(
+          `insert into auctions (seller_id, nft_id, title, starting_price, min_increment, end_time, soft_close_seconds)
+           select 'bench-seller', nft, 'Bench lot', 100, 10, "end"::timestamptz, 0
+             from jsonb_to_recordset(?::jsonb) as r(nft text, "end" text) returning *`,
+          [JSON.stringify(chunk)],
+        )),
+      );
+    }
+    let naive: Agenda | undefined;
+    if (design === 'deadline') {
+      // What createAuction does after commit; arming is a no-op for all but the earliest.
+      await app.deadlines.arm(AUCTION_END, ends[0]);
+    } else {
+      naive = await naiveDesign(app, databaseUrl, rows);
+    }
+    const setupMs = Date.now() - setupStarted;
+    if (Date.now() > firstEnd) console.warn(`  setup overran the first endTime by ${Date.now() - firstEnd} ms`);
+
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise((r) => (timer = setTimeout(r, firstEnd - Date.now() + TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    await new Promise((r) => setTimeout(r, 500)); // any duplicate would arrive now
+    const lateness = [...received.values()].flat().sort((a, b) => a - b);
+    const [{ ended }] = await app.services.orm.em
+      .fork()
+      .execute<Array<{ ended: string }>>(`select count(*) as ended from auctions where status = 'ENDED'`);
+    // The server's side of it: ended_at - end_time, before the event travels to the clients.
+    const endLateness = (
+      await app.services.orm.em
+        .fork()
+        .execute<Array<{ ms: string }>>(`select extract(epoch from ended_at - end_time) * 1000 as ms from auctions where ended_at is not null order by 1`)
+    ).map((r) => Math.round(Number(r.ms)));
+
+    await Promise.all(clients.map((c) => c.dispose()));
+    if (naive) await naive.stop();
+    await app.stop();
+    return {
+      design,
+      n,
+      setupMs,
+      heard: heardByAll,
+      duplicates,
+      p50: pct(lateness, 50),
+      p99: pct(lateness, 99),
+      max: lateness[lateness.length - 1],
+      lastAnnouncedAfterLastEndMs: lastReceipt - ends[ends.length - 1].getTime(),
+      ended: Number(ended),
+      endedP99: pct(endLateness, 99),
+      endedMax: endLateness[endLateness.length - 1],
+    };
+  });
+}
+
+/** What a user writes first: one Agenda job per auction, Agenda's defaults, ending it when it fires. */
+async function naiveDesign(app: App, databaseUrl: string, rows: AuctionRow[]): Promise<Agenda> {
+  const agenda = new Agenda({ backend: new PostgresBackend({ connectionString: databaseUrl, ensureSchema: false }) });
+  agenda.define('naive-auction-end', async (job) => {
+    const { auctionId } = job.attrs.data as { auctionId: string };
+    await app.services.tx.run(async (uow) => {
+      const [row] = await uow.em.execute<AuctionRow[]>(
+        `update auctions set status = 'ENDED', winner_id = highest_bidder_id, ended_at = ?
+          where id = ? and status = 'ACTIVE' and end_time <= ? returning *`,
+        [uow.now, auctionId, uow.now],
+      );
+      if (!row) return;
+      const auction = toSnapshot(row);
+      await uow.events.addMany([
+        { topic: 'AUCTION_ENDED', payload: { auction, winnerId: auction.winnerId, finalPrice: null, endedAt: auction.endedAt! } },
+        { topic: 'AUCTION_UPDATED', payload: { auction }, key: auction.id },
+      ]);
+    });
+  });
+  await agenda.start();
+  const started = Date.now();
+  for (let i = 0; i < rows.length; i += 50) {
+    await Promise.all(rows.slice(i, i + 50).map((r) => agenda.schedule(new Date(r.end_time), 'naive-auction-end', { auctionId: String(r.id) })));
+  }
+  console.log(`  naive: scheduled ${rows.length} Agenda jobs in ${Date.now() - started} ms`);
+  return agenda;
+}
+
+const results: Result[] = [];
+console.log(`Deadline auction-end benchmark: ${SIZES.join(', ')} auctions ending within one second, ${CLIENTS} graphql-ws clients`);
+console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+for (const n of SIZES) {
+  for (const design of ['deadline', 'naive'] as const) {
+    console.log(`running ${design} × ${n} ...`);
+    const r = await run(design, n);
+    results.push(r);
+    console.log(`  ${JSON.stringify(r)}`);
+  }
+}
+console.log('\n| design | auctions | ended | heard by every client | duplicates | p50 ms | p99 ms | max ms | last announced after last endTime (ms) | ended_at − endTime p99 / max (ms) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
+for (const r of results) {
+  console.log(`| ${r.design} | ${r.n} | ${r.ended} | ${r.heard} | ${r.duplicates} | ${r.p50} | ${r.p99} | ${r.max} | ${r.lastAnnouncedAfterLastEndMs} | ${r.endedP99} / ${r.endedMax} |`);
+}
+for (const n of SIZES) {
+  const d = results.find((r) => r.design === 'deadline' && r.n === n)!;
+  const v = results.find((r) => r.design === 'naive' && r.n === n)!;
+  console.log(`${n}: naive p99 / deadline p99 = ${(v.p99 / Math.max(1, d.p99)).toFixed(1)}×`);
+}
+process.exit(0);
