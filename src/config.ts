@@ -23,6 +23,11 @@ export interface Config {
   jobConcurrency: number;
   /** Deadlines: how many deadlines one conditional update settles. */
   deadlineBatchSize: number;
+  /**
+   * Auction ends settled per transaction. Larger than the default: an auction end is one row and two
+   * events, and 10,000 ends in one second need ~10 transactions, not 100 (docs/benchmarks.md).
+   */
+  auctionEndBatchSize: number;
   /** Deadlines: the safety sweep's interval. */
   deadlineSweepSeconds: number;
   /** A running wake-up waits in-process for a deadline due this soon instead of re-arming. */
@@ -126,6 +131,7 @@ export function loadConfig(env: Env = process.env): Config {
     jobLockLifetimeSeconds: num(env, 'JOB_LOCK_LIFETIME_SECONDS', 120, { min: 0.5 }),
     jobConcurrency: num(env, 'JOB_CONCURRENCY', 5, { min: 1, integer: true }),
     deadlineBatchSize: num(env, 'DEADLINE_BATCH_SIZE', 100, { min: 1, integer: true }),
+    auctionEndBatchSize: num(env, 'AUCTION_END_BATCH_SIZE', 1000, { min: 1, integer: true }),
     deadlineSweepSeconds: num(env, 'DEADLINE_SWEEP_SECONDS', 60, { min: 0.1 }),
     deadlineInlineWindowSeconds: num(env, 'DEADLINE_INLINE_WINDOW_SECONDS', 2, { min: 0 }),
     deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),

@@ -14,6 +14,8 @@ export interface Context {
   em: EntityManager;
   services: Services;
   bids: BatchLoader<string, BidView[]>;
+  /** Subscriptions only: the operation, its variables and the caller's role (see sharedSubscribe). */
+  operationKey?: string;
 }
 
 export async function createContext(services: Services, authorization: unknown, requestId?: string): Promise<Context> {

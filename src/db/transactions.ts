@@ -1,6 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Clock } from '../clock.js';
 import { EventSink } from '../events/outbox.js';
+import type { PublishedEvent } from '../events/bus.js';
 import type { OutboxRelay } from '../events/relay.js';
 import type { Logger } from '../logger.js';
 
@@ -27,18 +28,28 @@ export class Transactions {
   ) {}
 
   async run<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+    const { result, published } = await this.runThenPublish(work);
+    await published;
+    return result;
+  }
+
+  /**
+   * Like `run`, but returns at commit with the publication still under way, so a job settling many
+   * batches can write the next one while Redis carries the last. After-commit tasks still run first.
+   */
+  async runThenPublish<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<{ result: T; published: Promise<void> }> {
     const tasks: Array<() => Promise<unknown>> = [];
-    let eventIds: string[] = [];
+    let events: PublishedEvent[] = [];
     const result = await this.orm.em.fork().transactional(async (em) => {
-      const events = new EventSink(em);
-      const value = await work({ em, events, now: this.clock.now(), afterCommit: (t) => tasks.push(t) });
-      eventIds = events.ids;
+      const sink = new EventSink(em);
+      const value = await work({ em, events: sink, now: this.clock.now(), afterCommit: (t) => tasks.push(t) });
+      events = sink.events;
       return value;
     });
-    await this.relay.publish(eventIds);
+    const published = this.relay.publish(events);
     for (const task of tasks) {
       await task().catch((err) => this.log.error({ err }, 'after-commit task failed; the sweep will repair it'));
     }
-    return result;
+    return { result, published };
   }
 }

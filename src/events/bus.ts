@@ -26,7 +26,7 @@ export class EventBus {
     this.sub.on('message', (channel: string, message: string) => this.dispatch(channel, message));
   }
 
-  async publish(events: PublishedEvent[]): Promise<void> {
+  async publish(events: readonly PublishedEvent[]): Promise<void> {
     if (events.length === 0) return;
     const pipeline = this.pub.pipeline();
     for (const e of events) pipeline.publish(`${this.prefix}:${e.channel}`, JSON.stringify(e.payload));

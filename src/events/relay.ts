@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from '../logger.js';
-import type { EventBus } from './bus.js';
+import type { EventBus, PublishedEvent } from './bus.js';
 import { pgArray } from '../db/sql.js';
 
 interface OutboxRow {
@@ -23,19 +23,18 @@ export class OutboxRelay {
     private readonly republishAfterSeconds: number,
   ) {}
 
-  /** Right after commit: publish these events now. Failures are left to the sweep. */
-  async publish(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
+  /**
+   * Right after commit: publish these events and mark them published. Failures are left to the sweep.
+   * No claim first: the sweep only takes events older than `republishAfterSeconds`, and should both
+   * ever publish one, subscribers drop the second by its event id.
+   */
+  async publish(events: readonly PublishedEvent[]): Promise<void> {
+    if (events.length === 0) return;
     try {
-      const rows = await this.orm.em.fork().execute<OutboxRow[]>(
-        `update outbox_events set claimed_at = now()
-          where id = any(?::uuid[]) and published_at is null and claimed_at is null
-          returning id, topic, payload`,
-        [pgArray(ids)],
-      );
-      await this.send(rows);
+      await this.bus.publish(events);
+      await this.markPublished(events.map((e) => e.payload.eventId));
     } catch (err) {
-      this.log.warn({ err, eventIds: ids }, 'outbox publish failed; the sweep will retry');
+      this.log.warn({ err, eventIds: events.map((e) => e.payload.eventId) }, 'outbox publish failed; the sweep will retry');
     }
   }
 
@@ -62,8 +61,17 @@ export class OutboxRelay {
   private async send(rows: OutboxRow[]): Promise<void> {
     if (rows.length === 0) return;
     await this.bus.publish(rows.map((r) => ({ channel: r.topic, payload: r.payload })));
-    await this.orm.em.fork().execute('update outbox_events set published_at = now() where id = any(?::uuid[])', [
-      pgArray(rows.map((r) => r.id)),
-    ]);
+    await this.markPublished(rows.map((r) => r.id));
+  }
+
+  /**
+   * Bookkeeping only: were this write lost in a crash, the event would be republished and dropped
+   * by its id. So it does not wait for the WAL flush (one fsync saved per batch of events).
+   */
+  private async markPublished(ids: string[]): Promise<void> {
+    await this.orm.em.fork().transactional(async (em) => {
+      await em.execute('set local synchronous_commit = off');
+      await em.execute('update outbox_events set published_at = now() where id = any(?::uuid[])', [pgArray(ids)]);
+    });
   }
 }

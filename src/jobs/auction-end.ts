@@ -9,44 +9,52 @@ import type { DeadlineKind } from './deadlines.js';
  * per transaction, each once (`status = 'ACTIVE'` in the update; SKIP LOCKED leaves an auction a bid
  * is holding to the next round, which then sees its moved end_time).
  */
-export const auctionEndKind: DeadlineKind = {
-  name: AUCTION_END,
+export function auctionEndKind(batchSize: number): DeadlineKind {
+  return {
+    name: AUCTION_END,
+    batchSize,
 
-  async nextDeadline(em: EntityManager): Promise<Date | null> {
-    const [row] = await em.execute<Array<{ at: Date | null }>>(
-      `select min(end_time) as at from auctions where status = 'ACTIVE'`,
-    );
-    return row?.at ? new Date(row.at) : null;
-  },
+    async nextDeadline(em: EntityManager): Promise<Date | null> {
+      const [row] = await em.execute<Array<{ at: string | null }>>(
+        `select min(end_time) as at from auctions where status = 'ACTIVE'`,
+      );
+      return row?.at ? new Date(row.at) : null;
+    },
 
-  async countPending(em: EntityManager): Promise<number> {
-    const [row] = await em.execute<Array<{ n: string }>>(`select count(*) as n from auctions where status = 'ACTIVE'`);
-    return Number(row.n);
-  },
+    async countPending(em: EntityManager): Promise<number> {
+      const [row] = await em.execute<Array<{ n: string }>>(`select count(*) as n from auctions where status = 'ACTIVE'`);
+      return Number(row.n);
+    },
 
-  async settleDue(uow: UnitOfWork, limit: number): Promise<number> {
-    const rows = await uow.em.execute<AuctionRow[]>(
-      `with due as (
-         select id from auctions
-          where status = 'ACTIVE' and end_time <= ?
-          order by end_time
-          limit ?
-          for update skip locked)
-       update auctions a set status = 'ENDED', winner_id = a.highest_bidder_id, ended_at = ?
-         from due where a.id = due.id and a.status = 'ACTIVE'
-       returning a.*`,
-      [uow.now, limit, uow.now],
-    );
-    const ended = rows.map(toSnapshot);
-    await uow.events.addMany(
-      ended.flatMap((auction) => [
-        {
-          topic: 'AUCTION_ENDED' as const,
-          payload: { auction, winnerId: auction.winnerId, finalPrice: auction.winnerId ? auction.highestBid : null, endedAt: auction.endedAt! },
-        },
-        { topic: 'AUCTION_UPDATED' as const, payload: { auction }, key: auction.id },
-      ]),
-    );
-    return ended.length;
-  },
-};
+    async settleDue(uow: UnitOfWork, limit: number): Promise<number> {
+      const rows = await uow.em.execute<AuctionRow[]>(
+        `with due as (
+           select id from auctions
+            where status = 'ACTIVE' and end_time <= ?
+            order by end_time
+            limit ?
+            for update skip locked)
+         update auctions a set status = 'ENDED', winner_id = a.highest_bidder_id, ended_at = ?
+           from due where a.id = due.id and a.status = 'ACTIVE'
+         returning a.*`,
+        [uow.now, limit, uow.now],
+      );
+      const ended = rows.map(toSnapshot);
+      await uow.events.addMany(
+        ended.flatMap((auction) => [
+          {
+            topic: 'AUCTION_ENDED' as const,
+            payload: {
+              auction,
+              winnerId: auction.winnerId,
+              finalPrice: auction.winnerId ? auction.highestBid : null,
+              endedAt: auction.endedAt!,
+            },
+          },
+          { topic: 'AUCTION_UPDATED' as const, payload: { auction }, key: auction.id },
+        ]),
+      );
+      return ended.length;
+    },
+  };
+}

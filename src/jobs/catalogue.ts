@@ -5,10 +5,11 @@ import type { Deadlines } from './deadlines.js';
 import { wakeJobName } from './deadlines.js';
 import type { Scheduler } from './scheduler.js';
 import { auctionEndKind } from './auction-end.js';
+import { AUCTION_END } from '../services/auctions.js';
 
 /** Every Agenda job the server defines. The README's job catalogue is this list in prose. */
 export const JOBS = {
-  auctionEnd: wakeJobName(auctionEndKind.name),
+  auctionEnd: wakeJobName(AUCTION_END),
   deadlineSweep: 'deadline-sweep',
   outboxSweep: 'outbox-sweep',
 } as const;
@@ -28,7 +29,7 @@ export async function registerJobs(deps: {
   log: Logger;
 }): Promise<void> {
   const { config, scheduler, deadlines, relay, log } = deps;
-  deadlines.register(auctionEndKind);
+  deadlines.register(auctionEndKind(config.auctionEndBatchSize));
   if (!config.enableCron) {
     log.info('ENABLE_CRON=false: periodic jobs are off on this instance');
     return;

@@ -15,6 +15,8 @@ export interface DeadlineKind {
   readonly name: string;
   /** The earliest pending deadline, or null when nothing is pending. */
   nextDeadline(em: EntityManager): Promise<Date | null>;
+  /** Deadlines settled per transaction; DEADLINE_BATCH_SIZE when not set. */
+  readonly batchSize?: number;
   /** How many are pending (for the start-up log and the jobs API). */
   countPending(em: EntityManager): Promise<number>;
   /**
@@ -89,6 +91,18 @@ export class Deadlines {
    */
   async arm(kindName: string, at: Date): Promise<void> {
     const kind = this.kind(kindName);
+    // Fast path, the common case: already armed early enough. FOR SHARE does not block other arms,
+    // but waits for a writer holding the row, so it never reads an armed time a re-arm is replacing.
+    const early = await this.orm.em.fork().transactional(async (em) => {
+      const [row] = await em.execute<Array<{ wake_at: string | Date | null }>>(
+        'select wake_at from deadline_wakeups where kind = ? for share',
+        [kind.name],
+      );
+      if (!row?.wake_at) return false;
+      const armedAt = new Date(row.wake_at).getTime();
+      return armedAt <= at.getTime() && armedAt >= this.clock.now().getTime() - this.opts.staleMs;
+    });
+    if (early) return;
     await this.withWakeupRow(kind.name, async (em, row) => {
       const now = this.clock.now().getTime();
       const stale = row.wake_at !== null && row.wake_at.getTime() < now - this.opts.staleMs;
@@ -105,12 +119,18 @@ export class Deadlines {
    */
   async wake(kindName: string, armId?: string): Promise<number> {
     const kind = this.kind(kindName);
+    const batchSize = kind.batchSize ?? this.opts.batchSize;
     const started = Date.now();
     let settled = 0;
+    let publishing: Promise<void> = Promise.resolve();
     for (;;) {
-      const n = await this.tx.run((uow) => kind.settleDue(uow, this.opts.batchSize));
+      const { result: n, published } = await this.tx.runThenPublish((uow) => kind.settleDue(uow, batchSize));
+      // At most one batch's events in flight while the next batch is written.
+      await publishing;
+      publishing = published;
       settled += n;
-      if (n === this.opts.batchSize) continue;
+      if (n === batchSize) continue;
+      await publishing;
       if (armId === undefined || this.stopping || Date.now() - started > this.opts.lockLifetimeMs / 2) break;
       // A deadline due within the inline window is waited for here: going back through the job store
       // costs ~50 ms a round (measured, docs/benchmarks.md), waiting costs nothing.

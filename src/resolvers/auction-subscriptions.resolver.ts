@@ -3,16 +3,9 @@ import { requireUser, type Context } from '../context.js';
 import { channelOf, type DomainEvents } from '../events/types.js';
 import { AuctionCountdown, AuctionEnded, Auction } from '../schema/types.js';
 import { countdown } from '../services/countdown.js';
+import { filterIterator } from '../events/iterators.js';
 
 type Data<A> = SubscribeResolverData<unknown, A, Context>;
-
-async function* filterById<T extends { auction: { id: string } }>(source: AsyncIterableIterator<T>, id?: string | null) {
-  try {
-    for await (const event of source) if (!id || event.auction.id === id) yield event;
-  } finally {
-    await source.return?.();
-  }
-}
 
 @Resolver()
 export class AuctionSubscriptionResolver {
@@ -21,7 +14,7 @@ export class AuctionSubscriptionResolver {
     subscribe: ({ args, context }: Data<{ auctionId?: string | null }>) => {
       requireUser(context);
       const events = context.services.bus.iterate<DomainEvents['AUCTION_ENDED']>(channelOf('AUCTION_ENDED'));
-      return filterById(events, args.auctionId);
+      return args.auctionId ? filterIterator(events, (e) => e.auction.id === args.auctionId) : events;
     },
   })
   auctionEnded(
