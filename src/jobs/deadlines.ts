@@ -134,22 +134,9 @@ export class Deadlines {
       if (armId === undefined || this.stopping || Date.now() - started > this.opts.lockLifetimeMs / 2) break;
       // A deadline due within the inline window is waited for here: going back through the job store
       // costs ~50 ms a round (measured, docs/benchmarks.md), waiting costs nothing.
-      const next = await kind.nextDeadline(this.orm.em.fork());
-      const waitMs = next ? next.getTime() - this.clock.now().getTime() : Infinity;
-      if (waitMs > this.opts.inlineWindowMs) break;
-      if (waitMs > 0) {
-        // Publish the wait in the row, so an arm for an even earlier deadline schedules a wake-up of
-        // its own. Only while the row is still ours: if another wake-up was armed, it takes over.
-        const claimed = await this.orm.em
-          .fork()
-          .execute<{ affectedRows: number }>(
-            'update deadline_wakeups set wake_at = ? where kind = ? and arm_id = ?',
-            [next, kind.name, armId],
-            'run',
-          );
-        if (claimed.affectedRows !== 1) break;
-        await sleep(waitMs);
-      }
+      const waitMs = await this.holdForNext(kind, armId);
+      if (waitMs === null) break;
+      if (waitMs > 0) await sleep(waitMs);
     }
     await this.rearm(kind, armId);
     if (settled > 0) this.log.info({ kind: kind.name, settled }, 'deadlines settled');
@@ -227,16 +214,33 @@ export class Deadlines {
     await this.scheduler.cancel({ name: wakeJobName(kind), data: { armId } });
   }
 
+  /**
+   * Before a running wake-up waits inline: if the row is still its own and the next deadline is
+   * within the window, records that deadline as the armed time, so an arm for an even earlier one
+   * schedules a wake-up of its own. Returns how long to wait, or null to re-arm instead. The next
+   * deadline is read under the row lock, like every other change of the armed time.
+   */
+  private holdForNext(kind: DeadlineKind, armId: string): Promise<number | null> {
+    return this.withWakeupRow(kind.name, async (em, row) => {
+      if (row.arm_id !== armId) return null;
+      const next = await kind.nextDeadline(em);
+      const waitMs = next ? next.getTime() - this.clock.now().getTime() : Infinity;
+      if (waitMs > this.opts.inlineWindowMs) return null;
+      await em.execute('update deadline_wakeups set wake_at = ? where kind = ?', [next, kind.name]);
+      return Math.max(0, waitMs);
+    });
+  }
+
   /** Runs `work` holding the kind's wake-up row lock (the row is created on first use). */
-  private async withWakeupRow(kind: string, work: (em: EntityManager, row: WakeupRow) => Promise<void>): Promise<void> {
-    await this.orm.em.fork().transactional(async (em) => {
+  private async withWakeupRow<T>(kind: string, work: (em: EntityManager, row: WakeupRow) => Promise<T>): Promise<T> {
+    return this.orm.em.fork().transactional(async (em) => {
       await em.execute('insert into deadline_wakeups (kind) values (?) on conflict (kind) do nothing', [kind]);
       const [row] = await em.execute<Array<{ wake_at: string | Date | null; arm_id: string | null }>>(
         'select wake_at, arm_id from deadline_wakeups where kind = ? for update',
         [kind],
       );
       // Raw queries return timestamps as text.
-      await work(em, { wake_at: row.wake_at === null ? null : new Date(row.wake_at), arm_id: row.arm_id });
+      return work(em, { wake_at: row.wake_at === null ? null : new Date(row.wake_at), arm_id: row.arm_id });
     });
   }
 }
