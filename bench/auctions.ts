@@ -1,6 +1,7 @@
 /**
  * npm run bench:auctions — N auctions all ending within the same second, watched by graphql-ws
- * clients subscribed to `auctionEnded`; lateness = event received − endTime. Runs Deadline's design
+ * clients (in a worker thread: bench/clients.ts) subscribed to `auctionEnded`;
+ * lateness = event received − endTime. Runs Deadline's design
  * (one wake-up per kind, the table is the queue) and, in the same run, the naive design (one Agenda
  * job per auction, Agenda's defaults). Talks only to 127.0.0.1. Options: --sizes=1000,10000 --clients=10 --designs=deadline,naive
  */

@@ -10,7 +10,6 @@ import {
   subscribed,
   testConfig,
   token,
-  waitUntil,
   wsClient,
 } from '../support/harness.js';
 

@@ -1,0 +1,81 @@
+import type { App } from '../../src/app.js';
+import type { Clock } from '../../src/clock.js';
+import { createAuction, createTestDatabase, gql, testConfig, token } from '../support/harness.js';
+import { startApp } from '../../src/app.js';
+import { pino } from 'pino';
+
+/** Business rules read "now" from the injected clock: here the test moves time, nothing sleeps. */
+class TestClock implements Clock {
+  constructor(private t: number) {}
+  now() {
+    return new Date(this.t);
+  }
+  set(t: number) {
+    this.t = t;
+  }
+}
+
+const T = Date.parse('2031-03-01T12:00:00.000Z');
+const clock = new TestClock(T);
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let app: App;
+const seller = token('clock-seller');
+const bidder = token('clock-bidder');
+
+beforeAll(async () => {
+  db = await createTestDatabase('clock');
+  app = await startApp(testConfig(db.url, { ENABLE_CRON: 'false' }), { clock, log: pino({ level: 'warn' }) });
+});
+afterAll(async () => {
+  await app?.stop();
+  await db?.drop();
+});
+
+const status = async (id: string) =>
+  (await app.services.orm.em.fork().execute('select status, end_time, ended_at from auctions where id = ?', [id]))[0];
+
+test('never before its end time, a moved end honoured, ended once', async () => {
+  const a = await createAuction(app, seller, new Date(T + 60_000).toISOString(), { softCloseSeconds: 30 });
+
+  clock.set(T + 55_000); // 5 s before the end: inside the 30 s soft-close window
+  const bid = await gql(app, `mutation { placeBid(input: { auctionId: "${a.id}", amount: 200 }) { endTime } }`, {}, bidder);
+  expect(bid.data!.placeBid.endTime).toBe(new Date(T + 85_000).toISOString());
+
+  clock.set(T + 60_000); // the old end
+  expect(await app.deadlines.wake('auction-end')).toBe(0);
+  clock.set(T + 84_999);
+  expect(await app.deadlines.wake('auction-end')).toBe(0);
+  expect((await status(a.id)).status).toBe('ACTIVE');
+
+  clock.set(T + 85_000);
+  expect(await app.deadlines.wake('auction-end')).toBe(1);
+  const row = await status(a.id);
+  expect(row.status).toBe('ENDED');
+  expect(new Date(row.ended_at).getTime()).toBe(T + 85_000);
+  expect(await app.deadlines.wake('auction-end')).toBe(0);
+
+  const late = await gql(app, `mutation { placeBid(input: { auctionId: "${a.id}", amount: 300 }) { id } }`, {}, bidder);
+  expect(late.errors?.[0].extensions?.code).toBe('CONFLICT');
+});
+
+test('a bid outside the soft-close window does not move the end; a bid at the end time is refused', async () => {
+  clock.set(T);
+  const a = await createAuction(app, seller, new Date(T + 60_000).toISOString(), { softCloseSeconds: 10 });
+  clock.set(T + 40_000);
+  const early = await gql(app, `mutation { placeBid(input: { auctionId: "${a.id}", amount: 100 }) { endTime } }`, {}, bidder);
+  expect(early.data!.placeBid.endTime).toBe(new Date(T + 60_000).toISOString());
+  clock.set(T + 60_000);
+  const atEnd = await gql(app, `mutation { placeBid(input: { auctionId: "${a.id}", amount: 110 }) { endTime } }`, {}, token('other'));
+  expect(atEnd.errors?.[0].extensions?.code).toBe('CONFLICT');
+});
+
+test('an end time not in the future (by the server clock) is BAD_USER_INPUT', async () => {
+  clock.set(T);
+  const res = await gql(
+    app,
+    `mutation { createAuction(input: { nftId: "n", title: "t", startingPrice: 1, minIncrement: 1, endTime: "${new Date(T).toISOString()}" }) { id } }`,
+    {},
+    seller,
+  );
+  expect(res.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+});
