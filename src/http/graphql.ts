@@ -79,13 +79,32 @@ export async function createApollo(services: Services, schema: GraphQLSchema, ht
       return { drainServer: wsCleanup };
     },
   };
+  // One line per operation: who, what, which ids in its variables, and how it ended.
+  const requestLog: ApolloServerPlugin<Context> = {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ contextValue, request, errors }) {
+          services.log.info(
+            {
+              requestId: contextValue.requestId,
+              userId: contextValue.user?.id,
+              operation: request.operationName ?? undefined,
+              variables: request.variables,
+              errors: errors?.map((e) => e.extensions?.code ?? 'INTERNAL_SERVER_ERROR'),
+            },
+            'graphql request',
+          );
+        },
+      };
+    },
+  };
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: true,
     validationRules: [queryLimits(services.config.graphqlMaxDepth, services.config.graphqlMaxCost)],
     includeStacktraceInErrorResponses: services.config.nodeEnv === 'development',
     formatError: formatError(services),
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), disposeWs, ApolloServerPluginLandingPageDisabled()],
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), disposeWs, requestLog, ApolloServerPluginLandingPageDisabled()],
   });
   await apollo.start();
   return apollo;

@@ -26,7 +26,7 @@ export function auctionEndKind(batchSize: number): DeadlineKind {
       return Number(row.n);
     },
 
-    async settleDue(uow: UnitOfWork, limit: number): Promise<number> {
+    async settleDue(uow: UnitOfWork, limit: number): Promise<string[]> {
       const rows = await uow.em.execute<AuctionRow[]>(
         `with due as (
            select id from auctions
@@ -54,7 +54,7 @@ export function auctionEndKind(batchSize: number): DeadlineKind {
           { topic: 'AUCTION_UPDATED' as const, payload: { auction }, key: auction.id },
         ]),
       );
-      return ended.length;
+      return ended.map((a) => a.id);
     },
   };
 }

@@ -21,9 +21,9 @@ export interface DeadlineKind {
   countPending(em: EntityManager): Promise<number>;
   /**
    * Settles at most `limit` deadlines due at `uow.now`, oldest first, each by a conditional update,
-   * writing their events to `uow.events`. Returns how many it settled (0 when a second run races it).
+   * writing their events to `uow.events`. Returns the ids it settled (none when a second run races it).
    */
-  settleDue(uow: UnitOfWork, limit: number): Promise<number>;
+  settleDue(uow: UnitOfWork, limit: number): Promise<string[]>;
 }
 
 export interface DeadlinesOptions {
@@ -124,11 +124,13 @@ export class Deadlines {
     let settled = 0;
     let publishing: Promise<void> = Promise.resolve();
     for (;;) {
-      const { result: n, published } = await this.tx.runThenPublish((uow) => kind.settleDue(uow, batchSize));
+      const { result: ids, published } = await this.tx.runThenPublish((uow) => kind.settleDue(uow, batchSize));
       // At most one batch's events in flight while the next batch is written.
       await publishing;
       publishing = published;
+      const n = ids.length;
       settled += n;
+      if (n > 0) this.log.info({ kind: kind.name, ids }, 'deadlines settled');
       if (n === batchSize) continue;
       await publishing;
       if (armId === undefined || this.stopping || Date.now() - started > this.opts.lockLifetimeMs / 2) break;
@@ -139,7 +141,6 @@ export class Deadlines {
       if (waitMs > 0) await sleep(waitMs);
     }
     await this.rearm(kind, armId);
-    if (settled > 0) this.log.info({ kind: kind.name, settled }, 'deadlines settled');
     return settled;
   }
 
