@@ -72,7 +72,8 @@ export class Deadlines {
       async (job: Job<{ kind: string; armId: string }>) => {
         await this.wake(kind.name, job.attrs.data?.armId);
       },
-      { lockLifetime: this.opts.lockLifetimeMs, removeOnComplete: true, backoff: () => 1000 },
+      // A failed wake-up (database away) retries after 1, 2, 3, 4, 5 s; after that the sweep takes over.
+      { lockLifetime: this.opts.lockLifetimeMs, removeOnComplete: true, backoff: (ctx) => (ctx.attempt <= 5 ? ctx.attempt * 1000 : null) },
     );
   }
 
