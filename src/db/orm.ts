@@ -15,7 +15,8 @@ export function ormOptions(databaseUrl: string): Options {
     entities,
     metadataProvider: ReflectMetadataProvider,
     extensions: [Migrator],
-    migrations: { migrationsList, transactional: true, allOrNothing: true, silent: true },
+    // No snapshot file: migrations are hand-written and listed, and the server must not write into its folder.
+    migrations: { migrationsList, transactional: true, allOrNothing: true, silent: true, snapshot: false, snapshotOnMigrate: false },
     // Agenda's tables belong to Agenda: never let a generated diff drop them.
     schemaGenerator: { skipTables: ['agenda_jobs', 'agenda_logs'] },
     pool: { min: 0, max: 10 },
