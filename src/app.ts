@@ -17,7 +17,10 @@ import { Deadlines } from './jobs/deadlines.js';
 import { createScheduler, storeName, trackRunning, type Scheduler } from './jobs/scheduler.js';
 import { createLogger, type Logger } from './logger.js';
 import { createSchema } from './schema/build.js';
-import { AUCTION_END, AuctionService } from './services/auctions.js';
+import { AuctionService } from './services/auctions.js';
+import { OrderService } from './services/orders.js';
+import { ProductService } from './services/products.js';
+import { WalletService } from './services/wallets.js';
 import type { Services } from './services/index.js';
 import { UserService } from './services/users.js';
 
@@ -67,6 +70,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     lockLifetimeMs: config.jobLockLifetimeSeconds * 1000,
     inlineWindowMs: config.deadlineInlineWindowSeconds * 1000,
   });
+  const users = new UserService();
+  const products = new ProductService();
+  const wallets = new WalletService(users);
   const services: Services = {
     config,
     orm,
@@ -75,16 +81,18 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     tx,
     bus,
     auctions: new AuctionService(deadlines),
-    users: new UserService(),
+    users,
+    products,
+    wallets,
+    orders: new OrderService(deadlines, products, wallets, users, log, config.orderExpireMinutes),
   };
 
-  await registerJobs({ config, scheduler, deadlines, relay, log });
+  await registerJobs({ config, scheduler, deadlines, relay, orders: services.orders, log });
   await scheduler.start();
   log.info({ store: storeName(config) }, 'job scheduler started');
 
-  // Restart recovery: end what came due while no server ran, and re-arm the wake-up.
-  const [restored, active] = await deadlines.recover(AUCTION_END);
-  log.info({ restored, active }, `Restored ${restored}/${active} auction end tasks`);
+  // Restart recovery: settle what came due while no server ran, and re-arm every wake-up.
+  for (const kind of deadlines.names()) await deadlines.recover(kind);
 
   const schema = await createSchema();
   const app = express();

@@ -28,6 +28,10 @@ export interface Config {
    * events, and 10,000 ends in one second need ~10 transactions, not 100 (docs/benchmarks.md).
    */
   auctionEndBatchSize: number;
+  /** An H5 order not paid this long after creation expires (ORDER_EXPIRE_MINUTES, decimals allowed). */
+  orderExpireMinutes: number;
+  /** Order expiries settled per transaction, oldest first: each is an order, a wallet and a ledger row. */
+  orderExpiryBatchSize: number;
   /** Deadlines: the safety sweep's interval. */
   deadlineSweepSeconds: number;
   /** A running wake-up waits in-process for a deadline due this soon instead of re-arming. */
@@ -132,6 +136,8 @@ export function loadConfig(env: Env = process.env): Config {
     jobConcurrency: num(env, 'JOB_CONCURRENCY', 5, { min: 1, integer: true }),
     deadlineBatchSize: num(env, 'DEADLINE_BATCH_SIZE', 100, { min: 1, integer: true }),
     auctionEndBatchSize: num(env, 'AUCTION_END_BATCH_SIZE', 1000, { min: 1, integer: true }),
+    orderExpireMinutes: num(env, 'ORDER_EXPIRE_MINUTES', 30, { min: 0.001 }),
+    orderExpiryBatchSize: num(env, 'ORDER_EXPIRY_BATCH_SIZE', 100, { min: 1, integer: true }),
     deadlineSweepSeconds: num(env, 'DEADLINE_SWEEP_SECONDS', 60, { min: 0.1 }),
     deadlineInlineWindowSeconds: num(env, 'DEADLINE_INLINE_WINDOW_SECONDS', 2, { min: 0 }),
     deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),

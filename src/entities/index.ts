@@ -4,6 +4,9 @@ import { Auction } from './Auction.js';
 import { Bid } from './Bid.js';
 import { OutboxEvent } from './OutboxEvent.js';
 import { DeadlineWakeup } from './DeadlineWakeup.js';
+import { Product } from './Product.js';
+import { Order } from './Order.js';
+import { LedgerEntry } from './LedgerEntry.js';
 
-export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup };
-export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup];
+export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry };
+export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry];

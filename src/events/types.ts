@@ -20,15 +20,36 @@ export interface AuctionSnapshot {
   createdAt: string;
 }
 
+export interface OrderSnapshot {
+  id: string;
+  orderNo: string;
+  userId: string;
+  productId: string;
+  quantity: number;
+  amount: number;
+  walletAmount: number;
+  paymentMethod: 'WECHAT' | 'ALIPAY' | 'WALLET' | 'MIXED' | 'OFFLINE';
+  channel: 'H5' | 'ADMIN';
+  status: 'PENDING' | 'PAID' | 'CANCELLED' | 'EXPIRED';
+  expiresAt: string | null;
+  cancelReason: string | null;
+  paidAt: string | null;
+  createdAt: string;
+}
+
 export interface DomainEvents {
   AUCTION_ENDED: { eventId: string; auction: AuctionSnapshot; winnerId: string | null; finalPrice: number | null; endedAt: string };
   AUCTION_UPDATED: { eventId: string; auction: AuctionSnapshot };
+  /** One topic for all expiries; subscribers who are not admins hear only their own orders. */
+  ORDER_EXPIRED: { eventId: string; order: OrderSnapshot };
+  /** Published per order (`ORDER_UPDATED:<id>`): creation, payment, cancellation, expiry. */
+  ORDER_UPDATED: { eventId: string; order: OrderSnapshot };
 }
 
 export type Topic = keyof DomainEvents;
 export type EventPayload<T extends Topic> = DomainEvents[T];
 
-/** Some topics are published per entity too (`AUCTION_UPDATED:42`), so subscribers hear only theirs. */
+/** Some topics are published per entity (`AUCTION_UPDATED:42`), so subscribers hear only theirs. */
 export function channelOf(topic: Topic, key?: string): string {
   return key === undefined ? topic : `${topic}:${key}`;
 }

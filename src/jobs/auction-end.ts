@@ -2,7 +2,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { UnitOfWork } from '../db/transactions.js';
 import { AUCTION_END } from '../services/auctions.js';
 import { toSnapshot, type AuctionRow } from '../services/auction-rows.js';
-import type { DeadlineKind } from './deadlines.js';
+import type { DeadlineKind, Settled } from './deadlines.js';
+import { pgArray } from '../db/sql.js';
 
 /**
  * Job `deadline:auction-end`: ends every ACTIVE auction whose end_time has come, at most `limit`
@@ -12,11 +13,13 @@ import type { DeadlineKind } from './deadlines.js';
 export function auctionEndKind(batchSize: number): DeadlineKind {
   return {
     name: AUCTION_END,
+    label: 'auction end',
     batchSize,
 
-    async nextDeadline(em: EntityManager): Promise<Date | null> {
+    async nextDeadline(em: EntityManager, skip: readonly string[]): Promise<Date | null> {
       const [row] = await em.execute<Array<{ at: string | null }>>(
-        `select min(end_time) as at from auctions where status = 'ACTIVE'`,
+        `select min(end_time) as at from auctions where status = 'ACTIVE' and id <> all(?::bigint[])`,
+        [pgArray(skip)],
       );
       return row?.at ? new Date(row.at) : null;
     },
@@ -26,18 +29,18 @@ export function auctionEndKind(batchSize: number): DeadlineKind {
       return Number(row.n);
     },
 
-    async settleDue(uow: UnitOfWork, limit: number): Promise<string[]> {
+    async settleDue(uow: UnitOfWork, limit: number, skip: readonly string[]): Promise<Settled> {
       const rows = await uow.em.execute<AuctionRow[]>(
         `with due as (
            select id from auctions
-            where status = 'ACTIVE' and end_time <= ?
+            where status = 'ACTIVE' and end_time <= ? and id <> all(?::bigint[])
             order by end_time
             limit ?
             for update skip locked)
          update auctions a set status = 'ENDED', winner_id = a.highest_bidder_id, ended_at = ?
            from due where a.id = due.id and a.status = 'ACTIVE'
          returning a.*`,
-        [uow.now, limit, uow.now],
+        [uow.now, pgArray(skip), limit, uow.now],
       );
       const ended = rows.map(toSnapshot);
       await uow.events.addMany(
@@ -54,7 +57,8 @@ export function auctionEndKind(batchSize: number): DeadlineKind {
           { topic: 'AUCTION_UPDATED' as const, payload: { auction }, key: auction.id },
         ]),
       );
-      return ended.map((a) => a.id);
+      // Ending an auction has no precondition that can fail: nothing is ever left behind.
+      return { settled: ended.map((a) => a.id), failed: [] };
     },
   };
 }

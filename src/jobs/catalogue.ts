@@ -6,10 +6,13 @@ import { wakeJobName } from './deadlines.js';
 import type { Scheduler } from './scheduler.js';
 import { auctionEndKind } from './auction-end.js';
 import { AUCTION_END } from '../services/auctions.js';
+import { orderExpiryKind } from './order-expiry.js';
+import { ORDER_EXPIRY, type OrderService } from '../services/orders.js';
 
 /** Every Agenda job the server defines. The README's job catalogue is this list in prose. */
 export const JOBS = {
   auctionEnd: wakeJobName(AUCTION_END),
+  orderExpiry: wakeJobName(ORDER_EXPIRY),
   deadlineSweep: 'deadline-sweep',
   outboxSweep: 'outbox-sweep',
 } as const;
@@ -26,10 +29,12 @@ export async function registerJobs(deps: {
   scheduler: Scheduler;
   deadlines: Deadlines;
   relay: OutboxRelay;
+  orders: OrderService;
   log: Logger;
 }): Promise<void> {
   const { config, scheduler, deadlines, relay, log } = deps;
   deadlines.register(auctionEndKind(config.auctionEndBatchSize));
+  deadlines.register(orderExpiryKind(deps.orders, config.orderExpiryBatchSize));
   if (!config.enableCron) {
     log.info('ENABLE_CRON=false: periodic jobs are off on this instance');
     return;

@@ -6,25 +6,58 @@ import type { Transactions, UnitOfWork } from '../db/transactions.js';
 import type { Logger } from '../logger.js';
 import type { Scheduler } from './scheduler.js';
 
+/** A deadline that could not be settled (its change was rolled back), and why. */
+export interface SettleFailure {
+  id: string;
+  reason: string;
+}
+
+export interface Settled {
+  settled: string[];
+  failed: SettleFailure[];
+}
+
 /**
  * One kind of deadline (an auction's end, an order's expiry). The business table is the queue:
  * the kind says where its earliest pending deadline is and how to settle a batch of due ones.
+ * `skip` holds ids whose settling failed and waits for its retry: they are neither settled nor
+ * taken as the next deadline until then.
  */
 export interface DeadlineKind {
   /** e.g. `auction-end`; the wake-up job is `deadline:<name>`. */
   readonly name: string;
+  /** Words for the start-up log: `Restored X/Y <label> tasks`. */
+  readonly label: string;
   /** The earliest pending deadline, or null when nothing is pending. */
-  nextDeadline(em: EntityManager): Promise<Date | null>;
+  nextDeadline(em: EntityManager, skip: readonly string[]): Promise<Date | null>;
   /** Deadlines settled per transaction; DEADLINE_BATCH_SIZE when not set. */
   readonly batchSize?: number;
   /** How many are pending (for the start-up log and the jobs API). */
   countPending(em: EntityManager): Promise<number>;
   /**
    * Settles at most `limit` deadlines due at `uow.now`, oldest first, each by a conditional update,
-   * writing their events to `uow.events`. Returns the ids it settled (none when a second run races it).
+   * writing their events to `uow.events`. Returns the ids it settled (none when a second run races it)
+   * and those it had to leave as they were. Together they are the batch: fewer than `limit` means done.
    */
-  settleDue(uow: UnitOfWork, limit: number): Promise<string[]>;
+  settleDue(uow: UnitOfWork, limit: number, skip: readonly string[]): Promise<Settled>;
 }
+
+/** A wake-up's outcome: how many it settled, and the deadlines it could not settle (retried later). */
+export interface WakeResult {
+  settled: number;
+  failed: SettleFailure[];
+}
+
+/** Thrown by a wake-up or sweep job whose run left deadlines it could not settle, so Agenda records the failure. */
+export class UnsettledDeadlines extends Error {
+  constructor(kind: string, failed: SettleFailure[]) {
+    super(`${failed.length} ${kind} deadline(s) could not be settled: ${failed.map((f) => `${f.id} (${f.reason})`).join('; ')}`);
+    this.name = 'UnsettledDeadlines';
+  }
+}
+
+/** A failed deadline is retried after 1, 2, 4 … seconds, at most a minute apart. */
+const retryDelayMs = (attempts: number) => Math.min(60_000, 1000 * 2 ** (attempts - 1));
 
 export interface DeadlinesOptions {
   batchSize: number;
@@ -54,6 +87,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export class Deadlines {
   private readonly kinds = new Map<string, DeadlineKind>();
+  /** Per kind: deadlines whose settling failed, and when to try them again (this instance's memory). */
+  private readonly retries = new Map<string, Map<string, { at: number; attempts: number }>>();
   private stopping = false;
 
   constructor(
@@ -67,10 +102,12 @@ export class Deadlines {
 
   register(kind: DeadlineKind): void {
     this.kinds.set(kind.name, kind);
+    this.retries.set(kind.name, new Map());
     this.scheduler.define(
       wakeJobName(kind.name),
       async (job: Job<{ kind: string; armId: string }>) => {
-        await this.wake(kind.name, job.attrs.data?.armId);
+        const { failed } = await this.wake(kind.name, job.attrs.data?.armId);
+        if (failed.length > 0) throw new UnsettledDeadlines(kind.name, failed);
       },
       // A failed wake-up (database away) retries after 1, 2, 3, 4, 5 s; after that the sweep takes over.
       { lockLifetime: this.opts.lockLifetimeMs, removeOnComplete: true, backoff: (ctx) => (ctx.attempt <= 5 ? ctx.attempt * 1000 : null) },
@@ -115,34 +152,49 @@ export class Deadlines {
   /**
    * The wake-up job's handler (also run by the sweep and at start-up, without an arm id): settles
    * every due deadline in batches, waits inline for the next ones while they are close, then
-   * re-arms at the next one.
-   * Returns how many deadlines it settled.
+   * re-arms at the next one. A deadline that fails is logged and left for its retry; the others go on.
    */
-  async wake(kindName: string, armId?: string): Promise<number> {
+  async wake(kindName: string, armId?: string): Promise<WakeResult> {
     const kind = this.kind(kindName);
     const batchSize = kind.batchSize ?? this.opts.batchSize;
+    const retries = this.retries.get(kind.name)!;
     const started = Date.now();
     let settled = 0;
+    const failed: SettleFailure[] = [];
+    // Retries not yet due are skipped; one that is due is tried again with the rest.
+    const skip = new Set([...retries].filter(([, r]) => r.at > this.clock.now().getTime()).map(([id]) => id));
     let publishing: Promise<void> = Promise.resolve();
     for (;;) {
-      const { result: ids, published } = await this.tx.runThenPublish((uow) => kind.settleDue(uow, batchSize));
+      const { result, published } = await this.tx.runThenPublish((uow) => kind.settleDue(uow, batchSize, [...skip]));
       // At most one batch's events in flight while the next batch is written.
       await publishing;
       publishing = published;
-      const n = ids.length;
-      settled += n;
-      if (n > 0) this.log.info({ kind: kind.name, ids }, 'deadlines settled');
-      if (n === batchSize) continue;
+      settled += result.settled.length;
+      if (result.settled.length > 0) this.log.info({ kind: kind.name, ids: result.settled }, 'deadlines settled');
+      for (const id of result.settled) retries.delete(id);
+      for (const failure of result.failed) {
+        const attempts = (retries.get(failure.id)?.attempts ?? 0) + 1;
+        retries.set(failure.id, { at: this.clock.now().getTime() + retryDelayMs(attempts), attempts });
+        skip.add(failure.id);
+        failed.push(failure);
+        this.log.error({ kind: kind.name, id: failure.id, reason: failure.reason, attempts }, 'deadline not settled; rolled back, will retry');
+      }
+      if (result.settled.length + result.failed.length === batchSize) continue;
       await publishing;
       if (armId === undefined || this.stopping || Date.now() - started > this.opts.lockLifetimeMs / 2) break;
       // A deadline due within the inline window is waited for here: going back through the job store
       // costs ~50 ms a round (measured, docs/benchmarks.md), waiting costs nothing.
-      const waitMs = await this.holdForNext(kind, armId);
+      const waitMs = await this.holdForNext(kind, armId, [...skip]);
       if (waitMs === null) break;
       if (waitMs > 0) await sleep(waitMs);
     }
+    // Retries that came due were tried above: settled, failed again (re-recorded) or no longer due.
+    const failedIds = new Set(failed.map((f) => f.id));
+    for (const [id, retry] of retries) {
+      if (!skip.has(id) && !failedIds.has(id) && retry.at <= this.clock.now().getTime()) retries.delete(id);
+    }
     await this.rearm(kind, armId);
-    return settled;
+    return { settled, failed };
   }
 
   /** The armed wake-up of every kind, for the jobs API. */
@@ -161,14 +213,24 @@ export class Deadlines {
   async recover(kindName: string): Promise<[number, number]> {
     const kind = this.kind(kindName);
     const pending = await kind.countPending(this.orm.em.fork());
-    const settled = await this.wake(kind.name);
+    const { settled } = await this.wake(kind.name);
+    this.log.info({ restored: settled, pending }, `Restored ${settled}/${pending} ${kind.label} tasks`);
     return [settled, pending];
   }
 
-  /** The periodic safety net: every kind settles what is overdue and re-arms. */
+  /**
+   * The periodic safety net: every kind settles what is overdue and re-arms. Throws when some
+   * deadline could not be settled, after every kind had its turn, so the sweep job shows the failure.
+   */
   async sweep(): Promise<number> {
     let settled = 0;
-    for (const name of this.names()) settled += await this.wake(name);
+    const failures: UnsettledDeadlines[] = [];
+    for (const name of this.names()) {
+      const result = await this.wake(name);
+      settled += result.settled;
+      if (result.failed.length > 0) failures.push(new UnsettledDeadlines(name, result.failed));
+    }
+    if (failures.length > 0) throw new Error(failures.map((f) => f.message).join(' | '));
     return settled;
   }
 
@@ -178,10 +240,19 @@ export class Deadlines {
     return kind;
   }
 
+  /** The earliest of the kind's next deadline (failed ones aside) and its next retry. */
+  private async nextDeadline(kind: DeadlineKind, em: EntityManager): Promise<Date | null> {
+    const retries = this.retries.get(kind.name)!;
+    const next = await kind.nextDeadline(em, [...retries.keys()]);
+    const retryAt = Math.min(...[...retries.values()].map((r) => r.at));
+    if (!Number.isFinite(retryAt)) return next;
+    return next === null || retryAt < next.getTime() ? new Date(retryAt) : next;
+  }
+
   /** Re-arms at the kind's next deadline, unless another wake-up is already armed early enough. */
   private async rearm(kind: DeadlineKind, armId: string | undefined): Promise<void> {
     await this.withWakeupRow(kind.name, async (em, row) => {
-      const next = await kind.nextDeadline(em);
+      const next = await this.nextDeadline(kind, em);
       const now = this.clock.now().getTime();
       // Another wake-up still in the future and early enough stays. One that is due or overdue is
       // running (it re-arms itself; one extra wake-up costs nothing) or was lost: arm afresh.
@@ -222,10 +293,10 @@ export class Deadlines {
    * schedules a wake-up of its own. Returns how long to wait, or null to re-arm instead. The next
    * deadline is read under the row lock, like every other change of the armed time.
    */
-  private holdForNext(kind: DeadlineKind, armId: string): Promise<number | null> {
+  private holdForNext(kind: DeadlineKind, armId: string, skip: string[]): Promise<number | null> {
     return this.withWakeupRow(kind.name, async (em, row) => {
       if (row.arm_id !== armId) return null;
-      const next = await kind.nextDeadline(em);
+      const next = await kind.nextDeadline(em, skip);
       const waitMs = next ? next.getTime() - this.clock.now().getTime() : Infinity;
       if (waitMs > this.opts.inlineWindowMs) return null;
       await em.execute('update deadline_wakeups set wake_at = ? where kind = ?', [next, kind.name]);

@@ -5,8 +5,18 @@ import type { GraphQLSchema } from 'graphql';
 import { AuctionResolver } from '../resolvers/auction.resolver.js';
 import { AuctionSubscriptionResolver } from '../resolvers/auction-subscriptions.resolver.js';
 import { UserResolver } from '../resolvers/user.resolver.js';
+import { OrderResolver } from '../resolvers/order.resolver.js';
+import { OrderSubscriptionResolver } from '../resolvers/order-subscriptions.resolver.js';
+import { ProductResolver } from '../resolvers/product.resolver.js';
 
-export const resolvers = [AuctionResolver, AuctionSubscriptionResolver, UserResolver] as const;
+export const resolvers = [
+  AuctionResolver,
+  AuctionSubscriptionResolver,
+  UserResolver,
+  ProductResolver,
+  OrderResolver,
+  OrderSubscriptionResolver,
+] as const;
 
 /**
  * type-graphql insists on a PubSub when there are subscriptions. Ours never uses it: events go

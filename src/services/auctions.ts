@@ -7,7 +7,7 @@ import type { Deadlines } from '../jobs/deadlines.js';
 import type { Identity } from './users.js';
 import { toSnapshot, type AuctionRow } from './auction-rows.js';
 import { pgArray } from '../db/sql.js';
-import { decodeCursor, encodeCursor, type Page } from './pagination.js';
+import { decodeCursor, toPage, type Page } from './pagination.js';
 
 export const AUCTION_END = 'auction-end';
 
@@ -121,11 +121,7 @@ export class AuctionService {
       `select * from auctions ${where.length ? `where ${where.join(' and ')}` : ''} order by id desc limit ?`,
       params,
     );
-    const nodes = rows.slice(0, first).map(toSnapshot);
-    return {
-      edges: nodes.map((node) => ({ cursor: encodeCursor(node.id), node })),
-      pageInfo: { hasNextPage: rows.length > first, endCursor: nodes.length ? encodeCursor(nodes[nodes.length - 1].id) : null },
-    };
+    return toPage(rows, first, toSnapshot);
   }
 
   /** Bids of many auctions in one query (the `Auction.bids` field), highest first. */

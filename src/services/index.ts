@@ -6,6 +6,9 @@ import type { EventBus } from '../events/bus.js';
 import type { Logger } from '../logger.js';
 import type { AuctionService } from './auctions.js';
 import type { UserService } from './users.js';
+import type { OrderService } from './orders.js';
+import type { ProductService } from './products.js';
+import type { WalletService } from './wallets.js';
 
 /** What the edges (resolvers, routes, job handlers) reach the domain through. */
 export interface Services {
@@ -17,4 +20,7 @@ export interface Services {
   bus: EventBus;
   auctions: AuctionService;
   users: UserService;
+  products: ProductService;
+  wallets: WalletService;
+  orders: OrderService;
 }

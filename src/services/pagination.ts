@@ -15,3 +15,12 @@ export function decodeCursor(cursor: string): string {
   if (!match) throw badInput('after is not a cursor this API returned', 'after');
   return match[1];
 }
+
+/** Rows fetched with `limit first + 1`, newest first by id: the page and whether there is another. */
+export function toPage<R, T extends { id: string }>(rows: R[], first: number, map: (row: R) => T): Page<T> {
+  const nodes = rows.slice(0, first).map(map);
+  return {
+    edges: nodes.map((node) => ({ cursor: encodeCursor(node.id), node })),
+    pageInfo: { hasNextPage: rows.length > first, endCursor: nodes.length ? encodeCursor(nodes[nodes.length - 1].id) : null },
+  };
+}

@@ -26,6 +26,12 @@ export class UserService {
     this.known.add(key);
   }
 
+  /** A user named by an admin (credited, ordered for) before their first token: created as a user with a wallet. */
+  async ensureExists(em: EntityManager, id: string): Promise<void> {
+    await em.execute(`insert into users (id, role) values (?, 'user') on conflict (id) do nothing`, [id]);
+    await em.execute('insert into wallets (user_id) values (?) on conflict do nothing', [id]);
+  }
+
   async get(em: EntityManager, id: string): Promise<{ id: string; role: Role; createdAt: Date } | null> {
     const [row] = await em.execute<Array<{ id: string; role: Role; created_at: Date }>>('select * from users where id = ?', [id]);
     return row ? { id: row.id, role: row.role, createdAt: new Date(row.created_at) } : null;

@@ -85,9 +85,9 @@ describe('two instances on one database', () => {
 
     await sleep(new Date(end).getTime() - Date.now());
     const settled = await Promise.all([
-      a.deadlines.wake('auction-end'),
-      b.deadlines.wake('auction-end'),
-      a.deadlines.wake('auction-end'),
+      a.deadlines.wake('auction-end').then((r) => r.settled),
+      b.deadlines.wake('auction-end').then((r) => r.settled),
+      a.deadlines.wake('auction-end').then((r) => r.settled),
       b.deadlines.sweep(),
     ]);
     await sub.waitFor((s) => s.events.length >= 30, 5_000, '30 auctionEnded events');

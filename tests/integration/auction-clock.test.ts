@@ -42,17 +42,17 @@ test('never before its end time, a moved end honoured, ended once', async () => 
   expect(bid.data!.placeBid.endTime).toBe(new Date(T + 85_000).toISOString());
 
   clock.set(T + 60_000); // the old end
-  expect(await app.deadlines.wake('auction-end')).toBe(0);
+  expect((await app.deadlines.wake('auction-end')).settled).toBe(0);
   clock.set(T + 84_999);
-  expect(await app.deadlines.wake('auction-end')).toBe(0);
+  expect((await app.deadlines.wake('auction-end')).settled).toBe(0);
   expect((await status(a.id)).status).toBe('ACTIVE');
 
   clock.set(T + 85_000);
-  expect(await app.deadlines.wake('auction-end')).toBe(1);
+  expect((await app.deadlines.wake('auction-end')).settled).toBe(1);
   const row = await status(a.id);
   expect(row.status).toBe('ENDED');
   expect(new Date(row.ended_at).getTime()).toBe(T + 85_000);
-  expect(await app.deadlines.wake('auction-end')).toBe(0);
+  expect((await app.deadlines.wake('auction-end')).settled).toBe(0);
 
   const late = await gql(app, `mutation { placeBid(input: { auctionId: "${a.id}", amount: 300 }) { id } }`, {}, bidder);
   expect(late.errors?.[0].extensions?.code).toBe('CONFLICT');

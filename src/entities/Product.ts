@@ -1,0 +1,35 @@
+import { OptionalProps } from '@mikro-orm/core';
+import { Entity, Enum, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
+
+export const PRODUCT_KINDS = ['GOODS', 'VIP_PLAN', 'FLASH_SALE'] as const;
+export type ProductKind = (typeof PRODUCT_KINDS)[number];
+
+/** Prices are integer cents. A null `stock` is unlimited; a counted one is taken by orders and returned when they close. */
+@Entity({ tableName: 'products' })
+export class Product {
+  [OptionalProps]?: 'createdAt' | 'vipDays' | 'vipLevel' | 'stock';
+
+  @PrimaryKey({ type: 'bigint', autoincrement: true })
+  id!: string;
+
+  @Property({ type: 'text' })
+  name!: string;
+
+  @Property({ type: 'integer' })
+  price!: number;
+
+  @Enum({ items: [...PRODUCT_KINDS], type: 'text' })
+  kind!: ProductKind;
+
+  @Property({ type: 'integer', nullable: true })
+  vipDays: number | null = null;
+
+  @Property({ type: 'integer', nullable: true })
+  vipLevel: number | null = null;
+
+  @Property({ type: 'integer', nullable: true })
+  stock: number | null = null;
+
+  @Property({ type: 'timestamptz', length: 3, defaultRaw: 'now()' })
+  createdAt!: Date;
+}

@@ -1,0 +1,36 @@
+import { Arg, Ctx, ID, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
+import { requireUser, type Context } from '../context.js';
+import { filterIterator } from '../events/iterators.js';
+import { channelOf, type DomainEvents } from '../events/types.js';
+import { Order, OrderExpired } from '../schema/order-types.js';
+import { toOrderView } from '../services/order-rows.js';
+
+type Data<A> = SubscribeResolverData<unknown, A, Context>;
+
+@Resolver()
+export class OrderSubscriptionResolver {
+  @Subscription(() => OrderExpired, {
+    description: "Every order of the caller's that expires; admins hear every order",
+    subscribe: ({ context }: Data<Record<string, never>>) => {
+      const user = requireUser(context);
+      const events = context.services.bus.iterate<DomainEvents['ORDER_EXPIRED']>(channelOf('ORDER_EXPIRED'));
+      return user.role === 'admin' ? events : filterIterator(events, (e) => e.order.userId === user.id);
+    },
+  })
+  orderExpired(@Root() event: DomainEvents['ORDER_EXPIRED']): OrderExpired {
+    // An expired order is never "isExpired" (that is PENDING past its deadline): no clock needed.
+    return { eventId: event.eventId, order: toOrderView(event.order, new Date(0)) } as unknown as OrderExpired;
+  }
+
+  @Subscription(() => Order, {
+    description: 'The order after every change: payment, cancellation, expiry. The owner or an admin.',
+    subscribe: async ({ args, context }: Data<{ orderId: string }>) => {
+      const user = requireUser(context);
+      await context.services.orders.assertMayWatch(context.em, user, args.orderId);
+      return context.services.bus.iterate(channelOf('ORDER_UPDATED', args.orderId));
+    },
+  })
+  orderUpdated(@Root() event: DomainEvents['ORDER_UPDATED'], @Arg('orderId', () => ID) _orderId: string, @Ctx() ctx: Context): Order {
+    return toOrderView(event.order, ctx.services.clock.now()) as unknown as Order;
+  }
+}

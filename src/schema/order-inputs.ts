@@ -1,0 +1,58 @@
+import { ArgsType, Field, ID, InputType, Int } from 'type-graphql';
+import { IsInt, IsNotEmpty, IsOptional, Length, Max, MaxLength, Min } from 'class-validator';
+import { OrderStatus, PaymentMethod, ProductKind } from './order-types.js';
+
+@InputType()
+export class CreateProductInput {
+  @Field() @Length(1, 200) name!: string;
+  @Field(() => Int, { description: 'Cents' }) @IsInt() @Min(1) @Max(1_000_000_000) price!: number;
+  @Field(() => ProductKind) kind!: ProductKind;
+  @Field(() => Int, { nullable: true, description: 'VIP_PLAN only; omit for a lifetime plan' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(36_500)
+  vipDays?: number | null;
+  @Field(() => Int, { nullable: true, description: 'VIP_PLAN only (required there)' }) @IsOptional() @IsInt() @Min(1) @Max(100) vipLevel?: number | null;
+  @Field(() => Int, { nullable: true, description: 'Omit for unlimited; required for FLASH_SALE' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000_000)
+  stock?: number | null;
+}
+
+@InputType()
+export class CreateOrderInput {
+  @Field(() => ID) @IsNotEmpty() productId!: string;
+  @Field(() => Int, { defaultValue: 1 }) @IsInt() @Min(1) @Max(10_000) quantity!: number;
+  @Field(() => PaymentMethod, { description: 'WECHAT, ALIPAY, WALLET or MIXED (OFFLINE orders are made by admins)' })
+  paymentMethod!: PaymentMethod;
+  @Field(() => Int, { nullable: true, description: 'Cents frozen from the wallet: MIXED needs it; WALLET takes the whole amount' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  walletAmount?: number | null;
+}
+
+@InputType()
+export class AdminCreateOrderInput {
+  @Field(() => ID) @IsNotEmpty() @MaxLength(200) userId!: string;
+  @Field(() => ID) @IsNotEmpty() productId!: string;
+  @Field(() => Int, { defaultValue: 1 }) @IsInt() @Min(1) @Max(10_000) quantity!: number;
+  @Field(() => PaymentMethod, { description: 'WALLET (debited at once) or OFFLINE' }) paymentMethod!: PaymentMethod;
+}
+
+@InputType()
+export class OrderFilter {
+  @Field(() => OrderStatus, { nullable: true }) @IsOptional() status?: OrderStatus | null;
+  @Field({ nullable: true, description: 'PENDING and past expiresAt (true), or anything else (false)' }) @IsOptional() isExpired?: boolean;
+  @Field(() => ID, { nullable: true, description: 'Admins: anyone; users: only themselves' }) @IsOptional() userId?: string | null;
+}
+
+@ArgsType()
+export class OrdersArgs {
+  @Field(() => OrderFilter, { nullable: true }) @IsOptional() filter?: OrderFilter;
+  @Field(() => Int, { defaultValue: 20 }) @IsInt() @Min(1) @Max(100) first!: number;
+  @Field(() => String, { nullable: true }) @IsOptional() after?: string;
+}

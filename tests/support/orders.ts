@@ -1,0 +1,145 @@
+import pg from 'pg';
+import type { App } from '../../src/app.js';
+import { gql, token } from './harness.js';
+
+export const ORDER_FIELDS =
+  'id orderNo userId productId quantity amount walletAmount paymentMethod channel status expiresAt isExpired cancelReason paidAt createdAt';
+
+export const ADMIN = token('admin-1', true);
+
+/** Runs a GraphQL operation that must succeed and returns its data. */
+export async function ok<T = Record<string, any>>(app: App, query: string, variables: Record<string, unknown>, bearer: string): Promise<T> {
+  const res = await gql<T>(app, query, variables, bearer);
+  if (res.errors) throw new Error(JSON.stringify(res.errors));
+  return res.data as T;
+}
+
+export async function createProduct(app: App, input: Record<string, unknown> = {}) {
+  const data = await ok(
+    app,
+    'mutation($input: CreateProductInput!) { createProduct(input: $input) { id name price kind stock vipDays vipLevel } }',
+    { input: { name: 'Tea', price: 500, kind: 'GOODS', ...input } },
+    ADMIN,
+  );
+  return data.createProduct as { id: string; price: number; stock: number | null };
+}
+
+export async function credit(app: App, userId: string, amount: number) {
+  const data = await ok(app, 'mutation($u: ID!, $a: Int!) { creditWallet(userId: $u, amount: $a) { userId balance frozen } }', { u: userId, a: amount }, ADMIN);
+  return data.creditWallet as { balance: number; frozen: number };
+}
+
+export async function wallet(app: App, bearer: string) {
+  return (await ok(app, '{ wallet { balance frozen } }', {}, bearer)).wallet as { balance: number; frozen: number };
+}
+
+export interface OrderResult {
+  id: string;
+  status: string;
+  expiresAt: string | null;
+  isExpired: boolean;
+  walletAmount: number;
+  amount: number;
+  cancelReason: string | null;
+  paidAt: string | null;
+  userId: string;
+  [k: string]: unknown;
+}
+
+export const CREATE_ORDER = `mutation($input: CreateOrderInput!) { createOrder(input: $input) { ${ORDER_FIELDS} } }`;
+
+export async function createOrder(app: App, bearer: string, input: Record<string, unknown>): Promise<OrderResult> {
+  return (await ok(app, CREATE_ORDER, { input: { quantity: 1, ...input } }, bearer)).createOrder as OrderResult;
+}
+
+export const PAY = `mutation($id: ID!) { payOrderWithWallet(orderId: $id) { ${ORDER_FIELDS} } }`;
+export const CANCEL = `mutation($id: ID!, $reason: String) { cancelOrder(orderId: $id, reason: $reason) { ${ORDER_FIELDS} } }`;
+
+/** Direct SQL on a test database, for what a user cannot do: read the ledger, damage a wallet. */
+export async function withDb<T>(url: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface MoneyTotals {
+  held: number;
+  credits: number;
+  debits: number;
+}
+
+/**
+ * The issue's invariants, read straight from the database:
+ * - balance + frozen over all wallets equals credits minus debits (money moves only by those);
+ * - every wallet's frozen money is exactly the wallet part of its PENDING orders;
+ * - an order's money is frozen at most once and released (unfrozen or debited) at most once, and
+ *   how matches its status: PAID debited, never unfrozen; CANCELLED/EXPIRED unfrozen; PENDING neither;
+ * - settled orders have no deadline; while a server runs (`running`), no PENDING order is more than
+ *   a second past its expiresAt (`exempt` names orders a test deliberately left unsettleable).
+ * Returns the violations (none is good) and the totals.
+ */
+export async function invariants(url: string, opts: { running?: boolean; exempt?: string[] } = {}) {
+  return withDb(url, async (c) => {
+    const violations: string[] = [];
+    const q = async (label: string, sql: string, params: unknown[] = []) => {
+      const { rows } = await c.query(sql, params);
+      if (rows.length > 0) violations.push(`${label}: ${JSON.stringify(rows.slice(0, 5))}`);
+    };
+    const [totals] = (
+      await c.query(`select
+        (select coalesce(sum(balance + frozen), 0)::bigint from wallets) as held,
+        (select coalesce(sum(amount), 0)::bigint from wallet_ledger where entry = 'CREDIT') as credits,
+        (select coalesce(sum(amount), 0)::bigint from wallet_ledger where entry = 'DEBIT') as debits`)
+    ).rows.map((r) => ({ held: Number(r.held), credits: Number(r.credits), debits: Number(r.debits) }));
+    if (totals.held !== totals.credits - totals.debits) violations.push(`money: ${JSON.stringify(totals)}`);
+    await q(
+      'wallet balance + frozen differs from its ledger',
+      `select w.user_id, w.balance, w.frozen, coalesce(sum(case l.entry when 'CREDIT' then l.amount when 'DEBIT' then -l.amount else 0 end), 0) as ledger
+         from wallets w left join wallet_ledger l on l.user_id = w.user_id
+        group by w.user_id having w.balance + w.frozen <> coalesce(sum(case l.entry when 'CREDIT' then l.amount when 'DEBIT' then -l.amount else 0 end), 0)`,
+    );
+    await q(
+      'frozen differs from the pending orders',
+      `select w.user_id, w.frozen, coalesce(p.held, 0) as pending from wallets w
+         left join (select user_id, sum(wallet_amount) as held from orders
+                     where status = 'PENDING' and payment_method in ('WALLET', 'MIXED') group by user_id) p on p.user_id = w.user_id
+        where w.frozen <> coalesce(p.held, 0)`,
+    );
+    await q(
+      'order money moved more than once',
+      `select order_id, entry, count(*) from wallet_ledger where order_id is not null
+        group by order_id, case when entry in ('UNFREEZE', 'DEBIT') then 'RELEASE' else entry end, entry having count(*) > 1`,
+    );
+    await q(
+      'ledger does not match the order status',
+      `select o.id, o.status, o.channel, o.payment_method, o.wallet_amount,
+              count(*) filter (where l.entry = 'FREEZE') as freezes,
+              count(*) filter (where l.entry = 'UNFREEZE') as unfreezes,
+              count(*) filter (where l.entry = 'DEBIT') as debits,
+              coalesce(sum(l.amount) filter (where l.entry <> 'FREEZE'), 0) as released
+         from orders o left join wallet_ledger l on l.order_id = o.id
+        group by o.id
+       having case
+         when o.wallet_amount = 0 then count(l.id) = 0
+         when o.channel = 'ADMIN' then count(*) filter (where l.entry = 'DEBIT') = 1 and count(l.id) = 1
+         when o.status = 'PENDING' then count(*) filter (where l.entry = 'FREEZE') = 1 and count(l.id) = 1
+         when o.status = 'PAID' then count(*) filter (where l.entry = 'DEBIT') = 1 and count(*) filter (where l.entry = 'UNFREEZE') = 0
+         else count(*) filter (where l.entry = 'UNFREEZE') = 1 and count(*) filter (where l.entry = 'DEBIT') = 0
+       end = false
+       or (o.wallet_amount > 0 and coalesce(sum(l.amount) filter (where l.entry <> 'FREEZE'), 0) not in (0, o.wallet_amount))`,
+    );
+    await q('a settled order keeps a deadline', `select id, status from orders where status <> 'PENDING' and expires_at is not null`);
+    if (opts.running) {
+      await q(
+        'pending more than a second past expiresAt',
+        `select id, expires_at from orders where status = 'PENDING' and expires_at < now() - interval '1 second' and not (id = any($1::bigint[]))`,
+        [opts.exempt ?? []],
+      );
+    }
+    return { violations, totals };
+  });
+}
