@@ -170,7 +170,9 @@ export class Deadlines {
       await publishing;
       publishing = published;
       settled += result.settled.length;
-      if (result.settled.length > 0) this.log.info({ kind: kind.name, ids: result.settled }, 'deadlines settled');
+      if (result.settled.length > 0) {
+        this.log.info({ kind: kind.name, ids: result.settled, via: armId === undefined ? 'sweep' : 'wake-up' }, 'deadlines settled');
+      }
       for (const id of result.settled) retries.delete(id);
       for (const failure of result.failed) {
         const attempts = (retries.get(failure.id)?.attempts ?? 0) + 1;
