@@ -7,6 +7,7 @@ import type { Deadlines } from '../jobs/deadlines.js';
 import type { Identity } from './users.js';
 import { toSnapshot, type AuctionRow } from './auction-rows.js';
 import { pgArray } from '../db/sql.js';
+import { parseId } from './ids.js';
 import { decodeCursor, toPage, type Page } from './pagination.js';
 
 export const AUCTION_END = 'auction-end';
@@ -32,10 +33,7 @@ function assertTransition(from: AuctionStatus, to: AuctionStatus, id: string): v
   if (!AUCTION_TRANSITIONS[from].includes(to)) throw conflict(`Auction ${id} is ${from}, not ACTIVE`);
 }
 
-function parseId(id: string): string {
-  if (!/^[1-9][0-9]{0,17}$/.test(id)) throw badInput(`"${id}" is not an auction id`, 'auctionId');
-  return id;
-}
+const checkAuctionId = (id: string) => parseId(id, 'an auction', 'auctionId');
 
 /** Auctions: creation, bids with soft close, cancellation, and settling the ends that are due. */
 export class AuctionService {
@@ -56,7 +54,7 @@ export class AuctionService {
   }
 
   async placeBid(uow: UnitOfWork, user: Identity, auctionId: string, amount: number): Promise<AuctionSnapshot> {
-    const row = await this.lock(uow.em, parseId(auctionId));
+    const row = await this.lock(uow.em, checkAuctionId(auctionId));
     if (row.seller_id === user.id) throw forbidden('Sellers cannot bid on their own auction');
     assertTransition(row.status, 'ENDED', auctionId);
     const now = uow.now.getTime();
@@ -84,7 +82,7 @@ export class AuctionService {
   }
 
   async cancel(uow: UnitOfWork, user: Identity, auctionId: string): Promise<AuctionSnapshot> {
-    const row = await this.lock(uow.em, parseId(auctionId));
+    const row = await this.lock(uow.em, checkAuctionId(auctionId));
     if (row.seller_id !== user.id && user.role !== 'admin') throw forbidden('Only the seller or an admin can cancel an auction');
     assertTransition(row.status, 'CANCELLED', auctionId);
     const [updated] = await uow.em.execute<AuctionRow[]>(
@@ -97,7 +95,7 @@ export class AuctionService {
   }
 
   async get(em: EntityManager, auctionId: string): Promise<AuctionSnapshot> {
-    const [row] = await em.execute<AuctionRow[]>('select * from auctions where id = ?', [parseId(auctionId)]);
+    const [row] = await em.execute<AuctionRow[]>('select * from auctions where id = ?', [checkAuctionId(auctionId)]);
     if (!row) throw notFound('Auction', auctionId);
     return toSnapshot(row);
   }

@@ -8,7 +8,8 @@ import type { Deadlines, SettleFailure } from '../jobs/deadlines.js';
 import type { Logger } from '../logger.js';
 import { frozenPart, toOrderSnapshot, toOrderView, type OrderRow, type OrderView } from './order-rows.js';
 import { decodeCursor, toPage, type Page } from './pagination.js';
-import { parseId, type ProductService } from './products.js';
+import { parseId } from './ids.js';
+import type { ProductService } from './products.js';
 import type { Identity, UserService } from './users.js';
 import { MAX_CENTS, type WalletService } from './wallets.js';
 

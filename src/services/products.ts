@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { UnitOfWork } from '../db/transactions.js';
 import type { ProductKind } from '../entities/Product.js';
 import { badInput, conflict, notFound } from '../errors.js';
+import { parseId } from './ids.js';
 
 export interface ProductInput {
   name: string;
@@ -44,11 +45,6 @@ const toView = (row: ProductRow): ProductView => ({
   stock: row.stock,
   createdAt: new Date(row.created_at),
 });
-
-export function parseId(id: string, what: string, field: string): string {
-  if (!/^[1-9][0-9]{0,17}$/.test(id)) throw badInput(`"${id}" is not ${what} id`, field);
-  return id;
-}
 
 /** The catalogue. VIP plans carry a level and a length (none: lifetime); flash-sale items a stock. */
 export class ProductService {
