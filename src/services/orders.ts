@@ -243,6 +243,14 @@ export class OrderService {
       ok.push(row);
     }
     if (ok.length === 0) return { closed: [], failed };
+    // Stock rows are updated below in no particular order: two batches touching the same products
+    // could deadlock, so several products are locked first, in id order (wallets, above, likewise).
+    const productIds = [...new Set(ok.map((r) => String(r.product_id)))].sort((a, b) => Number(a) - Number(b));
+    if (productIds.length > 1) {
+      await uow.em.execute('select id from products where id = any(?::bigint[]) and stock is not null order by id for update', [
+        pgArray(productIds),
+      ]);
+    }
     // One statement: the orders (still PENDING: the update is conditional), their wallets, their stock.
     const updated = await uow.em.execute<OrderRow[]>(
       `with closed as (
