@@ -12,10 +12,13 @@ test('defaults are the documented ones', () => {
   expect(c.enableCron).toBe(true);
   expect(c.deadlineBatchSize).toBe(100);
   expect(c.deadlineSweepSeconds).toBe(60);
+  expect(c.orderExpireMinutes).toBe(30);
+  expect(c.orderExpiryBatchSize).toBe(100);
 });
 
 test('durations accept decimals', () => {
   expect(loadConfig({ ...base, DEADLINE_SWEEP_SECONDS: '0.25' }).deadlineSweepSeconds).toBe(0.25);
+  expect(loadConfig({ ...base, ORDER_EXPIRE_MINUTES: '0.5' }).orderExpireMinutes).toBe(0.5);
 });
 
 test.each([
@@ -27,6 +30,9 @@ test.each([
   ['ENABLE_CRON', 'maybe'],
   ['APP_TIMEZONE', 'Mars/Olympus'],
   ['DEADLINE_BATCH_SIZE', '0'],
+  ['ORDER_EXPIRE_MINUTES', '0'],
+  ['ORDER_EXPIRE_MINUTES', 'half an hour'],
+  ['ORDER_EXPIRY_BATCH_SIZE', '2.5'],
   ['JOB_PROCESS_EVERY_SECONDS', '-1'],
 ])('a bad %s (%s) stops start-up with the variable named', (name, value) => {
   expect(() => loadConfig({ ...base, [name]: value })).toThrow(ConfigError);
