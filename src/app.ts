@@ -91,8 +91,6 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   await scheduler.start();
   log.info({ store: storeName(config) }, 'job scheduler started');
 
-  // Restart recovery: settle what came due while no server ran, and re-arm every wake-up.
-  for (const kind of deadlines.names()) await deadlines.recover(kind);
 
   const schema = await createSchema();
   const app = express();
@@ -132,6 +130,16 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       await orm.close();
       log.info('stopped');
     })());
+
+  // Restart recovery: settle what came due while no server ran, and re-arm every wake-up. After
+  // listening: 100,000 overdue orders take ~15 s to settle (docs/benchmarks.md), and health checks and
+  // clients are answered meanwhile (a pay or cancel of an overdue order is refused as expired).
+  try {
+    for (const kind of deadlines.names()) await deadlines.recover(kind);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 
   return { url, port, services, deadlines, scheduler, relay, httpServer, stop };
 }

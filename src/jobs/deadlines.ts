@@ -32,7 +32,7 @@ export interface DeadlineKind {
   nextDeadline(em: EntityManager, skip: readonly string[]): Promise<Date | null>;
   /** Deadlines settled per transaction; DEADLINE_BATCH_SIZE when not set. */
   readonly batchSize?: number;
-  /** How many are pending (for the start-up log and the jobs API). */
+  /** How many are pending (for the start-up log). */
   countPending(em: EntityManager): Promise<number>;
   /**
    * Settles at most `limit` deadlines due at `uow.now`, oldest first, each by a conditional update,

@@ -26,7 +26,10 @@ export function orderExpiryKind(orders: OrderService, batchSize: number): Deadli
     },
 
     async countPending(em: EntityManager): Promise<number> {
-      const [row] = await em.execute<Array<{ n: string }>>(`select count(*) as n from orders where status = 'PENDING'`);
+      // "expires_at is not null" is the same set (a check constraint) and lets the count use the index.
+      const [row] = await em.execute<Array<{ n: string }>>(
+        `select count(*) as n from orders where status = 'PENDING' and expires_at is not null`,
+      );
       return Number(row.n);
     },
 
