@@ -26,6 +26,7 @@ import { AppError } from '../errors.js';
 import type { Identity } from '../services/users.js';
 import type { Services } from '../services/index.js';
 import { queryLimits } from '../schema/limits.js';
+import { nulCharacterError } from './input-guard.js';
 
 /** Codes a client may see as they are: ours (PRODUCT.md) and the standard GraphQL request failures. */
 const PASS_THROUGH = new Set([
@@ -44,6 +45,13 @@ const PASS_THROUGH = new Set([
   'QUERY_TOO_COSTLY',
 ]);
 
+/** SQLSTATE class 22, "data exception", as the driver or MikroORM's wrapper reports it. */
+function isDataException(err: unknown): boolean {
+  const e = err as { code?: unknown; sqlState?: unknown } | null;
+  const state = typeof e?.sqlState === 'string' ? e.sqlState : typeof e?.code === 'string' ? e.code : '';
+  return /^22[0-9A-Z]{3}$/.test(state);
+}
+
 export function formatError(services: Services) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
@@ -56,6 +64,14 @@ export function formatError(services: Services) {
           code: 'BAD_USER_INPUT',
           validationErrors: details.map((d) => ({ property: d.property, constraints: d.constraints })),
         },
+      };
+    }
+    if (isDataException(original)) {
+      // PostgreSQL refused a value (a NUL character in text, a number out of range): the caller's input.
+      return {
+        message: 'Invalid input: a value cannot be stored (text with a NUL character, or out of range)',
+        path: formatted.path,
+        extensions: { code: 'BAD_USER_INPUT' },
       };
     }
     const code = formatted.extensions?.code;
@@ -83,6 +99,10 @@ export async function createApollo(services: Services, schema: GraphQLSchema, ht
   const requestLog: ApolloServerPlugin<Context> = {
     async requestDidStart() {
       return {
+        async didResolveOperation({ document, request }) {
+          const nul = nulCharacterError(document, request.variables);
+          if (nul) throw nul;
+        },
         async willSendResponse({ contextValue, request, errors }) {
           services.log.info(
             {
@@ -201,6 +221,8 @@ export function createWsServer(services: Services, schema: GraphQLSchema, httpSe
         }
         const errors = validate(schema, document, limits);
         if (errors.length > 0) return errors;
+        const nul = nulCharacterError(document, payload.variables);
+        if (nul) return [nul];
         const contextValue = await createContext(services, undefined);
         contextValue.user = ctx.extra.identity ?? null;
         contextValue.operationKey = JSON.stringify([payload.query, payload.operationName, payload.variables, contextValue.user?.role]);

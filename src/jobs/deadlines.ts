@@ -188,7 +188,10 @@ export class Deadlines {
       // costs ~50 ms a round (measured, docs/benchmarks.md), waiting costs nothing.
       const waitMs = await this.holdForNext(kind, armId, [...skip]);
       if (waitMs === null) break;
-      if (waitMs > 0) await sleep(waitMs);
+      // Due but nothing settled: another transaction holds those rows (SKIP LOCKED). Waiting a little
+      // for it to finish beats spinning two transactions a round until it does.
+      const idle = result.settled.length + result.failed.length === 0;
+      if (waitMs > 0 || idle) await sleep(Math.max(waitMs, idle ? 50 : 0));
     }
     // Retries that came due were tried above: settled, failed again (re-recorded) or no longer due.
     const failedIds = new Set(failed.map((f) => f.id));

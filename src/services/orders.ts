@@ -11,7 +11,7 @@ import { decodeCursor, toPage, type Page } from './pagination.js';
 import { parseId } from './ids.js';
 import type { ProductService } from './products.js';
 import type { Identity, UserService } from './users.js';
-import { MAX_CENTS, type WalletService } from './wallets.js';
+import { checkUserId, MAX_CENTS, type WalletService } from './wallets.js';
 
 export const ORDER_EXPIRY = 'order-expiry';
 
@@ -91,7 +91,7 @@ export class OrderService {
     if (input.paymentMethod !== 'WALLET' && input.paymentMethod !== 'OFFLINE') {
       throw badInput('adminCreateOrder takes WALLET or OFFLINE orders only', 'paymentMethod');
     }
-    if (!input.userId.trim()) throw badInput('userId is empty', 'userId');
+    checkUserId(input.userId);
     const product = await this.products.row(uow.em, input.productId);
     const amount = this.amountOf(product.price, input.quantity);
     await this.users.ensureExists(uow.em, input.userId);
@@ -319,12 +319,12 @@ export class OrderService {
       expiresAt: Date | null;
     },
   ): Promise<OrderRow> {
-    // orderNo: "DL", the UTC day, the id padded to 10 digits: unique without a retry loop.
+    // orderNo: "DL", the UTC day, the id (padded to at least 10 digits): unique without a retry loop.
     const [row] = await uow.em.execute<OrderRow[]>(
       `with n as (select nextval(pg_get_serial_sequence('orders', 'id')) as id)
        insert into orders (id, order_no, user_id, product_id, quantity, amount, wallet_amount, payment_method, channel,
                            status, expires_at, paid_at, created_at)
-       select n.id, 'DL' || to_char(?::timestamptz at time zone 'UTC', 'YYYYMMDD') || lpad(n.id::text, 10, '0'),
+       select n.id, 'DL' || to_char(?::timestamptz at time zone 'UTC', 'YYYYMMDD') || case when n.id < 10000000000 then lpad(n.id::text, 10, '0') else n.id::text end,
               ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
          from n
        returning *`,

@@ -29,6 +29,13 @@ const toView = (row: WalletRow): WalletView => ({
   updatedAt: new Date(row.updated_at),
 });
 
+/** A user id an admin types: not empty, no surrounding spaces (" bob" would be a new user), at most 200 characters. */
+export function checkUserId(userId: string): void {
+  if (!userId || userId !== userId.trim() || userId.length > 200) {
+    throw badInput('userId must be 1 to 200 characters without surrounding spaces', 'userId');
+  }
+}
+
 export interface LedgerLine {
   userId: string;
   orderId: string | null;
@@ -55,7 +62,7 @@ export class WalletService {
     if (!Number.isInteger(amount) || amount < 1 || amount > 1_000_000_000) {
       throw badInput('amount must be between 1 and 1000000000 cents', 'amount');
     }
-    if (!userId.trim()) throw badInput('userId is empty', 'userId');
+    checkUserId(userId);
     await this.users.ensureExists(uow.em, userId);
     const [row] = await uow.em.execute<WalletRow[]>(
       `update wallets set balance = balance + ?, updated_at = ?

@@ -279,6 +279,16 @@ describe('paying and cancelling', () => {
   });
 });
 
+test('text PostgreSQL cannot store and padded user ids are BAD_USER_INPUT, not a server error', async () => {
+  const order = await createOrder(app, alice, { productId: tea.id, paymentMethod: 'WECHAT' });
+  expect(codeOf(await gql(app, CANCEL, { id: order.id, reason: 'a\u0000b' }, alice))).toBe('BAD_USER_INPUT');
+  expect(codeOf(await gql(app, 'mutation { createProduct(input: { name: "x\\u0000", price: 1, kind: GOODS }) { id } }', {}, ADMIN))).toBe('BAD_USER_INPUT');
+  expect(codeOf(await gql(app, 'mutation { creditWallet(userId: " bob", amount: 1) { balance } }', {}, ADMIN))).toBe('BAD_USER_INPUT');
+  expect(codeOf(await gql(app, 'mutation($u: ID!) { creditWallet(userId: $u, amount: 1) { balance } }', { u: 'x'.repeat(201) }, ADMIN))).toBe('BAD_USER_INPUT');
+  expect(log.lines.filter((l) => l.msg === 'unexpected GraphQL error')).toEqual([]);
+  expect((await ok(app, CANCEL, { id: order.id }, alice)).cancelOrder.status).toBe('CANCELLED');
+});
+
 describe('reading orders', () => {
   test("users read and cancel only their own orders; admins read anyone's", async () => {
     const order = await createOrder(app, alice, { productId: tea.id, paymentMethod: 'WECHAT' });
