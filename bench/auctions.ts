@@ -5,7 +5,6 @@
  * (one wake-up per kind, the table is the queue) and, in the same run, the naive design (one Agenda
  * job per auction, Agenda's defaults). Talks only to 127.0.0.1. Options: --sizes=1000,10000 --clients=10 --designs=deadline,naive
  */
-import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { Agenda } from 'agenda';
 import { PostgresBackend } from '@agendajs/postgres-backend';
@@ -14,9 +13,9 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { startApp, type App } from '../src/app.js';
 import { signToken } from '../src/auth.js';
-import { loadConfig } from '../src/config.js';
 import { AUCTION_END } from '../src/services/auctions.js';
 import { toSnapshot, type AuctionRow } from '../src/services/auction-rows.js';
+import { benchConfig, pct, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -24,7 +23,6 @@ const SIZES = arg('sizes', '1000,10000').split(',').map(Number);
 const CLIENTS = Number(arg('clients', '10'));
 type Design = 'deadline' | 'naive';
 const DESIGNS = arg('designs', 'deadline,naive').split(',') as Design[];
-const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const LEAD_MS = 4000; // time between the inserts' end and the first endTime
 const TIMEOUT_MS = 120_000;
 
@@ -45,35 +43,10 @@ interface Result {
   endedMax: number;
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-
-async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
-  const name = `deadline_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database "${name}"`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  try {
-    return await fn(url.toString());
-  } finally {
-    await admin.query(`drop database if exists "${name}" with (force)`);
-    await admin.end();
-  }
-}
-
 async function run(design: Design, n: number): Promise<Result> {
   return withDatabase(async (databaseUrl) => {
-    const config = loadConfig({
-      NODE_ENV: 'production',
-      JWT_SECRET: 'bench-secret-0123456789abcdef',
-      DATABASE_URL: databaseUrl,
-      PORT: '0',
-      REDIS_PREFIX: `bench:${randomBytes(4).toString('hex')}`,
-      LOG_LEVEL: 'warn',
-      // The naive design must not be helped by Deadline's safety sweep.
-      ENABLE_CRON: design === 'naive' ? 'false' : 'true',
-    });
+    // The naive design must not be helped by Deadline's safety sweep.
+    const config = benchConfig(databaseUrl, { ENABLE_CRON: design === 'naive' ? 'false' : 'true' });
     const app = await startApp(config, { log: pino({ level: 'warn' }) });
     const token = signToken(config.jwtSecret, 'bench-watcher', 'user');
     const worker = new Worker(new URL('./clients.js', import.meta.url), {

@@ -25,7 +25,6 @@
  *   --backlog=instant,overdue --million=1000000 --runs=20 --timeout=120 --max-minutes=15
  *   --skip-spread --skip-backlog --skip-million
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -34,6 +33,7 @@ import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import type { App } from '../src/app.js';
+import { benchConfig, dropLiveDatabases, pct, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -55,7 +55,6 @@ const RUNS = Number(arg('runs', '20'));
 /** How long after the last expires_at a run may take before it is cut short and reported as it is. */
 const TIMEOUT_MS = Number(arg('timeout', '120')) * 1000;
 const MAX_MS = Number(arg('max-minutes', '15')) * 60_000;
-const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const PRODUCTS = 10;
 const PRICE = 1000;
@@ -75,8 +74,6 @@ const NEXT_DEADLINE_SQL = `select expires_at as at from orders
           order by expires_at limit 1`;
 const COUNT_PENDING_SQL = `select count(*) as n from orders where status = 'PENDING' and expires_at is not null`;
 
-const pct = (sorted: number[], p: number) =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const median = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (ms: number) => (ms / 1000).toFixed(1);
@@ -163,29 +160,6 @@ async function clientThread(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Databases and seeding
 // ---------------------------------------------------------------------------------------------
-
-const liveDatabases = new Set<string>();
-
-async function withDatabase<T>(fn: (url: string, db: pg.Client) => Promise<T>): Promise<T> {
-  const name = `deadline_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database "${name}"`);
-  liveDatabases.add(name);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  const db = new pg.Client({ connectionString: url.toString() });
-  try {
-    await db.connect();
-    await db.query(`set statement_timeout = '300s'`);
-    return await fn(url.toString(), db);
-  } finally {
-    await db.end().catch(() => undefined);
-    await admin.query(`drop database if exists "${name}" with (force)`);
-    liveDatabases.delete(name);
-    await admin.end();
-  }
-}
 
 /** The schema, by the server's own migrations, before anything is seeded. */
 async function migrateSchema(url: string) {
@@ -343,7 +317,6 @@ interface ExpiryResult {
 async function runExpiry(mode: Mode, batch: number): Promise<ExpiryResult> {
   const { startApp } = await import('../src/app.js');
   const { signToken } = await import('../src/auth.js');
-  const { loadConfig } = await import('../src/config.js');
   const { pino } = await import('pino');
   return withDatabase(async (databaseUrl, db) => {
     const orm = await migrateSchema(databaseUrl);
@@ -358,15 +331,7 @@ async function runExpiry(mode: Mode, batch: number): Promise<ExpiryResult> {
     const seedMs = Date.now() - seedStarted;
     const lastDue = t0 + Math.floor(((ORDERS - 1) * span) / ORDERS);
 
-    const config = loadConfig({
-      NODE_ENV: 'production',
-      JWT_SECRET: 'bench-secret-0123456789abcdef',
-      DATABASE_URL: databaseUrl,
-      PORT: '0',
-      REDIS_PREFIX: `bench:${randomBytes(4).toString('hex')}`,
-      LOG_LEVEL: 'warn',
-      ORDER_EXPIRY_BATCH_SIZE: String(batch),
-    });
+    const config = benchConfig(databaseUrl, { ORDER_EXPIRY_BATCH_SIZE: String(batch) });
     const startStarted = Date.now();
     const app: App = await startApp(config, { log: pino({ level: 'warn' }) });
     const startupMs = Date.now() - startStarted;
@@ -664,10 +629,7 @@ async function main(): Promise<void> {
     console.error(`!! ${why}: stopping`);
     // Dropping with (force) cuts the server's connections, whose clients then throw: let them.
     process.on('uncaughtException', () => undefined);
-    const admin = new pg.Client({ connectionString: ADMIN_URL });
-    await admin.connect().catch(() => undefined);
-    for (const name of liveDatabases) await admin.query(`drop database if exists "${name}" with (force)`).catch(() => undefined);
-    await admin.end().catch(() => undefined);
+    await dropLiveDatabases();
     process.exit(2);
   };
   setTimeout(() => void abort(`the benchmark ran longer than ${MAX_MS / 60_000} minutes`), MAX_MS).unref();

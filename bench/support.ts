@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { loadConfig, type Config } from '../src/config.js';
+
+const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** The p-th percentile of ascending values (NaN for none). */
+export const pct = (sorted: number[], p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+/** Databases a benchmark made and has not dropped yet. */
+const liveDatabases = new Set<string>();
+
+/** A database of the benchmark's own for `fn` (with a client on it), dropped afterwards whatever happens. */
+export async function withDatabase<T>(fn: (url: string, db: pg.Client) => Promise<T>): Promise<T> {
+  const name = `deadline_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database "${name}"`);
+  liveDatabases.add(name);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const db = new pg.Client({ connectionString: url.toString() });
+  try {
+    await db.connect();
+    await db.query(`set statement_timeout = '300s'`);
+    return await fn(url.toString(), db);
+  } finally {
+    await db.end().catch(() => undefined);
+    await admin.query(`drop database if exists "${name}" with (force)`);
+    liveDatabases.delete(name);
+    await admin.end();
+  }
+}
+
+/** Drops what `withDatabase` left when the process is interrupted; never throws. */
+export async function dropLiveDatabases(): Promise<void> {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect().catch(() => undefined);
+  for (const name of liveDatabases) await admin.query(`drop database if exists "${name}" with (force)`).catch(() => undefined);
+  await admin.end().catch(() => undefined);
+}
+
+/** The server's configuration for a benchmark run: production mode, its own Redis prefix, quiet logs. */
+export function benchConfig(databaseUrl: string, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'production',
+    JWT_SECRET: 'bench-secret-0123456789abcdef',
+    DATABASE_URL: databaseUrl,
+    PORT: '0',
+    REDIS_PREFIX: `bench:${randomBytes(4).toString('hex')}`,
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
+}
