@@ -13,8 +13,9 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { startApp, type App } from '../src/app.js';
 import { signToken } from '../src/auth.js';
-import { AUCTION_END } from '../src/services/auctions.js';
-import { toSnapshot, type AuctionRow } from '../src/services/auction-rows.js';
+import { Auction } from '../src/entities/Auction.js';
+import { auctionWire } from '../src/events/types.js';
+import { AUCTION_END } from '../src/jobs/auction-end.js';
 import { benchConfig, pct, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) =>
@@ -63,11 +64,11 @@ async function run(design: Design, n: number): Promise<Result> {
     const ends = Array.from({ length: n }, (_, i) => new Date(firstEnd + Math.floor((i * 1000) / n)));
     const em = app.services.orm.em.fork();
     await em.execute(`insert into users (id, role) values ('bench-seller', 'user') on conflict do nothing`);
-    const rows: AuctionRow[] = [];
+    const rows: Array<{ id: string; end_time: string }> = [];
     for (let i = 0; i < n; i += 2000) {
       const chunk = ends.slice(i, i + 2000).map((end, j) => ({ nft: `nft-${i + j}`, end: end.toISOString() }));
       rows.push(
-        ...(await em.execute<AuctionRow[]>(
+        ...(await em.execute<Array<{ id: string; end_time: string }>>(
           `insert into auctions (seller_id, nft_id, title, starting_price, min_increment, end_time, soft_close_seconds)
            select 'bench-seller', nft, 'Bench lot', 100, 10, "end"::timestamptz, 0
              from jsonb_to_recordset(?::jsonb) as r(nft text, "end" text) returning *`,
@@ -126,7 +127,7 @@ async function run(design: Design, n: number): Promise<Result> {
 }
 
 /** What a user writes first: one Agenda job per auction, Agenda's defaults, ending it when it fires. */
-async function naiveDesign(app: App, databaseUrl: string, rows: AuctionRow[]): Promise<{ agenda: Agenda; pool: pg.Pool }> {
+async function naiveDesign(app: App, databaseUrl: string, rows: Array<{ id: string; end_time: string }>): Promise<{ agenda: Agenda; pool: pg.Pool }> {
   // Its own pool, so the bench can close it after the jobs still in flight at stop() are done.
   const pool = new pg.Pool({ connectionString: databaseUrl });
   pool.on('error', () => undefined);
@@ -134,13 +135,13 @@ async function naiveDesign(app: App, databaseUrl: string, rows: AuctionRow[]): P
   agenda.define('naive-auction-end', async (job) => {
     const { auctionId } = job.attrs.data as { auctionId: string };
     await app.services.tx.run(async (uow) => {
-      const [row] = await uow.em.execute<AuctionRow[]>(
+      const [row] = await uow.em.execute<Array<Record<string, unknown>>>(
         `update auctions set status = 'ENDED', winner_id = highest_bidder_id, ended_at = ?
           where id = ? and status = 'ACTIVE' and end_time <= ? returning *`,
         [uow.now, auctionId, uow.now],
       );
       if (!row) return;
-      const auction = toSnapshot(row);
+      const auction = auctionWire(uow.em.map(Auction, row));
       await uow.events.addMany([
         { topic: 'AUCTION_ENDED', payload: { auction, winnerId: auction.winnerId, finalPrice: null, endedAt: auction.endedAt! } },
         { topic: 'AUCTION_UPDATED', payload: { auction }, key: auction.id },

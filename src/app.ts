@@ -12,22 +12,29 @@ import { EventBus } from './events/bus.js';
 import { OutboxRelay } from './events/relay.js';
 import { createApollo, createWsServer, httpContext } from './http/graphql.js';
 import { playgroundHtml, restRoutes, wantsPlayground } from './http/routes.js';
-import { registerJobs } from './jobs/catalogue.js';
-import { Deadlines } from './jobs/deadlines.js';
-import { createScheduler, storeName, trackRunning, type Scheduler } from './jobs/scheduler.js';
+import { AUCTION_END } from './jobs/auction-end.js';
+import { jobCatalogue } from './jobs/catalogue.js';
+import { ORDER_EXPIRY } from './jobs/order-expiry.js';
 import { createLogger, type Logger } from './logger.js';
-import { createSchema } from './schema/build.js';
+import { createSchema } from './http/schema.js';
+import { createScheduler, storeName, trackRunning, type Scheduler } from './scheduling/agenda.js';
+import { Deadlines, wakeJobName } from './scheduling/deadlines.js';
+import { AgendaJobControl } from './scheduling/job-control.js';
+import { JobStates } from './scheduling/job-states.js';
+import { registerJobs } from './scheduling/jobs.js';
 import { AuctionService } from './services/auctions.js';
-import { OrderService } from './services/orders.js';
+import { OrderCreation } from './services/orders/create.js';
+import { OrderQueries } from './services/orders/queries.js';
+import { OrderSettlement } from './services/orders/settle.js';
 import { ProductService } from './services/products.js';
 import { WalletService } from './services/wallets.js';
-import type { Services } from './services/index.js';
+import type { AppServices } from './app-services.js';
 import { UserService } from './services/users.js';
 
 export interface App {
   url: string;
   port: number;
-  services: Services;
+  services: AppServices;
   deadlines: Deadlines;
   scheduler: Scheduler;
   relay: OutboxRelay;
@@ -70,24 +77,42 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     lockLifetimeMs: config.jobLockLifetimeSeconds * 1000,
     inlineWindowMs: config.deadlineInlineWindowSeconds * 1000,
   });
+  const states = new JobStates(orm);
+
+  // The composition root: each service gets the narrow handles it needs, never the engine.
   const users = new UserService();
   const products = new ProductService();
   const wallets = new WalletService(users);
-  const services: Services = {
+  const auctions = new AuctionService(deadlines.armer(AUCTION_END));
+  const orderSettlement = new OrderSettlement(wallets, {}, log, config.orderExpireMinutes);
+  const orderQueries = new OrderQueries();
+  const orderCreation = new OrderCreation(deadlines.armer(ORDER_EXPIRY), products, wallets, users, orderSettlement, config.orderExpireMinutes);
+  const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries });
+  const services: AppServices = {
     config,
     orm,
     clock,
     log,
     tx,
     bus,
-    auctions: new AuctionService(deadlines),
+    jobs: new AgendaJobControl(catalogue, scheduler, deadlines, states),
+    auctions,
     users,
     products,
     wallets,
-    orders: new OrderService(deadlines, products, wallets, users, log, config.orderExpireMinutes),
+    orderCreation,
+    orderSettlement,
+    orderQueries,
   };
 
-  await registerJobs({ config, scheduler, deadlines, relay, orders: services.orders, log });
+  await registerJobs(catalogue, {
+    scheduler,
+    deadlines,
+    states,
+    log,
+    enableCron: config.enableCron,
+    lockLifetimeMs: config.jobLockLifetimeSeconds * 1000,
+  });
   await scheduler.start();
   log.info({ store: storeName(config) }, 'job scheduler started');
 
@@ -135,7 +160,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   // listening: 100,000 overdue orders take ~15 s to settle (docs/benchmarks.md), and health checks and
   // clients are answered meanwhile (a pay or cancel of an overdue order is refused as expired).
   try {
-    for (const kind of deadlines.names()) await deadlines.recover(kind);
+    const paused = await states.paused();
+    for (const kind of deadlines.names()) {
+      if (paused.includes(wakeJobName(kind))) log.warn({ kind }, 'deadline kind paused by an admin: not recovered at start-up');
+      else await deadlines.recover(kind);
+    }
   } catch (err) {
     await stop();
     throw err;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { identityFromHeader } from './auth.js';
-import type { Services } from './services/index.js';
-import type { BidView } from './services/auctions.js';
+import type { AppServices } from './app-services.js';
+import type { Bid } from './entities/Bid.js';
 import type { Identity } from './services/users.js';
 import { unauthenticated, forbidden } from './errors.js';
 import { BatchLoader } from './services/batch-loader.js';
@@ -12,22 +12,29 @@ export interface Context {
   requestId: string;
   user: Identity | null;
   em: EntityManager;
-  services: Services;
-  bids: BatchLoader<string, BidView[]>;
+  services: AppServices;
+  bids: BatchLoader<string, Bid[]>;
+  /**
+   * "Now" for rules that depend on it (`Order.isExpired`): one instant for a whole HTTP response, so
+   * a field and a filter agree; the clock's current time for each event of a subscription.
+   */
+  now(): Date;
   /** Subscriptions only: the operation, its variables and the caller's role (see sharedSubscribe). */
   operationKey?: string;
 }
 
-export async function createContext(services: Services, authorization: unknown, requestId?: string): Promise<Context> {
+export async function createContext(services: AppServices, authorization: unknown, requestId?: string): Promise<Context> {
   const em = services.orm.em.fork();
   const user = identityFromHeader(services.config.jwtSecret, authorization);
   if (user) await services.users.ensure(em, user);
+  let instant: Date | undefined;
   return {
     requestId: requestId ?? randomUUID(),
     user,
     em,
     services,
     bids: new BatchLoader((ids) => services.auctions.bidsOf(em, ids)),
+    now: () => (instant ??= services.clock.now()),
   };
 }
 

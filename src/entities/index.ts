@@ -7,6 +7,7 @@ import { DeadlineWakeup } from './DeadlineWakeup.js';
 import { Product } from './Product.js';
 import { Order } from './Order.js';
 import { LedgerEntry } from './LedgerEntry.js';
+import { JobState } from './JobState.js';
 
-export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry };
-export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry];
+export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState };
+export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState];

@@ -1,49 +1,58 @@
-/**
- * The typed map of domain events: topic -> payload. Every payload carries its `eventId`
- * (the outbox row's id), so a republished event can be recognised and dropped.
- * Dates travel as ISO strings.
- */
-export interface AuctionSnapshot {
-  id: string;
-  sellerId: string;
-  nftId: string;
-  title: string;
-  startingPrice: number;
-  minIncrement: number;
-  endTime: string;
-  status: 'ACTIVE' | 'ENDED' | 'CANCELLED';
-  highestBid: number | null;
-  highestBidderId: string | null;
-  winnerId: string | null;
-  softCloseSeconds: number;
-  endedAt: string | null;
-  createdAt: string;
-}
+import type { Auction } from '../entities/Auction.js';
+import type { Order } from '../entities/Order.js';
 
-export interface OrderSnapshot {
-  id: string;
-  orderNo: string;
-  userId: string;
-  productId: string;
-  quantity: number;
-  amount: number;
-  walletAmount: number;
-  paymentMethod: 'WECHAT' | 'ALIPAY' | 'WALLET' | 'MIXED' | 'OFFLINE';
-  channel: 'H5' | 'ADMIN';
-  status: 'PENDING' | 'PAID' | 'CANCELLED' | 'EXPIRED';
-  expiresAt: string | null;
-  cancelReason: string | null;
-  paidAt: string | null;
-  createdAt: string;
-}
+/**
+ * The typed map of domain events: topic -> payload. Every payload carries its `eventId` (the outbox
+ * row's id), so a republished event can be recognised and dropped. Payloads are JSON: an entity
+ * travels as `Wire<Entity>` (its columns, dates as ISO strings) and is revived by `revive*` below.
+ */
+export type Wire<T> = {
+  [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K];
+};
+
+/** The columns of an auction / order that clients hear about: the entity, without the symbol keys. */
+export type AuctionData = Pick<
+  Auction,
+  | 'id'
+  | 'sellerId'
+  | 'nftId'
+  | 'title'
+  | 'startingPrice'
+  | 'minIncrement'
+  | 'endTime'
+  | 'status'
+  | 'highestBid'
+  | 'highestBidderId'
+  | 'winnerId'
+  | 'softCloseSeconds'
+  | 'endedAt'
+  | 'createdAt'
+>;
+export type OrderData = Pick<
+  Order,
+  | 'id'
+  | 'orderNo'
+  | 'userId'
+  | 'productId'
+  | 'quantity'
+  | 'amount'
+  | 'walletAmount'
+  | 'paymentMethod'
+  | 'channel'
+  | 'status'
+  | 'expiresAt'
+  | 'cancelReason'
+  | 'paidAt'
+  | 'createdAt'
+>;
 
 export interface DomainEvents {
-  AUCTION_ENDED: { eventId: string; auction: AuctionSnapshot; winnerId: string | null; finalPrice: number | null; endedAt: string };
-  AUCTION_UPDATED: { eventId: string; auction: AuctionSnapshot };
+  AUCTION_ENDED: { eventId: string; auction: Wire<AuctionData>; winnerId: string | null; finalPrice: number | null; endedAt: string };
+  AUCTION_UPDATED: { eventId: string; auction: Wire<AuctionData> };
   /** One topic for all expiries; subscribers who are not admins hear only their own orders. */
-  ORDER_EXPIRED: { eventId: string; order: OrderSnapshot };
+  ORDER_EXPIRED: { eventId: string; order: Wire<OrderData> };
   /** Published per order (`ORDER_UPDATED:<id>`): creation, payment, cancellation, expiry. */
-  ORDER_UPDATED: { eventId: string; order: OrderSnapshot };
+  ORDER_UPDATED: { eventId: string; order: Wire<OrderData> };
 }
 
 export type Topic = keyof DomainEvents;
@@ -52,4 +61,53 @@ export type EventPayload<T extends Topic> = DomainEvents[T];
 /** Some topics are published per entity (`AUCTION_UPDATED:42`), so subscribers hear only theirs. */
 export function channelOf(topic: Topic, key?: string): string {
   return key === undefined ? topic : `${topic}:${key}`;
+}
+
+const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+const date = (s: string | null) => (s === null ? null : new Date(s));
+
+export function auctionWire(a: AuctionData): Wire<AuctionData> {
+  return {
+    id: a.id,
+    sellerId: a.sellerId,
+    nftId: a.nftId,
+    title: a.title,
+    startingPrice: a.startingPrice,
+    minIncrement: a.minIncrement,
+    endTime: a.endTime.toISOString(),
+    status: a.status,
+    highestBid: a.highestBid,
+    highestBidderId: a.highestBidderId,
+    winnerId: a.winnerId,
+    softCloseSeconds: a.softCloseSeconds,
+    endedAt: iso(a.endedAt),
+    createdAt: a.createdAt.toISOString(),
+  };
+}
+
+export function reviveAuction(w: Wire<AuctionData>): AuctionData {
+  return { ...w, endTime: new Date(w.endTime), endedAt: date(w.endedAt), createdAt: new Date(w.createdAt) };
+}
+
+export function orderWire(o: OrderData): Wire<OrderData> {
+  return {
+    id: o.id,
+    orderNo: o.orderNo,
+    userId: o.userId,
+    productId: o.productId,
+    quantity: o.quantity,
+    amount: o.amount,
+    walletAmount: o.walletAmount,
+    paymentMethod: o.paymentMethod,
+    channel: o.channel,
+    status: o.status,
+    expiresAt: iso(o.expiresAt),
+    cancelReason: o.cancelReason,
+    paidAt: iso(o.paidAt),
+    createdAt: o.createdAt.toISOString(),
+  };
+}
+
+export function reviveOrder(w: Wire<OrderData>): OrderData {
+  return { ...w, expiresAt: date(w.expiresAt), paidAt: date(w.paidAt), createdAt: new Date(w.createdAt) };
 }

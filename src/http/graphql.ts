@@ -24,7 +24,7 @@ import { ArgumentValidationError } from 'type-graphql';
 import { createContext, type Context } from '../context.js';
 import { AppError } from '../errors.js';
 import type { Identity } from '../services/users.js';
-import type { Services } from '../services/index.js';
+import type { AppServices } from '../app-services.js';
 import { queryLimits } from '../schema/limits.js';
 import { nulCharacterError } from './input-guard.js';
 
@@ -52,7 +52,7 @@ function isDataException(err: unknown): boolean {
   return /^22[0-9A-Z]{3}$/.test(state);
 }
 
-export function formatError(services: Services) {
+export function formatError(services: AppServices) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     if (original instanceof ArgumentValidationError) {
@@ -89,7 +89,7 @@ export function formatError(services: Services) {
 }
 
 /** Apollo for HTTP; errors found while reading the token answer 401 with their code. */
-export async function createApollo(services: Services, schema: GraphQLSchema, httpServer: Server, wsCleanup: () => Promise<void>) {
+export async function createApollo(services: AppServices, schema: GraphQLSchema, httpServer: Server, wsCleanup: () => Promise<void>) {
   const disposeWs: ApolloServerPlugin = {
     async serverWillStart() {
       return { drainServer: wsCleanup };
@@ -130,7 +130,7 @@ export async function createApollo(services: Services, schema: GraphQLSchema, ht
   return apollo;
 }
 
-export async function httpContext(services: Services, authorization: unknown, requestId: unknown): Promise<Context> {
+export async function httpContext(services: AppServices, authorization: unknown, requestId: unknown): Promise<Context> {
   try {
     return await createContext(services, authorization, typeof requestId === 'string' ? requestId.slice(0, 100) : undefined);
   } catch (err) {
@@ -192,7 +192,7 @@ async function sharedSubscribe(args: ExecutionArgs) {
  * `connectionParams.authorization`; a connection without a valid one is closed (4403 Forbidden).
  * Every subscription is checked against the same depth and cost limits as HTTP queries.
  */
-export function createWsServer(services: Services, schema: GraphQLSchema, httpServer: Server) {
+export function createWsServer(services: AppServices, schema: GraphQLSchema, httpServer: Server) {
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
   wsServer.on('connection', coalesceWrites);
   const limits = [...specifiedRules, queryLimits(services.config.graphqlMaxDepth, services.config.graphqlMaxCost)];
@@ -225,6 +225,7 @@ export function createWsServer(services: Services, schema: GraphQLSchema, httpSe
         if (nul) return [nul];
         const contextValue = await createContext(services, undefined);
         contextValue.user = ctx.extra.identity ?? null;
+        contextValue.now = () => services.clock.now();
         contextValue.operationKey = JSON.stringify([payload.query, payload.operationName, payload.variables, contextValue.user?.role]);
         return { schema, document, variableValues: payload.variables, operationName: payload.operationName, contextValue };
       },

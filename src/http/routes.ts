@@ -2,11 +2,11 @@ import { Router, type Request, type Response } from 'express';
 import { GraphQLError } from 'graphql';
 import { identityFromHeader } from '../auth.js';
 import { httpStatus, unauthenticated, type ErrorCode } from '../errors.js';
-import type { Services } from '../services/index.js';
+import type { AppServices } from '../app-services.js';
 import type { Redis } from 'ioredis';
 import { playgroundHtml } from './playground.js';
 
-function sendError(res: Response, err: unknown, services: Services): void {
+function sendError(res: Response, err: unknown, services: AppServices): void {
   if (err instanceof GraphQLError && typeof err.extensions.code === 'string' && err.extensions.code in httpStatus) {
     const code = err.extensions.code as ErrorCode;
     res.status(httpStatus[code]).json({ success: false, code, message: err.message });
@@ -16,7 +16,7 @@ function sendError(res: Response, err: unknown, services: Services): void {
   res.status(500).json({ success: false, code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' });
 }
 
-export function restRoutes(services: Services, redis: Redis): Router {
+export function restRoutes(services: AppServices, redis: Redis): Router {
   const router = Router();
 
   router.get('/health', async (_req: Request, res: Response) => {

@@ -1,47 +1,62 @@
 import type { Config } from '../config.js';
 import type { OutboxRelay } from '../events/relay.js';
-import type { Logger } from '../logger.js';
-import type { Deadlines } from './deadlines.js';
-import { wakeJobName } from './deadlines.js';
-import type { Scheduler } from './scheduler.js';
+import type { Deadlines } from '../scheduling/deadlines.js';
+import { deadlineJob, noRetry, periodicJob, type JobDefinition, type RetryPolicy } from '../scheduling/jobs.js';
+import type { JobStates } from '../scheduling/job-states.js';
+import type { AuctionService } from '../services/auctions.js';
+import type { OrderQueries } from '../services/orders/queries.js';
+import type { OrderSettlement } from '../services/orders/settle.js';
 import { auctionEndKind } from './auction-end.js';
-import { AUCTION_END } from '../services/auctions.js';
 import { orderExpiryKind } from './order-expiry.js';
-import { ORDER_EXPIRY, type OrderService } from '../services/orders.js';
 
-/** Every Agenda job the server defines. The README's job catalogue is this list in prose. */
-export const JOBS = {
-  auctionEnd: wakeJobName(AUCTION_END),
-  orderExpiry: wakeJobName(ORDER_EXPIRY),
-  deadlineSweep: 'deadline-sweep',
-  outboxSweep: 'outbox-sweep',
-} as const;
+/** Every job's name, and what its runs carry (ids, never entities). */
+export interface JobPayloads {
+  'deadline:auction-end': { kind: string; armId?: string };
+  'deadline:order-expiry': { kind: string; armId?: string };
+  'deadline-sweep': Record<string, never>;
+  'outbox-sweep': Record<string, never>;
+}
 
-export const PERIODIC_JOBS = [JOBS.deadlineSweep, JOBS.outboxSweep];
+/** A failed wake-up (database away) retries after 1, 2, 3, 4, 5 s; after that the sweep takes over. */
+const wakeupRetry: RetryPolicy = { attempts: 5, delayMs: (attempt) => attempt * 1000 };
 
 /**
- * Registers the deadline kinds (their wake-up jobs) and, unless ENABLE_CRON=false, the periodic
- * safety nets. Periodic jobs are Agenda `every` jobs: one row per name (a unique index), so any
- * number of instances share one schedule.
+ * The typed catalogue: every job the server runs, deadline wake-ups and periodic work alike. The
+ * README's job table is this list in prose; the jobs API lists exactly these.
  */
-export async function registerJobs(deps: {
+export function jobCatalogue(deps: {
   config: Config;
-  scheduler: Scheduler;
   deadlines: Deadlines;
+  states: JobStates;
   relay: OutboxRelay;
-  orders: OrderService;
-  log: Logger;
-}): Promise<void> {
-  const { config, scheduler, deadlines, relay, log } = deps;
-  deadlines.register(auctionEndKind(config.auctionEndBatchSize));
-  deadlines.register(orderExpiryKind(deps.orders, config.orderExpiryBatchSize));
-  if (!config.enableCron) {
-    log.info('ENABLE_CRON=false: periodic jobs are off on this instance');
-    return;
-  }
-  const lockLifetime = config.jobLockLifetimeSeconds * 1000;
-  scheduler.define(JOBS.deadlineSweep, async () => void (await deadlines.sweep()), { lockLifetime });
-  scheduler.define(JOBS.outboxSweep, async () => void (await relay.sweep()), { lockLifetime });
-  await scheduler.every(config.deadlineSweepSeconds * 1000, JOBS.deadlineSweep, {});
-  await scheduler.every(config.outboxSweepSeconds * 1000, JOBS.outboxSweep, {});
+  auctions: AuctionService;
+  orderSettlement: OrderSettlement;
+  orderQueries: OrderQueries;
+}): JobDefinition[] {
+  const { config } = deps;
+  return [
+    deadlineJob(auctionEndKind(deps.auctions, config.auctionEndBatchSize), wakeupRetry),
+    deadlineJob(orderExpiryKind(deps.orderSettlement, deps.orderQueries, config.orderExpiryBatchSize), wakeupRetry),
+    // The safety net: every kind settles what is overdue and re-arms (a lost wake-up, a crash mid-batch).
+    periodicJob<JobPayloads['deadline-sweep']>({
+      name: 'deadline-sweep',
+      schedule: { every: config.deadlineSweepSeconds * 1000 },
+      payload: {},
+      handler: async () => deps.deadlines.sweep(await pausedKinds(deps.states)),
+      retry: noRetry,
+    }),
+    // Publishes what a crash or a Redis outage left in the outbox.
+    periodicJob<JobPayloads['outbox-sweep']>({
+      name: 'outbox-sweep',
+      schedule: { every: config.outboxSweepSeconds * 1000 },
+      payload: {},
+      handler: () => deps.relay.sweep(),
+      retry: noRetry,
+    }),
+  ];
+}
+
+/** Deadline kinds whose wake-up an admin paused: the sweep leaves them alone too. */
+async function pausedKinds(states: JobStates): Promise<string[]> {
+  return (await states.paused()).filter((name) => name.startsWith('deadline:')).map((name) => name.slice('deadline:'.length));
 }

@@ -1,6 +1,6 @@
 import { Arg, Ctx, ID, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
 import { requireUser, type Context } from '../context.js';
-import { channelOf, type DomainEvents } from '../events/types.js';
+import { channelOf, reviveAuction, type DomainEvents } from '../events/types.js';
 import { AuctionCountdown, AuctionEnded, Auction } from '../schema/types.js';
 import { countdown } from '../services/countdown.js';
 import { filterIterator } from '../events/iterators.js';
@@ -21,7 +21,7 @@ export class AuctionSubscriptionResolver {
     @Root() event: DomainEvents['AUCTION_ENDED'],
     @Arg('auctionId', () => ID, { nullable: true }) _auctionId?: string,
   ): AuctionEnded {
-    return event as unknown as AuctionEnded;
+    return { ...event, auction: reviveAuction(event.auction), endedAt: new Date(event.endedAt) };
   }
 
   @Subscription(() => Auction, {
@@ -32,7 +32,7 @@ export class AuctionSubscriptionResolver {
     },
   })
   auctionUpdated(@Root() event: DomainEvents['AUCTION_UPDATED'], @Arg('auctionId', () => ID) _auctionId: string): Auction {
-    return event.auction as unknown as Auction;
+    return reviveAuction(event.auction);
   }
 
   @Subscription(() => AuctionCountdown, {

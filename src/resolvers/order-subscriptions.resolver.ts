@@ -1,9 +1,8 @@
-import { Arg, Ctx, ID, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
+import { Arg, ID, Resolver, Root, Subscription, type SubscribeResolverData } from 'type-graphql';
 import { requireUser, type Context } from '../context.js';
 import { filterIterator } from '../events/iterators.js';
-import { channelOf, type DomainEvents } from '../events/types.js';
+import { channelOf, reviveOrder, type DomainEvents } from '../events/types.js';
 import { Order, OrderExpired } from '../schema/order-types.js';
-import { toOrderView } from '../services/order-rows.js';
 
 type Data<A> = SubscribeResolverData<unknown, A, Context>;
 
@@ -18,19 +17,18 @@ export class OrderSubscriptionResolver {
     },
   })
   orderExpired(@Root() event: DomainEvents['ORDER_EXPIRED']): OrderExpired {
-    // An expired order is never "isExpired" (that is PENDING past its deadline): no clock needed.
-    return { eventId: event.eventId, order: toOrderView(event.order, new Date(0)) } as unknown as OrderExpired;
+    return { eventId: event.eventId, order: reviveOrder(event.order) };
   }
 
   @Subscription(() => Order, {
     description: 'The order after every change: payment, cancellation, expiry. The owner or an admin.',
     subscribe: async ({ args, context }: Data<{ orderId: string }>) => {
       const user = requireUser(context);
-      await context.services.orders.assertMayWatch(context.em, user, args.orderId);
+      await context.services.orderQueries.assertMayWatch(context.em, user, args.orderId);
       return context.services.bus.iterate(channelOf('ORDER_UPDATED', args.orderId));
     },
   })
-  orderUpdated(@Root() event: DomainEvents['ORDER_UPDATED'], @Arg('orderId', () => ID) _orderId: string, @Ctx() ctx: Context): Order {
-    return toOrderView(event.order, ctx.services.clock.now()) as unknown as Order;
+  orderUpdated(@Root() event: DomainEvents['ORDER_UPDATED'], @Arg('orderId', () => ID) _orderId: string): Order {
+    return reviveOrder(event.order);
   }
 }

@@ -2,26 +2,27 @@ import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { requireAdmin, requireUser, type Context } from '../context.js';
 import { CreateProductInput } from '../schema/order-inputs.js';
 import { Product, ProductKind, Wallet } from '../schema/order-types.js';
+import type { ProductKind as ProductKindValue } from '../entities/Product.js';
 
 /** The catalogue and wallets: anyone signed in reads, admins write. */
 @Resolver()
 export class ProductResolver {
   @Query(() => [Product], { description: 'The catalogue, oldest first' })
-  async products(@Arg('kind', () => ProductKind, { nullable: true }) kind: ProductKind | null, @Ctx() ctx: Context): Promise<Product[]> {
+  async products(@Arg('kind', () => ProductKind, { nullable: true }) kind: ProductKindValue | null, @Ctx() ctx: Context): Promise<Product[]> {
     requireUser(ctx);
-    return ctx.services.products.list(ctx.em, kind) as Promise<Product[]>;
+    return ctx.services.products.list(ctx.em, kind);
   }
 
   @Query(() => Product)
   async product(@Arg('id', () => ID) id: string, @Ctx() ctx: Context): Promise<Product> {
     requireUser(ctx);
-    return ctx.services.products.get(ctx.em, id) as Promise<Product>;
+    return ctx.services.products.get(ctx.em, id);
   }
 
   @Mutation(() => Product, { description: 'Admins only' })
   async createProduct(@Arg('input') input: CreateProductInput, @Ctx() ctx: Context): Promise<Product> {
     requireAdmin(ctx);
-    return ctx.services.tx.run((uow) => ctx.services.products.create(uow, input)) as Promise<Product>;
+    return ctx.services.tx.run((uow) => ctx.services.products.create(uow, input));
   }
 
   @Query(() => Wallet, { description: "The caller's wallet" })

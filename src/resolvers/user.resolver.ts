@@ -13,6 +13,6 @@ export class UserResolver {
   async me(@Ctx() ctx: Context): Promise<Me> {
     const user = requireUser(ctx);
     const row = await ctx.services.users.get(ctx.em, user.id);
-    return { id: user.id, role: user.role, createdAt: row?.createdAt ?? ctx.services.clock.now() } as Me;
+    return { id: user.id, role: user.role, createdAt: row?.createdAt ?? ctx.now() };
   }
 }

@@ -1,6 +1,6 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { ORDER_CHANNELS, ORDER_STATUSES, PAYMENT_METHODS } from '../entities/Order.js';
-import { PRODUCT_KINDS } from '../entities/Product.js';
+import { ORDER_CHANNELS, ORDER_STATUSES, PAYMENT_METHODS, type OrderChannel as OrderChannelValue, type OrderStatus as OrderStatusValue, type PaymentMethod as PaymentMethodValue } from '../entities/Order.js';
+import { PRODUCT_KINDS, type ProductKind as ProductKindValue } from '../entities/Product.js';
 import { PageInfo } from './types.js';
 
 export enum ProductKind {
@@ -48,7 +48,7 @@ export class Product {
   @Field(() => ID) id!: string;
   @Field() name!: string;
   @Field(() => Int, { description: 'Cents' }) price!: number;
-  @Field(() => ProductKind) kind!: ProductKind;
+  @Field(() => ProductKind) kind!: ProductKindValue;
   @Field(() => Int, { nullable: true, description: 'VIP_PLAN: days of VIP it adds; null is a lifetime plan' }) vipDays!: number | null;
   @Field(() => Int, { nullable: true, description: 'VIP_PLAN: the level it grants' }) vipLevel!: number | null;
   @Field(() => Int, { nullable: true, description: 'Units left; null is unlimited' }) stock!: number | null;
@@ -63,6 +63,10 @@ export class Wallet {
   @Field() updatedAt!: Date;
 }
 
+/**
+ * GraphQL types declare the entities' own TypeScript types (string unions, Dates), so a service's
+ * entity is returned as it is. `isExpired` is computed per response (OrderResolver).
+ */
 @ObjectType()
 export class Order {
   @Field(() => ID) id!: string;
@@ -72,11 +76,10 @@ export class Order {
   @Field(() => Int) quantity!: number;
   @Field(() => Int, { description: 'Cents: price × quantity' }) amount!: number;
   @Field(() => Int, { description: 'Cents paid from the wallet (frozen while PENDING)' }) walletAmount!: number;
-  @Field(() => PaymentMethod) paymentMethod!: PaymentMethod;
-  @Field(() => OrderChannel) channel!: OrderChannel;
-  @Field(() => OrderStatus) status!: OrderStatus;
+  @Field(() => PaymentMethod) paymentMethod!: PaymentMethodValue;
+  @Field(() => OrderChannel) channel!: OrderChannelValue;
+  @Field(() => OrderStatus) status!: OrderStatusValue;
   @Field(() => Date, { nullable: true, description: 'PENDING orders only; cleared when paid, cancelled or expired' }) expiresAt!: Date | null;
-  @Field({ description: 'PENDING and expiresAt has come (the expiry job settles it within a second)' }) isExpired!: boolean;
   @Field(() => String, { nullable: true }) cancelReason!: string | null;
   @Field(() => Date, { nullable: true }) paidAt!: Date | null;
   @Field() createdAt!: Date;

@@ -1,5 +1,6 @@
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { AUCTION_STATUSES } from '../entities/Auction.js';
+import { AUCTION_STATUSES, type AuctionStatus as AuctionStatusValue } from '../entities/Auction.js';
+import type { Role as RoleValue } from '../entities/User.js';
 
 export enum AuctionStatus {
   ACTIVE = 'ACTIVE',
@@ -34,7 +35,7 @@ export class Auction {
   @Field(() => Int, { description: 'Cents' }) startingPrice!: number;
   @Field(() => Int, { description: 'Cents' }) minIncrement!: number;
   @Field({ description: 'Moves later when a bid lands in the soft-close window' }) endTime!: Date;
-  @Field(() => AuctionStatus) status!: AuctionStatus;
+  @Field(() => AuctionStatus) status!: AuctionStatusValue;
   @Field(() => Int, { nullable: true }) highestBid!: number | null;
   @Field(() => ID, { nullable: true }) highestBidderId!: string | null;
   @Field(() => ID, { nullable: true }) winnerId!: string | null;
@@ -76,12 +77,12 @@ export class AuctionCountdown {
   @Field() endTime!: Date;
   @Field() serverTime!: Date;
   @Field(() => Float, { description: 'Milliseconds until endTime, never negative' }) remainingMs!: number;
-  @Field(() => AuctionStatus) status!: AuctionStatus;
+  @Field(() => AuctionStatus) status!: AuctionStatusValue;
 }
 
 @ObjectType()
 export class Me {
   @Field(() => ID) id!: string;
-  @Field(() => Role) role!: Role;
+  @Field(() => Role) role!: RoleValue;
   @Field() createdAt!: Date;
 }

@@ -1,12 +1,13 @@
-import { channelOf, type AuctionSnapshot, type DomainEvents } from '../events/types.js';
-import type { Services } from './index.js';
+import type { AuctionStatus } from '../entities/Auction.js';
+import { channelOf, reviveAuction, type AuctionData, type DomainEvents } from '../events/types.js';
+import type { AppServices } from '../app-services.js';
 
 export interface CountdownTick {
   auctionId: string;
   endTime: Date;
   serverTime: Date;
   remainingMs: number;
-  status: AuctionSnapshot['status'];
+  status: AuctionStatus;
 }
 
 /**
@@ -15,16 +16,16 @@ export interface CountdownTick {
  * answers at once when an update arrives (a moved endTime), and completes after the tick that shows
  * the auction ENDED or CANCELLED. No database query per tick.
  */
-export async function* countdown(services: Services, auctionId: string): AsyncGenerator<CountdownTick> {
+export async function* countdown(services: AppServices, auctionId: string): AsyncGenerator<CountdownTick> {
   const updates = services.bus.iterate<DomainEvents['AUCTION_UPDATED']>(channelOf('AUCTION_UPDATED', auctionId));
   const tickMs = services.config.countdownTickSeconds * 1000;
-  const frame = (a: AuctionSnapshot): CountdownTick => {
+  const frame = (a: AuctionData): CountdownTick => {
     const now = services.clock.now();
-    const endTime = new Date(a.endTime);
+    const endTime = a.endTime;
     return { auctionId: a.id, endTime, serverTime: now, remainingMs: Math.max(0, endTime.getTime() - now.getTime()), status: a.status };
   };
   try {
-    let auction = await services.auctions.get(services.orm.em.fork(), auctionId);
+    let auction: AuctionData = await services.auctions.get(services.orm.em.fork(), auctionId);
     yield frame(auction);
     let pending = updates.next();
     while (auction.status === 'ACTIVE') {
@@ -34,7 +35,7 @@ export async function* countdown(services: Services, auctionId: string): AsyncGe
       clearTimeout(timer);
       if (winner !== 'tick') {
         if (winner.done) return;
-        auction = winner.value.auction;
+        auction = reviveAuction(winner.value.auction);
         pending = updates.next();
       }
       yield frame(auction);

@@ -1,6 +1,7 @@
+import { raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { UnitOfWork } from '../db/transactions.js';
-import type { ProductKind } from '../entities/Product.js';
+import { Product, type ProductKind } from '../entities/Product.js';
 import { badInput, conflict, notFound } from '../errors.js';
 import { parseId } from './ids.js';
 
@@ -13,81 +14,45 @@ export interface ProductInput {
   stock?: number | null;
 }
 
-export interface ProductView {
-  id: string;
-  name: string;
-  price: number;
-  kind: ProductKind;
-  vipDays: number | null;
-  vipLevel: number | null;
-  stock: number | null;
-  createdAt: Date;
-}
-
-export interface ProductRow {
-  id: string;
-  name: string;
-  price: number;
-  kind: ProductKind;
-  vip_days: number | null;
-  vip_level: number | null;
-  stock: number | null;
-  created_at: Date | string;
-}
-
-const toView = (row: ProductRow): ProductView => ({
-  id: String(row.id),
-  name: row.name,
-  price: row.price,
-  kind: row.kind,
-  vipDays: row.vip_days,
-  vipLevel: row.vip_level,
-  stock: row.stock,
-  createdAt: new Date(row.created_at),
-});
-
 /** The catalogue. VIP plans carry a level and a length (none: lifetime); flash-sale items a stock. */
 export class ProductService {
-  async create(uow: UnitOfWork, input: ProductInput): Promise<ProductView> {
+  async create(uow: UnitOfWork, input: ProductInput): Promise<Product> {
     const vip = input.kind === 'VIP_PLAN';
     if (vip && !input.vipLevel) throw badInput('A VIP_PLAN needs a vipLevel', 'vipLevel');
     if (!vip && (input.vipDays != null || input.vipLevel != null)) {
       throw badInput('vipDays and vipLevel belong to VIP_PLAN products only', input.vipDays != null ? 'vipDays' : 'vipLevel');
     }
     if (input.kind === 'FLASH_SALE' && input.stock == null) throw badInput('A FLASH_SALE product needs a stock', 'stock');
-    const [row] = await uow.em.execute<ProductRow[]>(
-      `insert into products (name, price, kind, vip_days, vip_level, stock, created_at)
-       values (?, ?, ?, ?, ?, ?, ?) returning *`,
-      [input.name, input.price, input.kind, input.vipDays ?? null, input.vipLevel ?? null, input.stock ?? null, uow.now],
-    );
-    return toView(row);
+    const product = uow.em.create(Product, {
+      name: input.name,
+      price: input.price,
+      kind: input.kind,
+      vipDays: input.vipDays ?? null,
+      vipLevel: input.vipLevel ?? null,
+      stock: input.stock ?? null,
+      createdAt: uow.now,
+    });
+    await uow.em.flush();
+    return product;
   }
 
-  async get(em: EntityManager, id: string): Promise<ProductView> {
-    return toView(await this.row(em, id));
+  async get(em: EntityManager, id: string): Promise<Product> {
+    const product = await em.findOne(Product, { id: parseId(id, 'a product', 'productId') });
+    if (!product) throw notFound('Product', id);
+    return product;
   }
 
-  async row(em: EntityManager, id: string): Promise<ProductRow> {
-    const [row] = await em.execute<ProductRow[]>('select * from products where id = ?', [parseId(id, 'a product', 'productId')]);
-    if (!row) throw notFound('Product', id);
-    return row;
+  list(em: EntityManager, kind?: ProductKind | null): Promise<Product[]> {
+    return em.find(Product, kind ? { kind } : {}, { orderBy: { id: 'asc' } });
   }
 
-  async list(em: EntityManager, kind?: ProductKind | null): Promise<ProductView[]> {
-    const rows = kind
-      ? await em.execute<ProductRow[]>('select * from products where kind = ? order by id', [kind])
-      : await em.execute<ProductRow[]>('select * from products order by id');
-    return rows.map(toView);
-  }
-
-  /** Takes `quantity` from a counted stock (none taken from an unlimited one); CONFLICT when too few are left. */
-  async take(uow: UnitOfWork, product: ProductRow, quantity: number): Promise<void> {
+  /**
+   * Takes `quantity` from a counted stock (none from an unlimited one); CONFLICT when too few are
+   * left. A conditional decrement, not a row lock: concurrent buyers of one product never queue.
+   */
+  async take(uow: UnitOfWork, product: Product, quantity: number): Promise<void> {
     if (product.stock === null) return;
-    const rows = await uow.em.execute('update products set stock = stock - ? where id = ? and stock >= ? returning id', [
-      quantity,
-      product.id,
-      quantity,
-    ]);
-    if (rows.length === 0) throw conflict(`Product ${product.id} has fewer than ${quantity} left in stock`);
+    const taken = await uow.em.nativeUpdate(Product, { id: product.id, stock: { $gte: quantity } }, { stock: raw('stock - ?', [quantity]) });
+    if (taken === 0) throw conflict(`Product ${product.id} has fewer than ${quantity} left in stock`);
   }
 }

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Role } from '../entities/User.js';
+import { User, type Role } from '../entities/User.js';
+import { Wallet } from '../entities/Wallet.js';
 
 export interface Identity {
   id: string;
@@ -16,24 +17,24 @@ export class UserService {
   async ensure(em: EntityManager, who: Identity): Promise<void> {
     const key = `${who.role}:${who.id}`;
     if (this.known.has(key)) return;
-    await em.execute(
-      `insert into users (id, role) values (?, ?)
-       on conflict (id) do update set role = excluded.role where users.role <> excluded.role`,
-      [who.id, who.role],
-    );
-    await em.execute('insert into wallets (user_id) values (?) on conflict do nothing', [who.id]);
+    // The token's role wins: an id first seen as a user and now holding an admin token becomes admin.
+    await em.createQueryBuilder(User).insert({ id: who.id, role: who.role }).onConflict('id').merge(['role']).execute();
+    await this.ensureWallet(em, who.id);
     if (this.known.size > 100_000) this.known.clear();
     this.known.add(key);
   }
 
   /** A user named by an admin (credited, ordered for) before their first token: created as a user with a wallet. */
   async ensureExists(em: EntityManager, id: string): Promise<void> {
-    await em.execute(`insert into users (id, role) values (?, 'user') on conflict (id) do nothing`, [id]);
-    await em.execute('insert into wallets (user_id) values (?) on conflict do nothing', [id]);
+    await em.createQueryBuilder(User).insert({ id, role: 'user' }).onConflict('id').ignore().execute();
+    await this.ensureWallet(em, id);
   }
 
-  async get(em: EntityManager, id: string): Promise<{ id: string; role: Role; createdAt: Date } | null> {
-    const [row] = await em.execute<Array<{ id: string; role: Role; created_at: Date }>>('select * from users where id = ?', [id]);
-    return row ? { id: row.id, role: row.role, createdAt: new Date(row.created_at) } : null;
+  get(em: EntityManager, id: string): Promise<User | null> {
+    return em.findOne(User, { id });
+  }
+
+  private async ensureWallet(em: EntityManager, userId: string): Promise<void> {
+    await em.createQueryBuilder(Wallet).insert({ userId }).onConflict('userId').ignore().execute();
   }
 }

@@ -1,5 +1,5 @@
 import type { App } from '../../src/app.js';
-import { wakeJobName } from '../../src/jobs/deadlines.js';
+import { wakeJobName } from '../../src/scheduling/deadlines.js';
 import { createAuction, createTestDatabase, inSeconds, sleep, start, testConfig, token, waitUntil } from '../support/harness.js';
 
 /**

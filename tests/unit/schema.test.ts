@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { printedSchema } from '../../src/schema/emit.js';
+import { printedSchema } from '../../src/http/emit-schema.js';
 
 test('the committed src/schema/schema.graphql matches the code (run `npm run schema:emit` after changing the API)', async () => {
   const committed = readFileSync(new URL('../../src/schema/schema.graphql', import.meta.url), 'utf8');

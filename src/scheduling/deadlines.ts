@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import type { Job } from 'agenda';
 import type { Clock } from '../clock.js';
 import type { Transactions, UnitOfWork } from '../db/transactions.js';
 import type { Logger } from '../logger.js';
-import type { Scheduler } from './scheduler.js';
+import type { Scheduler } from './agenda.js';
 
 /** A deadline that could not be settled (its change was rolled back), and why. */
 export interface SettleFailure {
@@ -21,7 +20,8 @@ export interface Settled {
  * One kind of deadline (an auction's end, an order's expiry). The business table is the queue:
  * the kind says where its earliest pending deadline is and how to settle a batch of due ones.
  * `skip` holds ids whose settling failed and waits for its retry: they are neither settled nor
- * taken as the next deadline until then.
+ * taken as the next deadline until then. The engine knows no table: a kind is an adapter to the
+ * service that owns the rows (src/jobs/).
  */
 export interface DeadlineKind {
   /** e.g. `auction-end`; the wake-up job is `deadline:<name>`. */
@@ -74,6 +74,15 @@ interface WakeupRow {
 }
 
 export const wakeJobName = (kind: string) => `deadline:${kind}`;
+
+/** What a wake-up job carries: its kind, and which arm scheduled it (none when run by hand). */
+export interface WakeupPayload {
+  kind: string;
+  armId?: string;
+}
+
+/** The narrow handle a service gets for one kind: "a deadline of mine is now at `at`". */
+export type ArmDeadline = (at: Date) => Promise<void>;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -100,18 +109,21 @@ export class Deadlines {
     private readonly opts: DeadlinesOptions,
   ) {}
 
+  /** Adds a kind; its wake-up job is defined by the catalogue (src/scheduling/jobs.ts) around `runWakeup`. */
   register(kind: DeadlineKind): void {
     this.kinds.set(kind.name, kind);
     this.retries.set(kind.name, new Map());
-    this.scheduler.define(
-      wakeJobName(kind.name),
-      async (job: Job<{ kind: string; armId: string }>) => {
-        const { failed } = await this.wake(kind.name, job.attrs.data?.armId);
-        if (failed.length > 0) throw new UnsettledDeadlines(kind.name, failed);
-      },
-      // A failed wake-up (database away) retries after 1, 2, 3, 4, 5 s; after that the sweep takes over.
-      { lockLifetime: this.opts.lockLifetimeMs, removeOnComplete: true, backoff: (ctx) => (ctx.attempt <= 5 ? ctx.attempt * 1000 : null) },
-    );
+  }
+
+  /** The handle a service is given at the composition root: arm this kind's wake-up no later than `at`. */
+  armer(kindName: string): ArmDeadline {
+    return (at) => this.arm(kindName, at);
+  }
+
+  /** The wake-up job's body: settle what is due, and fail the run (Agenda records it) if some could not be. */
+  async runWakeup(payload: WakeupPayload): Promise<void> {
+    const { failed } = await this.wake(payload.kind, payload.armId);
+    if (failed.length > 0) throw new UnsettledDeadlines(payload.kind, failed);
   }
 
   names(): string[] {
@@ -227,10 +239,10 @@ export class Deadlines {
    * The periodic safety net: every kind settles what is overdue and re-arms. Throws when some
    * deadline could not be settled, after every kind had its turn, so the sweep job shows the failure.
    */
-  async sweep(): Promise<number> {
+  async sweep(skipKinds: readonly string[] = []): Promise<number> {
     let settled = 0;
     const failures: UnsettledDeadlines[] = [];
-    for (const name of this.names()) {
+    for (const name of this.names().filter((n) => !skipKinds.includes(n))) {
       const result = await this.wake(name);
       settled += result.settled;
       if (result.failed.length > 0) failures.push(new UnsettledDeadlines(name, result.failed));

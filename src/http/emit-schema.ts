@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { lexicographicSortSchema, printSchema } from 'graphql';
-import { createSchema } from './build.js';
+import { createSchema } from './schema.js';
 
 /** The schema as SDL, sorted so the committed file changes only when the API does. */
 export async function printedSchema(): Promise<string> {

@@ -1,0 +1,32 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import type { Transactions } from './db/transactions.js';
+import type { EventBus } from './events/bus.js';
+import type { Logger } from './logger.js';
+import type { JobControl } from './scheduling/job-control.js';
+import type { AuctionService } from './services/auctions.js';
+import type { OrderCreation } from './services/orders/create.js';
+import type { OrderQueries } from './services/orders/queries.js';
+import type { OrderSettlement } from './services/orders/settle.js';
+import type { ProductService } from './services/products.js';
+import type { UserService } from './services/users.js';
+import type { WalletService } from './services/wallets.js';
+
+/** The composition root's product: infrastructure and domain services the edges (resolvers, routes) reach. */
+export interface AppServices {
+  config: Config;
+  orm: MikroORM;
+  clock: Clock;
+  log: Logger;
+  tx: Transactions;
+  bus: EventBus;
+  jobs: JobControl;
+  auctions: AuctionService;
+  users: UserService;
+  products: ProductService;
+  wallets: WalletService;
+  orderCreation: OrderCreation;
+  orderSettlement: OrderSettlement;
+  orderQueries: OrderQueries;
+}

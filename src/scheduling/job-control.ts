@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import type { Scheduler } from './agenda.js';
+import type { Deadlines } from './deadlines.js';
+import { describeSchedule, type JobDefinition } from './jobs.js';
+import type { JobStates } from './job-states.js';
+
+export interface JobInfo {
+  name: string;
+  kind: 'DEADLINE' | 'PERIODIC';
+  schedule: string;
+  nextRunAt: Date | null;
+  lastRunAt: Date | null;
+  lastFinishedAt: Date | null;
+  lastError: string | null;
+  failCount: number;
+  running: boolean;
+  disabled: boolean;
+}
+
+/** What operators do with jobs, whatever runs them. Every instance obeys a pause at its next run. */
+export interface JobControl {
+  list(): Promise<JobInfo[]>;
+  get(name: string): Promise<JobInfo>;
+  /** Runs the job now, once, on one instance. */
+  run(name: string): Promise<JobInfo>;
+  pause(name: string): Promise<JobInfo>;
+  resume(name: string): Promise<JobInfo>;
+}
+
+export class UnknownJob extends Error {
+  constructor(readonly jobName: string) {
+    super(`No job is named "${jobName}"`);
+    this.name = 'UnknownJob';
+  }
+}
+
+/** JobControl over Agenda: next runs from the job store (or the armed wake-up), history and pauses from `job_states`. */
+export class AgendaJobControl implements JobControl {
+  constructor(
+    private readonly catalogue: readonly JobDefinition[],
+    private readonly scheduler: Scheduler,
+    private readonly deadlines: Deadlines,
+    private readonly states: JobStates,
+  ) {}
+
+  async list(): Promise<JobInfo[]> {
+    const [states, armed, { jobs }] = await Promise.all([
+      this.states.all(),
+      this.deadlines.armed(),
+      this.scheduler.queryJobs({ names: this.catalogue.map((j) => j.name) }),
+    ]);
+    const wakeAt = new Map(armed.map((a) => [a.kind, a.wakeAt]));
+    return this.catalogue.map((job) => {
+      const rows = jobs.filter((j) => j.name === job.name);
+      const state = states.get(job.name);
+      const nextRuns = rows.map((r) => r.nextRunAt).filter((d): d is Date => !!d).map((d) => new Date(d).getTime());
+      const nextRunAt =
+        job.kind === 'DEADLINE'
+          ? (wakeAt.get(job.deadline.name) ?? null)
+          : nextRuns.length > 0
+            ? new Date(Math.min(...nextRuns))
+            : null;
+      return {
+        name: job.name,
+        kind: job.kind,
+        schedule: describeSchedule(job),
+        nextRunAt,
+        lastRunAt: state?.lastRunAt ?? null,
+        lastFinishedAt: state?.lastFinishedAt ?? null,
+        lastError: state?.lastError ?? null,
+        failCount: state?.failCount ?? 0,
+        running: rows.some((r) => r.state === 'running'),
+        disabled: state?.paused ?? false,
+      };
+    });
+  }
+
+  async get(name: string): Promise<JobInfo> {
+    this.definition(name);
+    return (await this.list()).find((j) => j.name === name)!;
+  }
+
+  async run(name: string): Promise<JobInfo> {
+    const job = this.definition(name);
+    if (job.kind === 'DEADLINE') await this.scheduler.now(job.name, { kind: job.deadline.name, armId: randomUUID() });
+    else await this.scheduler.now(job.name, job.payload);
+    return this.get(name);
+  }
+
+  async pause(name: string): Promise<JobInfo> {
+    const job = this.definition(name);
+    await this.states.setPaused(name, true);
+    if (job.kind === 'PERIODIC') await this.scheduler.disable({ name });
+    return this.get(name);
+  }
+
+  async resume(name: string): Promise<JobInfo> {
+    const job = this.definition(name);
+    await this.states.setPaused(name, false);
+    if (job.kind === 'PERIODIC') await this.scheduler.enable({ name });
+    // A paused wake-up skipped its run and did not re-arm: settle what is due and arm again now.
+    else await this.scheduler.now(job.name, { kind: job.deadline.name, armId: randomUUID() });
+    return this.get(name);
+  }
+
+  private definition(name: string): JobDefinition {
+    const job = this.catalogue.find((j) => j.name === name);
+    if (!job) throw new UnknownJob(name);
+    return job;
+  }
+}

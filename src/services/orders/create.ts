@@ -1,0 +1,133 @@
+import type { UnitOfWork } from '../../db/transactions.js';
+import { Order, type PaymentMethod } from '../../entities/Order.js';
+import { badInput } from '../../errors.js';
+import type { ArmDeadline } from '../deadline-handle.js';
+import type { ProductService } from '../products.js';
+import type { Identity, UserService } from '../users.js';
+import { checkUserId, MAX_CENTS, type WalletService } from '../wallets.js';
+import { announceCreated, type OrderSettlement } from './settle.js';
+
+export interface CreateOrderInput {
+  productId: string;
+  quantity: number;
+  paymentMethod: PaymentMethod;
+  walletAmount?: number | null;
+}
+
+export interface AdminCreateOrderInput {
+  userId: string;
+  productId: string;
+  quantity: number;
+  paymentMethod: PaymentMethod;
+}
+
+const ONLINE_METHODS: readonly PaymentMethod[] = ['WECHAT', 'ALIPAY'];
+
+/** Creating orders: H5 (PENDING with a deadline, the wallet part frozen) and admin (PAID at once). */
+export class OrderCreation {
+  constructor(
+    private readonly armExpiry: ArmDeadline,
+    private readonly products: ProductService,
+    private readonly wallets: WalletService,
+    private readonly users: UserService,
+    private readonly settlement: OrderSettlement,
+    private readonly expireMinutes: number,
+  ) {}
+
+  /** The H5 two-step flow: PENDING, the wallet part frozen, a deadline at now + ORDER_EXPIRE_MINUTES. */
+  async create(uow: UnitOfWork, user: Identity, input: CreateOrderInput): Promise<Order> {
+    if (input.paymentMethod === 'OFFLINE') throw badInput('OFFLINE orders are created by admins (adminCreateOrder)', 'paymentMethod');
+    const product = await this.products.get(uow.em, input.productId);
+    if (product.kind === 'FLASH_SALE') throw badInput('Flash-sale products are sold through the flash sale, not createOrder', 'productId');
+    const amount = this.amountOf(product.price, input.quantity);
+    const walletAmount = this.walletPart(input.paymentMethod, amount, input.walletAmount);
+    // Wallet before product, in every transaction that takes both: no two of them wait on each other.
+    if (walletAmount > 0) await this.wallets.freeze(uow, user.id, walletAmount);
+    await this.products.take(uow, product, input.quantity);
+    const expiresAt = new Date(uow.now.getTime() + Math.round(this.expireMinutes * 60_000));
+    const order = await this.insert(uow, {
+      userId: user.id,
+      productId: product.id,
+      quantity: input.quantity,
+      amount,
+      walletAmount,
+      paymentMethod: input.paymentMethod,
+      channel: 'H5',
+      status: 'PENDING',
+      expiresAt,
+    });
+    if (walletAmount > 0) await this.wallets.record(uow, [{ userId: user.id, orderId: order.id, entry: 'FREEZE', amount: walletAmount }]);
+    await announceCreated(uow, order);
+    uow.afterCommit(() => this.armExpiry(expiresAt));
+    return order;
+  }
+
+  /** Admins: a WALLET (debited from the balance at once) or OFFLINE order, PAID, with no deadline. */
+  async adminCreate(uow: UnitOfWork, input: AdminCreateOrderInput): Promise<Order> {
+    if (input.paymentMethod !== 'WALLET' && input.paymentMethod !== 'OFFLINE') {
+      throw badInput('adminCreateOrder takes WALLET or OFFLINE orders only', 'paymentMethod');
+    }
+    checkUserId(input.userId);
+    const product = await this.products.get(uow.em, input.productId);
+    const amount = this.amountOf(product.price, input.quantity);
+    await this.users.ensureExists(uow.em, input.userId);
+    const walletAmount = input.paymentMethod === 'WALLET' ? amount : 0;
+    if (walletAmount > 0) await this.wallets.debitBalance(uow, input.userId, walletAmount);
+    await this.products.take(uow, product, input.quantity);
+    const order = await this.insert(uow, {
+      userId: input.userId,
+      productId: product.id,
+      quantity: input.quantity,
+      amount,
+      walletAmount,
+      paymentMethod: input.paymentMethod,
+      channel: 'ADMIN',
+      status: 'PAID',
+      expiresAt: null,
+      paidAt: uow.now,
+    });
+    if (walletAmount > 0) await this.wallets.record(uow, [{ userId: input.userId, orderId: order.id, entry: 'DEBIT', amount: walletAmount }]);
+    await this.settlement.runPaidEffects(uow, [order]);
+    await announceCreated(uow, order);
+    return order;
+  }
+
+  /** orderNo: "DL", the UTC day, the id (padded to at least 10 digits): unique without a retry loop. */
+  private async insert(
+    uow: UnitOfWork,
+    o: Pick<Order, 'userId' | 'productId' | 'quantity' | 'amount' | 'walletAmount' | 'paymentMethod' | 'channel' | 'status' | 'expiresAt'> &
+      Partial<Pick<Order, 'paidAt'>>,
+  ): Promise<Order> {
+    const [{ id }] = await uow.em.execute<Array<{ id: string }>>(`select nextval(pg_get_serial_sequence('orders', 'id'))::text as id`);
+    const day = uow.now.toISOString().slice(0, 10).replaceAll('-', '');
+    const order = uow.em.create(Order, { ...o, id, orderNo: `DL${day}${id.padStart(10, '0')}`, createdAt: uow.now });
+    await uow.em.flush();
+    return order;
+  }
+
+  private amountOf(price: number, quantity: number): number {
+    if (!Number.isInteger(quantity) || quantity < 1) throw badInput('quantity must be a positive integer', 'quantity');
+    const amount = price * quantity;
+    if (amount > MAX_CENTS) throw badInput(`The order would cost more than ${MAX_CENTS} cents`, 'quantity');
+    return amount;
+  }
+
+  /** The wallet part a payment method allows: all of it (WALLET), some (MIXED) or none (online). */
+  private walletPart(method: PaymentMethod, amount: number, requested: number | null | undefined): number {
+    if (requested != null && (!Number.isInteger(requested) || requested < 0)) {
+      throw badInput('walletAmount must be a non-negative number of cents', 'walletAmount');
+    }
+    if (method === 'WALLET') {
+      if (requested != null && requested !== amount) throw badInput(`A WALLET order pays all ${amount} cents from the wallet`, 'walletAmount');
+      return amount;
+    }
+    if (method === 'MIXED') {
+      if (requested == null || requested < 1 || requested >= amount) {
+        throw badInput(`A MIXED order needs a walletAmount between 1 and ${amount - 1} cents`, 'walletAmount');
+      }
+      return requested;
+    }
+    if (ONLINE_METHODS.includes(method) && requested) throw badInput(`A ${method} order takes nothing from the wallet`, 'walletAmount');
+    return 0;
+  }
+}

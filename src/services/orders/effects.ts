@@ -1,0 +1,12 @@
+import type { UnitOfWork } from '../../db/transactions.js';
+import type { Order } from '../../entities/Order.js';
+import type { Product, ProductKind } from '../../entities/Product.js';
+
+/**
+ * What becoming PAID means for a kind of product, run by the settlement in the transaction that
+ * marks the order PAID (like Vendure's `onTransitionEnd`), whichever way it was paid. A VIP plan
+ * extends a membership; a flash-sale unit stays sold. GOODS need nothing beyond the order itself.
+ */
+export type PaidEffect = (uow: UnitOfWork, order: Order, product: Product) => Promise<void>;
+
+export type PaidEffects = Partial<Record<ProductKind, PaidEffect>>;
