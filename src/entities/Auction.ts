@@ -1,5 +1,6 @@
 import { OptionalProps } from '@mikro-orm/core';
-import { Entity, PrimaryKey, Property, Enum, Index } from '@mikro-orm/decorators/legacy';
+import { Entity, PrimaryKey, Property, Enum, Index, Check, ManyToOne } from '@mikro-orm/decorators/legacy';
+import { User } from './User.js';
 
 export const AUCTION_STATUSES = ['ACTIVE', 'ENDED', 'CANCELLED'] as const;
 export type AuctionStatus = (typeof AUCTION_STATUSES)[number];
@@ -19,7 +20,13 @@ export class Auction {
   @PrimaryKey({ type: 'bigint', autoincrement: true })
   id!: string;
 
-  @Property({ type: 'text' })
+  @ManyToOne(() => User, {
+    mapToPk: true,
+    joinColumn: 'seller_id',
+    foreignKeyName: 'auctions_seller_id_fkey',
+    deleteRule: 'no action',
+    updateRule: 'no action',
+  })
   sellerId!: string;
 
   @Property({ type: 'text' })
@@ -29,9 +36,11 @@ export class Auction {
   title!: string;
 
   @Property({ type: 'integer' })
+  @Check({ name: 'auctions_starting_price_check', expression: '"starting_price" >= 0' })
   startingPrice!: number;
 
   @Property({ type: 'integer' })
+  @Check({ name: 'auctions_min_increment_check', expression: '"min_increment" > 0' })
   minIncrement!: number;
 
   @Property({ type: 'timestamptz', length: 3 })
@@ -43,13 +52,28 @@ export class Auction {
   @Property({ type: 'integer', nullable: true })
   highestBid: number | null = null;
 
-  @Property({ type: 'text', nullable: true })
+  @ManyToOne(() => User, {
+    mapToPk: true,
+    joinColumn: 'highest_bidder_id',
+    nullable: true,
+    foreignKeyName: 'auctions_highest_bidder_id_fkey',
+    deleteRule: 'no action',
+    updateRule: 'no action',
+  })
   highestBidderId: string | null = null;
 
-  @Property({ type: 'text', nullable: true })
+  @ManyToOne(() => User, {
+    mapToPk: true,
+    joinColumn: 'winner_id',
+    nullable: true,
+    foreignKeyName: 'auctions_winner_id_fkey',
+    deleteRule: 'no action',
+    updateRule: 'no action',
+  })
   winnerId: string | null = null;
 
   @Property({ type: 'integer' })
+  @Check({ name: 'auctions_soft_close_seconds_check', expression: '"soft_close_seconds" >= 0' })
   softCloseSeconds!: number;
 
   @Property({ type: 'timestamptz', length: 3, nullable: true })

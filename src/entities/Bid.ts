@@ -1,5 +1,7 @@
 import { OptionalProps } from '@mikro-orm/core';
-import { Entity, PrimaryKey, Property, Index } from '@mikro-orm/decorators/legacy';
+import { Entity, PrimaryKey, Property, Index, Check, ManyToOne } from '@mikro-orm/decorators/legacy';
+import { Auction } from './Auction.js';
+import { User } from './User.js';
 
 @Entity({ tableName: 'bids' })
 @Index({ name: 'bids_auction_id_idx', properties: ['auctionId', 'amount'] })
@@ -9,13 +11,26 @@ export class Bid {
   @PrimaryKey({ type: 'bigint', autoincrement: true })
   id!: string;
 
-  @Property({ type: 'bigint' })
+  @ManyToOne(() => Auction, {
+    mapToPk: true,
+    joinColumn: 'auction_id',
+    foreignKeyName: 'bids_auction_id_fkey',
+    deleteRule: 'no action',
+    updateRule: 'no action',
+  })
   auctionId!: string;
 
-  @Property({ type: 'text' })
+  @ManyToOne(() => User, {
+    mapToPk: true,
+    joinColumn: 'bidder_id',
+    foreignKeyName: 'bids_bidder_id_fkey',
+    deleteRule: 'no action',
+    updateRule: 'no action',
+  })
   bidderId!: string;
 
   @Property({ type: 'integer' })
+  @Check({ name: 'bids_amount_check', expression: '"amount" > 0' })
   amount!: number;
 
   @Property({ type: 'timestamptz', length: 3, defaultRaw: 'now()' })

@@ -1,5 +1,7 @@
 import { OptionalProps } from '@mikro-orm/core';
-import { Entity, Enum, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
+import { Check, Entity, Enum, Index, ManyToOne, PrimaryKey, Property, Unique } from '@mikro-orm/decorators/legacy';
+import { Order } from './Order.js';
+import { User } from './User.js';
 
 export const LEDGER_ENTRIES = ['CREDIT', 'FREEZE', 'UNFREEZE', 'DEBIT'] as const;
 export type LedgerEntryKind = (typeof LEDGER_ENTRIES)[number];
@@ -10,22 +12,39 @@ export type LedgerEntryKind = (typeof LEDGER_ENTRIES)[number];
  * an admin's). Unique indexes allow one FREEZE and one release (UNFREEZE or DEBIT) per order.
  */
 @Entity({ tableName: 'wallet_ledger' })
+@Index({ name: 'wallet_ledger_user_id_idx', properties: ['userId'] })
+@Unique({ name: 'wallet_ledger_freeze_once', properties: ['orderId'], where: `"entry" = 'FREEZE'` })
+@Unique({ name: 'wallet_ledger_release_once', properties: ['orderId'], where: `"entry" in ('UNFREEZE', 'DEBIT')` })
 export class LedgerEntry {
   [OptionalProps]?: 'createdAt' | 'orderId';
 
   @PrimaryKey({ type: 'bigint', autoincrement: true })
   id!: string;
 
-  @Property({ type: 'text' })
+  @ManyToOne(() => User, {
+    mapToPk: true,
+    joinColumn: 'user_id',
+    foreignKeyName: 'wallet_ledger_user_id_fkey',
+    deleteRule: 'no action',
+    updateRule: 'no action',
+  })
   userId!: string;
 
-  @Property({ type: 'bigint', nullable: true })
+  @ManyToOne(() => Order, {
+    mapToPk: true,
+    joinColumn: 'order_id',
+    nullable: true,
+    foreignKeyName: 'wallet_ledger_order_id_fkey',
+    deleteRule: 'no action',
+    updateRule: 'no action',
+  })
   orderId: string | null = null;
 
   @Enum({ items: [...LEDGER_ENTRIES], type: 'text' })
   entry!: LedgerEntryKind;
 
   @Property({ type: 'integer' })
+  @Check({ name: 'wallet_ledger_amount_check', expression: '"amount" > 0' })
   amount!: number;
 
   @Property({ type: 'timestamptz', length: 3, defaultRaw: 'now()' })

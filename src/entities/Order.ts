@@ -1,5 +1,7 @@
 import { OptionalProps } from '@mikro-orm/core';
-import { Entity, Enum, Index, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
+import { Check, Entity, Enum, Index, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
+import { Product } from './Product.js';
+import { User } from './User.js';
 
 export const ORDER_STATUSES = ['PENDING', 'PAID', 'CANCELLED', 'EXPIRED'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
@@ -23,28 +25,46 @@ export const ORDER_TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
 @Entity({ tableName: 'orders' })
 @Index({ name: 'orders_expires_at_status_idx', properties: ['expiresAt', 'status'] })
 @Index({ name: 'orders_user_id_idx', properties: ['userId', 'id'] })
+// A pending order has a deadline; a settled one never does.
+@Check({ name: 'orders_expiry_matches_status', expression: `("status" = 'PENDING') = ("expires_at" is not null)` })
 export class Order {
   [OptionalProps]?: 'walletAmount' | 'expiresAt' | 'cancelReason' | 'paidAt' | 'closedAt' | 'createdAt';
 
   @PrimaryKey({ type: 'bigint', autoincrement: true })
   id!: string;
 
-  @Property({ type: 'text', unique: true })
+  @Property({ type: 'text', unique: 'orders_order_no_key' })
   orderNo!: string;
 
-  @Property({ type: 'text' })
+  @ManyToOne(() => User, {
+    mapToPk: true,
+    joinColumn: 'user_id',
+    foreignKeyName: 'orders_user_id_fkey',
+    deleteRule: 'no action',
+    updateRule: 'no action',
+  })
   userId!: string;
 
-  @Property({ type: 'bigint' })
+  @ManyToOne(() => Product, {
+    mapToPk: true,
+    joinColumn: 'product_id',
+    foreignKeyName: 'orders_product_id_fkey',
+    deleteRule: 'no action',
+    updateRule: 'no action',
+  })
   productId!: string;
 
   @Property({ type: 'integer' })
+  @Check({ name: 'orders_quantity_check', expression: '"quantity" > 0' })
   quantity!: number;
 
   @Property({ type: 'integer' })
+  @Check({ name: 'orders_amount_check', expression: '"amount" > 0' })
   amount!: number;
 
+  /** PostgreSQL names this column's two-column check `orders_check`. */
   @Property({ type: 'integer', default: 0 })
+  @Check({ name: 'orders_check', expression: '"wallet_amount" >= 0 and "wallet_amount" <= "amount"' })
   walletAmount!: number;
 
   @Enum({ items: [...PAYMENT_METHODS], type: 'text' })

@@ -6,7 +6,7 @@ import { Entity, PrimaryKey, Property, Index } from '@mikro-orm/decorators/legac
  * `publishedAt` null means Redis has not been told yet; the relay sweep finds those.
  */
 @Entity({ tableName: 'outbox_events' })
-@Index({ name: 'outbox_events_unpublished_idx', properties: ['createdAt'], options: { where: 'published_at is null' } })
+@Index({ name: 'outbox_events_unpublished_idx', properties: ['createdAt'], where: '"published_at" is null' })
 export class OutboxEvent {
   [OptionalProps]?: 'createdAt' | 'claimedAt' | 'publishedAt';
 

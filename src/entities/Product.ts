@@ -1,5 +1,5 @@
 import { OptionalProps } from '@mikro-orm/core';
-import { Entity, Enum, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
+import { Check, Entity, Enum, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
 
 export const PRODUCT_KINDS = ['GOODS', 'VIP_PLAN', 'FLASH_SALE'] as const;
 export type ProductKind = (typeof PRODUCT_KINDS)[number];
@@ -16,18 +16,22 @@ export class Product {
   name!: string;
 
   @Property({ type: 'integer' })
+  @Check({ name: 'products_price_check', expression: '"price" > 0' })
   price!: number;
 
   @Enum({ items: [...PRODUCT_KINDS], type: 'text' })
   kind!: ProductKind;
 
   @Property({ type: 'integer', nullable: true })
+  @Check({ name: 'products_vip_days_check', expression: '"vip_days" > 0' })
   vipDays: number | null = null;
 
   @Property({ type: 'integer', nullable: true })
+  @Check({ name: 'products_vip_level_check', expression: '"vip_level" > 0' })
   vipLevel: number | null = null;
 
   @Property({ type: 'integer', nullable: true })
+  @Check({ name: 'products_stock_check', expression: '"stock" >= 0' })
   stock: number | null = null;
 
   @Property({ type: 'timestamptz', length: 3, defaultRaw: 'now()' })
