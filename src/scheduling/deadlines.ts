@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { DeadlineWakeup } from '../entities/DeadlineWakeup.js';
 import type { Clock } from '../clock.js';
 import type { Transactions, UnitOfWork } from '../db/transactions.js';
 import type { Logger } from '../logger.js';
@@ -68,10 +70,6 @@ export interface DeadlinesOptions {
   inlineWindowMs: number;
 }
 
-interface WakeupRow {
-  wake_at: Date | null;
-  arm_id: string | null;
-}
 
 export const wakeJobName = (kind: string) => `deadline:${kind}`;
 
@@ -144,20 +142,17 @@ export class Deadlines {
     // Fast path, the common case: already armed early enough. FOR SHARE does not block other arms,
     // but waits for a writer holding the row, so it never reads an armed time a re-arm is replacing.
     const early = await this.orm.em.fork().transactional(async (em) => {
-      const [row] = await em.execute<Array<{ wake_at: string | Date | null }>>(
-        'select wake_at from deadline_wakeups where kind = ? for share',
-        [kind.name],
-      );
-      if (!row?.wake_at) return false;
-      const armedAt = new Date(row.wake_at).getTime();
+      const row = await em.findOne(DeadlineWakeup, { kind: kind.name }, { lockMode: LockMode.PESSIMISTIC_READ });
+      if (!row?.wakeAt) return false;
+      const armedAt = row.wakeAt.getTime();
       return armedAt <= at.getTime() && armedAt >= this.clock.now().getTime() - this.opts.staleMs;
     });
     if (early) return;
     await this.withWakeupRow(kind.name, async (em, row) => {
       const now = this.clock.now().getTime();
-      const stale = row.wake_at !== null && row.wake_at.getTime() < now - this.opts.staleMs;
-      if (row.wake_at !== null && row.wake_at.getTime() <= at.getTime() && !stale) return;
-      await this.schedule(em, kind.name, row, at);
+      const stale = row.wakeAt !== null && row.wakeAt.getTime() < now - this.opts.staleMs;
+      if (row.wakeAt !== null && row.wakeAt.getTime() <= at.getTime() && !stale) return;
+      await this.schedule(row, at);
     });
   }
 
@@ -216,10 +211,8 @@ export class Deadlines {
 
   /** The armed wake-up of every kind, for the jobs API. */
   async armed(): Promise<Array<{ kind: string; wakeAt: Date | null }>> {
-    const rows = await this.orm.em
-      .fork()
-      .execute<Array<{ kind: string; wake_at: Date | null }>>('select kind, wake_at from deadline_wakeups order by kind');
-    const byKind = new Map(rows.map((r) => [r.kind, r.wake_at === null ? null : new Date(r.wake_at)]));
+    const rows = await this.orm.em.fork().find(DeadlineWakeup, { kind: { $in: this.names() } });
+    const byKind = new Map(rows.map((r) => [r.kind, r.wakeAt]));
     return this.names().map((kind) => ({ kind, wakeAt: byKind.get(kind) ?? null }));
   }
 
@@ -274,29 +267,33 @@ export class Deadlines {
       // Another wake-up still in the future and early enough stays. One that is due or overdue is
       // running (it re-arms itself; one extra wake-up costs nothing) or was lost: arm afresh.
       const othersFine =
-        row.arm_id !== null &&
-        row.arm_id !== armId &&
-        row.wake_at !== null &&
-        row.wake_at.getTime() > now &&
-        (next === null || row.wake_at.getTime() <= next.getTime());
+        row.armId !== null &&
+        row.armId !== armId &&
+        row.wakeAt !== null &&
+        row.wakeAt.getTime() > now &&
+        (next === null || row.wakeAt.getTime() <= next.getTime());
       if (othersFine) return;
       if (next === null) {
-        await em.execute('update deadline_wakeups set wake_at = null, arm_id = null where kind = ?', [kind.name]);
-        if (row.arm_id && row.arm_id !== armId) await this.cancelArm(kind.name, row.arm_id);
+        const replaced = row.armId;
+        row.wakeAt = null;
+        row.armId = null;
+        if (replaced && replaced !== armId) await this.cancelArm(kind.name, replaced);
         return;
       }
-      await this.schedule(em, kind.name, row, next);
+      await this.schedule(row, next);
     });
   }
 
   /** Saves a new one-shot wake-up at `at` and records it; the one it replaces is cancelled. */
-  private async schedule(em: EntityManager, kind: string, row: WakeupRow, at: Date): Promise<void> {
+  private async schedule(row: DeadlineWakeup, at: Date): Promise<void> {
+    const replaced = { armId: row.armId, wakeAt: row.wakeAt };
     const armId = randomUUID();
-    await this.scheduler.schedule(at, wakeJobName(kind), { kind, armId });
-    await em.execute('update deadline_wakeups set wake_at = ?, arm_id = ? where kind = ?', [at, armId, kind]);
+    await this.scheduler.schedule(at, wakeJobName(row.kind), { kind: row.kind, armId });
+    row.wakeAt = at;
+    row.armId = armId;
     // A replaced wake-up still in the future would only wake to find nothing: drop it.
-    if (row.arm_id && row.wake_at && row.wake_at.getTime() > this.clock.now().getTime()) {
-      await this.cancelArm(kind, row.arm_id);
+    if (replaced.armId && replaced.wakeAt && replaced.wakeAt.getTime() > this.clock.now().getTime()) {
+      await this.cancelArm(row.kind, replaced.armId);
     }
   }
 
@@ -312,25 +309,24 @@ export class Deadlines {
    */
   private holdForNext(kind: DeadlineKind, armId: string, skip: string[]): Promise<number | null> {
     return this.withWakeupRow(kind.name, async (em, row) => {
-      if (row.arm_id !== armId) return null;
+      if (row.armId !== armId) return null;
       const next = await kind.nextDeadline(em, skip);
       const waitMs = next ? next.getTime() - this.clock.now().getTime() : Infinity;
       if (waitMs > this.opts.inlineWindowMs) return null;
-      await em.execute('update deadline_wakeups set wake_at = ? where kind = ?', [next, kind.name]);
+      row.wakeAt = next;
       return Math.max(0, waitMs);
     });
   }
 
-  /** Runs `work` holding the kind's wake-up row lock (the row is created on first use). */
-  private async withWakeupRow<T>(kind: string, work: (em: EntityManager, row: WakeupRow) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` holding the kind's wake-up row lock (the row is created on first use); what `work`
+   * changes on the row is written when the transaction commits.
+   */
+  private async withWakeupRow<T>(kind: string, work: (em: EntityManager, row: DeadlineWakeup) => Promise<T>): Promise<T> {
     return this.orm.em.fork().transactional(async (em) => {
-      await em.execute('insert into deadline_wakeups (kind) values (?) on conflict (kind) do nothing', [kind]);
-      const [row] = await em.execute<Array<{ wake_at: string | Date | null; arm_id: string | null }>>(
-        'select wake_at, arm_id from deadline_wakeups where kind = ? for update',
-        [kind],
-      );
-      // Raw queries return timestamps as text.
-      return work(em, { wake_at: row.wake_at === null ? null : new Date(row.wake_at), arm_id: row.arm_id });
+      await em.createQueryBuilder(DeadlineWakeup).insert({ kind }).onConflict('kind').ignore().execute();
+      const row = await em.findOneOrFail(DeadlineWakeup, { kind }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      return work(em, row);
     });
   }
 }
