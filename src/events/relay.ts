@@ -1,13 +1,8 @@
+import { raw } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { OutboxEvent } from '../entities/OutboxEvent.js';
 import type { Logger } from '../logger.js';
 import type { EventBus, PublishedEvent } from './bus.js';
-import { pgArray } from '../db/sql.js';
-
-interface OutboxRow {
-  id: string;
-  topic: string;
-  payload: { eventId: string } & Record<string, unknown>;
-}
 
 /**
  * Moves committed outbox rows to Redis. Each row is claimed by one conditional update first,
@@ -40,7 +35,9 @@ export class OutboxRelay {
 
   /** The safety net: publishes what a crash or a Redis outage left behind. Returns how many. */
   async sweep(limit = 500): Promise<number> {
-    const rows = await this.orm.em.fork().execute<OutboxRow[]>(
+    // Claim and read in one statement (SKIP LOCKED: two sweeps never take the same rows).
+    const em = this.orm.em.fork();
+    const claimed = await em.execute<Array<Record<string, unknown>>>(
       `update outbox_events set claimed_at = now()
         where id in (
           select id from outbox_events
@@ -50,17 +47,18 @@ export class OutboxRelay {
            order by created_at
            limit ?
            for update skip locked)
-        returning id, topic, payload`,
+        returning *`,
       [this.republishAfterSeconds, this.republishAfterSeconds, limit],
     );
+    const rows = claimed.map((row) => em.map(OutboxEvent, row));
     if (rows.length > 0) this.log.info({ count: rows.length }, 'republishing outbox events');
     await this.send(rows);
     return rows.length;
   }
 
-  private async send(rows: OutboxRow[]): Promise<void> {
+  private async send(rows: OutboxEvent[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.bus.publish(rows.map((r) => ({ channel: r.topic, payload: r.payload })));
+    await this.bus.publish(rows.map((r) => ({ channel: r.topic, payload: r.payload as PublishedEvent['payload'] })));
     await this.markPublished(rows.map((r) => r.id));
   }
 
@@ -71,7 +69,7 @@ export class OutboxRelay {
   private async markPublished(ids: string[]): Promise<void> {
     await this.orm.em.fork().transactional(async (em) => {
       await em.execute('set local synchronous_commit = off');
-      await em.execute('update outbox_events set published_at = now() where id = any(?::uuid[])', [pgArray(ids)]);
+      await em.nativeUpdate(OutboxEvent, { id: { $in: ids } }, { publishedAt: raw('now()') });
     });
   }
 }

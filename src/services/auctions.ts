@@ -1,5 +1,6 @@
 import { LockMode, type FilterObject } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { pgArray } from '../db/sql.js';
 import type { UnitOfWork } from '../db/transactions.js';
 import { Auction, AUCTION_TRANSITIONS, type AuctionStatus } from '../entities/Auction.js';
 import { Bid } from '../entities/Bid.js';
@@ -117,7 +118,7 @@ export class AuctionService {
       `update auctions set status = 'ENDED', winner_id = highest_bidder_id, ended_at = ?
         where id = any(?::bigint[]) and status = 'ACTIVE'
         returning *`,
-      [uow.now, `{${due.map((d) => d.id).join(',')}}`],
+      [uow.now, pgArray(due.map((d) => d.id))],
     );
     const ended = rows.map((row) => uow.em.map(Auction, row));
     await uow.events.addMany(

@@ -1,4 +1,5 @@
 import { LockMode } from '@mikro-orm/core';
+import { pgArray } from '../../db/sql.js';
 import type { UnitOfWork } from '../../db/transactions.js';
 import { Order, ORDER_TRANSITIONS, type OrderStatus } from '../../entities/Order.js';
 import { Product } from '../../entities/Product.js';
@@ -137,7 +138,7 @@ export class OrderSettlement {
          update products set stock = products.stock + r.quantity
            from returned r where products.id = r.product_id and products.stock is not null)
        select * from closed order by id`,
-      [status, reason, uow.now, `{${ok.map((o) => o.id).join(',')}}`, uow.now],
+      [status, reason, uow.now, pgArray(ok.map((o) => o.id)), uow.now],
     );
     // The statement changed these rows behind the identity map: map the returned rows over the
     // managed entities so they are current and not dirty.
