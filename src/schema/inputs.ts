@@ -1,3 +1,4 @@
+import { MAX_PAGE_SIZE } from '../services/pagination.js';
 import { ArgsType, Field, ID, InputType, Int } from 'type-graphql';
 import { IsInt, IsNotEmpty, IsOptional, Length, Max, MaxLength, Min } from 'class-validator';
 import { AuctionStatus } from './types.js';
@@ -27,9 +28,14 @@ export class AuctionFilter {
   @Field(() => AuctionStatus, { nullable: true }) @IsOptional() status?: AuctionStatus;
 }
 
+/** Every connection's paging arguments: one bound on `first` (MAX_PAGE_SIZE), an opaque `after` cursor. */
 @ArgsType()
-export class AuctionsArgs {
-  @Field(() => AuctionFilter, { nullable: true }) @IsOptional() filter?: AuctionFilter;
-  @Field(() => Int, { defaultValue: 20 }) @IsInt() @Min(1) @Max(100) first!: number;
+export class ConnectionArgs {
+  @Field(() => Int, { defaultValue: 20 }) @IsInt() @Min(1) @Max(MAX_PAGE_SIZE) first!: number;
   @Field(() => String, { nullable: true }) @IsOptional() after?: string;
+}
+
+@ArgsType()
+export class AuctionsArgs extends ConnectionArgs {
+  @Field(() => AuctionFilter, { nullable: true }) @IsOptional() filter?: AuctionFilter;
 }

@@ -1,5 +1,6 @@
 import { ArgsType, Field, ID, InputType, Int } from 'type-graphql';
 import { IsInt, IsNotEmpty, IsOptional, Length, Max, MaxLength, Min } from 'class-validator';
+import { ConnectionArgs } from './inputs.js';
 import { OrderStatus, PaymentMethod, ProductKind } from './order-types.js';
 
 @InputType()
@@ -51,8 +52,6 @@ export class OrderFilter {
 }
 
 @ArgsType()
-export class OrdersArgs {
+export class OrdersArgs extends ConnectionArgs {
   @Field(() => OrderFilter, { nullable: true }) @IsOptional() filter?: OrderFilter;
-  @Field(() => Int, { defaultValue: 20 }) @IsInt() @Min(1) @Max(100) first!: number;
-  @Field(() => String, { nullable: true }) @IsOptional() after?: string;
 }
