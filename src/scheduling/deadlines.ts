@@ -152,7 +152,9 @@ export class Deadlines {
       const now = this.clock.now().getTime();
       const stale = row.wakeAt !== null && row.wakeAt.getTime() < now - this.opts.staleMs;
       if (row.wakeAt !== null && row.wakeAt.getTime() <= at.getTime() && !stale) return;
-      await this.schedule(row, at);
+      // A lost (stale) wake-up may still owe an earlier deadline than `at`: arm at whichever comes first.
+      const next = await this.nextDeadline(kind, em);
+      await this.schedule(row, next !== null && next.getTime() < at.getTime() ? next : at);
     });
   }
 

@@ -1,0 +1,342 @@
+/**
+ * The deadline engine (src/scheduling/deadlines.ts) on its own: fake kinds (deadlines in memory), the
+ * real `deadline_wakeups` table on this file's own PostgreSQL database, a clock the tests move, and a
+ * fake scheduler that records the wake-ups the engine arms and cancels. A test "fires" a wake-up by
+ * calling `runWakeup` with its payload, as the Agenda job would.
+ */
+import { pino } from 'pino';
+import type { Clock } from '../../src/clock.js';
+import { initOrm, migrate, type Orm } from '../../src/db/orm.js';
+import { Transactions, type UnitOfWork } from '../../src/db/transactions.js';
+import type { OutboxRelay } from '../../src/events/relay.js';
+import type { Scheduler } from '../../src/scheduling/agenda.js';
+import {
+  Deadlines,
+  UnsettledDeadlines,
+  wakeJobName,
+  type DeadlineKind,
+  type DeadlinesOptions,
+  type Settled,
+  type WakeupPayload,
+} from '../../src/scheduling/deadlines.js';
+import { createTestDatabase } from '../support/harness.js';
+
+const OPTS: DeadlinesOptions = { batchSize: 2, staleMs: 500, lockLifetimeMs: 4000, inlineWindowMs: 0 };
+
+/** "now" for the engine and for the transactions it opens; only the tests move it. */
+class TestClock implements Clock {
+  constructor(public t: number) {}
+  now(): Date {
+    return new Date(this.t);
+  }
+}
+
+interface FakeDeadline {
+  id: string;
+  at: number;
+  settled: boolean;
+  /** Settling this one fails this many more times (its change "rolled back"), then succeeds. */
+  failNextN: number;
+}
+
+/** A kind whose deadlines live in memory: the table-is-the-queue contract without a table. */
+class FakeKind implements DeadlineKind {
+  readonly label: string;
+  readonly items: FakeDeadline[] = [];
+  constructor(readonly name: string) {
+    this.label = `fake ${name}`;
+  }
+
+  add(id: string, at: number, failNextN = 0): FakeDeadline {
+    const d = { id, at, settled: false, failNextN };
+    this.items.push(d);
+    return d;
+  }
+
+  get(id: string): FakeDeadline {
+    return this.items.find((d) => d.id === id)!;
+  }
+
+  settledIds(): string[] {
+    return this.items.filter((d) => d.settled).map((d) => d.id).sort();
+  }
+
+  async nextDeadline(_em: unknown, skip: readonly string[]): Promise<Date | null> {
+    const pending = this.items.filter((d) => !d.settled && !skip.includes(d.id)).sort((a, b) => a.at - b.at);
+    return pending.length === 0 ? null : new Date(pending[0].at);
+  }
+
+  async countPending(): Promise<number> {
+    return this.items.filter((d) => !d.settled).length;
+  }
+
+  async settleDue(uow: UnitOfWork, limit: number, skip: readonly string[]): Promise<Settled> {
+    const due = this.items
+      .filter((d) => !d.settled && !skip.includes(d.id) && d.at <= uow.now.getTime())
+      .sort((a, b) => a.at - b.at)
+      .slice(0, limit);
+    const result: Settled = { settled: [], failed: [] };
+    for (const d of due) {
+      if (d.failNextN > 0) {
+        d.failNextN--;
+        result.failed.push({ id: d.id, reason: 'injected failure' });
+      } else {
+        d.settled = true;
+        result.settled.push(d.id);
+      }
+    }
+    return result;
+  }
+}
+
+interface WakeupRecord {
+  at: Date;
+  name: string;
+  data: WakeupPayload;
+  cancelled: boolean;
+  /** Fired by the test (a one-shot Agenda job is removed once it ran). */
+  ran: boolean;
+  /** Gone without running (its instance died holding it): what `staleMs` is for. */
+  lost: boolean;
+}
+
+/** Records the wake-ups Deadlines schedules and cancels: only the two Agenda calls it makes. */
+class FakeScheduler {
+  readonly wakeups: WakeupRecord[] = [];
+
+  async schedule(at: Date, name: string, data: WakeupPayload): Promise<WakeupRecord> {
+    const rec = { at: new Date(at), name, data: { ...data }, cancelled: false, ran: false, lost: false };
+    this.wakeups.push(rec);
+    return rec;
+  }
+
+  /** Like Agenda's backends: the name matches and `data` is contained in the job's data. */
+  async cancel(opts: { name?: string; data?: Record<string, unknown> }): Promise<number> {
+    let n = 0;
+    for (const w of this.wakeups) {
+      if (w.cancelled || w.ran || w.lost) continue;
+      if (opts.name !== undefined && w.name !== opts.name) continue;
+      const data = w.data as unknown as Record<string, unknown>;
+      if (opts.data && !Object.entries(opts.data).every(([k, v]) => data[k] === v)) continue;
+      w.cancelled = true;
+      n++;
+    }
+    return n;
+  }
+
+  live(kind: string): WakeupRecord[] {
+    return this.wakeups.filter((w) => w.name === wakeJobName(kind) && !w.cancelled && !w.ran && !w.lost);
+  }
+
+  /** The kind's one live wake-up (fails the test if there is not exactly one). */
+  only(kind: string): WakeupRecord {
+    const live = this.live(kind);
+    expect(live.map((w) => w.at.toISOString())).toHaveLength(1);
+    return live[0];
+  }
+}
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let orm: Orm;
+const log = pino({ level: 'silent' });
+// The fake kinds write no events: a relay that publishes nothing is all Transactions needs.
+const relay = { publish: async () => {} } as unknown as OutboxRelay;
+
+beforeAll(async () => {
+  db = await createTestDatabase('deadline_engine');
+  orm = await initOrm(db.url);
+  await migrate(orm, db.url);
+});
+afterAll(async () => {
+  await orm?.close(true);
+  await db?.drop();
+});
+
+let seq = 0;
+/** A fresh engine with its own kinds (unique names: the wake-up rows of other tests stay apart). */
+function setup(kindCount = 1) {
+  const clock = new TestClock(Math.floor(Date.now() / 1000) * 1000);
+  const scheduler = new FakeScheduler();
+  const tx = new Transactions(orm, relay, clock, log);
+  // Deadlines calls only schedule() and cancel() on its Scheduler (an Agenda); the fake records them.
+  const deadlines = new Deadlines(orm, tx, scheduler as unknown as Scheduler, clock, log, OPTS);
+  const run = ++seq;
+  const kinds = Array.from({ length: kindCount }, (_, i) => new FakeKind(`fake-${run}-${i}`));
+  for (const k of kinds) deadlines.register(k);
+  const T = clock.t;
+  const armedAt = async (kind: FakeKind) => (await deadlines.armed()).find((a) => a.kind === kind.name)!.wakeAt?.getTime() ?? null;
+  /** Runs the kind's one live wake-up as Agenda would (it is done once it ran, whatever the outcome). */
+  const fire = (kind: FakeKind) => {
+    const w = scheduler.only(kind.name);
+    w.ran = true;
+    return deadlines.runWakeup(w.data);
+  };
+  return { clock, scheduler, deadlines, kinds, T, armedAt, fire };
+}
+
+test('twenty arms racing leave one wake-up armed, at the earliest of their times', async () => {
+  const { deadlines, scheduler, kinds: [kind], T, armedAt } = setup();
+  // Distinct times, latest first in call order, so most arms replace the one before them.
+  const times = Array.from({ length: 20 }, (_, i) => T + 60_000 - i * 1000 + (i % 3) * 137);
+  for (const [i, at] of times.entries()) kind.add(`d${i}`, at);
+  const earliest = Math.min(...times);
+
+  await Promise.all(times.map((at) => deadlines.arm(kind.name, new Date(at))));
+
+  expect(await armedAt(kind)).toBe(earliest);
+  const live = scheduler.live(kind.name);
+  expect(live.map((w) => w.at.getTime())).toEqual([earliest]);
+  // The row names the live wake-up's arm, so its run is the one that may wait inline and re-arm.
+  const [row] = await orm.em.fork().execute<Array<{ arm_id: string }>>('select arm_id from deadline_wakeups where kind = ?', [kind.name]);
+  expect(row.arm_id).toBe(live[0].data.armId);
+});
+
+test('a deadline that fails is retried after 1 s, then 2 s, while the rest of its batch settles at once', async () => {
+  const { clock, deadlines, scheduler, kinds: [kind], T, armedAt, fire } = setup();
+  kind.add('x', T - 300, 2); // fails twice, then settles
+  kind.add('a', T - 200);
+  kind.add('b', T - 100);
+  await deadlines.arm(kind.name, new Date(T - 300));
+
+  // First wake: batch 1 is [x fails, a], batch 2 is [b].
+  await expect(fire(kind)).rejects.toThrow(UnsettledDeadlines);
+  expect(kind.settledIds()).toEqual(['a', 'b']);
+  expect(kind.get('x').settled).toBe(false);
+  expect(await armedAt(kind)).toBe(T + 1000);
+  expect(scheduler.only(kind.name).at.getTime()).toBe(T + 1000);
+
+  // Woken before the retry is due (a sweep, or a wake-up for another deadline): x is not tried.
+  clock.t = T + 999;
+  await expect(deadlines.sweep()).resolves.toBe(0);
+  expect(kind.get('x')).toMatchObject({ settled: false, failNextN: 1 });
+  expect(await armedAt(kind)).toBe(T + 1000);
+
+  // Retry 1 at +1 s fails again: the next is 2 s later.
+  clock.t = T + 1000;
+  await expect(fire(kind)).rejects.toThrow(/1 fake-\d+-0 deadline\(s\) could not be settled: x \(injected failure\)/);
+  expect(kind.get('x').settled).toBe(false);
+  expect(await armedAt(kind)).toBe(T + 3000);
+  expect(scheduler.only(kind.name).at.getTime()).toBe(T + 3000);
+  clock.t = T + 2999;
+  await expect(deadlines.sweep()).resolves.toBe(0);
+  expect(kind.get('x')).toMatchObject({ settled: false, failNextN: 0 });
+
+  // Retry 2 at +3 s succeeds; nothing is left, so nothing is armed.
+  clock.t = T + 3000;
+  await expect(fire(kind)).resolves.toBeUndefined();
+  expect(kind.settledIds()).toEqual(['a', 'b', 'x']);
+  expect(await armedAt(kind)).toBeNull();
+  expect(scheduler.live(kind.name)).toEqual([]);
+});
+
+test('a wake-up overdue by more than staleMs (lost) is replaced by the next arm, even a later one', async () => {
+  const { clock, deadlines, scheduler, kinds: [kind], T, armedAt, fire } = setup();
+  const first = kind.add('paid', T + 100);
+  await deadlines.arm(kind.name, new Date(T + 100));
+  expect(await armedAt(kind)).toBe(T + 100);
+  kind.add('later', T + 5000);
+
+  // Overdue by 400 ms (< staleMs): presumably running, and it re-arms itself; a later arm leaves it.
+  clock.t = T + 500;
+  await deadlines.arm(kind.name, new Date(T + 5000));
+  expect(await armedAt(kind)).toBe(T + 100);
+  expect(scheduler.live(kind.name).map((w) => w.at.getTime())).toEqual([T + 100]);
+
+  // The instance holding it died: the wake-up is lost. Its deadline went meanwhile (the order was paid).
+  scheduler.only(kind.name).lost = true;
+  first.settled = true;
+
+  // Overdue by 600 ms (> staleMs): the later arm replaces it, so 'later' has a wake-up at all.
+  clock.t = T + 700;
+  await deadlines.arm(kind.name, new Date(T + 5000));
+  expect(await armedAt(kind)).toBe(T + 5000);
+  const replacement = scheduler.only(kind.name);
+  expect(replacement.at.getTime()).toBe(T + 5000);
+  const [row] = await orm.em.fork().execute<Array<{ arm_id: string }>>('select arm_id from deadline_wakeups where kind = ?', [kind.name]);
+  expect(row.arm_id).toBe(replacement.data.armId);
+
+  clock.t = T + 5000;
+  await fire(kind);
+  expect(kind.get('later').settled).toBe(true);
+  expect(await armedAt(kind)).toBeNull();
+});
+
+// A lost wake-up's own deadline, still pending and overdue, must not wait for a later arm's time
+// (or the sweep): the armed wake-up is never later than the earliest pending deadline.
+test('a lost wake-up replaced by a later arm does not strand its own pending deadline', async () => {
+  const { clock, deadlines, scheduler, kinds: [kind], T, armedAt, fire } = setup();
+  kind.add('stranded', T + 100);
+  await deadlines.arm(kind.name, new Date(T + 100));
+  scheduler.only(kind.name).lost = true;
+  kind.add('later', T + 5000);
+
+  clock.t = T + 700; // the lost wake-up is 600 ms overdue (> staleMs)
+  await deadlines.arm(kind.name, new Date(T + 5000));
+  // Still no later than the earliest pending deadline (T + 100, overdue): one wake-up, due now.
+  expect(await armedAt(kind)).toBeLessThanOrEqual(T + 700);
+  expect(scheduler.only(kind.name).at.getTime()).toBeLessThanOrEqual(T + 700);
+  await fire(kind);
+  expect(kind.get('stranded').settled).toBe(true);
+});
+
+test('the sweep settles what is due for every kind and re-arms each; an earlier deadline re-arms earlier; nothing pending clears the row', async () => {
+  const { clock, deadlines, scheduler, kinds: [a, b], T, armedAt } = setup(2);
+  a.add('a1', T - 1000);
+  a.add('a2', T - 500);
+  a.add('a3', T - 100); // three due with batchSize 2: two batches
+  a.add('a4', T + 2000);
+  b.add('b1', T - 10);
+  b.add('b2', T + 3000);
+
+  await expect(deadlines.sweep()).resolves.toBe(4);
+  expect(a.settledIds()).toEqual(['a1', 'a2', 'a3']);
+  expect(b.settledIds()).toEqual(['b1']);
+  expect(await armedAt(a)).toBe(T + 2000);
+  expect(await armedAt(b)).toBe(T + 3000);
+  expect(scheduler.only(a.name).at.getTime()).toBe(T + 2000);
+  expect(scheduler.only(b.name).at.getTime()).toBe(T + 3000);
+
+  // a4 moved earlier: the service arms the new time; the later wake-up is replaced, not kept too.
+  a.get('a4').at = T + 1000;
+  await deadlines.arm(a.name, new Date(T + 1000));
+  expect(await armedAt(a)).toBe(T + 1000);
+  expect(scheduler.only(a.name).at.getTime()).toBe(T + 1000);
+
+  // Everything due: the sweep settles the rest, and with nothing pending the rows are cleared.
+  clock.t = T + 3000;
+  await expect(deadlines.sweep()).resolves.toBe(2);
+  expect(a.settledIds()).toEqual(['a1', 'a2', 'a3', 'a4']);
+  expect(b.settledIds()).toEqual(['b1', 'b2']);
+  expect(await deadlines.armed()).toEqual([
+    { kind: a.name, wakeAt: null },
+    { kind: b.name, wakeAt: null },
+  ]);
+  const rows = await orm.em
+    .fork()
+    .execute<Array<{ kind: string; wake_at: unknown; arm_id: unknown }>>('select kind, wake_at, arm_id from deadline_wakeups where kind in (?, ?) order by kind', [a.name, b.name]);
+  expect(rows).toEqual([
+    { kind: a.name, wake_at: null, arm_id: null },
+    { kind: b.name, wake_at: null, arm_id: null },
+  ]);
+  expect(scheduler.live(a.name)).toEqual([]);
+  expect(scheduler.live(b.name)).toEqual([]);
+});
+
+test('never early: a wake-up run before its deadline settles nothing and re-arms at the deadline', async () => {
+  const { clock, deadlines, scheduler, kinds: [kind], T, armedAt, fire } = setup();
+  kind.add('d', T + 1000);
+  await deadlines.arm(kind.name, new Date(T + 1000));
+
+  clock.t = T + 999;
+  await expect(fire(kind)).resolves.toBeUndefined();
+  expect(kind.get('d').settled).toBe(false);
+  expect(await armedAt(kind)).toBe(T + 1000);
+  expect(scheduler.only(kind.name).at.getTime()).toBe(T + 1000);
+
+  clock.t = T + 1000;
+  await expect(fire(kind)).resolves.toBeUndefined();
+  expect(kind.get('d').settled).toBe(true);
+  expect(await armedAt(kind)).toBeNull();
+  expect(scheduler.live(kind.name)).toEqual([]);
+});
+
