@@ -95,7 +95,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class Deadlines {
   private readonly kinds = new Map<string, DeadlineKind>();
   /** Per kind: deadlines whose settling failed, and when to try them again (this instance's memory). */
-  private readonly retries = new Map<string, Map<string, { at: number; attempts: number }>>();
+  private readonly retries = new Map<string, Map<string, { at: number; attempts: number; reason: string }>>();
   private stopping = false;
 
   constructor(
@@ -172,6 +172,7 @@ export class Deadlines {
     const failed: SettleFailure[] = [];
     // Retries not yet due are skipped; one that is due is tried again with the rest.
     const skip = new Set([...retries].filter(([, r]) => r.at > this.clock.now().getTime()).map(([id]) => id));
+    const waiting = new Set(skip);
     let publishing: Promise<void> = Promise.resolve();
     for (;;) {
       const { result, published } = await this.tx.runThenPublish((uow) => kind.settleDue(uow, batchSize, [...skip]));
@@ -185,7 +186,7 @@ export class Deadlines {
       for (const id of result.settled) retries.delete(id);
       for (const failure of result.failed) {
         const attempts = (retries.get(failure.id)?.attempts ?? 0) + 1;
-        retries.set(failure.id, { at: this.clock.now().getTime() + retryDelayMs(attempts), attempts });
+        retries.set(failure.id, { at: this.clock.now().getTime() + retryDelayMs(attempts), attempts, reason: failure.reason });
         skip.add(failure.id);
         failed.push(failure);
         this.log.error({ kind: kind.name, id: failure.id, reason: failure.reason, attempts }, 'deadline not settled; rolled back, will retry');
@@ -206,6 +207,12 @@ export class Deadlines {
     const failedIds = new Set(failed.map((f) => f.id));
     for (const [id, retry] of retries) {
       if (!skip.has(id) && !failedIds.has(id) && retry.at <= this.clock.now().getTime()) retries.delete(id);
+    }
+    // Deadlines still waiting for their retry are still unsettled: the run says so, so the job's
+    // last error stays until they settle instead of clearing on a run that merely skipped them.
+    for (const id of waiting) {
+      const retry = retries.get(id);
+      if (retry) failed.push({ id, reason: `${retry.reason} (next try ${new Date(retry.at).toISOString()})` });
     }
     await this.rearm(kind, armId);
     return { settled, failed };

@@ -27,6 +27,13 @@ export interface JobControl {
   resume(name: string): Promise<JobInfo>;
 }
 
+export class JobPaused extends Error {
+  constructor(readonly jobName: string) {
+    super(`Job "${jobName}" is paused: resume it to run it`);
+    this.name = 'JobPaused';
+  }
+}
+
 export class UnknownJob extends Error {
   constructor(readonly jobName: string) {
     super(`No job is named "${jobName}"`);
@@ -69,7 +76,14 @@ export class AgendaJobControl implements JobControl {
         lastFinishedAt: state?.lastFinishedAt ?? null,
         lastError: state?.lastError ?? null,
         failCount: state?.failCount ?? 0,
-        running: rows.some((r) => r.state === 'running'),
+        // Agenda locks a job up to one scan before it is due: running means locked and begun, not finished.
+        running: rows.some(
+          (r) =>
+            !!r.lockedAt &&
+            !!r.lastRunAt &&
+            new Date(r.lastRunAt) >= new Date(r.lockedAt) &&
+            (!r.lastFinishedAt || new Date(r.lastFinishedAt) < new Date(r.lastRunAt)),
+        ),
         disabled: state?.paused ?? false,
       };
     });
@@ -82,6 +96,7 @@ export class AgendaJobControl implements JobControl {
 
   async run(name: string): Promise<JobInfo> {
     const job = this.definition(name);
+    if ((await this.states.paused()).includes(name)) throw new JobPaused(name);
     if (job.kind === 'DEADLINE') await this.scheduler.now(job.name, { kind: job.deadline.name, armId: randomUUID() });
     else await this.scheduler.now(job.name, job.payload);
     return this.get(name);

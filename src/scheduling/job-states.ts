@@ -7,18 +7,22 @@ const MAX_ERROR_LENGTH = 2000;
 export class JobStates {
   constructor(private readonly orm: MikroORM) {}
 
-  /** A run starts: recorded. Returns true when the job is paused (the run is then skipped). */
+  /**
+   * A run starts: recorded, unless the job is paused. Returns true when it is paused (the run is then
+   * skipped). One round trip: a wake-up's lateness pays for it.
+   */
   async started(name: string): Promise<boolean> {
     const em = this.orm.em.fork();
-    // One round trip: a wake-up's lateness pays for it (about 1 ms, docs/benchmarks.md).
-    const [row] = await em
+    const recorded = await em
       .createQueryBuilder(JobState)
       .insert({ name, lastRunAt: new Date() })
       .onConflict('name')
       .merge(['lastRunAt'])
-      .returning(['paused'])
-      .execute('all');
-    return Boolean(row?.paused);
+      .where({ paused: false })
+      .returning(['name'])
+      .execute<unknown[]>('all');
+    // No row back: the row exists and is paused (the conditional merge changed nothing).
+    return recorded.length === 0;
   }
 
   async finished(name: string, err: unknown): Promise<void> {

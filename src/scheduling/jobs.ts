@@ -104,4 +104,9 @@ export async function registerJobs(
     if ('every' in job.schedule) await scheduler.every(job.schedule.every, job.name, job.payload);
     else await scheduler.every(job.schedule.cron, job.name, job.payload, { timezone: job.schedule.timezone });
   }
+  // `every` saves the job enabled: a pause an admin set must survive this instance's start.
+  const paused = new Set(await states.paused());
+  for (const job of catalogue) {
+    if (job.kind === 'PERIODIC' && paused.has(job.name)) await scheduler.disable({ name: job.name });
+  }
 }

@@ -205,9 +205,10 @@ test('a deadline that fails is retried after 1 s, then 2 s, while the rest of it
   expect(await armedAt(kind)).toBe(T + 1000);
   expect(scheduler.only(kind.name).at.getTime()).toBe(T + 1000);
 
-  // Woken before the retry is due (a sweep, or a wake-up for another deadline): x is not tried.
+  // Woken before the retry is due (a sweep, or a wake-up for another deadline): x is not tried, and
+  // the run still reports it unsettled (so the job's last error stays until x settles).
   clock.t = T + 999;
-  await expect(deadlines.sweep()).resolves.toBe(0);
+  await expect(deadlines.sweep()).rejects.toThrow(/x \(injected failure \(next try/);
   expect(kind.get('x')).toMatchObject({ settled: false, failNextN: 1 });
   expect(await armedAt(kind)).toBe(T + 1000);
 
@@ -218,7 +219,7 @@ test('a deadline that fails is retried after 1 s, then 2 s, while the rest of it
   expect(await armedAt(kind)).toBe(T + 3000);
   expect(scheduler.only(kind.name).at.getTime()).toBe(T + 3000);
   clock.t = T + 2999;
-  await expect(deadlines.sweep()).resolves.toBe(0);
+  await expect(deadlines.sweep()).rejects.toThrow(/x \(injected failure \(next try/);
   expect(kind.get('x')).toMatchObject({ settled: false, failNextN: 0 });
 
   // Retry 2 at +3 s succeeds; nothing is left, so nothing is armed.
