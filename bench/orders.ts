@@ -525,8 +525,10 @@ async function runMillion(): Promise<MillionResult> {
       const now = new Date();
       // The exact statements the server sends, built by the same functions src/ uses (no skipped ids, as usual).
       const em = orm.em.fork();
+      // A locking query can only be built inside a transaction; its text is all that is kept.
+      const expireDueSql = await em.fork().transactional(async (tem) => dueOrdersQuery(tem, now, 100).getFormattedQuery());
       const statements = [
-        { name: 'expireDue select (limit 100, for update skip locked)', sql: dueOrdersQuery(em, now, 100).getFormattedQuery(), tx: true },
+        { name: 'expireDue select (limit 100, for update skip locked)', sql: expireDueSql, tx: true },
         { name: 'nextDeadline', sql: nextExpiryQuery(em).getFormattedQuery(), tx: false },
         { name: 'countPending (start-up recovery only)', sql: pendingCountQuery(em).getFormattedQuery(), tx: false },
       ];

@@ -1,5 +1,6 @@
 import { LockMode, type FilterObject } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { rowsAs } from '../db/rows.js';
 import { pgArray } from '../db/sql.js';
 import type { UnitOfWork } from '../db/transactions.js';
 import { Auction, AUCTION_TRANSITIONS, type AuctionStatus } from '../entities/Auction.js';
@@ -120,7 +121,7 @@ export class AuctionService {
         returning *`,
       [uow.now, pgArray(due.map((d) => d.id))],
     );
-    const ended = rows.map((row) => uow.em.map(Auction, row));
+    const ended = rowsAs(uow.em, Auction, rows);
     await uow.events.addMany(
       ended.flatMap((a) => {
         const auction = auctionWire(a);

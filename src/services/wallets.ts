@@ -81,6 +81,23 @@ export class WalletService {
     return new Map(wallets.map((w) => [w.userId, w]));
   }
 
+  /**
+   * The frozen money of `userIds`' wallets, locked in user-id order, for a batch that settles many
+   * orders in one statement: plain values, no managed entities (hydrating them per batch halved the
+   * expiry rate, docs/benchmarks.md). A user without a wallet is missing from the map.
+   */
+  async lockFrozen(em: EntityManager, userIds: readonly string[]): Promise<Map<string, number>> {
+    if (userIds.length === 0) return new Map();
+    const rows = await em
+      .createQueryBuilder(Wallet)
+      .select(['userId', 'frozen'])
+      .where({ userId: { $in: [...new Set(userIds)] } })
+      .orderBy({ userId: 'asc' })
+      .setLockMode(LockMode.PESSIMISTIC_WRITE)
+      .execute<Array<{ userId: string; frozen: number }>>('all');
+    return new Map(rows.map((r) => [r.userId, r.frozen]));
+  }
+
   /** The ledger lines of one transaction, in one insert. */
   async record(uow: UnitOfWork, lines: LedgerLine[]): Promise<void> {
     if (lines.length === 0) return;
