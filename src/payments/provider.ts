@@ -1,0 +1,105 @@
+/**
+ * What the server knows of a payment provider. Wire formats (WeChat Pay v3's signed JSON, Alipay's
+ * signed forms) stop behind this interface: the rest of the server sees order numbers, cents and
+ * these shapes. `out_trade_no` at the provider is always the order's `orderNo`.
+ */
+export type ProviderName = 'wechat' | 'alipay' | 'sandbox';
+
+export interface CreatePaymentRequest {
+  orderNo: string;
+  /** Cents to pay online (a MIXED order's online part). */
+  amount: number;
+  description: string;
+  /** When the order expires here: the provider's payment must not outlive it. */
+  expiresAt: Date;
+  /** Where the provider sends its callback: `${PUBLIC_BASE_URL}/api/payments/<provider>/notify`. */
+  notifyUrl: string;
+  /** The payer's IP (H5 payments ask for it). */
+  clientIp?: string;
+}
+
+/** What a client needs to pay; fields a provider has no use for are null. */
+export interface PaymentIntent {
+  provider: ProviderName;
+  prepayId: string | null;
+  h5Url: string | null;
+  codeUrl: string | null;
+  expiresAt: Date | null;
+}
+
+/**
+ * A trade as the provider sees it. PAID: money taken (WeChat SUCCESS/REFUND, Alipay TRADE_SUCCESS /
+ * TRADE_FINISHED); UNPAID: not (yet) paid, including "no such trade" (Alipay ACQ.TRADE_NOT_EXIST,
+ * WeChat ORDERNOTEXIST: the buyer never opened it); CLOSED: closed or revoked there, will never be paid.
+ */
+export type TradeState = 'PAID' | 'UNPAID' | 'CLOSED';
+
+export interface TradeStatus {
+  state: TradeState;
+  /** The provider's raw state word, for logs (SUCCESS, NOTPAY, WAIT_BUYER_PAY, …). */
+  providerState: string;
+  /** Set when PAID. */
+  transactionId: string | null;
+  /** Cents actually paid, when PAID. */
+  amount: number | null;
+  paidAt: Date | null;
+}
+
+/** A verified, decrypted payment notification. */
+export interface PaymentNotification {
+  /** The provider's notification id (WeChat `id`, Alipay `notify_id`): a replay carries the same one. */
+  notificationId: string;
+  orderNo: string;
+  transactionId: string;
+  state: TradeState;
+  amount: number;
+  paidAt: Date;
+}
+
+/** The raw HTTP request of a callback: verification needs the exact bytes. */
+export interface RawCallback {
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** What to answer the provider, in its own shape. */
+export interface CallbackAnswer {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** Thrown by `verifyCallback` for a forged, stale, replayed-probe or malformed callback. */
+export class CallbackRejected extends Error {
+  constructor(
+    message: string,
+    /** 401 for a bad signature or a stale timestamp, 400 for a malformed body. */
+    readonly status: 401 | 400,
+  ) {
+    super(message);
+    this.name = 'CallbackRejected';
+  }
+}
+
+/** Thrown when the provider could not be reached or answered with an error it calls a system error. */
+export class ProviderUnavailable extends Error {
+  constructor(message: string, readonly cause?: unknown) {
+    super(message);
+    this.name = 'ProviderUnavailable';
+  }
+}
+
+export interface PaymentProvider {
+  readonly name: ProviderName;
+  create(request: CreatePaymentRequest): Promise<PaymentIntent>;
+  /** By order number; a trade the provider does not know is UNPAID. */
+  query(orderNo: string): Promise<TradeStatus>;
+  /** Closes the trade there so it can no longer be paid; closing a closed or unknown trade is not an error. */
+  close(orderNo: string): Promise<void>;
+  /** Verifies (signature, timestamp, probes) and decodes a callback; throws CallbackRejected. */
+  verifyCallback(callback: RawCallback): Promise<PaymentNotification>;
+  /** The answer that tells the provider "received" … */
+  accepted(): CallbackAnswer;
+  /** … or "failed, send it again" (WeChat retries on 4xx/5xx with {"code":"FAIL","message"}). */
+  failed(status: number, message: string): CallbackAnswer;
+}

@@ -1,0 +1,288 @@
+/**
+ * WeChat Pay API v3 behind `PaymentProvider` (Native or H5 payments). Every request is signed with
+ * the merchant key; every answer is verified (signature over the raw body, key picked by
+ * `Wechatpay-Serial`, 300 s window) before a byte of it is trusted. The same class, named 'sandbox',
+ * talks to the project's sandbox (../sandbox/server.ts), which speaks the same wire format.
+ */
+import type { KeyObject } from 'node:crypto';
+import {
+  CallbackRejected,
+  ProviderUnavailable,
+  type CallbackAnswer,
+  type CreatePaymentRequest,
+  type PaymentIntent,
+  type PaymentNotification,
+  type PaymentProvider,
+  type RawCallback,
+  type TradeState,
+  type TradeStatus,
+} from '../provider.js';
+import {
+  SignatureRejected,
+  buildAuthorization,
+  decryptResource,
+  loadPrivateKey,
+  signedHeaders,
+  unixSeconds,
+  verifySigned,
+  type Keyring,
+  type Now,
+} from './crypto.js';
+
+export const WECHATPAY_BASE_URL = 'https://api.mch.weixin.qq.com';
+/** A native `code_url` / H5 `h5_url` is valid for 2 hours (v3 docs), whatever time_expire says. */
+const PREPAY_VALIDITY_MS = 2 * 60 * 60 * 1000;
+/** `description` is string(127); cut by UTF-8 bytes so a Chinese title cannot overflow it. */
+const DESCRIPTION_MAX_BYTES = 127;
+
+export type WechatTradeType = 'native' | 'h5';
+
+export interface WechatPayOptions {
+  name?: 'wechat' | 'sandbox';
+  baseUrl?: string;
+  mchid: string;
+  appid: string;
+  /** The merchant API certificate's serial (`WECHATPAY_SERIAL_NO`). */
+  serialNo: string;
+  /** The merchant private key: PEM text, a path to it, or a KeyObject. */
+  privateKey: string | KeyObject;
+  /** The 32-byte APIv3 key that decrypts callback resources. */
+  apiV3Key: string;
+  /** WeChat Pay public key and/or platform certificates, by serial. */
+  keyring: Keyring;
+  tradeType?: WechatTradeType;
+  /** Per request, including reading the body. */
+  timeoutMs?: number;
+  clock?: Now;
+}
+
+/** A 4xx answer (or an answer that failed verification) from WeChat Pay: not retried as an outage. */
+export class WechatPayError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(`WeChat Pay ${status} ${code}: ${message}`);
+    this.name = 'WechatPayError';
+  }
+}
+
+/** Error codes WeChat documents as "try again later": treated like an unreachable provider. */
+const TRANSIENT_CODES = new Set(['SYSTEMERROR', 'SYSTEM_ERROR', 'FREQUENCY_LIMITED', 'BANKERROR']);
+
+const STATES: Record<string, TradeState> = {
+  SUCCESS: 'PAID',
+  REFUND: 'PAID', // paid, then (partly) refunded: the money was taken
+  NOTPAY: 'UNPAID',
+  USERPAYING: 'UNPAID',
+  ACCEPT: 'UNPAID', // accepted, deduction pending: not paid yet, may still become SUCCESS
+  CLOSED: 'CLOSED',
+  REVOKED: 'CLOSED',
+  PAYERROR: 'CLOSED',
+};
+
+type Json = Record<string, unknown>;
+
+export class WechatPayProvider implements PaymentProvider {
+  readonly name: 'wechat' | 'sandbox';
+  private readonly baseUrl: string;
+  private readonly privateKey: KeyObject;
+  private readonly tradeType: WechatTradeType;
+  private readonly timeoutMs: number;
+  private readonly now: Now;
+
+  constructor(private readonly o: WechatPayOptions) {
+    this.name = o.name ?? 'wechat';
+    this.baseUrl = (o.baseUrl ?? WECHATPAY_BASE_URL).replace(/\/+$/, '');
+    this.privateKey = loadPrivateKey(o.privateKey);
+    this.tradeType = o.tradeType ?? 'native';
+    this.timeoutMs = o.timeoutMs ?? 10_000;
+    this.now = o.clock ?? (() => new Date());
+    if (Buffer.byteLength(o.apiV3Key, 'utf8') !== 32) throw new Error('the WeChat Pay APIv3 key must be 32 bytes');
+  }
+
+  async create(req: CreatePaymentRequest): Promise<PaymentIntent> {
+    if (!Number.isInteger(req.amount) || req.amount <= 0) throw new Error(`amount must be a positive number of cents, got ${req.amount}`);
+    const now = this.now();
+    if (req.expiresAt.getTime() <= now.getTime()) throw new Error(`order ${req.orderNo} expired at ${req.expiresAt.toISOString()}`);
+    if (this.tradeType === 'h5' && !req.clientIp) throw new Error('an H5 payment needs the payer client IP');
+    const body: Json = {
+      appid: this.o.appid,
+      mchid: this.o.mchid,
+      description: truncateUtf8(req.description, DESCRIPTION_MAX_BYTES),
+      out_trade_no: req.orderNo,
+      time_expire: rfc3339Beijing(req.expiresAt),
+      notify_url: req.notifyUrl,
+      amount: { total: req.amount, currency: 'CNY' },
+    };
+    if (this.tradeType === 'h5') body.scene_info = { payer_client_ip: req.clientIp, h5_info: { type: 'Wap' } };
+    const json = await this.call('POST', `/v3/pay/transactions/${this.tradeType}`, body);
+    const url = json?.[this.tradeType === 'native' ? 'code_url' : 'h5_url'];
+    if (typeof url !== 'string' || !url) throw new WechatPayError(200, 'BAD_RESPONSE', `no ${this.tradeType} payment URL in the answer`);
+    return {
+      provider: this.name,
+      prepayId: null,
+      codeUrl: this.tradeType === 'native' ? url : null,
+      h5Url: this.tradeType === 'h5' ? url : null,
+      expiresAt: new Date(Math.min(req.expiresAt.getTime(), now.getTime() + PREPAY_VALIDITY_MS)),
+    };
+  }
+
+  async query(orderNo: string): Promise<TradeStatus> {
+    let json: Json | null;
+    try {
+      json = await this.call('GET', `${tradePath(orderNo)}?mchid=${encodeURIComponent(this.o.mchid)}`);
+    } catch (e) {
+      // The buyer never opened the payment: WeChat does not know the trade yet.
+      if (e instanceof WechatPayError && e.code === 'ORDERNOTEXIST') return unpaid('ORDERNOTEXIST');
+      throw e;
+    }
+    if (!json || json.out_trade_no !== orderNo) throw new WechatPayError(200, 'BAD_RESPONSE', `answer is not about trade ${orderNo}`);
+    const word = String(json.trade_state);
+    const state = STATES[word];
+    if (!state) throw new WechatPayError(200, 'BAD_RESPONSE', `unknown trade_state ${word}`);
+    if (state !== 'PAID') return { ...unpaid(word), state };
+    const amount = json.amount as Json | undefined;
+    const paid = amount?.payer_total ?? amount?.total;
+    const paidAt = new Date(String(json.success_time));
+    if (typeof json.transaction_id !== 'string' || !Number.isInteger(paid) || Number.isNaN(paidAt.getTime())) {
+      throw new WechatPayError(200, 'BAD_RESPONSE', `paid trade ${orderNo} lacks transaction_id, amount or success_time`);
+    }
+    return { state, providerState: word, transactionId: json.transaction_id, amount: paid as number, paidAt };
+  }
+
+  async close(orderNo: string): Promise<void> {
+    try {
+      await this.call('POST', `${tradePath(orderNo)}/close`, { mchid: this.o.mchid });
+    } catch (e) {
+      if (e instanceof WechatPayError && (e.code === 'ORDER_CLOSED' || e.code === 'ORDERNOTEXIST')) return;
+      throw e;
+    }
+  }
+
+  async verifyCallback(callback: RawCallback): Promise<PaymentNotification> {
+    try {
+      verifySigned(this.o.keyring, signedHeaders(callback.headers), callback.body, this.now());
+    } catch (e) {
+      if (e instanceof SignatureRejected) throw new CallbackRejected(e.message, 401);
+      throw e;
+    }
+    const event = parseJson(callback.body.toString('utf8'));
+    const resource = event?.resource as Json | undefined;
+    if (!event || typeof event.id !== 'string' || !event.id) throw new CallbackRejected('callback has no id', 400);
+    if (event.event_type !== 'TRANSACTION.SUCCESS') throw new CallbackRejected(`unexpected event_type ${String(event.event_type)}`, 400);
+    if (!resource || resource.algorithm !== 'AEAD_AES_256_GCM' || typeof resource.ciphertext !== 'string' || typeof resource.nonce !== 'string') {
+      throw new CallbackRejected('callback resource is not an AEAD_AES_256_GCM resource', 400);
+    }
+    let plaintext: string;
+    try {
+      plaintext = decryptResource(this.o.apiV3Key, {
+        ciphertext: resource.ciphertext,
+        nonce: resource.nonce,
+        associated_data: typeof resource.associated_data === 'string' ? resource.associated_data : '',
+      });
+    } catch (e) {
+      // Signed by WeChat but undecryptable: our APIv3 key is wrong. 400 keeps WeChat retrying meanwhile.
+      throw new CallbackRejected(`callback resource does not decrypt: ${(e as Error).message}`, 400);
+    }
+    const tx = parseJson(plaintext);
+    const amount = tx?.amount as Json | undefined;
+    const paidAt = new Date(String(tx?.success_time));
+    const state = STATES[String(tx?.trade_state)];
+    if (!tx || tx.mchid !== this.o.mchid) throw new CallbackRejected('callback is not for this merchant', 400);
+    if (typeof tx.out_trade_no !== 'string' || typeof tx.transaction_id !== 'string' || !state || !Number.isInteger(amount?.total) || Number.isNaN(paidAt.getTime())) {
+      throw new CallbackRejected('callback transaction lacks out_trade_no, transaction_id, trade_state, amount or success_time', 400);
+    }
+    return { notificationId: event.id, orderNo: tx.out_trade_no, transactionId: tx.transaction_id, state, amount: amount!.total as number, paidAt };
+  }
+
+  accepted(): CallbackAnswer {
+    return { status: 204, contentType: 'text/plain', body: '' };
+  }
+
+  failed(status: number, message: string): CallbackAnswer {
+    return { status, contentType: 'application/json', body: JSON.stringify({ code: 'FAIL', message }) };
+  }
+
+  /** Signs, sends, verifies. Resolves with the JSON of a 2xx (null for 204); throws otherwise. */
+  private async call(method: 'GET' | 'POST', pathAndQuery: string, body?: Json): Promise<Json | null> {
+    const url = new URL(this.baseUrl + pathAndQuery);
+    const text = body === undefined ? '' : JSON.stringify(body);
+    const authorization = buildAuthorization({
+      mchid: this.o.mchid,
+      serialNo: this.o.serialNo,
+      privateKey: this.privateKey,
+      method,
+      pathAndQuery: url.pathname + url.search, // what is signed is what goes on the wire, base path included
+      body: text,
+      timestamp: unixSeconds(this.now()),
+    });
+    const what = `${method} ${url.pathname}`;
+    let status: number;
+    let headers: Headers;
+    let raw: Buffer;
+    try {
+      const res = await fetch(url, {
+        method,
+        headers: { Authorization: authorization, Accept: 'application/json', 'Content-Type': 'application/json', 'User-Agent': 'deadline-wechatpay/1' },
+        body: method === 'GET' ? undefined : text,
+        signal: AbortSignal.timeout(this.timeoutMs), // covers reading the body too
+      });
+      raw = Buffer.from(await res.arrayBuffer());
+      status = res.status;
+      headers = res.headers;
+    } catch (e) {
+      throw new ProviderUnavailable(`WeChat Pay ${what} failed: ${(e as Error).message}`, e);
+    }
+    // Nothing is decided on a 5xx, so it need not be verified (a proxy's 502 is not signed anyway).
+    if (status >= 500) throw new ProviderUnavailable(`WeChat Pay ${what} answered ${status}: ${raw.toString('utf8').slice(0, 200)}`);
+    try {
+      verifySigned(this.o.keyring, signedHeaders(headers), raw, this.now());
+    } catch (e) {
+      if (e instanceof SignatureRejected) throw new WechatPayError(status, 'RESPONSE_NOT_VERIFIED', `${what}: ${e.message}`);
+      throw e;
+    }
+    const json = raw.length ? parseJson(raw.toString('utf8')) : null;
+    if (status >= 200 && status < 300) {
+      if (raw.length && !json) throw new WechatPayError(status, 'BAD_RESPONSE', `${what}: the answer is not JSON`);
+      return json;
+    }
+    const code = typeof json?.code === 'string' ? json.code : `HTTP_${status}`;
+    const message = typeof json?.message === 'string' ? json.message : raw.toString('utf8').slice(0, 200);
+    if (TRANSIENT_CODES.has(code) || status === 429) throw new ProviderUnavailable(`WeChat Pay ${what} answered ${status} ${code}: ${message}`);
+    throw new WechatPayError(status, code, `${what}: ${message}`);
+  }
+}
+
+function tradePath(orderNo: string): string {
+  return `/v3/pay/transactions/out-trade-no/${encodeURIComponent(orderNo)}`;
+}
+
+function unpaid(word: string): TradeStatus {
+  return { state: 'UNPAID', providerState: word, transactionId: null, amount: null, paidAt: null };
+}
+
+function parseJson(text: string): Json | null {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** RFC 3339 in Beijing time, whole seconds rounded down so the trade never outlives the order. */
+export function rfc3339Beijing(date: Date): string {
+  return new Date(date.getTime() + 8 * 3600_000).toISOString().slice(0, 19) + '+08:00';
+}
+
+function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  let out = '';
+  for (const ch of text) {
+    if (Buffer.byteLength(out + ch, 'utf8') > maxBytes) break;
+    out += ch;
+  }
+  return out;
+}
