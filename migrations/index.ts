@@ -3,6 +3,7 @@ import { Migration20261121000000_foundation } from './Migration20261121000000_fo
 import { Migration20261121000100_agenda_jobs } from './Migration20261121000100_agenda_jobs.js';
 import { Migration20261121000200_orders } from './Migration20261121000200_orders.js';
 import { Migration20261123000000_job_states } from './Migration20261123000000_job_states.js';
+import { Migration20261123000100_payments } from './Migration20261123000100_payments.js';
 
 /** Every migration, in order. Listed explicitly so the compiled server and the tests load the same set. */
 export const migrationsList: MigrationObject[] = [
@@ -10,4 +11,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261121000100_agenda_jobs', class: Migration20261121000100_agenda_jobs },
   { name: 'Migration20261121000200_orders', class: Migration20261121000200_orders },
   { name: 'Migration20261123000000_job_states', class: Migration20261123000000_job_states },
+  { name: 'Migration20261123000100_payments', class: Migration20261123000100_payments },
 ];

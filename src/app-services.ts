@@ -9,6 +9,8 @@ import type { AuctionService } from './services/auctions.js';
 import type { OrderCreation } from './services/orders/create.js';
 import type { OrderQueries } from './services/orders/queries.js';
 import type { OrderSettlement } from './services/orders/settle.js';
+import type { PaymentService } from './services/payments.js';
+import type { Providers } from './payments/registry.js';
 import type { ProductService } from './services/products.js';
 import type { UserService } from './services/users.js';
 import type { WalletService } from './services/wallets.js';
@@ -29,4 +31,6 @@ export interface AppServices {
   orderCreation: OrderCreation;
   orderSettlement: OrderSettlement;
   orderQueries: OrderQueries;
+  payments: PaymentService;
+  providers: Providers;
 }

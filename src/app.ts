@@ -26,6 +26,9 @@ import { AuctionService } from './services/auctions.js';
 import { OrderCreation } from './services/orders/create.js';
 import { OrderQueries } from './services/orders/queries.js';
 import { OrderSettlement } from './services/orders/settle.js';
+import { PaymentService } from './services/payments.js';
+import { Reconciliation } from './services/reconciliation.js';
+import { createProviders } from './payments/setup.js';
 import { ProductService } from './services/products.js';
 import { WalletService } from './services/wallets.js';
 import type { AppServices } from './app-services.js';
@@ -87,7 +90,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const orderSettlement = new OrderSettlement(wallets, {}, log, config.orderExpireMinutes);
   const orderQueries = new OrderQueries();
   const orderCreation = new OrderCreation(deadlines.armer(ORDER_EXPIRY), products, wallets, users, orderSettlement, config.orderExpireMinutes);
-  const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries });
+  const providers = createProviders(config);
+  let listeningOn = config.port;
+  const payments = new PaymentService(providers, orderSettlement, log, () => config.publicBaseUrl ?? `http://localhost:${listeningOn}`);
+  const reconciliation = new Reconciliation(tx, providers, payments, orderSettlement, log, config.reconcile, () => clock.now());
+  const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries, reconciliation, orm });
   const services: AppServices = {
     config,
     orm,
@@ -103,6 +110,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     orderCreation,
     orderSettlement,
     orderQueries,
+    payments,
+    providers,
   };
 
   await registerJobs(catalogue, {
@@ -130,7 +139,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     '/graphql',
     express.json({ limit: '100kb' }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => httpContext(services, req.headers.authorization, req.headers['x-request-id']),
+      context: async ({ req }) => httpContext(services, req.headers.authorization, req.headers['x-request-id'], req.ip),
     }),
   );
 
@@ -139,6 +148,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     httpServer.listen(config.port, resolve);
   });
   const port = (httpServer.address() as AddressInfo).port;
+  listeningOn = port;
   const url = `http://localhost:${port}/graphql`;
   log.info({ url }, 'Deadline is serving GraphQL (and subscriptions) at this URL');
 

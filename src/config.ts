@@ -45,6 +45,54 @@ export interface Config {
   graphqlMaxDepth: number;
   graphqlMaxCost: number;
   shutdownGraceSeconds: number;
+  /**
+   * Where providers reach this server: callbacks go to `${publicBaseUrl}/api/payments/<provider>/notify`.
+   * Unset: http://localhost:<the port the server listens on>.
+   */
+  publicBaseUrl: string | undefined;
+  /** Set when WECHATPAY_MCHID is set; otherwise WECHAT (and MIXED) orders use the sandbox provider. */
+  wechat: WechatConfig | undefined;
+  /** Set when ALIPAY_APP_ID is set; otherwise ALIPAY orders use the sandbox provider. */
+  alipay: AlipayConfig | undefined;
+  /** The sandbox payment service (`npm run sandbox:pay`), asked for its keys on first use. */
+  sandboxPayUrl: string;
+  /** A provider call taking longer than this fails (and is retried by reconciliation). */
+  paymentTimeoutSeconds: number;
+  reconcile: {
+    intervalMinutes: number;
+    /** Only PENDING online orders older than this are checked: younger ones are still being paid. */
+    thresholdMinutes: number;
+    batchSize: number;
+    concurrency: number;
+    /** Unpaid at the provider and older than this: closed there, EXPIRED here. */
+    closeAfterMinutes: number;
+    /** A run that fails as a whole (provider unreachable) is retried this many times … */
+    maxRetries: number;
+    /** … this far apart. */
+    retrySeconds: number;
+  };
+}
+
+export interface WechatConfig {
+  mchid: string;
+  appid: string;
+  serialNo: string;
+  /** PEM text or a path. */
+  privateKey: string;
+  apiV3Key: string;
+  publicKeyId: string | undefined;
+  /** PEM text or a path. */
+  publicKey: string | undefined;
+  platformCerts: string[];
+  baseUrl: string;
+  tradeType: 'native' | 'h5';
+}
+
+export interface AlipayConfig {
+  appId: string;
+  privateKey: string;
+  publicKey: string;
+  gateway: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -105,6 +153,54 @@ function timezone(env: Env, name: string, fallback: string): string {
   return tz;
 }
 
+function required(env: Env, name: string, because: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') throw new ConfigError(name, `is required ${because}`);
+  return raw;
+}
+
+function wechatConfig(env: Env): WechatConfig | undefined {
+  const mchid = env.WECHATPAY_MCHID;
+  if (!mchid) return undefined;
+  const because = 'when WECHATPAY_MCHID is set';
+  const apiV3Key = required(env, 'WECHATPAY_APIV3_KEY', because);
+  if (Buffer.byteLength(apiV3Key) !== 32) throw new ConfigError('WECHATPAY_APIV3_KEY', 'must be 32 bytes');
+  const publicKeyId = env.WECHATPAY_PUBLIC_KEY_ID || undefined;
+  const publicKey = env.WECHATPAY_PUBLIC_KEY || undefined;
+  const platformCerts = (env.WECHATPAY_PLATFORM_CERTS ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  if (publicKeyId && !publicKeyId.startsWith('PUB_KEY_ID_')) throw new ConfigError('WECHATPAY_PUBLIC_KEY_ID', 'must start with PUB_KEY_ID_');
+  if (!!publicKeyId !== !!publicKey) throw new ConfigError(publicKeyId ? 'WECHATPAY_PUBLIC_KEY' : 'WECHATPAY_PUBLIC_KEY_ID', 'is required with its pair');
+  if (!publicKey && platformCerts.length === 0) {
+    throw new ConfigError('WECHATPAY_PUBLIC_KEY', 'or WECHATPAY_PLATFORM_CERTS is required to verify WeChat Pay');
+  }
+  const tradeType = str(env, 'WECHATPAY_TRADE_TYPE', 'native');
+  if (tradeType !== 'native' && tradeType !== 'h5') throw new ConfigError('WECHATPAY_TRADE_TYPE', `must be native or h5, got "${tradeType}"`);
+  return {
+    mchid,
+    appid: required(env, 'WECHATPAY_APPID', because),
+    serialNo: required(env, 'WECHATPAY_SERIAL_NO', because),
+    privateKey: required(env, 'WECHATPAY_PRIVATE_KEY', because),
+    apiV3Key,
+    publicKeyId,
+    publicKey,
+    platformCerts,
+    baseUrl: url(env, 'WECHATPAY_BASE_URL', 'https://api.mch.weixin.qq.com', ['https:', 'http:'])!,
+    tradeType,
+  };
+}
+
+function alipayConfig(env: Env): AlipayConfig | undefined {
+  const appId = env.ALIPAY_APP_ID;
+  if (!appId) return undefined;
+  const because = 'when ALIPAY_APP_ID is set';
+  return {
+    appId,
+    privateKey: required(env, 'ALIPAY_PRIVATE_KEY', because),
+    publicKey: required(env, 'ALIPAY_PUBLIC_KEY', because),
+    gateway: url(env, 'ALIPAY_GATEWAY', 'https://openapi.alipay.com/gateway.do', ['https:', 'http:'])!,
+  };
+}
+
 const DEV_JWT_SECRET = 'deadline-development-secret';
 
 export function loadConfig(env: Env = process.env): Config {
@@ -120,9 +216,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (jwtSecret.length > 0 && jwtSecret.length < 16) {
     throw new ConfigError('JWT_SECRET', 'must be at least 16 characters');
   }
+  const port = num(env, 'PORT', 4000, { min: 0, integer: true });
   return {
     nodeEnv,
-    port: num(env, 'PORT', 4000, { min: 0, integer: true }),
+    port,
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/deadline', ['postgres:', 'postgresql:'])!,
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:'])!,
     agendaMongoUrl: url(env, 'AGENDA_MONGO_URL', undefined, ['mongodb:', 'mongodb+srv:']),
@@ -147,5 +244,19 @@ export function loadConfig(env: Env = process.env): Config {
     graphqlMaxDepth: num(env, 'GRAPHQL_MAX_DEPTH', 15, { min: 1, integer: true }),
     graphqlMaxCost: num(env, 'GRAPHQL_MAX_COST', 5000, { min: 1, integer: true }),
     shutdownGraceSeconds: num(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0 }),
+    publicBaseUrl: url(env, 'PUBLIC_BASE_URL', undefined, ['http:', 'https:'])?.replace(/\/+$/, ''),
+    wechat: wechatConfig(env),
+    alipay: alipayConfig(env),
+    sandboxPayUrl: url(env, 'SANDBOX_PAY_URL', 'http://127.0.0.1:4010', ['http:', 'https:'])!.replace(/\/+$/, ''),
+    paymentTimeoutSeconds: num(env, 'PAYMENT_PROVIDER_TIMEOUT_SECONDS', 10, { min: 0.1 }),
+    reconcile: {
+      intervalMinutes: num(env, 'RECONCILE_INTERVAL_MINUTES', 5, { min: 0.001 }),
+      thresholdMinutes: num(env, 'RECONCILE_THRESHOLD_MINUTES', 5, { min: 0 }),
+      batchSize: num(env, 'RECONCILE_BATCH_SIZE', 50, { min: 1, integer: true }),
+      concurrency: num(env, 'RECONCILE_CONCURRENCY', 5, { min: 1, integer: true }),
+      closeAfterMinutes: num(env, 'RECONCILE_CLOSE_AFTER_MINUTES', 15, { min: 0 }),
+      maxRetries: num(env, 'RECONCILE_MAX_RETRIES', 3, { min: 0, integer: true }),
+      retrySeconds: num(env, 'RECONCILE_RETRY_SECONDS', 60, { min: 0 }),
+    },
   };
 }

@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { identityFromHeader } from './auth.js';
 import type { AppServices } from './app-services.js';
 import type { Bid } from './entities/Bid.js';
+import type { PaymentIntent } from './entities/PaymentIntent.js';
 import type { Identity } from './services/users.js';
 import { unauthenticated, forbidden } from './errors.js';
 import { BatchLoader } from './services/batch-loader.js';
@@ -14,6 +15,9 @@ export interface Context {
   em: EntityManager;
   services: AppServices;
   bids: BatchLoader<string, Bid[]>;
+  intents: BatchLoader<string, PaymentIntent | null>;
+  /** HTTP only: the caller's address (H5 payments send it to the provider). */
+  clientIp?: string;
   /**
    * "Now" for rules that depend on it (`Order.isExpired`): one instant for a whole HTTP response, so
    * a field and a filter agree; the clock's current time for each event of a subscription.
@@ -34,6 +38,7 @@ export async function createContext(services: AppServices, authorization: unknow
     em,
     services,
     bids: new BatchLoader((ids) => services.auctions.bidsOf(em, ids)),
+    intents: new BatchLoader((ids) => services.payments.intentsOf(em, ids)),
     now: () => (instant ??= services.clock.now()),
   };
 }

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'BAD_USER_INPUT'
   | 'CONFLICT'
+  | 'SERVICE_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
 
 export class AppError extends GraphQLError {
@@ -22,6 +23,8 @@ export const notFound = (what: string, id: string) => new AppError('NOT_FOUND', 
 export const badInput = (message: string, field?: string) =>
   new AppError('BAD_USER_INPUT', message, field ? { field } : {});
 export const conflict = (message: string) => new AppError('CONFLICT', message);
+/** Something outside (a payment provider) could not be reached; nothing was left half done. */
+export const unavailable = (message: string) => new AppError('SERVICE_UNAVAILABLE', message);
 
 /** The HTTP status the REST routes answer with for each code. */
 export const httpStatus: Record<ErrorCode, number> = {
@@ -30,5 +33,6 @@ export const httpStatus: Record<ErrorCode, number> = {
   NOT_FOUND: 404,
   BAD_USER_INPUT: 400,
   CONFLICT: 409,
+  SERVICE_UNAVAILABLE: 503,
   INTERNAL_SERVER_ERROR: 500,
 };

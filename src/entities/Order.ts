@@ -7,6 +7,10 @@ export const ORDER_STATUSES = ['PENDING', 'PAID', 'CANCELLED', 'EXPIRED'] as con
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 export const PAYMENT_METHODS = ['WECHAT', 'ALIPAY', 'WALLET', 'MIXED', 'OFFLINE'] as const;
 export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
+export const PAID_VIA = ['WALLET', 'CALLBACK', 'COMPENSATE', 'ADMIN'] as const;
+export type PaidVia = (typeof PAID_VIA)[number];
+/** The methods paid (at least in part) at a payment provider. */
+export const ONLINE_METHODS: readonly PaymentMethod[] = ['WECHAT', 'ALIPAY', 'MIXED'];
 export const ORDER_CHANNELS = ['H5', 'ADMIN'] as const;
 export type OrderChannel = (typeof ORDER_CHANNELS)[number];
 
@@ -25,10 +29,11 @@ export const ORDER_TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
 @Entity({ tableName: 'orders' })
 @Index({ name: 'orders_expires_at_status_idx', properties: ['expiresAt', 'status'] })
 @Index({ name: 'orders_user_id_idx', properties: ['userId', 'id'] })
+@Index({ name: 'orders_pending_created_at_idx', properties: ['createdAt'], where: `"status" = 'PENDING'` })
 // A pending order has a deadline; a settled one never does.
 @Check({ name: 'orders_expiry_matches_status', expression: `("status" = 'PENDING') = ("expires_at" is not null)` })
 export class Order {
-  [OptionalProps]?: 'walletAmount' | 'expiresAt' | 'cancelReason' | 'paidAt' | 'closedAt' | 'createdAt';
+  [OptionalProps]?: 'walletAmount' | 'expiresAt' | 'cancelReason' | 'paidAt' | 'paidVia' | 'closedAt' | 'createdAt';
 
   @PrimaryKey({ type: 'bigint', autoincrement: true })
   id!: string;
@@ -84,6 +89,10 @@ export class Order {
 
   @Property({ type: 'timestamptz', length: 3, nullable: true })
   paidAt: Date | null = null;
+
+  /** How a PAID order was paid: the wallet, a provider's callback, reconciliation, or an admin. */
+  @Enum({ items: [...PAID_VIA], type: 'text', nullable: true })
+  paidVia: PaidVia | null = null;
 
   /** When it was cancelled or expired. */
   @Property({ type: 'timestamptz', length: 3, nullable: true })

@@ -8,6 +8,9 @@ import { Product } from './Product.js';
 import { Order } from './Order.js';
 import { LedgerEntry } from './LedgerEntry.js';
 import { JobState } from './JobState.js';
+import { Payment } from './Payment.js';
+import { PaymentIntent } from './PaymentIntent.js';
+import { PaymentNotification } from './PaymentNotification.js';
 
-export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState };
-export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState];
+export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification };
+export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification];

@@ -1,5 +1,6 @@
 import type { Auction } from '../entities/Auction.js';
 import type { Order } from '../entities/Order.js';
+import type { Payment } from '../entities/Payment.js';
 
 /**
  * The typed map of domain events: topic -> payload. Every payload carries its `eventId` (the outbox
@@ -43,7 +44,12 @@ export type OrderData = Pick<
   | 'expiresAt'
   | 'cancelReason'
   | 'paidAt'
+  | 'paidVia'
   | 'createdAt'
+>;
+export type PaymentData = Pick<
+  Payment,
+  'id' | 'orderId' | 'orderNo' | 'provider' | 'transactionId' | 'amount' | 'paidAt' | 'source' | 'needsRefund' | 'refundReason' | 'createdAt'
 >;
 
 export interface DomainEvents {
@@ -53,6 +59,8 @@ export interface DomainEvents {
   ORDER_EXPIRED: { eventId: string; order: Wire<OrderData> };
   /** Published per order (`ORDER_UPDATED:<id>`): creation, payment, cancellation, expiry. */
   ORDER_UPDATED: { eventId: string; order: Wire<OrderData> };
+  /** Money a provider took that could not pay its order: an admin must refund it. */
+  PAYMENT_NEEDS_REFUND: { eventId: string; payment: Wire<PaymentData> };
 }
 
 export type Topic = keyof DomainEvents;
@@ -104,10 +112,31 @@ export function orderWire(o: OrderData): Wire<OrderData> {
     expiresAt: iso(o.expiresAt),
     cancelReason: o.cancelReason,
     paidAt: iso(o.paidAt),
+    paidVia: o.paidVia,
     createdAt: o.createdAt.toISOString(),
   };
 }
 
 export function reviveOrder(w: Wire<OrderData>): OrderData {
   return { ...w, expiresAt: date(w.expiresAt), paidAt: date(w.paidAt), createdAt: new Date(w.createdAt) };
+}
+
+export function paymentWire(p: PaymentData): Wire<PaymentData> {
+  return {
+    id: p.id,
+    orderId: p.orderId,
+    orderNo: p.orderNo,
+    provider: p.provider,
+    transactionId: p.transactionId,
+    amount: p.amount,
+    paidAt: p.paidAt.toISOString(),
+    source: p.source,
+    needsRefund: p.needsRefund,
+    refundReason: p.refundReason,
+    createdAt: p.createdAt.toISOString(),
+  };
+}
+
+export function revivePayment(w: Wire<PaymentData>): PaymentData {
+  return { ...w, paidAt: new Date(w.paidAt), createdAt: new Date(w.createdAt) };
 }

@@ -35,6 +35,7 @@ const PASS_THROUGH = new Set([
   'NOT_FOUND',
   'BAD_USER_INPUT',
   'CONFLICT',
+  'SERVICE_UNAVAILABLE',
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
   'BAD_REQUEST',
@@ -130,9 +131,11 @@ export async function createApollo(services: AppServices, schema: GraphQLSchema,
   return apollo;
 }
 
-export async function httpContext(services: AppServices, authorization: unknown, requestId: unknown): Promise<Context> {
+export async function httpContext(services: AppServices, authorization: unknown, requestId: unknown, clientIp?: string): Promise<Context> {
   try {
-    return await createContext(services, authorization, typeof requestId === 'string' ? requestId.slice(0, 100) : undefined);
+    const ctx = await createContext(services, authorization, typeof requestId === 'string' ? requestId.slice(0, 100) : undefined);
+    ctx.clientIp = clientIp;
+    return ctx;
   } catch (err) {
     if (err instanceof AppError) {
       throw new GraphQLError(err.message, { extensions: { code: err.code, http: { status: 401 } } });

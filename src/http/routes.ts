@@ -1,10 +1,13 @@
-import { Router, type Request, type Response } from 'express';
+import express, { Router, type Request, type Response } from 'express';
 import { GraphQLError } from 'graphql';
 import { identityFromHeader } from '../auth.js';
 import { httpStatus, unauthenticated, type ErrorCode } from '../errors.js';
 import type { AppServices } from '../app-services.js';
 import type { Redis } from 'ioredis';
 import { playgroundHtml } from './playground.js';
+import { CallbackRejected, type CallbackAnswer } from '../payments/provider.js';
+
+const answer = (res: Response, a: CallbackAnswer) => res.status(a.status).type(a.contentType).send(a.body);
 
 function sendError(res: Response, err: unknown, services: AppServices): void {
   if (err instanceof GraphQLError && typeof err.extensions.code === 'string' && err.extensions.code in httpStatus) {
@@ -38,6 +41,55 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
       res.json({ success: true, message: `Auction end task for ${auction.id} cancelled`, data: { auctionId: auction.id, status: auction.status } });
     } catch (err) {
       sendError(res, err, services);
+    }
+  });
+
+  // Payment callbacks: verified over the raw bytes, applied once (by notification id and by
+  // transaction id) in one transaction, answered in the provider's own shape.
+  router.post('/api/payments/:provider/notify', express.raw({ type: () => true, limit: '64kb' }), async (req: Request, res: Response) => {
+    const name = String(req.params.provider);
+    const provider = await services.providers.byName(name).catch((err) => {
+      services.log.error({ err, provider: name }, 'payment provider unavailable for a callback');
+      return undefined;
+    });
+    if (provider === null) {
+      res.status(404).json({ code: 'FAIL', message: `No payment provider is named ${name}` });
+      return;
+    }
+    if (provider === undefined) {
+      res.status(503).json({ code: 'FAIL', message: 'Payment provider not ready' });
+      return;
+    }
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    let notification;
+    try {
+      notification = await provider.verifyCallback({ headers: req.headers, body });
+    } catch (err) {
+      if (err instanceof CallbackRejected) {
+        services.log.warn({ provider: name, reason: err.message, ip: req.ip }, 'payment callback refused');
+        answer(res, provider.failed(err.status, err.message));
+      } else {
+        services.log.error({ err, provider: name }, 'payment callback could not be read');
+        answer(res, provider.failed(500, 'Internal error'));
+      }
+      return;
+    }
+    if (notification.state !== 'PAID') {
+      services.log.info({ provider: name, orderNo: notification.orderNo, state: notification.state }, 'payment callback without a payment: nothing to do');
+      answer(res, provider.accepted());
+      return;
+    }
+    try {
+      const result = await services.tx.run((uow) => services.payments.applyCallback(uow, provider.name, notification));
+      services.log.info(
+        { provider: name, orderNo: notification.orderNo, transactionId: notification.transactionId, notificationId: notification.notificationId, outcome: result.outcome },
+        'payment callback applied',
+      );
+      answer(res, provider.accepted());
+    } catch (err) {
+      // Not applied: the provider sends it again (WeChat for about a day, Alipay 8 times in 25 h).
+      services.log.error({ err, provider: name, orderNo: notification.orderNo }, 'payment callback not applied; the provider will retry');
+      answer(res, provider.failed(500, 'Internal error'));
     }
   });
 

@@ -8,6 +8,7 @@ import { UserResolver } from '../resolvers/user.resolver.js';
 import { OrderResolver } from '../resolvers/order.resolver.js';
 import { OrderSubscriptionResolver } from '../resolvers/order-subscriptions.resolver.js';
 import { ProductResolver } from '../resolvers/product.resolver.js';
+import { PaymentResolver } from '../resolvers/payment.resolver.js';
 
 export const resolvers = [
   AuctionResolver,
@@ -16,6 +17,7 @@ export const resolvers = [
   ProductResolver,
   OrderResolver,
   OrderSubscriptionResolver,
+  PaymentResolver,
 ] as const;
 
 /**

@@ -3,7 +3,9 @@ import type { OutboxRelay } from '../events/relay.js';
 import type { Deadlines } from '../scheduling/deadlines.js';
 import { deadlineJob, noRetry, periodicJob, type JobDefinition, type RetryPolicy } from '../scheduling/jobs.js';
 import type { JobStates } from '../scheduling/job-states.js';
+import type { MikroORM } from '@mikro-orm/postgresql';
 import type { AuctionService } from '../services/auctions.js';
+import type { Reconciliation } from '../services/reconciliation.js';
 import type { OrderQueries } from '../services/orders/queries.js';
 import type { OrderSettlement } from '../services/orders/settle.js';
 import { auctionEndKind } from './auction-end.js';
@@ -15,6 +17,7 @@ export interface JobPayloads {
   'deadline:order-expiry': { kind: string; armId?: string };
   'deadline-sweep': Record<string, never>;
   'outbox-sweep': Record<string, never>;
+  'payment-reconciliation': Record<string, never>;
 }
 
 /** A failed wake-up (database away) retries after 1, 2, 3, 4, 5 s; after that the sweep takes over. */
@@ -32,6 +35,8 @@ export function jobCatalogue(deps: {
   auctions: AuctionService;
   orderSettlement: OrderSettlement;
   orderQueries: OrderQueries;
+  reconciliation: Reconciliation;
+  orm: MikroORM;
 }): JobDefinition[] {
   const { config } = deps;
   return [
@@ -52,6 +57,16 @@ export function jobCatalogue(deps: {
       payload: {},
       handler: () => deps.relay.sweep(),
       retry: noRetry,
+    }),
+    // Lost callbacks: PENDING online orders past RECONCILE_THRESHOLD_MINUTES asked about at their
+    // provider. A run that fails as a whole (provider unreachable) is retried RECONCILE_MAX_RETRIES
+    // times, RECONCILE_RETRY_SECONDS apart; one order's failure only counts in its summary.
+    periodicJob<JobPayloads['payment-reconciliation']>({
+      name: 'payment-reconciliation',
+      schedule: { every: config.reconcile.intervalMinutes * 60_000 },
+      payload: {},
+      handler: () => deps.reconciliation.run(deps.orm.em.fork()),
+      retry: { attempts: config.reconcile.maxRetries, delayMs: () => config.reconcile.retrySeconds * 1000 },
     }),
   ];
 }

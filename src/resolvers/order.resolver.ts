@@ -2,6 +2,8 @@ import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } fr
 import { requireAdmin, requireUser, type Context } from '../context.js';
 import { AdminCreateOrderInput, CreateOrderInput, OrdersArgs } from '../schema/order-inputs.js';
 import { Order, OrderConnection } from '../schema/order-types.js';
+import { PaymentIntent } from '../schema/payment-types.js';
+import { isOnline } from '../services/payments.js';
 import { isExpired } from '../services/orders/rules.js';
 
 /** Thin: who is asking, then the order services, in one transaction for writes. */
@@ -19,10 +21,16 @@ export class OrderResolver {
     return ctx.services.orderQueries.list(ctx.em, user, args.filter ?? {}, args.first, args.after, ctx.now());
   }
 
-  @Mutation(() => Order, { description: 'H5: PENDING until paid; the wallet part is frozen now and given back if it expires' })
+  @Mutation(() => Order, {
+    description:
+      'H5: PENDING until paid; the wallet part is frozen now and given back if it expires. WECHAT, ALIPAY and MIXED orders answer `payment`: what the client needs to pay the rest at the provider',
+  })
   async createOrder(@Arg('input') input: CreateOrderInput, @Ctx() ctx: Context): Promise<Order> {
     const user = requireUser(ctx);
-    return ctx.services.tx.run((uow) => ctx.services.orderCreation.create(uow, user, input));
+    const order = await ctx.services.tx.run((uow) => ctx.services.orderCreation.create(uow, user, input));
+    // The provider is called after the order committed, with no transaction open.
+    if (isOnline(order)) await ctx.services.payments.start(ctx.services.tx, order, ctx.clientIp);
+    return order;
   }
 
   @Mutation(() => Order, { description: 'Admins only: a WALLET or OFFLINE order, PAID at once' })
@@ -45,6 +53,11 @@ export class OrderResolver {
   ): Promise<Order> {
     const user = requireUser(ctx);
     return ctx.services.tx.run((uow) => ctx.services.orderSettlement.cancel(uow, user, orderId, reason));
+  }
+
+  @FieldResolver(() => PaymentIntent, { nullable: true, description: 'WECHAT, ALIPAY and MIXED orders: how to pay at the provider' })
+  async payment(@Root() order: Order, @Ctx() ctx: Context): Promise<PaymentIntent | null> {
+    return ctx.intents.load(order.id);
   }
 
   @FieldResolver(() => Boolean, { description: 'PENDING and expiresAt has come (the expiry job settles it within a second)' })

@@ -55,3 +55,17 @@ export class OrderFilter {
 export class OrdersArgs extends ConnectionArgs {
   @Field(() => OrderFilter, { nullable: true }) @IsOptional() filter?: OrderFilter;
 }
+
+@InputType()
+export class PaymentFilter {
+  @Field({ nullable: true, description: 'Only payments kept for a refund (true) or only those that paid their order (false)' })
+  @IsOptional()
+  needsRefund?: boolean;
+  @Field(() => ID, { nullable: true }) @IsOptional() orderId?: string | null;
+  @Field(() => String, { nullable: true, description: 'wechat, alipay or sandbox' }) @IsOptional() @MaxLength(20) provider?: string | null;
+}
+
+@ArgsType()
+export class PaymentsArgs extends ConnectionArgs {
+  @Field(() => PaymentFilter, { nullable: true }) @IsOptional() filter?: PaymentFilter;
+}

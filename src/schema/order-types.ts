@@ -2,6 +2,7 @@ import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { ORDER_CHANNELS, ORDER_STATUSES, PAYMENT_METHODS, type OrderChannel as OrderChannelValue, type OrderStatus as OrderStatusValue, type PaymentMethod as PaymentMethodValue } from '../entities/Order.js';
 import { PRODUCT_KINDS, type ProductKind as ProductKindValue } from '../entities/Product.js';
 import { PageInfo } from './types.js';
+import { PaidVia, type PaidViaValue } from './payment-types.js';
 
 export enum ProductKind {
   GOODS = 'GOODS',
@@ -82,6 +83,7 @@ export class Order {
   @Field(() => Date, { nullable: true, description: 'PENDING orders only; cleared when paid, cancelled or expired' }) expiresAt!: Date | null;
   @Field(() => String, { nullable: true }) cancelReason!: string | null;
   @Field(() => Date, { nullable: true }) paidAt!: Date | null;
+  @Field(() => PaidVia, { nullable: true, description: 'PAID orders: the wallet, a provider callback, reconciliation, or an admin' }) paidVia!: PaidViaValue | null;
   @Field() createdAt!: Date;
 }
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../src/config.js';
+import { paymentSandbox } from './harness.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -9,8 +10,9 @@ const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
  * tests that kill it with SIGKILL: no shutdown hook, no finished batch, connections cut mid-flight.
  */
 export async function spawnServer(env: Record<string, string>): Promise<{ url: string; proc: ChildProcess; kill: () => Promise<void> }> {
+  const sandboxUrl = env.SANDBOX_PAY_URL ?? (await paymentSandbox()).url;
   const proc = spawn(process.execPath, ['--import', here('./ts-loader.mjs'), here('./child-server.ts')], {
-    env: { ...process.env, NODE_OPTIONS: '', ...env },
+    env: { ...process.env, NODE_OPTIONS: '', SANDBOX_PAY_URL: sandboxUrl, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -6,7 +6,9 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { loadConfig, type Config } from '../../src/config.js';
 import { startApp, type App } from '../../src/app.js';
+import type { Clock } from '../../src/clock.js';
 import { signToken } from '../../src/auth.js';
+import { startSandbox, type SandboxHandle } from '../../src/payments/sandbox/server.js';
 
 export const JWT_SECRET = 'test-secret-0123456789abcdef';
 const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -62,8 +64,32 @@ export class LogCapture {
   }
 }
 
-export async function start(config: Config, log?: LogCapture): Promise<App> {
-  return startApp(config, { log: log?.logger ?? pino({ level: 'warn' }) });
+let sandbox: Promise<SandboxHandle> | undefined;
+
+/**
+ * The payment sandbox (WeChat Pay v3's shapes, its own keys) of this test process, started on first
+ * use on a free port: online orders are paid there unless a test configures a provider itself.
+ */
+export function paymentSandbox(): Promise<SandboxHandle> {
+  return (sandbox ??= startSandbox({ port: 0 }));
+}
+
+const DEFAULT_SANDBOX_URL = loadConfig({ NODE_ENV: 'development' }).sandboxPayUrl;
+
+export async function start(config: Config, log?: LogCapture, opts: { clock?: Clock } = {}): Promise<App> {
+  const sandboxPayUrl = config.sandboxPayUrl === DEFAULT_SANDBOX_URL ? (await paymentSandbox()).url : config.sandboxPayUrl;
+  return startApp({ ...config, sandboxPayUrl }, { log: log?.logger ?? pino({ level: 'warn' }), clock: opts.clock });
+}
+
+/** A clock the test moves forward (time-driven rules: 15 minutes take no time). */
+export class MovableClock implements Clock {
+  offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() + this.offsetMs);
+  }
+  advance(minutes: number): void {
+    this.offsetMs += minutes * 60_000;
+  }
 }
 
 export const token = (userId: string, admin = false) => signToken(JWT_SECRET, userId, admin ? 'admin' : 'user');

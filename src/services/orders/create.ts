@@ -85,6 +85,7 @@ export class OrderCreation {
       status: 'PAID',
       expiresAt: null,
       paidAt: uow.now,
+      paidVia: 'ADMIN',
     });
     if (walletAmount > 0) await this.wallets.record(uow, [{ userId: input.userId, orderId: order.id, entry: 'DEBIT', amount: walletAmount }]);
     await this.settlement.runPaidEffects(uow, [order]);
@@ -96,7 +97,7 @@ export class OrderCreation {
   private async insert(
     uow: UnitOfWork,
     o: Pick<Order, 'userId' | 'productId' | 'quantity' | 'amount' | 'walletAmount' | 'paymentMethod' | 'channel' | 'status' | 'expiresAt'> &
-      Partial<Pick<Order, 'paidAt'>>,
+      Partial<Pick<Order, 'paidAt' | 'paidVia'>>,
   ): Promise<Order> {
     const [{ id }] = await uow.em.execute<Array<{ id: string }>>(`select nextval(pg_get_serial_sequence('orders', 'id'))::text as id`);
     const day = uow.now.toISOString().slice(0, 10).replaceAll('-', '');

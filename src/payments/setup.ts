@@ -1,0 +1,36 @@
+import type { Config } from '../config.js';
+import { AlipayProvider } from './alipay.js';
+import { ProviderRegistry } from './registry.js';
+import { WechatPayProvider } from './wechat/client.js';
+import { Keyring } from './wechat/crypto.js';
+import { connectSandbox } from './sandbox/provider.js';
+
+/**
+ * The providers of this deployment: WeChat Pay when WECHATPAY_MCHID is set, Alipay when ALIPAY_APP_ID
+ * is set, and always the sandbox (WeChat Pay v3's shapes, keys fetched from the sandbox service on
+ * first use), which pays the methods whose provider is not configured. Providers sign and check
+ * timestamps on the real clock: the protocol's 300 s window is about the wire, not business time.
+ */
+export function createProviders(config: Config): ProviderRegistry {
+  const timeoutMs = config.paymentTimeoutSeconds * 1000;
+  const wechat = config.wechat;
+  const alipay = config.alipay;
+  return new ProviderRegistry(
+    {
+      ...(wechat && {
+        wechat: async () => {
+          const keyring = new Keyring();
+          if (wechat.publicKeyId && wechat.publicKey) keyring.addPublicKey(wechat.publicKeyId, wechat.publicKey);
+          for (const cert of wechat.platformCerts) keyring.addCertificate(cert);
+          return new WechatPayProvider({ name: 'wechat', ...wechat, keyring, timeoutMs });
+        },
+      }),
+      ...(alipay && {
+        alipay: async () =>
+          new AlipayProvider({ appId: alipay.appId, privateKey: alipay.privateKey, alipayPublicKey: alipay.publicKey, gateway: alipay.gateway, timeout: timeoutMs }),
+      }),
+      sandbox: () => connectSandbox(config.sandboxPayUrl, { timeoutMs }),
+    },
+    { WECHAT: wechat ? 'wechat' : 'sandbox', ALIPAY: alipay ? 'alipay' : 'sandbox' },
+  );
+}

@@ -1,0 +1,121 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Transactions } from '../db/transactions.js';
+import { ONLINE_METHODS, Order } from '../entities/Order.js';
+import { PaymentIntent } from '../entities/PaymentIntent.js';
+import type { Logger } from '../logger.js';
+import { ProviderUnavailable, type PaymentProvider } from '../payments/provider.js';
+import type { Providers } from '../payments/registry.js';
+import type { OrderSettlement } from './orders/settle.js';
+import type { PaymentService } from './payments.js';
+
+export interface ReconcileOptions {
+  thresholdMinutes: number;
+  batchSize: number;
+  concurrency: number;
+  closeAfterMinutes: number;
+}
+
+/** The seed's summary of one run. */
+export interface ReconcileSummary {
+  totalChecked: number;
+  synced: number;
+  closed: number;
+  errors: number;
+}
+
+/** Thrown when every provider call of a run failed (provider unreachable): the run is retried as a whole. */
+export class ReconciliationFailed extends Error {
+  constructor(readonly summary: ReconcileSummary, cause: unknown) {
+    super(`payment reconciliation failed: ${summary.errors} of ${summary.totalChecked} provider calls failed (${(cause as Error)?.message ?? cause})`);
+    this.name = 'ReconciliationFailed';
+  }
+}
+
+/**
+ * Repairs what a lost callback left: PENDING online orders older than the threshold, oldest first,
+ * at most a batch, are asked about at their provider, `concurrency` calls at a time, with no
+ * transaction open during a call. Paid there → PAID here (COMPENSATE) through PaymentService; unpaid
+ * past `closeAfterMinutes` → closed there and EXPIRED here; closed there → EXPIRED here. One order's
+ * failure is counted and the others go on.
+ */
+export class Reconciliation {
+  constructor(
+    private readonly tx: Transactions,
+    private readonly providers: Providers,
+    private readonly payments: PaymentService,
+    private readonly settlement: OrderSettlement,
+    private readonly log: Logger,
+    private readonly opts: ReconcileOptions,
+    private readonly now: () => Date,
+  ) {}
+
+  async run(em: EntityManager): Promise<ReconcileSummary> {
+    const now = this.now();
+    const stale = await this.staleOrders(em, now);
+    const summary: ReconcileSummary = { totalChecked: stale.length, synced: 0, closed: 0, errors: 0 };
+    let lastError: unknown;
+    let unreachable = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < stale.length) {
+        const { order, provider } = stale[next++];
+        try {
+          const outcome = await this.reconcile(order, await this.providerOf(provider, order), now);
+          if (outcome === 'synced') summary.synced++;
+          if (outcome === 'closed') summary.closed++;
+        } catch (err) {
+          summary.errors++;
+          lastError = err;
+          if (err instanceof ProviderUnavailable) unreachable++;
+          this.log.warn({ err, orderId: order.id, orderNo: order.orderNo }, 'reconciliation of an order failed; the next run tries again');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, stale.length) }, worker));
+    this.log.info(summary, 'payment reconciliation finished');
+    if (stale.length > 0 && unreachable === stale.length) throw new ReconciliationFailed(summary, lastError);
+    return summary;
+  }
+
+  /** PENDING online orders created before the threshold, oldest first (`orders_pending_created_at_idx`), with their provider. */
+  private async staleOrders(em: EntityManager, now: Date): Promise<Array<{ order: Order; provider: string | null }>> {
+    const before = new Date(now.getTime() - this.opts.thresholdMinutes * 60_000);
+    const orders = await em.find(
+      Order,
+      { status: 'PENDING', paymentMethod: { $in: [...ONLINE_METHODS] }, createdAt: { $lt: before } },
+      { orderBy: { createdAt: 'asc' }, limit: this.opts.batchSize },
+    );
+    const intents = await em.find(PaymentIntent, { orderId: { $in: orders.map((o) => o.id) } });
+    const providerOf = new Map(intents.map((i) => [i.orderId, i.provider]));
+    return orders.map((order) => ({ order, provider: providerOf.get(order.id) ?? null }));
+  }
+
+  private async providerOf(name: string | null, order: Order): Promise<PaymentProvider> {
+    return (name ? await this.providers.byName(name) : null) ?? this.providers.forMethod(order.paymentMethod);
+  }
+
+  private async reconcile(order: Order, provider: PaymentProvider, now: Date): Promise<'synced' | 'closed' | 'unchanged'> {
+    const trade = await provider.query(order.orderNo);
+    if (trade.state === 'PAID') {
+      const result = await this.tx.run((uow) =>
+        this.payments.record(
+          uow,
+          provider.name,
+          { orderNo: order.orderNo, transactionId: trade.transactionId!, amount: trade.amount!, paidAt: trade.paidAt ?? now },
+          'COMPENSATE',
+        ),
+      );
+      return result.outcome === 'PAID' ? 'synced' : 'unchanged';
+    }
+    const ageMinutes = (now.getTime() - order.createdAt.getTime()) / 60_000;
+    if (trade.state === 'UNPAID' && ageMinutes < this.opts.closeAfterMinutes) return 'unchanged';
+    // Unpaid too long: close it there first, so it cannot be paid after it expires here.
+    if (trade.state === 'UNPAID') await provider.close(order.orderNo);
+    const reason =
+      trade.state === 'CLOSED'
+        ? `Closed at ${provider.name} (${trade.providerState})`
+        : `Not paid at ${provider.name} within ${this.opts.closeAfterMinutes} minutes: closed there`;
+    const expired = await this.tx.run((uow) => this.settlement.expireNow(uow, order.id, reason));
+    return expired ? 'closed' : 'unchanged';
+  }
+}
