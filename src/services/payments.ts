@@ -157,9 +157,12 @@ export class PaymentService {
     if (filter.orderId != null) where.push({ orderId: parseId(filter.orderId, 'an order', 'orderId') });
     if (filter.provider != null) where.push({ provider: filter.provider as PaymentProviderName });
     if (user.role !== 'admin') {
-      const own = await em.find(Order, { userId: user.id, ...(filter.orderId != null ? { id: filter.orderId } : {}) }, { fields: ['id'] });
-      if (filter.orderId != null && own.length === 0) throw forbidden('Not your order');
-      where.push({ orderId: { $in: own.map((o) => o.id) } });
+      if (filter.orderId != null) {
+        const order = await em.findOne(Order, { id: filter.orderId }, { fields: ['userId'] });
+        if (order && order.userId !== user.id) throw forbidden('Not your order');
+      }
+      // The caller's orders as a subquery: a user with many orders is never read into memory.
+      where.push({ orderId: { $in: em.createQueryBuilder(Order).select('id').where({ userId: user.id }).toRaw() } });
     }
     return keysetPage(em, Payment, where.length > 0 ? { $and: where } : {}, first, after);
   }
