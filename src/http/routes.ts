@@ -74,6 +74,19 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
       }
       return;
     }
+    // A delivery seen before (the same signed timestamp and nonce) is a replay: refused. Remembered
+    // for 15 minutes, well past the 300 s after which its timestamp alone refuses it. Redis away:
+    // not checked (the notification id still makes it change nothing).
+    if (notification.replayKey) {
+      const fresh = await redis
+        .set(`${services.config.redisPrefix}:callback:${name}:${notification.replayKey}`, '1', 'EX', 900, 'NX')
+        .catch(() => 'OK');
+      if (fresh === null) {
+        services.log.warn({ provider: name, reason: 'replayed delivery', notificationId: notification.notificationId, ip: req.ip }, 'payment callback refused');
+        answer(res, provider.failed(401, 'Replayed callback'));
+        return;
+      }
+    }
     if (notification.state !== 'PAID') {
       services.log.info({ provider: name, orderNo: notification.orderNo, state: notification.state }, 'payment callback without a payment: nothing to do');
       answer(res, provider.accepted());

@@ -200,6 +200,8 @@ export class AlipayProvider implements PaymentProvider {
       state,
       amount,
       paidAt,
+      // Alipay's retries of a notification are identical: recognised by notify_id, not refused.
+      replayKey: null,
     };
   }
 

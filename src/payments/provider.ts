@@ -54,6 +54,12 @@ export interface PaymentNotification {
   state: TradeState;
   amount: number;
   paidAt: Date;
+  /**
+   * What makes this delivery unique (WeChat: its signed timestamp and nonce), or null when the
+   * provider's retries are byte-identical (Alipay). The same key twice is a replay, refused; a
+   * provider's own retry carries a fresh one and is recognised by `notificationId` instead.
+   */
+  replayKey: string | null;
 }
 
 /** The raw HTTP request of a callback: verification needs the exact bytes. */

@@ -105,16 +105,15 @@ test('a WECHAT order answers how to pay; paid at the provider, the callback make
   await updates.waitFor((s) => s.events.length >= 1, 5_000, 'orderUpdated');
   expect(updates.events[0].orderUpdated).toEqual({ status: 'PAID', paidVia: 'CALLBACK' });
 
-  // The same callback again (WeChat retries), the same notification re-signed, a probe, a stale and
-  // a forged one: the first two are answered 204 and change nothing; the others are refused.
-  expect((await sandboxCall(`/sandbox/trades/${created.orderNo}/callbacks/replay`)).status).toBe(204);
+  // The same notification re-signed (WeChat's retry) is answered 204 and changes nothing; the same
+  // delivery replayed byte for byte, a probe, a stale and a forged one are refused.
   expect((await sandboxCall(`/sandbox/trades/${created.orderNo}/callbacks/duplicate`)).status).toBe(204);
-  for (const kind of ['probe', 'stale', 'forged']) {
+  for (const kind of ['replay', 'probe', 'stale', 'forged']) {
     const refused = await sandboxCall(`/sandbox/trades/${created.orderNo}/callbacks/${kind}`);
     expect(refused.status).toBe(401);
     expect(JSON.parse(refused.body)).toMatchObject({ code: 'FAIL' });
   }
-  expect(log.lines.filter((l) => l.msg === 'payment callback refused').length).toBeGreaterThanOrEqual(3);
+  expect(log.lines.filter((l) => l.msg === 'payment callback refused').length).toBeGreaterThanOrEqual(4);
 
   const payments = await paymentsOf(created.orderNo);
   expect(payments).toHaveLength(1);
@@ -180,8 +179,8 @@ test('reconciliation: a lost callback is repaired (COMPENSATE); unpaid past 15 m
   const summary = log.lines.filter((l) => l.msg === 'payment reconciliation finished').at(-1)!;
   expect(summary).toMatchObject({ totalChecked: 3, synced: 0, closed: 2, errors: 0 });
 
-  // A lost callback arriving after all: recognised by its transaction, nothing changes.
-  expect((await sandboxCall(`/sandbox/trades/${lost.orderNo}/callbacks/replay`)).status).toBe(204);
+  // A lost callback arriving after all (WeChat's retry): recognised by its transaction, nothing changes.
+  expect((await sandboxCall(`/sandbox/trades/${lost.orderNo}/callbacks/duplicate`)).status).toBe(204);
   expect(await paymentsOf(lost.orderNo)).toHaveLength(1);
 });
 
@@ -220,7 +219,7 @@ test('a callback and a reconciliation racing on one order: PAID once, one paymen
   const orders = await Promise.all(Array.from({ length: 8 }, () => order(buyer, 'MIXED', 100)));
   for (const o of orders) await sandboxCall(`/sandbox/trades/${o.orderNo}/pay`, { callback: 'lose' });
   clock.advance(6);
-  await Promise.all([reconcile(), ...orders.map((o) => sandboxCall(`/sandbox/trades/${o.orderNo}/callbacks/replay`))]);
+  await Promise.all([reconcile(), ...orders.map((o) => sandboxCall(`/sandbox/trades/${o.orderNo}/callbacks/duplicate`))]);
   for (const o of orders) {
     const now = await read(o.id);
     expect(now.status).toBe('PAID');
@@ -230,6 +229,35 @@ test('a callback and a reconciliation racing on one order: PAID once, one paymen
     expect(rows[0].source).toBe(now.paidVia);
   }
   expect(await wallet(app, buyer)).toEqual({ balance: 200, frozen: 0 });
+});
+
+test('a callback racing a cancel and an expiry on one order: one outcome, and the money is where it says', async () => {
+  const buyer = token('pay-gina');
+  await credit(app, 'pay-gina', 2000);
+  const orders = await Promise.all(Array.from({ length: 10 }, () => order(buyer, 'MIXED', 150)));
+  for (const o of orders) await sandboxCall(`/sandbox/trades/${o.orderNo}/pay`, { callback: 'lose' });
+  await Promise.all(
+    orders.flatMap((o) => [
+      sandboxCall(`/sandbox/trades/${o.orderNo}/callbacks/duplicate`),
+      gql(app, `mutation($id: ID!) { cancelOrder(orderId: $id) { status } }`, { id: o.id }, buyer),
+      app.services.tx.run((uow) => app.services.orderSettlement.expireNow(uow, o.id, 'test: racing expiry')).catch(() => null),
+    ]),
+  );
+  let paid = 0;
+  for (const o of orders) {
+    const now = await read(o.id);
+    const rows = await paymentsOf(o.orderNo);
+    expect(rows).toHaveLength(1); // the money the provider took is recorded once, whatever won
+    if (now.status === 'PAID') {
+      paid++;
+      expect(rows[0]).toMatchObject({ needs_refund: false, source: 'CALLBACK' });
+    } else {
+      expect(['CANCELLED', 'EXPIRED']).toContain(now.status);
+      expect(rows[0]).toMatchObject({ needs_refund: true, refund_reason: `order ${o.orderNo} is ${now.status}` });
+    }
+  }
+  // Paid orders spent their wallet part; closed ones gave it back.
+  expect(await wallet(app, buyer)).toEqual({ balance: 2000 - paid * 150, frozen: 0 });
 });
 
 test('a provider down for a whole run fails the run (retried); an unreachable provider at checkout closes the order', async () => {

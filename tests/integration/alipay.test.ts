@@ -447,6 +447,7 @@ describe('verifyCallback', () => {
 
   test('a form signed by Alipay is accepted and decoded', async () => {
     expect(await post(signedBody(notifyFields()))).toEqual({
+      replayKey: null,
       notificationId: '2024050100222123456001234567890',
       orderNo: 'D20240501000001',
       transactionId: '2024050122001400001',

@@ -191,6 +191,7 @@ describe('callbacks', () => {
     expect(paid.json.callback).toEqual({ status: 204, body: '' });
     const first = received[from]!.notification!;
     expect(first).toEqual({
+      replayKey: expect.stringMatching(/^\d+:\w+$/),
       notificationId: paid.json.trade.lastNotificationId,
       orderNo: no,
       transactionId: paid.json.trade.transactionId,
@@ -206,10 +207,15 @@ describe('callbacks', () => {
     }
     expect(received.slice(from + 1).map((r) => r.rejected?.status)).toEqual([401, 401, 401]);
 
+    // The provider verifies both (the server refuses a replay by its replayKey, the same as the
+    // first delivery's; a duplicate, WeChat's own retry, carries a fresh one).
     for (const kind of ['replay', 'duplicate']) {
       const sent = await control('POST', `/sandbox/trades/${no}/callbacks/${kind}`);
       expect({ kind, status: sent.json.status }).toEqual({ kind, status: 204 });
-      expect(received.at(-1)!.notification).toEqual(first);
+      const { replayKey, ...again } = received.at(-1)!.notification!;
+      const { replayKey: firstKey, ...original } = first;
+      expect(again).toEqual(original);
+      expect(replayKey === firstKey).toBe(kind === 'replay');
     }
   });
 

@@ -61,6 +61,7 @@ async function status(p: Promise<unknown>): Promise<number | 'accepted'> {
 
 test('a signed, encrypted callback decodes to a PaymentNotification', async () => {
   await expect(provider.verifyCallback(callback(event()))).resolves.toEqual({
+    replayKey: expect.stringMatching(/^\d+:\w+$/),
     notificationId: 'EV-2026112300000001',
     orderNo: 'D202611230001',
     transactionId: '4200000000000000000000000001',

@@ -144,7 +144,8 @@ export class WechatPayProvider implements PaymentProvider {
     if (!state) throw new WechatPayError(200, 'BAD_RESPONSE', `unknown trade_state ${word}`);
     if (state !== 'PAID') return { ...unpaid(word), state };
     const amount = json.amount as Json | undefined;
-    const paid = amount?.payer_total ?? amount?.total;
+    // `total`, as the callback reports it: a coupon lowers payer_total, not what the order was paid.
+    const paid = amount?.total;
     const paidAt = new Date(String(json.success_time));
     if (typeof json.transaction_id !== 'string' || !Number.isInteger(paid) || Number.isNaN(paidAt.getTime())) {
       throw new WechatPayError(200, 'BAD_RESPONSE', `paid trade ${orderNo} lacks transaction_id, amount or success_time`);
@@ -194,7 +195,9 @@ export class WechatPayProvider implements PaymentProvider {
     if (typeof tx.out_trade_no !== 'string' || typeof tx.transaction_id !== 'string' || !state || !Number.isInteger(amount?.total) || Number.isNaN(paidAt.getTime())) {
       throw new CallbackRejected('callback transaction lacks out_trade_no, transaction_id, trade_state, amount or success_time', 400);
     }
-    return { notificationId: event.id, orderNo: tx.out_trade_no, transactionId: tx.transaction_id, state, amount: amount!.total as number, paidAt };
+    const signed = signedHeaders(callback.headers);
+    const replayKey = `${signed.timestamp}:${signed.nonce}`;
+    return { notificationId: event.id, orderNo: tx.out_trade_no, transactionId: tx.transaction_id, state, amount: amount!.total as number, paidAt, replayKey };
   }
 
   accepted(): CallbackAnswer {
