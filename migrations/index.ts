@@ -4,6 +4,8 @@ import { Migration20261121000100_agenda_jobs } from './Migration20261121000100_a
 import { Migration20261121000200_orders } from './Migration20261121000200_orders.js';
 import { Migration20261123000000_job_states } from './Migration20261123000000_job_states.js';
 import { Migration20261123000100_payments } from './Migration20261123000100_payments.js';
+import { Migration20261123000200_messages } from './Migration20261123000200_messages.js';
+import { Migration20261123000300_vip } from './Migration20261123000300_vip.js';
 
 /** Every migration, in order. Listed explicitly so the compiled server and the tests load the same set. */
 export const migrationsList: MigrationObject[] = [
@@ -12,4 +14,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261121000200_orders', class: Migration20261121000200_orders },
   { name: 'Migration20261123000000_job_states', class: Migration20261123000000_job_states },
   { name: 'Migration20261123000100_payments', class: Migration20261123000100_payments },
+  { name: 'Migration20261123000200_messages', class: Migration20261123000200_messages },
+  { name: 'Migration20261123000300_vip', class: Migration20261123000300_vip },
 ];

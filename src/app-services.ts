@@ -6,11 +6,13 @@ import type { EventBus } from './events/bus.js';
 import type { Logger } from './logger.js';
 import type { JobControl } from './scheduling/job-control.js';
 import type { AuctionService } from './services/auctions.js';
+import type { MessageService } from './services/messages.js';
 import type { OrderCreation } from './services/orders/create.js';
 import type { OrderQueries } from './services/orders/queries.js';
 import type { OrderSettlement } from './services/orders/settle.js';
 import type { PaymentService } from './services/payments.js';
 import type { Providers } from './payments/registry.js';
+import type { VipService } from './services/vip.js';
 import type { ProductService } from './services/products.js';
 import type { UserService } from './services/users.js';
 import type { WalletService } from './services/wallets.js';
@@ -33,4 +35,6 @@ export interface AppServices {
   orderQueries: OrderQueries;
   payments: PaymentService;
   providers: Providers;
+  messages: MessageService;
+  vip: VipService;
 }

@@ -15,6 +15,7 @@ import { playgroundHtml, restRoutes, wantsPlayground } from './http/routes.js';
 import { AUCTION_END } from './jobs/auction-end.js';
 import { jobCatalogue } from './jobs/catalogue.js';
 import { ORDER_EXPIRY } from './jobs/order-expiry.js';
+import { VIP_EXPIRY } from './jobs/vip-expiry.js';
 import { createLogger, type Logger } from './logger.js';
 import { createSchema } from './http/schema.js';
 import { createScheduler, storeName, trackRunning, type Scheduler } from './scheduling/agenda.js';
@@ -23,6 +24,10 @@ import { AgendaJobControl } from './scheduling/job-control.js';
 import { JobStates } from './scheduling/job-states.js';
 import { registerJobs } from './scheduling/jobs.js';
 import { AuctionService } from './services/auctions.js';
+import { MessageService } from './services/messages.js';
+import { VipService } from './services/vip.js';
+import { VipReminders } from './services/vip-reminders.js';
+import { localDay, localTime } from './services/calendar.js';
 import { OrderCreation } from './services/orders/create.js';
 import { OrderQueries } from './services/orders/queries.js';
 import { OrderSettlement } from './services/orders/settle.js';
@@ -87,14 +92,18 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const products = new ProductService();
   const wallets = new WalletService(users);
   const auctions = new AuctionService(deadlines.armer(AUCTION_END));
-  const orderSettlement = new OrderSettlement(wallets, {}, log, config.orderExpireMinutes);
+  const vip = new VipService(deadlines.armer(VIP_EXPIRY), config.appTimezone);
+  // What becoming PAID means per product kind, whichever way an order was paid.
+  const orderSettlement = new OrderSettlement(wallets, { VIP_PLAN: vip.onPaid }, log, config.orderExpireMinutes);
   const orderQueries = new OrderQueries();
   const orderCreation = new OrderCreation(deadlines.armer(ORDER_EXPIRY), products, wallets, users, orderSettlement, config.orderExpireMinutes);
   const providers = createProviders(config);
+  const messages = new MessageService();
   let listeningOn = config.port;
   const payments = new PaymentService(providers, orderSettlement, log, () => config.publicBaseUrl ?? `http://localhost:${listeningOn}`);
   const reconciliation = new Reconciliation(tx, providers, payments, orderSettlement, log, config.reconcile, () => clock.now());
-  const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries, reconciliation, orm });
+  const reminders = new VipReminders(tx, messages, log, config.appTimezone, config.vip.reminderBatchSize, () => clock.now());
+  const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries, reconciliation, orm, vip, reminders });
   const services: AppServices = {
     config,
     orm,
@@ -112,6 +121,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     orderQueries,
     payments,
     providers,
+    messages,
+    vip,
   };
 
   await registerJobs(catalogue, {
@@ -174,6 +185,21 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     for (const kind of deadlines.names()) {
       if (paused.includes(wakeJobName(kind))) log.warn({ kind }, 'deadline kind paused by an admin: not recovered at start-up');
       else await deadlines.recover(kind);
+    }
+    // Today's reminders, if their time has passed and no server ran them today (down at 09:00). Only
+    // today's: a missed earlier day's milestones would say the wrong number of days. Each milestone is
+    // written once by its unique key, so instances starting together write it once.
+    if (config.enableCron && !paused.includes('vip-reminders')) {
+      const now = clock.now();
+      const today = localDay(now, config.appTimezone);
+      const last = (await states.all()).get('vip-reminders')?.lastFinishedAt;
+      const ranToday = last != null && localDay(last, config.appTimezone) === today && localTime(last, config.appTimezone) >= config.vip.reminderTime;
+      if (localTime(now, config.appTimezone) >= config.vip.reminderTime && !ranToday) {
+        log.info({ day: today }, 'vip reminders missed today: running them now');
+        await states.started('vip-reminders');
+        await reminders.run(today);
+        await states.finished('vip-reminders', null);
+      }
     }
   } catch (err) {
     await stop();

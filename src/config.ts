@@ -58,6 +58,14 @@ export interface Config {
   sandboxPayUrl: string;
   /** A provider call taking longer than this fails (and is retried by reconciliation). */
   paymentTimeoutSeconds: number;
+  vip: {
+    /** Daily reminders at this local time (HH:MM) in APP_TIMEZONE. */
+    reminderTime: string;
+    /** Members written per reminder batch (one transaction each). */
+    reminderBatchSize: number;
+    /** Lapsed memberships settled per transaction. */
+    expiryBatchSize: number;
+  };
   reconcile: {
     intervalMinutes: number;
     /** Only PENDING online orders older than this are checked: younger ones are still being paid. */
@@ -201,6 +209,13 @@ function alipayConfig(env: Env): AlipayConfig | undefined {
   };
 }
 
+function clockTime(env: Env, name: string, fallback: string): string {
+  const value = str(env, name, fallback);
+  const m = /^([01]?\d|2[0-3]):([0-5]\d)$/.exec(value);
+  if (!m) throw new ConfigError(name, `must be a time of day HH:MM, got "${value}"`);
+  return `${m[1].padStart(2, '0')}:${m[2]}`;
+}
+
 const DEV_JWT_SECRET = 'deadline-development-secret';
 
 export function loadConfig(env: Env = process.env): Config {
@@ -249,6 +264,11 @@ export function loadConfig(env: Env = process.env): Config {
     alipay: alipayConfig(env),
     sandboxPayUrl: url(env, 'SANDBOX_PAY_URL', 'http://127.0.0.1:4010', ['http:', 'https:'])!.replace(/\/+$/, ''),
     paymentTimeoutSeconds: num(env, 'PAYMENT_PROVIDER_TIMEOUT_SECONDS', 10, { min: 0.1 }),
+    vip: {
+      reminderTime: clockTime(env, 'VIP_REMINDER_TIME', '09:00'),
+      reminderBatchSize: num(env, 'VIP_REMINDER_BATCH_SIZE', 5000, { min: 1, integer: true }),
+      expiryBatchSize: num(env, 'VIP_EXPIRY_BATCH_SIZE', 500, { min: 1, integer: true }),
+    },
     reconcile: {
       intervalMinutes: num(env, 'RECONCILE_INTERVAL_MINUTES', 5, { min: 0.001 }),
       thresholdMinutes: num(env, 'RECONCILE_THRESHOLD_MINUTES', 5, { min: 0 }),

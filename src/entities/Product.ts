@@ -7,7 +7,7 @@ export type ProductKind = (typeof PRODUCT_KINDS)[number];
 /** Prices are integer cents. A null `stock` is unlimited; a counted one is taken by orders and returned when they close. */
 @Entity({ tableName: 'products' })
 export class Product {
-  [OptionalProps]?: 'createdAt' | 'vipDays' | 'vipLevel' | 'stock';
+  [OptionalProps]?: 'createdAt' | 'vipDays' | 'vipLevel' | 'vipLifetime' | 'stock';
 
   @PrimaryKey({ type: 'bigint', autoincrement: true })
   id!: string;
@@ -29,6 +29,10 @@ export class Product {
   @Property({ type: 'integer', nullable: true })
   @Check({ name: 'products_vip_level_check', expression: '"vip_level" > 0' })
   vipLevel: number | null = null;
+
+  /** A VIP plan that never lapses (then `vipDays` is null). */
+  @Property({ type: 'boolean', default: false })
+  vipLifetime!: boolean;
 
   @Property({ type: 'integer', nullable: true })
   @Check({ name: 'products_stock_check', expression: '"stock" >= 0' })

@@ -11,6 +11,9 @@ import { JobState } from './JobState.js';
 import { Payment } from './Payment.js';
 import { PaymentIntent } from './PaymentIntent.js';
 import { PaymentNotification } from './PaymentNotification.js';
+import { Message } from './Message.js';
+import { VipMembership } from './VipMembership.js';
+import { VipReminder } from './VipReminder.js';
 
-export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification };
-export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification];
+export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message };
+export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message];

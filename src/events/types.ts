@@ -1,6 +1,8 @@
 import type { Auction } from '../entities/Auction.js';
+import type { Message } from '../entities/Message.js';
 import type { Order } from '../entities/Order.js';
 import type { Payment } from '../entities/Payment.js';
+import type { VipMembership } from '../entities/VipMembership.js';
 
 /**
  * The typed map of domain events: topic -> payload. Every payload carries its `eventId` (the outbox
@@ -52,6 +54,9 @@ export type PaymentData = Pick<
   'id' | 'orderId' | 'orderNo' | 'provider' | 'transactionId' | 'amount' | 'paidAt' | 'source' | 'needsRefund' | 'refundReason' | 'createdAt'
 >;
 
+export type MessageData = Pick<Message, 'id' | 'userId' | 'kind' | 'title' | 'body' | 'createdAt' | 'readAt'>;
+export type MembershipData = Pick<VipMembership, 'userId' | 'level' | 'expiresAt' | 'isLifetime' | 'active'>;
+
 export interface DomainEvents {
   AUCTION_ENDED: { eventId: string; auction: Wire<AuctionData>; winnerId: string | null; finalPrice: number | null; endedAt: string };
   AUCTION_UPDATED: { eventId: string; auction: Wire<AuctionData> };
@@ -61,6 +66,10 @@ export interface DomainEvents {
   ORDER_UPDATED: { eventId: string; order: Wire<OrderData> };
   /** Money a provider took that could not pay its order: an admin must refund it. */
   PAYMENT_NEEDS_REFUND: { eventId: string; payment: Wire<PaymentData> };
+  /** Published per user (`MESSAGE_RECEIVED:<userId>`): a message to them was created. Only its owner hears it. */
+  MESSAGE_RECEIVED: { eventId: string; message: Wire<MessageData> };
+  /** A membership extended or lapsed; its owner and admins hear it. */
+  VIP_STATUS_CHANGED: { eventId: string; membership: Wire<MembershipData> };
 }
 
 export type Topic = keyof DomainEvents;
@@ -140,3 +149,29 @@ export function paymentWire(p: PaymentData): Wire<PaymentData> {
 export function revivePayment(w: Wire<PaymentData>): PaymentData {
   return { ...w, paidAt: new Date(w.paidAt), createdAt: new Date(w.createdAt) };
 }
+
+export function messageWire(m: MessageData): Wire<MessageData> {
+  return {
+    id: m.id,
+    userId: m.userId,
+    kind: m.kind,
+    title: m.title,
+    body: m.body,
+    createdAt: m.createdAt.toISOString(),
+    readAt: iso(m.readAt),
+  };
+}
+
+export function reviveMessage(w: Wire<MessageData>): MessageData {
+  return { ...w, createdAt: new Date(w.createdAt), readAt: date(w.readAt) };
+}
+
+export const membershipWire = (m: MembershipData): Wire<MembershipData> => ({
+  userId: m.userId,
+  level: m.level,
+  expiresAt: m.expiresAt ? m.expiresAt.toISOString() : null,
+  isLifetime: m.isLifetime,
+  active: m.active,
+});
+
+export const reviveMembership = (w: Wire<MembershipData>): MembershipData => ({ ...w, expiresAt: w.expiresAt ? new Date(w.expiresAt) : null });

@@ -9,6 +9,8 @@ import { OrderResolver } from '../resolvers/order.resolver.js';
 import { OrderSubscriptionResolver } from '../resolvers/order-subscriptions.resolver.js';
 import { ProductResolver } from '../resolvers/product.resolver.js';
 import { PaymentResolver } from '../resolvers/payment.resolver.js';
+import { MessageResolver } from '../resolvers/message.resolver.js';
+import { VipResolver } from '../resolvers/vip.resolver.js';
 
 export const resolvers = [
   AuctionResolver,
@@ -18,6 +20,8 @@ export const resolvers = [
   OrderResolver,
   OrderSubscriptionResolver,
   PaymentResolver,
+  MessageResolver,
+  VipResolver,
 ] as const;
 
 /**

@@ -6,6 +6,9 @@ import type { JobStates } from '../scheduling/job-states.js';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { AuctionService } from '../services/auctions.js';
 import type { Reconciliation } from '../services/reconciliation.js';
+import type { VipService } from '../services/vip.js';
+import type { VipReminders } from '../services/vip-reminders.js';
+import { vipExpiryKind } from './vip-expiry.js';
 import type { OrderQueries } from '../services/orders/queries.js';
 import type { OrderSettlement } from '../services/orders/settle.js';
 import { auctionEndKind } from './auction-end.js';
@@ -18,6 +21,8 @@ export interface JobPayloads {
   'deadline-sweep': Record<string, never>;
   'outbox-sweep': Record<string, never>;
   'payment-reconciliation': Record<string, never>;
+  'deadline:vip-expiry': { kind: string; armId?: string };
+  'vip-reminders': Record<string, never>;
 }
 
 /** A failed wake-up (database away) retries after 1, 2, 3, 4, 5 s; after that the sweep takes over. */
@@ -37,11 +42,14 @@ export function jobCatalogue(deps: {
   orderQueries: OrderQueries;
   reconciliation: Reconciliation;
   orm: MikroORM;
+  vip: VipService;
+  reminders: VipReminders;
 }): JobDefinition[] {
   const { config } = deps;
   return [
     deadlineJob(auctionEndKind(deps.auctions, config.auctionEndBatchSize), wakeupRetry),
     deadlineJob(orderExpiryKind(deps.orderSettlement, deps.orderQueries, config.orderExpiryBatchSize), wakeupRetry),
+    deadlineJob(vipExpiryKind(deps.vip, config.vip.expiryBatchSize), wakeupRetry),
     // The safety net: every kind settles what is overdue and re-arms (a lost wake-up, a crash mid-batch).
     periodicJob<JobPayloads['deadline-sweep']>({
       name: 'deadline-sweep',
@@ -68,10 +76,25 @@ export function jobCatalogue(deps: {
       handler: () => deps.reconciliation.run(deps.orm.em.fork()),
       retry: { attempts: config.reconcile.maxRetries, delayMs: () => config.reconcile.retrySeconds * 1000 },
     }),
+    // Daily at VIP_REMINDER_TIME in APP_TIMEZONE (a cron read in that zone: 09:00 local on both sides
+    // of a DST change). Each milestone is written once by a unique key, so a retry is harmless.
+    periodicJob<JobPayloads['vip-reminders']>({
+      name: 'vip-reminders',
+      schedule: { cron: dailyCron(config.vip.reminderTime), timezone: config.appTimezone },
+      payload: {},
+      handler: () => deps.reminders.run(),
+      retry: { attempts: 3, delayMs: (attempt) => attempt * 60_000 },
+    }),
   ];
 }
 
 /** Deadline kinds whose wake-up an admin paused: the sweep leaves them alone too. */
 async function pausedKinds(states: JobStates): Promise<string[]> {
   return (await states.paused()).filter((name) => name.startsWith('deadline:')).map((name) => name.slice('deadline:'.length));
+}
+
+/** "09:00" → "0 9 * * *". */
+export function dailyCron(time: string): string {
+  const [h, m] = time.split(':').map(Number);
+  return `${m} ${h} * * *`;
 }

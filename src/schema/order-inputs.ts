@@ -15,6 +15,9 @@ export class CreateProductInput {
   @Max(36_500)
   vipDays?: number | null;
   @Field(() => Int, { nullable: true, description: 'VIP_PLAN only (required there)' }) @IsOptional() @IsInt() @Min(1) @Max(100) vipLevel?: number | null;
+  @Field(() => Boolean, { nullable: true, description: 'VIP_PLAN only: a plan that never lapses (then no vipDays)' })
+  @IsOptional()
+  vipLifetime?: boolean | null;
   @Field(() => Int, { nullable: true, description: 'Omit for unlimited; required for FLASH_SALE' })
   @IsOptional()
   @IsInt()

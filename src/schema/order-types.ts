@@ -52,6 +52,7 @@ export class Product {
   @Field(() => ProductKind) kind!: ProductKindValue;
   @Field(() => Int, { nullable: true, description: 'VIP_PLAN: days of VIP it adds; null is a lifetime plan' }) vipDays!: number | null;
   @Field(() => Int, { nullable: true, description: 'VIP_PLAN: the level it grants' }) vipLevel!: number | null;
+  @Field({ description: 'VIP_PLAN: never lapses' }) vipLifetime!: boolean;
   @Field(() => Int, { nullable: true, description: 'Units left; null is unlimited' }) stock!: number | null;
   @Field() createdAt!: Date;
 }

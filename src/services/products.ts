@@ -11,6 +11,7 @@ export interface ProductInput {
   kind: ProductKind;
   vipDays?: number | null;
   vipLevel?: number | null;
+  vipLifetime?: boolean | null;
   stock?: number | null;
 }
 
@@ -19,9 +20,11 @@ export class ProductService {
   async create(uow: UnitOfWork, input: ProductInput): Promise<Product> {
     const vip = input.kind === 'VIP_PLAN';
     if (vip && !input.vipLevel) throw badInput('A VIP_PLAN needs a vipLevel', 'vipLevel');
-    if (!vip && (input.vipDays != null || input.vipLevel != null)) {
-      throw badInput('vipDays and vipLevel belong to VIP_PLAN products only', input.vipDays != null ? 'vipDays' : 'vipLevel');
+    if (!vip && (input.vipDays != null || input.vipLevel != null || input.vipLifetime)) {
+      const field = input.vipDays != null ? 'vipDays' : input.vipLevel != null ? 'vipLevel' : 'vipLifetime';
+      throw badInput('vipDays, vipLevel and vipLifetime belong to VIP_PLAN products only', field);
     }
+    if (vip && input.vipLifetime && input.vipDays != null) throw badInput('A lifetime plan has no vipDays', 'vipDays');
     if (input.kind === 'FLASH_SALE' && input.stock == null) throw badInput('A FLASH_SALE product needs a stock', 'stock');
     const product = uow.em.create(Product, {
       name: input.name,
@@ -29,6 +32,8 @@ export class ProductService {
       kind: input.kind,
       vipDays: input.vipDays ?? null,
       vipLevel: input.vipLevel ?? null,
+      // No vipDays is a lifetime plan, as it always was; vipLifetime says so explicitly.
+      vipLifetime: vip && (input.vipLifetime === true || input.vipDays == null),
       stock: input.stock ?? null,
       createdAt: uow.now,
     });
