@@ -104,9 +104,11 @@ test('list() names every job of the catalogue with its kind, schedule, last run 
   const expected = [
     ['deadline:auction-end', 'DEADLINE'],
     ['deadline:order-expiry', 'DEADLINE'],
+    ['deadline:vip-expiry', 'DEADLINE'],
     ['deadline-sweep', 'PERIODIC'],
     ['outbox-sweep', 'PERIODIC'],
     ['payment-reconciliation', 'PERIODIC'],
+    ['vip-reminders', 'PERIODIC'],
   ];
   const fromA = await a.services.jobs.list();
   expect(fromA.map((j) => [j.name, j.kind])).toEqual(expected);
@@ -267,9 +269,17 @@ test('run() makes exactly one extra run on one instance, soon; an unknown name t
   }
   await expect(a.services.jobs.run('deadline:')).rejects.toThrow('No job is named "deadline:"');
   // Nothing was recorded for the names that do not exist, and the list is unchanged.
-  const rows = await withDb(db.url, async (c) => (await c.query(`select name from job_states where name not in ('deadline:auction-end', 'deadline:order-expiry', 'deadline-sweep', 'outbox-sweep', 'payment-reconciliation')`)).rows);
+  const rows = await withDb(db.url, async (c) => (await c.query(`select name from job_states where name not in ('deadline:auction-end', 'deadline:order-expiry', 'deadline:vip-expiry', 'deadline-sweep', 'outbox-sweep', 'payment-reconciliation', 'vip-reminders')`)).rows);
   expect(rows).toEqual([]);
-  expect((await a.services.jobs.list()).map((j) => j.name)).toEqual(['deadline:auction-end', 'deadline:order-expiry', 'deadline-sweep', 'outbox-sweep', 'payment-reconciliation']);
+  expect((await a.services.jobs.list()).map((j) => j.name)).toEqual([
+    'deadline:auction-end',
+    'deadline:order-expiry',
+    'deadline:vip-expiry',
+    'deadline-sweep',
+    'outbox-sweep',
+    'payment-reconciliation',
+    'vip-reminders',
+  ]);
 });
 
 test('a failing run is recorded: lastError names the order, failCount counts the failures', async () => {

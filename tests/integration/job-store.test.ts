@@ -101,7 +101,7 @@ describe.each(stores)('job store: %s', (store, storeEnv) => {
       expect(jobs).toHaveLength(1);
       // Only the wake-ups of the deadline kinds: no sweeps.
       expect(Object.keys((noCron.scheduler as unknown as { definitions: object }).definitions).sort()).toEqual(
-        ['deadline:auction-end', 'deadline:order-expiry'],
+        ['deadline:auction-end', 'deadline:order-expiry', 'deadline:vip-expiry'],
       );
     } finally {
       await Promise.all([second.stop(), noCron.stop()]);
