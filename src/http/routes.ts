@@ -93,7 +93,8 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
       return;
     }
     try {
-      const result = await services.tx.run((uow) => services.payments.applyCallback(uow, provider.name, notification));
+      // Answered at commit: the events go out meanwhile (the outbox sweep covers a crash before that).
+      const { result } = await services.tx.runThenPublish((uow) => services.payments.applyCallback(uow, provider.name, notification));
       services.log.info(
         { provider: name, orderNo: notification.orderNo, transactionId: notification.transactionId, notificationId: notification.notificationId, outcome: result.outcome },
         'payment callback applied',
