@@ -23,6 +23,7 @@ registerEnumType(PaymentMethod, { name: 'PaymentMethod' });
 export enum OrderChannel {
   H5 = 'H5',
   ADMIN = 'ADMIN',
+  SECKILL = 'SECKILL',
 }
 registerEnumType(OrderChannel, { name: 'OrderChannel' });
 
