@@ -34,12 +34,15 @@ export async function createTestDatabase(label: string): Promise<{ url: string; 
 }
 
 export function testConfig(databaseUrl: string, env: Record<string, string> = {}): Config {
+  const prefix = `test:${randomBytes(4).toString('hex')}`;
   return loadConfig({
     NODE_ENV: 'test',
     JWT_SECRET,
     DATABASE_URL: databaseUrl,
     PORT: '0',
-    REDIS_PREFIX: `test:${randomBytes(4).toString('hex')}`,
+    REDIS_PREFIX: prefix,
+    // Flash-sale keys too: product ids repeat across test files' databases, one Redis serves them all.
+    SECKILL_KEY_PREFIX: `${prefix}:`,
     JOB_PROCESS_EVERY_SECONDS: '1',
     JOB_LOCK_LIFETIME_SECONDS: '4',
     LOG_LEVEL: 'warn',
