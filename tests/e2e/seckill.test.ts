@@ -33,7 +33,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (process.env.SHOW_LOG) console.log(JSON.stringify(log.lines.filter((l) => Number(l.level) >= 40).slice(0, 5), null, 1));
   await app?.stop();
   if (redis) {
     const keys = await redis.keys(`${app.services.config.seckill.keyPrefix}*`);
