@@ -13,6 +13,7 @@ import type { OrderSettlement } from './services/orders/settle.js';
 import type { PaymentService } from './services/payments.js';
 import type { Providers } from './payments/registry.js';
 import type { VipService } from './services/vip.js';
+import type { FlashSales } from './services/seckill/sales.js';
 import type { ProductService } from './services/products.js';
 import type { UserService } from './services/users.js';
 import type { WalletService } from './services/wallets.js';
@@ -37,4 +38,5 @@ export interface AppServices {
   providers: Providers;
   messages: MessageService;
   vip: VipService;
+  flashSales: FlashSales;
 }

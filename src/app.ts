@@ -38,6 +38,10 @@ import { ProductService } from './services/products.js';
 import { WalletService } from './services/wallets.js';
 import type { AppServices } from './app-services.js';
 import { UserService } from './services/users.js';
+import { SeckillBatches } from './services/seckill/batch.js';
+import { SeckillConsumer } from './services/seckill/consumer.js';
+import { FlashSales } from './services/seckill/sales.js';
+import { SaleStore } from './services/seckill/store.js';
 
 export interface App {
   url: string;
@@ -93,10 +97,23 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const wallets = new WalletService(users);
   const auctions = new AuctionService(deadlines.armer(AUCTION_END));
   const vip = new VipService(deadlines.armer(VIP_EXPIRY), config.appTimezone);
-  // What becoming PAID means per product kind, whichever way an order was paid.
-  const orderSettlement = new OrderSettlement(wallets, { VIP_PLAN: vip.onPaid }, log, config.orderExpireMinutes);
+  const saleStore = new SaleStore(redisPub, config.seckill.keyPrefix);
+  // The consumer is made below (it writes orders); sales hand it their streams through this closure.
+  const flashSales = new FlashSales(saleStore, config.seckill.group, (productId): Promise<void> => seckillConsumer.watch(productId), log);
+  // What becoming PAID (and CANCELLED or EXPIRED) means per product kind, whichever way it happened.
+  const orderSettlement = new OrderSettlement(wallets, { VIP_PLAN: vip.onPaid }, log, config.orderExpireMinutes, { FLASH_SALE: flashSales.onClosed });
   const orderQueries = new OrderQueries();
   const orderCreation = new OrderCreation(deadlines.armer(ORDER_EXPIRY), products, wallets, users, orderSettlement, config.orderExpireMinutes);
+  const seckillConsumer = new SeckillConsumer(
+    config.redisUrl,
+    redisPub,
+    saleStore,
+    new SeckillBatches(orderCreation),
+    tx,
+    config.seckill,
+    instanceName,
+    log,
+  );
   const providers = createProviders(config);
   const messages = new MessageService();
   let listeningOn = config.port;
@@ -123,6 +140,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     providers,
     messages,
     vip,
+    flashSales,
   };
 
   await registerJobs(catalogue, {
@@ -163,13 +181,16 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const url = `http://localhost:${port}/graphql`;
   log.info({ url }, 'Deadline is serving GraphQL (and subscriptions) at this URL');
 
+  let discovering: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       log.info('stopping: no new requests or jobs');
       deadlines.stop();
+      clearInterval(discovering);
       await apollo.stop(); // closes the HTTP server and the WebSocket server, waiting for requests in flight
       ws.wsServer.close();
+      await seckillConsumer.stop(); // a batch being written commits and is acknowledged first
       const running = await jobs.stop(config.shutdownGraceSeconds * 1000);
       if (running > 0) log.warn({ running }, 'jobs still running at shutdown; their locks will expire');
       await Promise.allSettled([redisPub.quit(), redisSub.quit()]);
@@ -201,6 +222,14 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         await states.finished('vip-reminders', null);
       }
     }
+    // Flash sales: consume every sale's stream, and load into Redis the open ones it lost (it may
+    // have restarted empty); then again every SECKILL_DISCOVER_SECONDS, for sales started elsewhere.
+    const discover = () => flashSales.discover(orm.em.fork(), clock.now());
+    await discover();
+    seckillConsumer.start();
+    discovering = setInterval(() => {
+      discover().catch((err) => log.warn({ err }, 'flash sales: looking for sales failed; trying again'));
+    }, config.seckill.discoverSeconds * 1000);
   } catch (err) {
     await stop();
     throw err;

@@ -66,6 +66,22 @@ export interface Config {
     /** Lapsed memberships settled per transaction. */
     expiryBatchSize: number;
   };
+  seckill: {
+    /** The consumer group every instance's flash-sale consumer joins (one group: each entry is ordered once). */
+    group: string;
+    /** Entries read (and ordered in one transaction) per stream per read. */
+    batch: number;
+    /** How long a read blocks waiting for entries; also how soon a newly started sale is read. */
+    blockMs: number;
+    /** An entry pending this long (its consumer died or failed) is taken over with XAUTOCLAIM. */
+    claimIdleMs: number;
+    /** An entry delivered more than this many times goes to `stream:seckill:{productId}:dead`. */
+    maxDeliveries: number;
+    /** Prepended to the flash-sale keys (`stream:seckill:{productId}`, …); empty: the names BFFs write to. */
+    keyPrefix: string;
+    /** How often each instance looks for sales started elsewhere, to consume their streams too. */
+    discoverSeconds: number;
+  };
   reconcile: {
     intervalMinutes: number;
     /** Only PENDING online orders older than this are checked: younger ones are still being paid. */
@@ -216,6 +232,12 @@ function clockTime(env: Env, name: string, fallback: string): string {
   return `${m[1].padStart(2, '0')}:${m[2]}`;
 }
 
+function seckillGroup(env: Env): string {
+  const group = str(env, 'SECKILL_GROUP', 'g1');
+  if (!/^[\w:.-]{1,100}$/.test(group)) throw new ConfigError('SECKILL_GROUP', `must be 1 to 100 letters, digits or _:.-, got "${group}"`);
+  return group;
+}
+
 const DEV_JWT_SECRET = 'deadline-development-secret';
 
 export function loadConfig(env: Env = process.env): Config {
@@ -268,6 +290,15 @@ export function loadConfig(env: Env = process.env): Config {
       reminderTime: clockTime(env, 'VIP_REMINDER_TIME', '09:00'),
       reminderBatchSize: num(env, 'VIP_REMINDER_BATCH_SIZE', 5000, { min: 1, integer: true }),
       expiryBatchSize: num(env, 'VIP_EXPIRY_BATCH_SIZE', 500, { min: 1, integer: true }),
+    },
+    seckill: {
+      group: seckillGroup(env),
+      batch: num(env, 'SECKILL_BATCH', 100, { min: 1, integer: true }),
+      blockMs: num(env, 'SECKILL_BLOCK_MS', 1000, { min: 1, integer: true }),
+      claimIdleMs: num(env, 'SECKILL_CLAIM_IDLE_MS', 30_000, { min: 1, integer: true }),
+      maxDeliveries: num(env, 'SECKILL_MAX_DELIVERIES', 5, { min: 1, integer: true }),
+      keyPrefix: str(env, 'SECKILL_KEY_PREFIX', ''),
+      discoverSeconds: num(env, 'SECKILL_DISCOVER_SECONDS', 5, { min: 0.05 }),
     },
     reconcile: {
       intervalMinutes: num(env, 'RECONCILE_INTERVAL_MINUTES', 5, { min: 0.001 }),

@@ -1,5 +1,5 @@
 import { OptionalProps } from '@mikro-orm/core';
-import { Check, Entity, Enum, Index, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
+import { Check, Entity, Enum, Index, ManyToOne, PrimaryKey, Property, Unique } from '@mikro-orm/decorators/legacy';
 import { Product } from './Product.js';
 import { User } from './User.js';
 
@@ -11,7 +11,7 @@ export const PAID_VIA = ['WALLET', 'CALLBACK', 'COMPENSATE', 'ADMIN'] as const;
 export type PaidVia = (typeof PAID_VIA)[number];
 /** The methods paid (at least in part) at a payment provider. */
 export const ONLINE_METHODS: readonly PaymentMethod[] = ['WECHAT', 'ALIPAY', 'MIXED'];
-export const ORDER_CHANNELS = ['H5', 'ADMIN'] as const;
+export const ORDER_CHANNELS = ['H5', 'ADMIN', 'SECKILL'] as const;
 export type OrderChannel = (typeof ORDER_CHANNELS)[number];
 
 /** The one table of allowed transitions; services check it in one place. */
@@ -30,6 +30,8 @@ export const ORDER_TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
 @Index({ name: 'orders_expires_at_status_idx', properties: ['expiresAt', 'status'] })
 @Index({ name: 'orders_user_id_idx', properties: ['userId', 'id'] })
 @Index({ name: 'orders_pending_created_at_idx', properties: ['createdAt'], where: `"status" = 'PENDING'` })
+// One live order per user per flash sale, whatever instance or consumer writes it.
+@Unique({ name: 'orders_seckill_buyer_key', properties: ['productId', 'userId'], where: `"channel" = 'SECKILL' and "status" in ('PENDING', 'PAID')` })
 // A pending order has a deadline; a settled one never does.
 @Check({ name: 'orders_expiry_matches_status', expression: `("status" = 'PENDING') = ("expires_at" is not null)` })
 export class Order {

@@ -6,8 +6,9 @@ export type ProductKind = (typeof PRODUCT_KINDS)[number];
 
 /** Prices are integer cents. A null `stock` is unlimited; a counted one is taken by orders and returned when they close. */
 @Entity({ tableName: 'products' })
+@Check({ name: 'products_sale_window_check', expression: '"sale_starts_at" < "sale_ends_at"' })
 export class Product {
-  [OptionalProps]?: 'createdAt' | 'vipDays' | 'vipLevel' | 'vipLifetime' | 'stock';
+  [OptionalProps]?: 'createdAt' | 'vipDays' | 'vipLevel' | 'vipLifetime' | 'stock' | 'saleStartsAt' | 'saleEndsAt';
 
   @PrimaryKey({ type: 'bigint', autoincrement: true })
   id!: string;
@@ -37,6 +38,14 @@ export class Product {
   @Property({ type: 'integer', nullable: true })
   @Check({ name: 'products_stock_check', expression: '"stock" >= 0' })
   stock: number | null = null;
+
+  /** FLASH_SALE: requests are taken from this time on … */
+  @Property({ type: 'timestamptz', length: 3, nullable: true })
+  saleStartsAt: Date | null = null;
+
+  /** … until this time (exclusive). */
+  @Property({ type: 'timestamptz', length: 3, nullable: true })
+  saleEndsAt: Date | null = null;
 
   @Property({ type: 'timestamptz', length: 3, defaultRaw: 'now()' })
   createdAt!: Date;

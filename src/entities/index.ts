@@ -14,6 +14,7 @@ import { PaymentNotification } from './PaymentNotification.js';
 import { Message } from './Message.js';
 import { VipMembership } from './VipMembership.js';
 import { VipReminder } from './VipReminder.js';
+import { SeckillLog } from './SeckillLog.js';
 
-export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message };
-export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message];
+export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog };
+export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog];

@@ -70,6 +70,8 @@ export interface DomainEvents {
   MESSAGE_RECEIVED: { eventId: string; message: Wire<MessageData> };
   /** A membership extended or lapsed; its owner and admins hear it. */
   VIP_STATUS_CHANGED: { eventId: string; membership: Wire<MembershipData> };
+  /** Published per sale and user (`SECKILL_RESULT:<productId>:<userId>`): a queued request was ordered or refused. */
+  SECKILL_RESULT: { eventId: string; productId: string; userId: string; status: 'ORDERED' | 'FAILED'; orderId: string | null; reason: string | null };
 }
 
 export type Topic = keyof DomainEvents;

@@ -11,6 +11,7 @@ import { ProductResolver } from '../resolvers/product.resolver.js';
 import { PaymentResolver } from '../resolvers/payment.resolver.js';
 import { MessageResolver } from '../resolvers/message.resolver.js';
 import { VipResolver } from '../resolvers/vip.resolver.js';
+import { SeckillResolver } from '../resolvers/seckill.resolver.js';
 
 export const resolvers = [
   AuctionResolver,
@@ -22,6 +23,7 @@ export const resolvers = [
   PaymentResolver,
   MessageResolver,
   VipResolver,
+  SeckillResolver,
 ] as const;
 
 /**

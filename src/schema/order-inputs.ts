@@ -24,6 +24,12 @@ export class CreateProductInput {
   @Min(0)
   @Max(1_000_000_000)
   stock?: number | null;
+  @Field(() => Date, { nullable: true, description: 'FLASH_SALE only (required there): requests are taken from this time' })
+  @IsOptional()
+  saleStartsAt?: Date | null;
+  @Field(() => Date, { nullable: true, description: 'FLASH_SALE only (required there): requests are refused from this time; after saleStartsAt' })
+  @IsOptional()
+  saleEndsAt?: Date | null;
 }
 
 @InputType()

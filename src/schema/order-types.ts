@@ -23,6 +23,7 @@ registerEnumType(PaymentMethod, { name: 'PaymentMethod' });
 export enum OrderChannel {
   H5 = 'H5',
   ADMIN = 'ADMIN',
+  SECKILL = 'SECKILL',
 }
 registerEnumType(OrderChannel, { name: 'OrderChannel' });
 
@@ -54,6 +55,8 @@ export class Product {
   @Field(() => Int, { nullable: true, description: 'VIP_PLAN: the level it grants' }) vipLevel!: number | null;
   @Field({ description: 'VIP_PLAN: never lapses' }) vipLifetime!: boolean;
   @Field(() => Int, { nullable: true, description: 'Units left; null is unlimited' }) stock!: number | null;
+  @Field(() => Date, { nullable: true, description: 'FLASH_SALE: the sale opens' }) saleStartsAt!: Date | null;
+  @Field(() => Date, { nullable: true, description: 'FLASH_SALE: the sale closes (exclusive)' }) saleEndsAt!: Date | null;
   @Field() createdAt!: Date;
 }
 

@@ -13,6 +13,8 @@ export interface ProductInput {
   vipLevel?: number | null;
   vipLifetime?: boolean | null;
   stock?: number | null;
+  saleStartsAt?: Date | null;
+  saleEndsAt?: Date | null;
 }
 
 /** The catalogue. VIP plans carry a level and a length (none: lifetime); flash-sale items a stock. */
@@ -26,6 +28,14 @@ export class ProductService {
     }
     if (vip && input.vipLifetime && input.vipDays != null) throw badInput('A lifetime plan has no vipDays', 'vipDays');
     if (input.kind === 'FLASH_SALE' && input.stock == null) throw badInput('A FLASH_SALE product needs a stock', 'stock');
+    const flash = input.kind === 'FLASH_SALE';
+    if (flash && (input.saleStartsAt == null || input.saleEndsAt == null)) {
+      throw badInput('A FLASH_SALE product needs saleStartsAt and saleEndsAt', input.saleStartsAt == null ? 'saleStartsAt' : 'saleEndsAt');
+    }
+    if (!flash && (input.saleStartsAt != null || input.saleEndsAt != null)) {
+      throw badInput('saleStartsAt and saleEndsAt belong to FLASH_SALE products only', input.saleStartsAt != null ? 'saleStartsAt' : 'saleEndsAt');
+    }
+    if (flash && input.saleStartsAt!.getTime() >= input.saleEndsAt!.getTime()) throw badInput('saleStartsAt must be before saleEndsAt', 'saleEndsAt');
     const product = uow.em.create(Product, {
       name: input.name,
       price: input.price,
@@ -35,6 +45,8 @@ export class ProductService {
       // No vipDays is a lifetime plan, as it always was; vipLifetime says so explicitly.
       vipLifetime: vip && (input.vipLifetime === true || input.vipDays == null),
       stock: input.stock ?? null,
+      saleStartsAt: input.saleStartsAt ?? null,
+      saleEndsAt: input.saleEndsAt ?? null,
       createdAt: uow.now,
     });
     await uow.em.flush();

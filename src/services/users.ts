@@ -30,6 +30,13 @@ export class UserService {
     await this.ensureWallet(em, id);
   }
 
+  /** Many users at once (a flash-sale batch's buyers, named by their stream entries): two statements. */
+  async ensureMany(em: EntityManager, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await em.createQueryBuilder(User).insert(ids.map((id) => ({ id, role: 'user' as const }))).onConflict('id').ignore().execute();
+    await em.createQueryBuilder(Wallet).insert(ids.map((userId) => ({ userId }))).onConflict('userId').ignore().execute();
+  }
+
   get(em: EntityManager, id: string): Promise<User | null> {
     return em.findOne(User, { id });
   }

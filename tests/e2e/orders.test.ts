@@ -49,7 +49,8 @@ const codeOf = (res: { errors?: Array<{ extensions?: { code?: string } }> }) => 
 describe('products and wallets', () => {
   test('admins create products of every kind; users read the catalogue but cannot add to it', async () => {
     const vip = await createProduct(app, { name: 'VIP month', price: 3000, kind: 'VIP_PLAN', vipDays: 30, vipLevel: 1 });
-    const flash = await createProduct(app, { name: 'Flash', price: 100, kind: 'FLASH_SALE', stock: 10 });
+    const window = { saleStartsAt: new Date(Date.now() + 3_600_000).toISOString(), saleEndsAt: new Date(Date.now() + 7_200_000).toISOString() };
+    const flash = await createProduct(app, { name: 'Flash', price: 100, kind: 'FLASH_SALE', stock: 10, ...window });
     const list = (await ok(app, '{ products { id name kind vipDays vipLevel stock } }', {}, alice)).products;
     expect(list).toEqual(
       expect.arrayContaining([
@@ -72,6 +73,7 @@ describe('products and wallets', () => {
       [{ name: 'x', price: 1, kind: 'VIP_PLAN' }, 'BAD_USER_INPUT'],
       [{ name: 'x', price: 1, kind: 'GOODS', vipDays: 3 }, 'BAD_USER_INPUT'],
       [{ name: 'x', price: 1, kind: 'FLASH_SALE' }, 'BAD_USER_INPUT'],
+      [{ name: 'x', price: 1, kind: 'FLASH_SALE', stock: 1 }, 'BAD_USER_INPUT'],
     ];
     for (const [input, code] of cases) {
       const res = await gql(app, 'mutation($input: CreateProductInput!) { createProduct(input: $input) { id } }', { input }, ADMIN);

@@ -44,6 +44,7 @@ export function envOf(config: Config, extra: Record<string, string> = {}): Recor
     JWT_SECRET: config.jwtSecret,
     DATABASE_URL: config.databaseUrl,
     REDIS_PREFIX: config.redisPrefix,
+    SECKILL_KEY_PREFIX: config.seckill.keyPrefix,
     PORT: '0',
     JOB_PROCESS_EVERY_SECONDS: String(config.jobProcessEverySeconds),
     JOB_LOCK_LIFETIME_SECONDS: String(config.jobLockLifetimeSeconds),

@@ -27,6 +27,14 @@ export async function createTestDatabase(label: string): Promise<{ url: string; 
     drop: async () => {
       const c = new pg.Client({ connectionString: ADMIN_URL });
       await c.connect();
+      // pg-pool's end() resolves before its clients' sockets close: a forced drop could terminate one
+      // still closing, and its pool, ended, has no error listener left (an unhandled error fails the
+      // file). Give them up to 2 s to go.
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await c.query('select count(*)::int as n from pg_stat_activity where datname = $1', [name]);
+        if (rows[0].n === 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
       await c.query(`drop database if exists "${name}" with (force)`);
       await c.end();
     },
@@ -34,12 +42,15 @@ export async function createTestDatabase(label: string): Promise<{ url: string; 
 }
 
 export function testConfig(databaseUrl: string, env: Record<string, string> = {}): Config {
+  const prefix = `test:${randomBytes(4).toString('hex')}`;
   return loadConfig({
     NODE_ENV: 'test',
     JWT_SECRET,
     DATABASE_URL: databaseUrl,
     PORT: '0',
-    REDIS_PREFIX: `test:${randomBytes(4).toString('hex')}`,
+    REDIS_PREFIX: prefix,
+    // Flash-sale keys too: product ids repeat across test files' databases, one Redis serves them all.
+    SECKILL_KEY_PREFIX: `${prefix}:`,
     JOB_PROCESS_EVERY_SECONDS: '1',
     JOB_LOCK_LIFETIME_SECONDS: '4',
     LOG_LEVEL: 'warn',

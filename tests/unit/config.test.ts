@@ -14,6 +14,7 @@ test('defaults are the documented ones', () => {
   expect(c.deadlineSweepSeconds).toBe(60);
   expect(c.orderExpireMinutes).toBe(30);
   expect(c.orderExpiryBatchSize).toBe(100);
+  expect(c.seckill).toEqual({ group: 'g1', batch: 100, blockMs: 1000, claimIdleMs: 30_000, maxDeliveries: 5, keyPrefix: '', discoverSeconds: 5 });
 });
 
 test('durations accept decimals', () => {
@@ -34,6 +35,12 @@ test.each([
   ['ORDER_EXPIRE_MINUTES', 'half an hour'],
   ['ORDER_EXPIRY_BATCH_SIZE', '2.5'],
   ['JOB_PROCESS_EVERY_SECONDS', '-1'],
+  ['SECKILL_GROUP', 'has spaces'],
+  ['SECKILL_BATCH', '0'],
+  ['SECKILL_BLOCK_MS', '1.5'],
+  ['SECKILL_CLAIM_IDLE_MS', 'soon'],
+  ['SECKILL_MAX_DELIVERIES', '0'],
+  ['SECKILL_DISCOVER_SECONDS', '0'],
 ])('a bad %s (%s) stops start-up with the variable named', (name, value) => {
   expect(() => loadConfig({ ...base, [name]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ ...base, [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name} `));

@@ -1,6 +1,8 @@
 import type { UnitOfWork } from '../../db/transactions.js';
 import { Order, type PaymentMethod } from '../../entities/Order.js';
+import type { Product } from '../../entities/Product.js';
 import { badInput } from '../../errors.js';
+import { orderWire } from '../../events/types.js';
 import type { ArmDeadline } from '../deadline-handle.js';
 import type { ProductService } from '../products.js';
 import type { Identity, UserService } from '../users.js';
@@ -91,6 +93,44 @@ export class OrderCreation {
     await this.settlement.runPaidEffects(uow, [order]);
     await announceCreated(uow, order);
     return order;
+  }
+
+  /**
+   * Flash-sale orders: one unit each at the product's price, PENDING, paid online (WECHAT: a flash
+   * sale is paid at the provider, nothing is frozen), expiring like any H5 order. The caller (the
+   * seckill consumer) has locked the product and checked the buyers and the stock against it; this
+   * takes the units and writes the orders in the caller's transaction, a batch in two statements.
+   */
+  async createSeckill(uow: UnitOfWork, product: Product, userIds: readonly string[]): Promise<Order[]> {
+    if (userIds.length === 0) return [];
+    await this.users.ensureMany(uow.em, userIds);
+    await this.products.take(uow, product, userIds.length);
+    const expiresAt = new Date(uow.now.getTime() + Math.round(this.expireMinutes * 60_000));
+    const ids = await uow.em.execute<Array<{ id: string }>>(
+      `select nextval(pg_get_serial_sequence('orders', 'id'))::text as id from generate_series(1, ?)`,
+      [userIds.length],
+    );
+    const day = uow.now.toISOString().slice(0, 10).replaceAll('-', '');
+    const orders = userIds.map((userId, i) =>
+      uow.em.create(Order, {
+        id: ids[i].id,
+        orderNo: `DL${day}${ids[i].id.padStart(10, '0')}`,
+        userId,
+        productId: product.id,
+        quantity: 1,
+        amount: product.price,
+        walletAmount: 0,
+        paymentMethod: 'WECHAT',
+        channel: 'SECKILL',
+        status: 'PENDING',
+        expiresAt,
+        createdAt: uow.now,
+      }),
+    );
+    await uow.em.flush();
+    await uow.events.addMany(orders.map((o) => ({ topic: 'ORDER_UPDATED' as const, payload: { order: orderWire(o) }, key: o.id })));
+    uow.afterCommit(() => this.armExpiry(expiresAt));
+    return orders;
   }
 
   /** orderNo: "DL", the UTC day, the id (padded to at least 10 digits): unique without a retry loop. */

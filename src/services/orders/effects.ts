@@ -10,3 +10,12 @@ import type { Product, ProductKind } from '../../entities/Product.js';
 export type PaidEffect = (uow: UnitOfWork, order: Order, product: Product) => Promise<void>;
 
 export type PaidEffects = Partial<Record<ProductKind, PaidEffect>>;
+
+/**
+ * What becoming CANCELLED or EXPIRED means for a kind of product, beyond the money and the stock the
+ * settlement gives back itself: run in the closing transaction with the orders just closed (a flash
+ * sale gives its unit back in Redis, after the commit). The settlement stays the only writer of status.
+ */
+export type ClosedEffect = (uow: UnitOfWork, orders: Order[]) => Promise<void>;
+
+export type ClosedEffects = Partial<Record<ProductKind, ClosedEffect>>;

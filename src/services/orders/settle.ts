@@ -12,7 +12,7 @@ import type { SettleFailure, SettleOutcome } from '../deadline-handle.js';
 import { parseId } from '../ids.js';
 import type { Identity } from '../users.js';
 import type { WalletService } from '../wallets.js';
-import type { PaidEffects } from './effects.js';
+import type { ClosedEffects, PaidEffects } from './effects.js';
 import { assertMayAccess, dueOrdersQuery, frozenPart } from './rules.js';
 
 type Closing = Extract<OrderStatus, 'CANCELLED' | 'EXPIRED'>;
@@ -32,6 +32,7 @@ export class OrderSettlement {
     private readonly effects: PaidEffects,
     private readonly log: Logger,
     private readonly expireMinutes: number,
+    private readonly closedEffects: ClosedEffects = {},
   ) {}
 
   /** The owner (or an admin) pays a WALLET order: PAID, its frozen money debited, its deadline gone. */
@@ -197,7 +198,19 @@ export class OrderSettlement {
       closed.filter((o) => frozenPart(o) > 0).map((o) => ({ userId: o.userId, orderId: o.id, entry: 'UNFREEZE' as const, amount: o.walletAmount })),
     );
     await this.announce(uow, closed, status === 'EXPIRED');
+    await this.runClosedEffects(uow, closed);
     return { closed, failed };
+  }
+
+  /** Each product kind's closed effect, with its orders of the batch (one query for the kinds). */
+  private async runClosedEffects(uow: UnitOfWork, closed: Order[]): Promise<void> {
+    if (closed.length === 0 || Object.keys(this.closedEffects).length === 0) return;
+    const products = await uow.em.find(Product, { id: { $in: [...new Set(closed.map((o) => o.productId))] } }, { fields: ['kind'] });
+    const kindOf = new Map(products.map((p) => [p.id, p.kind]));
+    for (const [kind, effect] of Object.entries(this.closedEffects)) {
+      const orders = closed.filter((o) => kindOf.get(o.productId) === kind);
+      if (orders.length > 0) await effect!(uow, orders);
+    }
   }
 
   /** Why an order's frozen money cannot be released, or null when it can. */

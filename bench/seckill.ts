@@ -1,0 +1,151 @@
+// Flash-sale benchmark: `npm run build && node dist/bench/seckill.js [--users=50000] [--units=1000] [--clients=200] [--lua=100000] [--warm]`.
+// 1. The Lua step alone: XADDs/s through SaleStore.take on one connection (a sale no consumer reads).
+// 2. End to end: `--users` users each send one `seckill` over GraphQL/HTTP for `--units` units, from
+//    `--clients` concurrent HTTP clients; answers/s, orders persisted/s, p99 from request to the
+//    caller's SECKILL_RESULT event on Redis (what `seckillResultReady` relays), sold = stock exactly.
+import { cpus, totalmem } from 'node:os';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { startApp } from '../src/app.js';
+import { signToken } from '../src/auth.js';
+import { SaleStore } from '../src/services/seckill/store.js';
+import { benchConfig, dropLiveDatabases, pct, withDatabase } from './support.js';
+
+const arg = (name: string, fallback: number) => {
+  const m = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return m ? Number(m.split('=')[1]) : fallback;
+};
+const USERS = arg('users', 50_000);
+const UNITS = arg('units', 1_000);
+const CLIENTS = arg('clients', 200);
+const LUA = arg('lua', 100_000);
+const MAX_MS = 10 * 60_000;
+
+async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]);
+  }));
+}
+
+async function luaStep(redisUrl: string, prefix: string) {
+  const redis = new Redis(redisUrl);
+  const store = new SaleStore(redis, `${prefix}:lua:`);
+  const now = new Date();
+  await store.load('1', 'replace', LUA, { startsAt: new Date(now.getTime() - 60_000), endsAt: new Date(now.getTime() + 3_600_000) }, []);
+  const t0 = performance.now();
+  let queued = 0;
+  // ioredis pipelines concurrent commands on its one connection: 1,000 in flight at a time.
+  for (let i = 0; i < LUA; i += 1000) {
+    const answers = await Promise.all(Array.from({ length: Math.min(1000, LUA - i) }, (_, j) => store.take('1', `lua-${i + j}`, `r${i + j}`, now)));
+    queued += answers.filter((a) => a === 'QUEUED').length;
+  }
+  const ms = performance.now() - t0;
+  const keys = await redis.keys(`${prefix}:lua:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+  return { calls: LUA, queued, ms: Math.round(ms), perSecond: Math.round((LUA / ms) * 1000) };
+}
+
+async function endToEnd(url: string) {
+  const config = benchConfig(url, { ENABLE_CRON: 'false', SECKILL_BLOCK_MS: '50' });
+  config.seckill.keyPrefix = `${config.redisPrefix}:`;
+  const app = await startApp(config, { log: pino({ level: 'warn' }) });
+  const admin = signToken(config.jwtSecret, 'bench-admin', 'admin');
+  const gql = async (query: string, variables: Record<string, unknown>, bearer: string) => {
+    const res = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` }, body: JSON.stringify({ query, variables }) });
+    const body = (await res.json()) as { data?: any; errors?: unknown[] };
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  };
+  const listener = new Redis(config.redisUrl);
+  try {
+    const now = Date.now();
+    const { createProduct } = await gql('mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }', {
+      i: { name: 'bench', price: 100, kind: 'FLASH_SALE', stock: UNITS, saleStartsAt: new Date(now - 60_000).toISOString(), saleEndsAt: new Date(now + 3_600_000).toISOString() },
+    }, admin);
+    const productId = createProduct.id as string;
+    await gql('mutation($p: ID!) { startFlashSale(productId: $p) { total } }', { p: productId }, admin);
+
+    const sentAt = new Map<string, number>();
+    const heard: number[] = [];
+    let ordered = 0;
+    let lastOrderAt = 0;
+    await listener.psubscribe(`${config.redisPrefix}:SECKILL_RESULT:${productId}:*`);
+    listener.on('pmessage', (_p, channel, message) => {
+      const user = channel.slice(channel.lastIndexOf(':') + 1);
+      const t = sentAt.get(user);
+      if (t !== undefined) heard.push(performance.now() - t);
+      if ((JSON.parse(message) as { status: string }).status === 'ORDERED') {
+        ordered++;
+        lastOrderAt = performance.now();
+      }
+    });
+
+    const users = Array.from({ length: USERS }, (_, i) => `bench-${i}`);
+    const tokens = new Map(users.map((u) => [u, signToken(config.jwtSecret, u, 'user')]));
+    // A user's first request writes their user row and wallet (2 commits); --warm pays that before the sale.
+    let warmMs = 0;
+    if (process.argv.includes('--warm')) {
+      const w0 = performance.now();
+      await pool(users, CLIENTS, async (user) => void (await gql('{ wallet { balance } }', {}, tokens.get(user)!)));
+      warmMs = Math.round(performance.now() - w0);
+    }
+    const answers: Record<string, number> = {};
+    const latencies: number[] = [];
+    const t0 = performance.now();
+    await pool(users, CLIENTS, async (user) => {
+      const start = performance.now();
+      sentAt.set(user, start);
+      const data = await gql('mutation($p: ID!) { seckill(productId: $p) { status } }', { p: productId }, tokens.get(user)!);
+      latencies.push(performance.now() - start);
+      answers[data.seckill.status] = (answers[data.seckill.status] ?? 0) + 1;
+    });
+    const answeredMs = performance.now() - t0;
+    const deadline = Date.now() + 60_000;
+    while (ordered < Math.min(UNITS, answers.QUEUED ?? 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const sale = (await gql(`query($p: ID!) { flashSale(productId: $p) { total left sold queued deadLetters } }`, { p: productId }, admin)).flashSale;
+    latencies.sort((a, b) => a - b);
+    heard.sort((a, b) => a - b);
+    return {
+      warmMs,
+      requests: USERS,
+      answers,
+      answeredPerSecond: Math.round((USERS / answeredMs) * 1000),
+      answerP50Ms: Math.round(pct(latencies, 50)),
+      answerP99Ms: Math.round(pct(latencies, 99)),
+      ordersPersisted: ordered,
+      ordersPerSecond: lastOrderAt > t0 ? Math.round((ordered / (lastOrderAt - t0)) * 1000) : 0,
+      resultP50Ms: Math.round(pct(heard, 50)),
+      resultP99Ms: Math.round(pct(heard, 99)),
+      sale,
+      soldEqualsStock: sale.sold === UNITS && sale.left === 0,
+    };
+  } finally {
+    listener.disconnect();
+    await app.stop();
+  }
+}
+
+async function main() {
+  setTimeout(async () => {
+    console.error(`!! the benchmark ran longer than ${MAX_MS / 60_000} minutes: stopping`);
+    process.on('uncaughtException', () => undefined);
+    await dropLiveDatabases();
+    process.exit(2);
+  }, MAX_MS).unref();
+  console.log(`Deadline flash-sale benchmark: ${USERS} users for ${UNITS} units, ${CLIENTS} HTTP clients; Lua step ${LUA} calls`);
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  await withDatabase(async (url) => {
+    const config = benchConfig(url);
+    console.log('Lua step alone:', JSON.stringify(await luaStep(config.redisUrl, config.redisPrefix)));
+    console.log('End to end:', JSON.stringify(await endToEnd(url)));
+  });
+  process.exit(0);
+}
+
+main().catch(async (err) => {
+  console.error(err);
+  await dropLiveDatabases();
+  process.exit(1);
+});

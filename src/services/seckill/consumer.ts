@@ -1,0 +1,217 @@
+import { Redis } from 'ioredis';
+import type { Transactions } from '../../db/transactions.js';
+import type { Logger } from '../../logger.js';
+import type { EntryOutcome, SeckillBatches, StreamEntry } from './batch.js';
+import type { SaleStore } from './store.js';
+
+export interface ConsumerSettings {
+  group: string;
+  batch: number;
+  blockMs: number;
+  claimIdleMs: number;
+  maxDeliveries: number;
+}
+
+type RawEntry = [id: string, fields: string[] | null];
+
+function parse([id, fields]: RawEntry): StreamEntry {
+  const get = (name: string) => {
+    if (!fields) return null;
+    for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+    return null;
+  };
+  return { id, uid: get('uid'), ts: get('ts'), rid: get('rid') };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * This instance's consumer in the group, on every sale's stream. One blocking XREADGROUP over all
+ * streams on a connection of its own (a blocked connection can do nothing else); each stream's part
+ * of a read is one transaction (SeckillBatches), acknowledged after commit. Entries a consumer left
+ * pending (it died, or its batch failed) are taken over with XAUTOCLAIM once idle for
+ * SECKILL_CLAIM_IDLE_MS; one delivered SECKILL_MAX_DELIVERIES times without success moves to the
+ * dead-letter stream instead of being tried again.
+ */
+export class SeckillConsumer {
+  private readonly streams = new Map<string, string>();
+  private readonly blocking: Redis;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private nextClaim = 0;
+
+  constructor(
+    redisUrl: string,
+    private readonly redis: Redis,
+    private readonly store: SaleStore,
+    private readonly batches: SeckillBatches,
+    private readonly tx: Transactions,
+    private readonly settings: ConsumerSettings,
+    private readonly name: string,
+    private readonly log: Logger,
+  ) {
+    this.blocking = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+    this.blocking.on('error', () => undefined); // reconnects on its own; the loop logs what failed
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Consume this sale's stream too (creating the group at the stream's start if need be). Idempotent. */
+  async watch(productId: string): Promise<void> {
+    if (this.streams.has(productId)) return;
+    const stream = this.store.stream(productId);
+    await this.createGroup(stream);
+    if (this.streams.has(productId)) return;
+    this.streams.set(productId, stream);
+    this.log.info(
+      { productId, stream, group: this.settings.group, consumer: this.name },
+      `seckill stream server started: productID=${productId} stream=${stream} group=${this.settings.group} consumer=${this.name}`,
+    );
+    this.wake?.();
+  }
+
+  watching(): string[] {
+    return [...this.streams.keys()];
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake?.();
+    this.blocking.disconnect(); // ends a blocked read at once; a batch being written finishes first
+    await this.loop;
+  }
+
+  private async createGroup(stream: string): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', stream, this.settings.group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        if (this.streams.size === 0) {
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            setTimeout(resolve, this.settings.blockMs);
+          });
+          continue;
+        }
+        if (Date.now() >= this.nextClaim) {
+          await this.reclaim();
+          // Half the idle time: an abandoned entry waits at most 1.5 × SECKILL_CLAIM_IDLE_MS.
+          this.nextClaim = Date.now() + Math.max(50, this.settings.claimIdleMs / 2);
+        }
+        await this.read();
+      } catch (err) {
+        if (!this.running) break;
+        const message = String((err as Error).message);
+        if (message.includes('NOGROUP')) {
+          // Redis lost the stream (a restart without persistence): the groups come back empty.
+          this.log.warn({ err: message }, 'seckill: a stream or its group is gone; creating them again');
+          for (const stream of this.streams.values()) await this.createGroup(stream).catch(() => undefined);
+        } else {
+          this.log.warn({ err: message }, 'seckill: reading the streams failed; retrying');
+          await sleep(200);
+        }
+      }
+    }
+  }
+
+  private async read(): Promise<void> {
+    const keys = [...this.streams.values()];
+    if (this.blocking.status === 'wait') await this.blocking.connect();
+    const res = (await this.blocking.xreadgroup(
+      'GROUP',
+      this.settings.group,
+      this.name,
+      'COUNT',
+      this.settings.batch,
+      'BLOCK',
+      this.settings.blockMs,
+      'STREAMS',
+      ...keys,
+      ...keys.map(() => '>'),
+    )) as Array<[string, RawEntry[]]> | null;
+    for (const [stream, entries] of res ?? []) {
+      const productId = this.store.productOf(stream);
+      if (productId && entries.length > 0) await this.handle(productId, entries.map(parse));
+    }
+  }
+
+  /** Dead-letters what was delivered too often, then takes over what other (or this) consumers left idle. */
+  private async reclaim(): Promise<void> {
+    const { group, claimIdleMs, batch, maxDeliveries } = this.settings;
+    for (const [productId, stream] of this.streams) {
+      const pending = (await this.redis.xpending(stream, group, 'IDLE', claimIdleMs, '-', '+', batch)) as Array<[string, string, number, number]>;
+      for (const [id, consumer, , deliveries] of pending) {
+        if (deliveries < maxDeliveries) continue;
+        if (await this.store.deadLetter(productId, group, id, deliveries)) {
+          this.log.error({ productId, stream, id, consumer, deliveries }, 'seckill: entry failed too often; moved to the dead-letter stream');
+        }
+      }
+      const [, claimed] = (await this.redis.xautoclaim(stream, group, this.name, claimIdleMs, '0-0', 'COUNT', batch)) as [string, RawEntry[]];
+      // Redis 6.2 answers a deleted entry as nil fields; 7.0 lists its id apart (not here).
+      const entries = claimed.filter((e) => e && e[1] !== null).map(parse);
+      if (entries.length > 0) {
+        this.log.warn({ productId, stream, count: entries.length }, 'seckill: took over entries left pending');
+        await this.handle(productId, entries);
+      }
+    }
+  }
+
+  /**
+   * One transaction for the batch; if it fails (one bad entry must not hold up a hundred good ones),
+   * each entry alone. Whatever still fails stays pending: retried after the idle time, dead-lettered
+   * after SECKILL_MAX_DELIVERIES.
+   */
+  private async handle(productId: string, entries: StreamEntry[]): Promise<void> {
+    const stream = this.store.stream(productId);
+    try {
+      const outcomes = await this.tx.run((uow) => this.batches.persist(uow, productId, entries));
+      await this.settle(productId, stream, outcomes);
+      return;
+    } catch (err) {
+      if (entries.length === 1) {
+        this.log.error({ err, productId, id: entries[0].id }, 'seckill: entry failed; left pending for a retry');
+        return;
+      }
+      this.log.warn({ err, productId, count: entries.length }, 'seckill: batch failed; trying its entries one by one');
+    }
+    for (const entry of entries) {
+      try {
+        const outcomes = await this.tx.run((uow) => this.batches.persist(uow, productId, [entry]));
+        await this.settle(productId, stream, outcomes);
+      } catch (err) {
+        this.log.error({ err, productId, id: entry.id }, 'seckill: entry failed; left pending for a retry');
+      }
+    }
+  }
+
+  /**
+   * After commit: acknowledge, and make Redis agree with what PostgreSQL decided. An order Redis did
+   * not count (a BFF's entry, or one queued before a rebuild) takes its unit there too; an entry the
+   * Lua step took a unit for (it has a `rid`) and PostgreSQL refused gives it back, and its user stops
+   * being a buyer unless PostgreSQL says they hold a live order (DUPLICATE). Each step is guarded by
+   * the buyer set, so what a rebuild already counted is not counted twice. A crash before this leaves
+   * the entries pending: the next delivery finds them logged (SEEN) and only acknowledges.
+   */
+  private async settle(productId: string, stream: string, outcomes: EntryOutcome[]): Promise<void> {
+    await this.redis.xack(stream, this.settings.group, ...outcomes.map((o) => o.entry.id));
+    await Promise.all(
+      outcomes.map((o) => {
+        if (o.status === 'ORDERED') return this.store.adopt(productId, o.entry.uid!);
+        if (o.status === 'FAILED' && o.entry.rid && o.entry.uid) return this.store.release(productId, o.entry.uid, o.reason !== 'DUPLICATE', true);
+        return null;
+      }),
+    );
+  }
+}

@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import { raw } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { UnitOfWork } from '../../db/transactions.js';
+import { Order } from '../../entities/Order.js';
+import { Product } from '../../entities/Product.js';
+import { SeckillLog } from '../../entities/SeckillLog.js';
+import { badInput, notFound } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { parseId } from '../ids.js';
+import type { Identity } from '../users.js';
+import type { SaleStore, TicketStatus } from './store.js';
+
+export interface SeckillTicket {
+  requestId: string;
+  productId: string;
+  status: TicketStatus;
+}
+
+export type SeckillResultStatus = 'QUEUED' | 'ORDERED' | 'FAILED' | 'NONE';
+
+export interface SeckillResult {
+  status: SeckillResultStatus;
+  orderId: string | null;
+  reason: string | null;
+}
+
+/** `left`: units still to sell; `sold`: units in orders neither cancelled nor expired; total = what the sale began with. */
+export interface FlashSaleView {
+  productId: string;
+  total: number;
+  left: number;
+  sold: number;
+  queued: number;
+  deadLetters: number;
+}
+
+/** How long after its end a sale's stream is still consumed (late BFF entries are recorded as CLOSED). */
+const CONSUME_AFTER_END_MS = 24 * 3_600_000;
+
+const LIVE: Array<Order['status']> = ['PENDING', 'PAID'];
+
+/**
+ * Flash sales: PostgreSQL is the record (stock left in `products.stock`, units sold in live orders),
+ * Redis the fast copy the Lua step sells from. Loading (startFlashSale, start-up, the periodic check)
+ * copies PostgreSQL's numbers into Redis; the consumer (SeckillConsumer) turns queued entries into
+ * orders; a closed flash-sale order gives its unit back to both.
+ */
+export class FlashSales {
+  constructor(
+    private readonly store: SaleStore,
+    private readonly group: string,
+    private readonly watch: (productId: string) => Promise<void>,
+    private readonly log: Logger,
+  ) {}
+
+  /** Admins: loads the sale into Redis from PostgreSQL, replacing whatever Redis held, and consumes its stream. */
+  async start(em: EntityManager, productId: string): Promise<FlashSaleView> {
+    const product = await this.sale(em, productId);
+    await this.load(em, product, 'replace');
+    await this.watch(product.id);
+    return this.view(em, product.id);
+  }
+
+  /**
+   * Start-up and every SECKILL_DISCOVER_SECONDS: every sale not long over is consumed here, and one
+   * Redis lost (restarted empty) is loaded again from PostgreSQL. A sale Redis holds is left alone.
+   */
+  async discover(em: EntityManager, now: Date): Promise<void> {
+    const sales = await em.find(Product, { kind: 'FLASH_SALE', saleEndsAt: { $gt: new Date(now.getTime() - CONSUME_AFTER_END_MS) } }, { orderBy: { id: 'asc' } });
+    for (const product of sales) {
+      if (product.saleEndsAt!.getTime() > now.getTime() && (await this.load(em, product, 'missing'))) {
+        this.log.warn({ productId: product.id }, 'flash sale missing from Redis: rebuilt from PostgreSQL');
+      }
+      await this.watch(product.id);
+    }
+  }
+
+  /** The Lua step: an answer at once, the order later (`seckillResult`, `seckillResultReady`). */
+  async request(em: EntityManager, user: Identity, productId: string, now: Date): Promise<SeckillTicket> {
+    const id = parseId(productId, 'a product', 'productId');
+    const requestId = randomUUID();
+    const status = await this.store.take(id, user.id, requestId, now);
+    // A sale Redis does not hold answers CLOSED: tell an unknown product apart (only then, off the hot path).
+    if (status === 'CLOSED') await this.sale(em, id);
+    return { requestId, productId: id, status };
+  }
+
+  /** The caller's latest outcome in this sale: ORDERED (a live order), QUEUED (taken, not yet ordered), FAILED, or NONE. */
+  async result(em: EntityManager, user: Identity, productId: string): Promise<SeckillResult> {
+    const id = parseId(productId, 'a product', 'productId');
+    const live = await em.findOne(Order, { productId: id, userId: user.id, channel: 'SECKILL', status: { $in: LIVE } }, { fields: ['id'] });
+    if (live) return { status: 'ORDERED', orderId: live.id, reason: null };
+    if (await this.store.isBuyer(id, user.id)) return { status: 'QUEUED', orderId: null, reason: null };
+    const last = await em.findOne(SeckillLog, { productId: id, userId: user.id }, { orderBy: { id: 'desc' } });
+    if (!last) return { status: 'NONE', orderId: null, reason: null };
+    // An order made and since cancelled or expired is still the outcome of the request: its status says the rest.
+    return last.status === 'ORDERED'
+      ? { status: 'ORDERED', orderId: last.orderId, reason: null }
+      : { status: 'FAILED', orderId: null, reason: last.reason };
+  }
+
+  async view(em: EntityManager, productId: string): Promise<FlashSaleView> {
+    const product = await this.sale(em, productId);
+    const { sold } = await this.soldAndBuyers(em, product.id, false);
+    const stock = product.stock ?? 0;
+    const [redisLeft, queued, deadLetters] = await Promise.all([
+      this.store.left(product.id),
+      this.store.queued(product.id, this.group),
+      this.store.deadLetters(product.id),
+    ]);
+    return { productId: product.id, total: stock + sold, left: redisLeft ?? stock, sold, queued, deadLetters };
+  }
+
+  /**
+   * The per-kind "closed" effect: a flash-sale order that was cancelled or expired gives its unit back
+   * in Redis (PostgreSQL's stock came back in the same statement that closed it), after the commit.
+   */
+  readonly onClosed = async (uow: UnitOfWork, orders: Order[]): Promise<void> => {
+    const units = orders.filter((o) => o.channel === 'SECKILL');
+    if (units.length === 0) return;
+    uow.afterCommit(async () => {
+      for (const o of units) await this.store.release(o.productId, o.userId, true, true);
+    });
+  };
+
+  private async load(em: EntityManager, product: Product, mode: 'replace' | 'missing'): Promise<boolean> {
+    const { buyers } = await this.soldAndBuyers(em, product.id, true);
+    const window = { startsAt: product.saleStartsAt!, endsAt: product.saleEndsAt! };
+    return this.store.load(product.id, mode, product.stock ?? 0, window, buyers);
+  }
+
+  private async soldAndBuyers(em: EntityManager, productId: string, withBuyers: boolean): Promise<{ sold: number; buyers: string[] }> {
+    const qb = em.createQueryBuilder(Order).select(['userId', 'quantity']).where({ productId, status: { $in: LIVE } });
+    if (!withBuyers) {
+      const [row] = await em
+        .createQueryBuilder(Order)
+        .select(raw('coalesce(sum(quantity), 0)::int as sold'))
+        .where({ productId, status: { $in: LIVE } })
+        .execute<Array<{ sold: number }>>('all');
+      return { sold: Number(row?.sold ?? 0), buyers: [] };
+    }
+    const rows = await qb.execute<Array<{ userId: string; quantity: number }>>('all');
+    return { sold: rows.reduce((n, r) => n + r.quantity, 0), buyers: [...new Set(rows.map((r) => r.userId))] };
+  }
+
+  private async sale(em: EntityManager, productId: string): Promise<Product> {
+    const product = await em.findOne(Product, { id: parseId(productId, 'a product', 'productId') });
+    if (!product) throw notFound('Product', productId);
+    if (product.kind !== 'FLASH_SALE') throw badInput(`Product ${productId} is not a FLASH_SALE`, 'productId');
+    return product;
+  }
+}

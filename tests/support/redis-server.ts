@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** A port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * A redis-server of a test's own (the machines' shared Redis keeps nothing on disk, and a test must not
+ * restart it): on a free port, with its data in a directory of its own, append-only file fsynced on
+ * every write, as production runs it. `kill` is SIGKILL (no shutdown save), `start` again reads the AOF;
+ * `wipe` forgets everything, as a Redis that restarted without its files.
+ */
+export class OwnRedis {
+  private proc: ChildProcess | undefined;
+  private dir = mkdtempSync(join(tmpdir(), 'deadline-redis-'));
+
+  private constructor(readonly port: number) {}
+
+  static async create(): Promise<OwnRedis> {
+    const redis = new OwnRedis(await freePort());
+    await redis.start();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.proc = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''],
+      { stdio: 'ignore' },
+    );
+    // PING answers once the port is open and the AOF is loaded (LOADING errors until then).
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const client = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        if ((await client.ping()) === 'PONG') return;
+      } catch {
+        // not yet
+      } finally {
+        client.disconnect();
+      }
+      if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not start`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  }
+
+  /** Killed, and its files gone: the next start is an empty Redis. */
+  async wipe(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+    this.dir = mkdtempSync(join(tmpdir(), 'deadline-redis-'));
+  }
+
+  async destroy(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
