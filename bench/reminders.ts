@@ -391,8 +391,11 @@ async function timedRun(app: App, db: pg.Client, label: string, batch: number, d
   const pageMs: number[] = [];
   const sendMs: number[] = [];
   const publishMs: number[] = [];
-  // Timers around the page transactions (the run's only use of `tx`), sendMany and the Redis publish.
-  const tx = { run: <T>(work: Parameters<Transactions['run']>[0]) => timed(pageMs, () => s.tx.run(work as never)) as Promise<T> } as unknown as Transactions;
+  // Timers around the page transactions (to commit; the run's only use of `tx`), sendMany and the Redis publish.
+  const tx = {
+    runThenPublish: <T>(work: Parameters<Transactions['runThenPublish']>[0]) =>
+      timed(pageMs, () => s.tx.runThenPublish(work as never)) as Promise<{ result: T; published: Promise<void> }>,
+  } as unknown as Transactions;
   const messages: MessageSender = { sendMany: (uow, m) => timed(sendMs, () => s.messages.sendMany(uow, m)) };
   const untimePublish = timeMethod(s.bus, 'publish', publishMs);
   const reminders = new VipReminders(tx, messages, s.log, s.config.appTimezone, batch, () => new Date());
