@@ -30,7 +30,7 @@
  * second run are timed again on the same members (RSS of these runs is measured the same way, on a heap
  * that has already held the earlier runs).
  *
- * Options: --members=1000000 --batch=5000 --sweep=1000,20000 (--sweep= for none) --max-minutes=20
+ * Options: --members=1000000 --batch=2000 --sweep=1000,20000 (--sweep= for none) --max-minutes=20
  */
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
@@ -48,7 +48,7 @@ const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 
 const MEMBERS = Number(arg('members', '1000000'));
-const BATCH = Number(arg('batch', '5000'));
+const BATCH = Number(arg('batch', '2000'));
 const SWEEP = arg('sweep', '1000,20000')
   .split(',')
   .filter((s) => s.trim() !== '')

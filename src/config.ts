@@ -288,7 +288,7 @@ export function loadConfig(env: Env = process.env): Config {
     paymentTimeoutSeconds: num(env, 'PAYMENT_PROVIDER_TIMEOUT_SECONDS', 10, { min: 0.1 }),
     vip: {
       reminderTime: clockTime(env, 'VIP_REMINDER_TIME', '09:00'),
-      reminderBatchSize: num(env, 'VIP_REMINDER_BATCH_SIZE', 5000, { min: 1, integer: true }),
+      reminderBatchSize: num(env, 'VIP_REMINDER_BATCH_SIZE', 2000, { min: 1, integer: true }),
       expiryBatchSize: num(env, 'VIP_EXPIRY_BATCH_SIZE', 500, { min: 1, integer: true }),
     },
     seckill: {
