@@ -107,6 +107,14 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
     }
   });
 
+  // A callback body the parser refused (too large, unreadable) still gets the provider's JSON shape.
+  router.use('/api/payments', (err: unknown, _req: Request, res: Response, next: (err?: unknown) => void) => {
+    const status = (err as { status?: number; statusCode?: number } | null)?.status ?? (err as { statusCode?: number } | null)?.statusCode;
+    if (typeof status !== 'number' || status < 400 || status >= 500) return next(err);
+    services.log.warn({ status, reason: (err as Error).message }, 'payment callback refused');
+    res.status(status).json({ code: 'FAIL', message: (err as Error).message });
+  });
+
   return router;
 }
 

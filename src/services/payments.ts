@@ -2,10 +2,10 @@ import { LockMode, type FilterQuery } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Transactions, UnitOfWork } from '../db/transactions.js';
 import { ONLINE_METHODS, Order } from '../entities/Order.js';
-import { Payment, type PaymentProviderName, type PaymentSource } from '../entities/Payment.js';
+import { Payment, PAYMENT_PROVIDERS, type PaymentProviderName, type PaymentSource } from '../entities/Payment.js';
 import { PaymentIntent } from '../entities/PaymentIntent.js';
 import { PaymentNotification } from '../entities/PaymentNotification.js';
-import { forbidden, unavailable } from '../errors.js';
+import { badInput, forbidden, unavailable } from '../errors.js';
 import { paymentWire } from '../events/types.js';
 import type { Logger } from '../logger.js';
 import type { Providers } from '../payments/registry.js';
@@ -155,7 +155,12 @@ export class PaymentService {
     const where: FilterQuery<Payment>[] = [];
     if (filter.needsRefund != null) where.push({ needsRefund: filter.needsRefund });
     if (filter.orderId != null) where.push({ orderId: parseId(filter.orderId, 'an order', 'orderId') });
-    if (filter.provider != null) where.push({ provider: filter.provider as PaymentProviderName });
+    if (filter.provider != null) {
+      if (!(PAYMENT_PROVIDERS as readonly string[]).includes(filter.provider)) {
+        throw badInput(`provider must be one of ${PAYMENT_PROVIDERS.join(', ')}`, 'provider');
+      }
+      where.push({ provider: filter.provider as PaymentProviderName });
+    }
     if (user.role !== 'admin') {
       if (filter.orderId != null) {
         const order = await em.findOne(Order, { id: filter.orderId }, { fields: ['userId'] });

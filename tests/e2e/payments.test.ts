@@ -292,4 +292,13 @@ test('a callback to an unknown provider is 404; a malformed one is refused', asy
   expect(malformed.status).toBe(401);
   expect(await malformed.json()).toMatchObject({ code: 'FAIL' });
   await waitUntil(() => log.lines.some((l) => l.msg === 'payment callback refused' && l.provider === 'sandbox'), 2_000, 'the refusal logged');
+  const huge = await fetch(`${app.url.replace('/graphql', '')}/api/payments/sandbox/notify`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: 'x'.repeat(200_000),
+  });
+  expect(huge.status).toBe(413);
+  expect(await huge.json()).toMatchObject({ code: 'FAIL' });
+  const badFilter = await gql(app, PAYMENTS, { f: { provider: 'paypal' } }, ADMIN);
+  expect(badFilter.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
 });
