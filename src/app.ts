@@ -74,6 +74,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   // Publishing and subscribing need their own connections (a subscriber can do nothing else).
   const redisPub = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
   const redisSub = new Redis(config.redisUrl);
+  watchRedis(redisPub, 'publisher', log);
+  watchRedis(redisSub, 'subscriber', log);
   await Promise.all([redisPub.ping(), redisSub.ping()]);
 
   const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log);
@@ -171,6 +173,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       context: async ({ req }) => httpContext(services, req.headers.authorization, req.headers['x-request-id'], req.ip),
     }),
   );
+  // A body the JSON parser refused (malformed, too large) gets a GraphQL-shaped error, not Express's HTML page.
+  app.use('/graphql', (err: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
+    const status = (err as { status?: number } | null)?.status;
+    if (typeof status !== 'number' || status < 400 || status >= 500) return next(err);
+    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
+    res.status(status).json({ errors: [{ message: (err as Error).message, extensions: { code } }] });
+  });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -236,4 +245,22 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   }
 
   return { url, port, services, deadlines, scheduler, relay, httpServer, stop };
+}
+
+/**
+ * ioredis emits 'error' on every failed reconnect; without a listener each one is an "Unhandled error
+ * event" line. One warning when a connection is lost and one line when it is back.
+ */
+function watchRedis(redis: Redis, role: string, log: Logger): void {
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    log.warn({ role, err: err.message }, 'redis connection lost; retrying');
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    log.info({ role }, 'redis connection restored');
+  });
 }

@@ -219,6 +219,16 @@ test('bad input, missing or bad tokens, malformed and over-deep queries get clea
 
   const malformed = await gql(app, `{ auctions(first: 2) { edges { `, {}, bidder);
   expect(malformed.errors?.[0].extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+  // Bodies the JSON parser refuses get GraphQL-shaped JSON with a code, not an HTML page.
+  for (const [body, status, code] of [
+    ['{"query": "{ me { id } }"', 400, 'BAD_REQUEST'],
+    [JSON.stringify({ query: `{ me { id } }`, padding: 'x'.repeat(200_000) }), 413, 'PAYLOAD_TOO_LARGE'],
+  ] as const) {
+    const res = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${bidder}` }, body });
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    expect((await res.json()).errors[0].extensions.code).toBe(code);
+  }
   // The schema has no cycles, but introspection does: the classic hostile query.
   const ofTypes = (n: number): string => (n === 0 ? 'name' : `ofType { ${ofTypes(n - 1)} }`);
   const tooDeep = await gql(app, `{ __schema { types { fields { type { ${ofTypes(20)} } } } } }`, {}, bidder);
