@@ -110,7 +110,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     config.redisUrl,
     redisPub,
     saleStore,
-    new SeckillBatches(orderCreation),
+    new SeckillBatches(orderCreation, (orders) => payments.startLater(tx, orders)),
     tx,
     config.seckill,
     instanceName,

@@ -93,6 +93,30 @@ export class PaymentService {
     });
   }
 
+  private readonly waiting: Order[] = [];
+  private starting = 0;
+
+  /**
+   * Starts the payments of orders made in bulk (flash-sale batches) in the background, a few provider
+   * calls at a time, so the batch that made them never waits on a provider. Each is `start`: an order
+   * whose provider cannot be reached is expired (its unit goes back).
+   */
+  startLater(tx: Transactions, orders: readonly Order[], concurrency = 5): void {
+    this.waiting.push(...orders);
+    while (this.starting < concurrency && this.waiting.length > 0) {
+      this.starting++;
+      void (async () => {
+        try {
+          for (let order = this.waiting.shift(); order; order = this.waiting.shift()) {
+            await this.start(tx, order).catch((err) => this.log.warn({ err, orderId: order!.id }, 'flash-sale order payment not started'));
+          }
+        } finally {
+          this.starting--;
+        }
+      })();
+    }
+  }
+
   /**
    * A verified callback: recognised by its notification id first (a replay changes nothing), then
    * recorded like any provider payment.

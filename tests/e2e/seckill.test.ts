@@ -89,6 +89,12 @@ test('2,000 concurrent requests from 500 users for 100 units: exactly 100 orders
   expect(stock).toBe(0);
   expect(orders.every((o) => o.channel === 'SECKILL' && o.status === 'PENDING' && o.quantity === 1 && o.amount === 990 && o.payment_method === 'WECHAT')).toBe(true);
   expect(await flashSale(app, sale.id)).toEqual({ productId: sale.id, total: 100, left: 0, sold: 100, queued: 0, deadLetters: 0 });
+  // Each order can be paid: its payment is started at the provider (the sandbox) after the batch.
+  await waitUntil(
+    async () => Number((await withDb(db.url, (c) => c.query(`select count(*) as n from payment_intents`))).rows[0].n) === 100,
+    15_000,
+    'a payment intent for every flash-sale order',
+  );
 
   // buyer-7 won or lost; either way it hears its own outcome and reads the same one.
   const mine = await seckillResult(app, 'buyer-7', sale.id);

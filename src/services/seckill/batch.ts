@@ -36,7 +36,11 @@ const validUid = (uid: string | null): uid is string => uid !== null && uid.leng
  * time and each sees the last one's orders; the unique partial index is the backstop.
  */
 export class SeckillBatches {
-  constructor(private readonly creation: OrderCreation) {}
+  constructor(
+    private readonly creation: OrderCreation,
+    /** After the batch committed: its orders need a way to be paid (their payment is started then). */
+    private readonly ordered: (orders: Order[]) => void = () => undefined,
+  ) {}
 
   async persist(uow: UnitOfWork, productId: string, entries: StreamEntry[]): Promise<EntryOutcome[]> {
     const { em } = uow;
@@ -70,6 +74,7 @@ export class SeckillBatches {
 
     const winners = decided.filter((d) => d.reason === null);
     const orders = await this.creation.createSeckill(uow, product, winners.map((d) => d.entry.uid!));
+    if (orders.length > 0) uow.afterCommit(async () => this.ordered(orders));
     const orderOf = new Map(winners.map((d, i) => [d.entry.id, orders[i].id]));
     const outcomes: EntryOutcome[] = entries.map((entry): EntryOutcome => {
       if (seen.has(entry.id)) return { entry, status: 'SEEN' };
