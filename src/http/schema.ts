@@ -12,6 +12,7 @@ import { PaymentResolver } from '../resolvers/payment.resolver.js';
 import { MessageResolver } from '../resolvers/message.resolver.js';
 import { VipResolver } from '../resolvers/vip.resolver.js';
 import { SeckillResolver } from '../resolvers/seckill.resolver.js';
+import { JobResolver } from '../resolvers/job.resolver.js';
 
 export const resolvers = [
   AuctionResolver,
@@ -24,6 +25,7 @@ export const resolvers = [
   MessageResolver,
   VipResolver,
   SeckillResolver,
+  JobResolver,
 ] as const;
 
 /**

@@ -3,6 +3,8 @@ import type { Scheduler } from './agenda.js';
 import type { Deadlines } from './deadlines.js';
 import { describeSchedule, type JobDefinition } from './jobs.js';
 import type { JobStates } from './job-states.js';
+import type { JobRuns, JobRunView } from './job-runs.js';
+import type { Page } from '../services/pagination.js';
 
 export interface JobInfo {
   name: string;
@@ -21,6 +23,8 @@ export interface JobInfo {
 export interface JobControl {
   list(): Promise<JobInfo[]>;
   get(name: string): Promise<JobInfo>;
+  /** The job's recorded runs, newest first (keyset pages). */
+  runs(name: string, first: number, after?: string | null): Promise<Page<JobRunView>>;
   /** Runs the job now, once, on one instance. */
   run(name: string): Promise<JobInfo>;
   pause(name: string): Promise<JobInfo>;
@@ -48,6 +52,7 @@ export class AgendaJobControl implements JobControl {
     private readonly scheduler: Scheduler,
     private readonly deadlines: Deadlines,
     private readonly states: JobStates,
+    private readonly history: JobRuns,
   ) {}
 
   async list(): Promise<JobInfo[]> {
@@ -92,6 +97,11 @@ export class AgendaJobControl implements JobControl {
   async get(name: string): Promise<JobInfo> {
     this.definition(name);
     return (await this.list()).find((j) => j.name === name)!;
+  }
+
+  async runs(name: string, first: number, after?: string | null): Promise<Page<JobRunView>> {
+    this.definition(name);
+    return this.history.page(name, first, after);
   }
 
   async run(name: string): Promise<JobInfo> {
