@@ -5,6 +5,7 @@ import { describeSchedule, type JobDefinition } from './jobs.js';
 import type { JobStates } from './job-states.js';
 import type { JobRuns, JobRunView } from './job-runs.js';
 import type { Page } from '../services/pagination.js';
+import { taskHealth, type TaskHealth } from './task-health.js';
 
 export interface JobInfo {
   name: string;
@@ -29,6 +30,8 @@ export interface JobControl {
   run(name: string): Promise<JobInfo>;
   pause(name: string): Promise<JobInfo>;
   resume(name: string): Promise<JobInfo>;
+  /** Periodic jobs overdue or failing (`GET /health/tasks`). */
+  health(now: Date): Promise<TaskHealth>;
 }
 
 export class JobPaused extends Error {
@@ -110,6 +113,10 @@ export class AgendaJobControl implements JobControl {
     if (job.kind === 'DEADLINE') await this.scheduler.now(job.name, { kind: job.deadline.name, armId: randomUUID() });
     else await this.scheduler.now(job.name, job.payload);
     return this.get(name);
+  }
+
+  async health(now: Date): Promise<TaskHealth> {
+    return taskHealth(this.catalogue, await this.states.all(), now);
   }
 
   async pause(name: string): Promise<JobInfo> {
