@@ -27,6 +27,7 @@ import { JobRuns } from './scheduling/job-runs.js';
 import { JOB_EVENTS_CHANNEL, type JobEventMessage } from './events/types.js';
 import { registerJobs } from './scheduling/jobs.js';
 import { AuctionService } from './services/auctions.js';
+import { AuditLog } from './services/audit.js';
 import { MessageService } from './services/messages.js';
 import { VipService } from './services/vip.js';
 import { VipReminders } from './services/vip-reminders.js';
@@ -135,6 +136,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     tx,
     bus,
     jobs: new AgendaJobControl(catalogue, scheduler, deadlines, states, runs),
+    audit: new AuditLog(),
     auctions,
     users,
     products,

@@ -16,6 +16,7 @@ import { VipMembership } from './VipMembership.js';
 import { VipReminder } from './VipReminder.js';
 import { SeckillLog } from './SeckillLog.js';
 import { JobRun } from './JobRun.js';
+import { AuditEntry } from './AuditEntry.js';
 
-export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog, JobRun };
-export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog, JobRun];
+export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog, JobRun, AuditEntry };
+export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog, JobRun, AuditEntry];

@@ -13,6 +13,7 @@ import { MessageResolver } from '../resolvers/message.resolver.js';
 import { VipResolver } from '../resolvers/vip.resolver.js';
 import { SeckillResolver } from '../resolvers/seckill.resolver.js';
 import { JobResolver } from '../resolvers/job.resolver.js';
+import { AuditResolver } from '../resolvers/audit.resolver.js';
 
 export const resolvers = [
   AuctionResolver,
@@ -26,6 +27,7 @@ export const resolvers = [
   VipResolver,
   SeckillResolver,
   JobResolver,
+  AuditResolver,
 ] as const;
 
 /**

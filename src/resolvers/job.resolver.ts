@@ -35,20 +35,26 @@ export class JobResolver {
 
   @Mutation(() => JobInfo, { description: 'Admins: runs the job now, once, on one instance (CONFLICT when paused)' })
   async runJob(@Arg('name') name: string, @Ctx() ctx: Context): Promise<JobInfo> {
-    requireAdmin(ctx);
-    return (await jobErrors(ctx.services.jobs.run(name))) as JobInfo;
+    const admin = requireAdmin(ctx);
+    const info = await jobErrors(ctx.services.jobs.run(name));
+    await ctx.services.audit.recordDone(ctx.em, admin, 'RUN_JOB', name, ctx.now());
+    return info as JobInfo;
   }
 
   @Mutation(() => JobInfo, { description: 'Admins: every instance skips its runs from now on, until resumed (survives restarts)' })
   async pauseJob(@Arg('name') name: string, @Ctx() ctx: Context): Promise<JobInfo> {
-    requireAdmin(ctx);
-    return (await jobErrors(ctx.services.jobs.pause(name))) as JobInfo;
+    const admin = requireAdmin(ctx);
+    const info = await jobErrors(ctx.services.jobs.pause(name));
+    await ctx.services.audit.recordDone(ctx.em, admin, 'PAUSE_JOB', name, ctx.now());
+    return info as JobInfo;
   }
 
   @Mutation(() => JobInfo, { description: 'Admins: undoes pauseJob; a deadline kind settles what came due meanwhile at once' })
   async resumeJob(@Arg('name') name: string, @Ctx() ctx: Context): Promise<JobInfo> {
-    requireAdmin(ctx);
-    return (await jobErrors(ctx.services.jobs.resume(name))) as JobInfo;
+    const admin = requireAdmin(ctx);
+    const info = await jobErrors(ctx.services.jobs.resume(name));
+    await ctx.services.audit.recordDone(ctx.em, admin, 'RESUME_JOB', name, ctx.now());
+    return info as JobInfo;
   }
 
   @Subscription(() => JobEvent, {

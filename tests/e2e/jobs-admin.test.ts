@@ -1,6 +1,7 @@
 import type { App } from '../../src/app.js';
 import { JOB_EVENTS_CHANNEL } from '../../src/events/types.js';
-import { createTestDatabase, gql, sleep, start, subscribed, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
+import { withDb } from '../support/orders.js';
+import { createTestDatabase, LogCapture, gql, sleep, start, subscribed, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
 
 /**
  * The jobs admin API over HTTP and graphql-ws, on two real servers sharing one database and Redis.
@@ -20,10 +21,11 @@ const EVENT_SUBSCRIPTION = 'subscription { jobEvents { name event at durationMs 
 beforeAll(async () => {
   db = await createTestDatabase('jobs_admin');
   const env = { DEADLINE_SWEEP_SECONDS: '1', OUTBOX_SWEEP_SECONDS: '1' };
+  // Logs captured, not printed: the audit test fails a credit on purpose.
   // One config (one Redis prefix: both hear the same channels), cron off on B.
   const config = testConfig(db.url, env);
-  a = await start(config, undefined, { instanceName: 'jobs-admin-A' });
-  b = await start({ ...config, enableCron: false }, undefined, { instanceName: 'jobs-admin-B' });
+  a = await start(config, new LogCapture(), { instanceName: 'jobs-admin-A' });
+  b = await start({ ...config, enableCron: false }, new LogCapture(), { instanceName: 'jobs-admin-B' });
 });
 
 afterAll(async () => {
@@ -172,4 +174,39 @@ test('pauseJob through B is obeyed by A at once; runJob on a paused job is CONFL
   } finally {
     await client.dispose();
   }
+});
+
+test('auditLog: every admin action above, who and when, newest first; refused actions left nothing; admins only', async () => {
+  // A credit is audited in its own transaction: with the audit table away, the credit fails and the wallet is unchanged.
+  const creditQuery = `mutation { creditWallet(userId: "audited-user", amount: 500) { balance } }`;
+  await withDb(db.url, (c) => c.query('alter table audit_log rename to audit_log_away'));
+  try {
+    expect((await gql(b, creditQuery, {}, admin)).errors).toBeDefined();
+  } finally {
+    await withDb(db.url, (c) => c.query('alter table audit_log_away rename to audit_log'));
+  }
+  expect(ok(await gql(b, creditQuery, {}, admin)).creditWallet.balance).toBe(500);
+  expect(codeOf(await gql(b, creditQuery, {}, user))).toBe('FORBIDDEN');
+
+  const log = ok(await gql(a, `query { auditLog(first: 100) { edges { cursor node { id actorId action target details createdAt } } pageInfo { hasNextPage } } }`, {}, admin)).auditLog;
+  const entries = log.edges.map((e: { node: { actorId: string; action: string; target: string; details: string; createdAt: string } }) => e.node);
+  // Oldest first here: runJob (test 3), pause and resume (test 5), the credit.
+  expect(entries.map((e: { action: string; target: string }) => [e.action, e.target]).reverse()).toEqual([
+    ['RUN_JOB', 'outbox-sweep'],
+    ['PAUSE_JOB', 'deadline-sweep'],
+    ['RESUME_JOB', 'deadline-sweep'],
+    ['CREDIT_WALLET', 'audited-user'],
+  ]);
+  expect(entries.every((e: { actorId: string }) => e.actorId === 'jobs-admin')).toBe(true);
+  expect(JSON.parse(entries[0].details)).toEqual({ amount: 500 });
+  expect(Date.parse(entries[0].createdAt)).toBeGreaterThan(Date.now() - 10_000);
+  expect(log.pageInfo.hasNextPage).toBe(false);
+
+  const page = ok(await gql(a, `query { auditLog(first: 1) { edges { cursor node { action } } pageInfo { hasNextPage endCursor } } }`, {}, admin)).auditLog;
+  expect(page.edges.map((e: { node: { action: string } }) => e.node.action)).toEqual(['CREDIT_WALLET']);
+  const next = ok(await gql(a, `query($after: String) { auditLog(first: 1, after: $after) { edges { node { action } } } }`, { after: page.pageInfo.endCursor }, admin)).auditLog;
+  expect(next.edges.map((e: { node: { action: string } }) => e.node.action)).toEqual(['RESUME_JOB']);
+
+  expect(codeOf(await gql(a, `query { auditLog { edges { node { id } } } }`, {}, user))).toBe('FORBIDDEN');
+  expect(codeOf(await gql(a, `query { auditLog { edges { node { id } } } }`))).toBe('UNAUTHENTICATED');
 });
