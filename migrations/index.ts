@@ -7,6 +7,8 @@ import { Migration20261123000100_payments } from './Migration20261123000100_paym
 import { Migration20261123000200_messages } from './Migration20261123000200_messages.js';
 import { Migration20261123000300_vip } from './Migration20261123000300_vip.js';
 import { Migration20261123000400_flash_sales } from './Migration20261123000400_flash_sales.js';
+import { Migration20261123000500_job_runs } from './Migration20261123000500_job_runs.js';
+import { Migration20261123000600_audit_log } from './Migration20261123000600_audit_log.js';
 
 /** Every migration, in order. Listed explicitly so the compiled server and the tests load the same set. */
 export const migrationsList: MigrationObject[] = [
@@ -18,4 +20,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123000200_messages', class: Migration20261123000200_messages },
   { name: 'Migration20261123000300_vip', class: Migration20261123000300_vip },
   { name: 'Migration20261123000400_flash_sales', class: Migration20261123000400_flash_sales },
+  { name: 'Migration20261123000500_job_runs', class: Migration20261123000500_job_runs },
+  { name: 'Migration20261123000600_audit_log', class: Migration20261123000600_audit_log },
 ];

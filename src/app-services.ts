@@ -6,6 +6,7 @@ import type { EventBus } from './events/bus.js';
 import type { Logger } from './logger.js';
 import type { JobControl } from './scheduling/job-control.js';
 import type { AuctionService } from './services/auctions.js';
+import type { AuditLog } from './services/audit.js';
 import type { MessageService } from './services/messages.js';
 import type { OrderCreation } from './services/orders/create.js';
 import type { OrderQueries } from './services/orders/queries.js';
@@ -27,6 +28,7 @@ export interface AppServices {
   tx: Transactions;
   bus: EventBus;
   jobs: JobControl;
+  audit: AuditLog;
   auctions: AuctionService;
   users: UserService;
   products: ProductService;

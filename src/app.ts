@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -22,8 +23,11 @@ import { createScheduler, storeName, trackRunning, type Scheduler } from './sche
 import { Deadlines, wakeJobName } from './scheduling/deadlines.js';
 import { AgendaJobControl } from './scheduling/job-control.js';
 import { JobStates } from './scheduling/job-states.js';
+import { JobRuns } from './scheduling/job-runs.js';
+import { JOB_EVENTS_CHANNEL, type JobEventMessage } from './events/types.js';
 import { registerJobs } from './scheduling/jobs.js';
 import { AuctionService } from './services/auctions.js';
+import { AuditLog } from './services/audit.js';
 import { MessageService } from './services/messages.js';
 import { VipService } from './services/vip.js';
 import { VipReminders } from './services/vip-reminders.js';
@@ -45,6 +49,8 @@ import { SaleStore } from './services/seckill/store.js';
 
 export interface App {
   url: string;
+  /** This instance's name in job runs and job events. */
+  instanceName: string;
   port: number;
   services: AppServices;
   deadlines: Deadlines;
@@ -92,6 +98,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     inlineWindowMs: config.deadlineInlineWindowSeconds * 1000,
   });
   const states = new JobStates(orm);
+  const runs = new JobRuns(orm, instanceName);
 
   // The composition root: each service gets the narrow handles it needs, never the engine.
   const users = new UserService();
@@ -130,7 +137,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     log,
     tx,
     bus,
-    jobs: new AgendaJobControl(catalogue, scheduler, deadlines, states),
+    jobs: new AgendaJobControl(catalogue, scheduler, deadlines, states, runs),
+    audit: new AuditLog(),
     auctions,
     users,
     products,
@@ -149,6 +157,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     scheduler,
     deadlines,
     states,
+    runs,
+    events: (e) => {
+      const payload: JobEventMessage = { eventId: randomUUID(), ...e, at: e.at.toISOString() };
+      return bus.publish([{ channel: JOB_EVENTS_CHANNEL, payload: { ...payload } }]);
+    },
     log,
     enableCron: config.enableCron,
     lockLifetimeMs: config.jobLockLifetimeSeconds * 1000,
@@ -244,7 +257,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     throw err;
   }
 
-  return { url, port, services, deadlines, scheduler, relay, httpServer, stop };
+  return { url, instanceName, port, services, deadlines, scheduler, relay, httpServer, stop };
 }
 
 /**

@@ -15,6 +15,8 @@ import { Message } from './Message.js';
 import { VipMembership } from './VipMembership.js';
 import { VipReminder } from './VipReminder.js';
 import { SeckillLog } from './SeckillLog.js';
+import { JobRun } from './JobRun.js';
+import { AuditEntry } from './AuditEntry.js';
 
-export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog };
-export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog];
+export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog, JobRun, AuditEntry };
+export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog, JobRun, AuditEntry];

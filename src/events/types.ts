@@ -74,6 +74,21 @@ export interface DomainEvents {
   SECKILL_RESULT: { eventId: string; productId: string; userId: string; status: 'ORDERED' | 'FAILED'; orderId: string | null; reason: string | null };
 }
 
+/**
+ * Job runs as every instance announces them (`jobEvents`): published to Redis by the scheduler
+ * directly, not through the outbox, because a run is not a business change (src/scheduling/jobs.ts).
+ */
+export const JOB_EVENTS_CHANNEL = 'JOB_EVENTS';
+export interface JobEventMessage {
+  eventId: string;
+  name: string;
+  event: 'STARTED' | 'SUCCEEDED' | 'FAILED';
+  at: string;
+  durationMs: number | null;
+  instance: string;
+  error: string | null;
+}
+
 export type Topic = keyof DomainEvents;
 export type EventPayload<T extends Topic> = DomainEvents[T];
 

@@ -30,6 +30,18 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'degraded', checks, serverTime: services.clock.now().toISOString() });
   });
 
+  // 503 when a periodic job is overdue or its last run failed, with the reasons (src/scheduling/task-health.ts).
+  // Real time, not the app clock: runs are stamped with it.
+  router.get('/health/tasks', async (_req: Request, res: Response) => {
+    try {
+      const health = await services.jobs.health(new Date());
+      res.status(health.ok ? 200 : 503).json({ status: health.ok ? 'ok' : 'failing', reasons: health.reasons });
+    } catch (err) {
+      services.log.warn({ err }, 'task health could not be read');
+      res.status(503).json({ status: 'unknown', reasons: ['job states could not be read'] });
+    }
+  });
+
   // The seed's REST shape: cancel an auction's end task (the auction itself is cancelled).
   router.delete('/api/auction-tasks/:auctionId', async (req: Request, res: Response) => {
     try {

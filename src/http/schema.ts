@@ -12,6 +12,8 @@ import { PaymentResolver } from '../resolvers/payment.resolver.js';
 import { MessageResolver } from '../resolvers/message.resolver.js';
 import { VipResolver } from '../resolvers/vip.resolver.js';
 import { SeckillResolver } from '../resolvers/seckill.resolver.js';
+import { JobResolver } from '../resolvers/job.resolver.js';
+import { AuditResolver } from '../resolvers/audit.resolver.js';
 
 export const resolvers = [
   AuctionResolver,
@@ -24,6 +26,8 @@ export const resolvers = [
   MessageResolver,
   VipResolver,
   SeckillResolver,
+  JobResolver,
+  AuditResolver,
 ] as const;
 
 /**

@@ -37,7 +37,11 @@ export class ProductResolver {
     @Arg('amount', () => Int) amount: number,
     @Ctx() ctx: Context,
   ): Promise<Wallet> {
-    requireAdmin(ctx);
-    return ctx.services.tx.run((uow) => ctx.services.wallets.credit(uow, userId, amount));
+    const admin = requireAdmin(ctx);
+    return ctx.services.tx.run(async (uow) => {
+      const wallet = await ctx.services.wallets.credit(uow, userId, amount);
+      await ctx.services.audit.record(uow, admin, 'CREDIT_WALLET', userId, { amount });
+      return wallet;
+    });
   }
 }

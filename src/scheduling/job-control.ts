@@ -3,6 +3,9 @@ import type { Scheduler } from './agenda.js';
 import type { Deadlines } from './deadlines.js';
 import { describeSchedule, type JobDefinition } from './jobs.js';
 import type { JobStates } from './job-states.js';
+import type { JobRuns, JobRunView } from './job-runs.js';
+import type { Page } from '../services/pagination.js';
+import { taskHealth, type TaskHealth } from './task-health.js';
 
 export interface JobInfo {
   name: string;
@@ -21,10 +24,14 @@ export interface JobInfo {
 export interface JobControl {
   list(): Promise<JobInfo[]>;
   get(name: string): Promise<JobInfo>;
+  /** The job's recorded runs, newest first (keyset pages). */
+  runs(name: string, first: number, after?: string | null): Promise<Page<JobRunView>>;
   /** Runs the job now, once, on one instance. */
   run(name: string): Promise<JobInfo>;
   pause(name: string): Promise<JobInfo>;
   resume(name: string): Promise<JobInfo>;
+  /** Periodic jobs overdue or failing (`GET /health/tasks`). */
+  health(now: Date): Promise<TaskHealth>;
 }
 
 export class JobPaused extends Error {
@@ -48,6 +55,7 @@ export class AgendaJobControl implements JobControl {
     private readonly scheduler: Scheduler,
     private readonly deadlines: Deadlines,
     private readonly states: JobStates,
+    private readonly history: JobRuns,
   ) {}
 
   async list(): Promise<JobInfo[]> {
@@ -94,12 +102,21 @@ export class AgendaJobControl implements JobControl {
     return (await this.list()).find((j) => j.name === name)!;
   }
 
+  async runs(name: string, first: number, after?: string | null): Promise<Page<JobRunView>> {
+    this.definition(name);
+    return this.history.page(name, first, after);
+  }
+
   async run(name: string): Promise<JobInfo> {
     const job = this.definition(name);
     if ((await this.states.paused()).includes(name)) throw new JobPaused(name);
     if (job.kind === 'DEADLINE') await this.scheduler.now(job.name, { kind: job.deadline.name, armId: randomUUID() });
     else await this.scheduler.now(job.name, job.payload);
     return this.get(name);
+  }
+
+  async health(now: Date): Promise<TaskHealth> {
+    return taskHealth(this.catalogue, await this.states.all(), now);
   }
 
   async pause(name: string): Promise<JobInfo> {

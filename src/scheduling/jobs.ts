@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { Scheduler } from './agenda.js';
 import { wakeJobName, type DeadlineKind, type Deadlines, type WakeupPayload } from './deadlines.js';
 import type { JobStates } from './job-states.js';
+import { errorText, type JobEvent, type JobRuns } from './job-runs.js';
 
 /** `every`: a fixed interval in ms; `cron`: a cron expression read in `timezone` (DST handled by Agenda's cron parser). */
 export type Schedule = { every: number } | { cron: string; timezone: string };
@@ -54,20 +55,61 @@ export function describeSchedule(job: JobDefinition): string {
   return `${job.schedule.cron} (${job.schedule.timezone})`;
 }
 
-/** Paused jobs skip their runs; every run's start, end and error are recorded for the jobs API. */
-function instrumented(job: JobDefinition, states: JobStates, log: Logger, body: (data: unknown) => Promise<unknown>) {
+/**
+ * Where job events go: Redis pub/sub, straight from here to every instance's `jobEvents` subscribers.
+ * Not through the outbox: a run is not a business change, there is no transaction to be atomic with,
+ * and an event lost with a Redis outage is acceptable (the run itself is recorded in `job_runs`).
+ */
+export type JobEventSink = (event: JobEvent) => Promise<void>;
+
+interface Recorders {
+  states: JobStates;
+  runs: JobRuns;
+  events: JobEventSink;
+  log: Logger;
+}
+
+/**
+ * Paused jobs skip their runs; every run's start, end and error are recorded for the jobs API
+ * (`job_states` for the latest, `job_runs` for the history) and announced as job events.
+ */
+function instrumented(job: JobDefinition, rec: Recorders, body: (data: unknown) => Promise<unknown>) {
+  const { states, runs, log } = rec;
+  const announce = (event: JobEvent) => rec.events(event).catch((e) => log.warn({ err: e, job: job.name }, 'could not publish a job event'));
   return async (agendaJob: Job<unknown>) => {
+    const startedAt = new Date();
     if (await states.started(job.name)) {
       log.info({ job: job.name }, 'job paused: run skipped');
       return;
     }
+    // Written alongside the run, not before it: a wake-up's lateness does not pay for this round trip.
+    const runId = runs.started(job.name, startedAt).catch((e) => {
+      log.warn({ err: e, job: job.name }, 'could not record a run start');
+      return null;
+    });
+    void announce({ name: job.name, event: 'STARTED', at: startedAt, durationMs: null, instance: runs.instance, error: null });
+    let failed = false;
+    let error: unknown = null;
     try {
       await body(agendaJob.attrs.data);
     } catch (err) {
-      await states.finished(job.name, err).catch((e) => log.warn({ err: e, job: job.name }, 'could not record a failed run'));
-      throw err;
+      failed = true;
+      error = err;
     }
-    await states.finished(job.name, null).catch((e) => log.warn({ err: e, job: job.name }, 'could not record a run'));
+    const finishedAt = new Date();
+    await states.finished(job.name, failed ? error : null).catch((e) => log.warn({ err: e, job: job.name }, 'could not record a run'));
+    const id = await runId;
+    if (id !== null) await runs.finished(id, finishedAt, failed ? (error ?? 'failed') : null).catch((e) => log.warn({ err: e, job: job.name }, 'could not record a run end'));
+    await announce({
+      name: job.name,
+      event: failed ? 'FAILED' : 'SUCCEEDED',
+      at: finishedAt,
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      instance: runs.instance,
+      error: failed ? errorText(error) : null,
+    });
+    await runs.prune(job.name, finishedAt).catch((e) => log.warn({ err: e, job: job.name }, 'could not prune job runs'));
+    if (failed) throw error;
   };
 }
 
@@ -78,7 +120,16 @@ function instrumented(job: JobDefinition, states: JobStates, log: Logger, body: 
  */
 export async function registerJobs(
   catalogue: readonly JobDefinition[],
-  deps: { scheduler: Scheduler; deadlines: Deadlines; states: JobStates; log: Logger; enableCron: boolean; lockLifetimeMs: number },
+  deps: {
+    scheduler: Scheduler;
+    deadlines: Deadlines;
+    states: JobStates;
+    runs: JobRuns;
+    events: JobEventSink;
+    log: Logger;
+    enableCron: boolean;
+    lockLifetimeMs: number;
+  },
 ): Promise<void> {
   const { scheduler, deadlines, states, log } = deps;
   for (const job of catalogue) {
@@ -87,13 +138,13 @@ export async function registerJobs(
       deadlines.register(job.deadline);
       scheduler.define(
         job.name,
-        instrumented(job, states, log, (data) => deadlines.runWakeup(data as WakeupPayload)),
+        instrumented(job, deps, (data) => deadlines.runWakeup(data as WakeupPayload)),
         { lockLifetime: deps.lockLifetimeMs, removeOnComplete: true, backoff },
       );
       continue;
     }
     if (!deps.enableCron) continue;
-    scheduler.define(job.name, instrumented(job, states, log, () => job.handler(job.payload)), { lockLifetime: deps.lockLifetimeMs, backoff });
+    scheduler.define(job.name, instrumented(job, deps, () => job.handler(job.payload)), { lockLifetime: deps.lockLifetimeMs, backoff });
   }
   if (!deps.enableCron) {
     log.info('ENABLE_CRON=false: periodic jobs are off on this instance');

@@ -87,9 +87,10 @@ export function paymentSandbox(): Promise<SandboxHandle> {
 
 const DEFAULT_SANDBOX_URL = loadConfig({ NODE_ENV: 'development' }).sandboxPayUrl;
 
-export async function start(config: Config, log?: LogCapture, opts: { clock?: Clock } = {}): Promise<App> {
+/** `instanceName`: PORT=0 gives every instance of a test process the same name unless one is set. */
+export async function start(config: Config, log?: LogCapture, opts: { clock?: Clock; instanceName?: string } = {}): Promise<App> {
   const sandboxPayUrl = config.sandboxPayUrl === DEFAULT_SANDBOX_URL ? (await paymentSandbox()).url : config.sandboxPayUrl;
-  return startApp({ ...config, sandboxPayUrl }, { log: log?.logger ?? pino({ level: 'warn' }), clock: opts.clock });
+  return startApp({ ...config, sandboxPayUrl }, { log: log?.logger ?? pino({ level: 'warn' }), clock: opts.clock, instanceName: opts.instanceName });
 }
 
 /** A clock the test moves forward (time-driven rules: 15 minutes take no time). */

@@ -1,0 +1,44 @@
+import type { App } from '../../src/app.js';
+import { createTestDatabase, LogCapture, start, testConfig, waitUntil } from '../support/harness.js';
+import { withDb } from '../support/orders.js';
+
+/** `GET /health/tasks` on a real server: a periodic job that starts failing turns it 503, and its next success back to 200. */
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let app: App;
+/** The failures are logged on purpose: kept here, not printed. */
+const logs = new LogCapture();
+
+beforeAll(async () => {
+  db = await createTestDatabase('task_health');
+  // Every 2 s: overdue only after 4 s without a run, so a loaded machine's late run is no false alarm.
+  app = await start(testConfig(db.url, { DEADLINE_SWEEP_SECONDS: '2', OUTBOX_SWEEP_SECONDS: '2' }), logs);
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await db?.drop();
+});
+
+const tasks = async () => {
+  const res = await fetch(new URL('/health/tasks', app.url));
+  return { status: res.status, body: (await res.json()) as { status: string; reasons: string[] } };
+};
+
+test('a failing outbox sweep turns /health/tasks 503 with its reason; once it succeeds again, 200', async () => {
+  await waitUntil(async () => (await tasks()).status === 200, 5_000, '/health/tasks to be 200 at start');
+  expect((await tasks()).body).toEqual({ status: 'ok', reasons: [] });
+
+  // The sweep reads outbox_events: without the table each run fails.
+  await withDb(db.url, (c) => c.query('alter table outbox_events rename to outbox_events_away'));
+  try {
+    await waitUntil(async () => (await tasks()).status === 503, 6_000, '/health/tasks to be 503');
+    const failing = (await tasks()).body;
+    expect(failing.status).toBe('failing');
+    expect(failing.reasons.find((r) => r.startsWith('outbox-sweep: last run failed'))).toMatch(/outbox_events/);
+  } finally {
+    await withDb(db.url, (c) => c.query('alter table outbox_events_away rename to outbox_events'));
+  }
+  await waitUntil(async () => (await tasks()).status === 200, 6_000, '/health/tasks to be 200 again');
+  expect((await tasks()).body).toEqual({ status: 'ok', reasons: [] });
+  expect(logs.lines.some((l) => l.msg === 'job failed' && l.job === 'outbox-sweep')).toBe(true);
+});
