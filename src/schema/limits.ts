@@ -8,12 +8,16 @@ import {
   type ValidationContext,
   type ValidationRule,
 } from 'graphql';
+import { MAX_PAGE_SIZE } from '../services/pagination.js';
 
 /**
  * Refuses hostile queries before they run: too deep (nested selections) or too costly
  * (every field costs 1; the children of a field taking `first` count `first` times, a bid list's 20).
+ * Validation runs before variables are known, so a `first` given as a variable counts as the largest
+ * page, and a connection (a selection of `edges`) without `first` as its default page.
  */
 const DEFAULT_LIST_SIZE = 20;
+const MAX_PAGE = MAX_PAGE_SIZE;
 
 function measure(
   set: SelectionSetNode,
@@ -50,7 +54,9 @@ function measure(
 function listSize(field: FieldNode): number {
   const first = field.arguments?.find((a) => a.name.value === 'first');
   if (first?.value.kind === Kind.INT) return Math.max(1, Number(first.value.value));
-  return field.name.value === 'bids' ? DEFAULT_LIST_SIZE : 1;
+  if (first?.value.kind === Kind.VARIABLE) return MAX_PAGE;
+  const isConnection = field.selectionSet?.selections.some((s) => s.kind === Kind.FIELD && s.name.value === 'edges');
+  return field.name.value === 'bids' || isConnection ? DEFAULT_LIST_SIZE : 1;
 }
 
 export function queryLimits(maxDepth: number, maxCost: number): ValidationRule {
