@@ -90,7 +90,13 @@ export function formatError(services: AppServices) {
 }
 
 /** Apollo for HTTP; errors found while reading the token answer 401 with their code. */
-export async function createApollo(services: AppServices, schema: GraphQLSchema, httpServer: Server, wsCleanup: () => Promise<void>) {
+export async function createApollo(
+  services: AppServices,
+  schema: GraphQLSchema,
+  httpServer: Server,
+  wsCleanup: () => Promise<void>,
+  onOperation: (operation: string | null | undefined, failed: boolean) => void = () => {},
+) {
   const disposeWs: ApolloServerPlugin = {
     async serverWillStart() {
       return { drainServer: wsCleanup };
@@ -104,7 +110,10 @@ export async function createApollo(services: AppServices, schema: GraphQLSchema,
           const nul = nulCharacterError(document, request.variables);
           if (nul) throw nul;
         },
-        async willSendResponse({ contextValue, request, errors }) {
+        async willSendResponse({ contextValue, request, errors, operationName }) {
+          // The name as resolved from the document: a client-sent name on a query that does not validate
+          // would make labels without bound.
+          onOperation(operationName, (errors?.length ?? 0) > 0);
           services.log.info(
             {
               requestId: contextValue.requestId,
@@ -199,7 +208,9 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
   wsServer.on('connection', coalesceWrites);
   const limits = [...specifiedRules, queryLimits(services.config.graphqlMaxDepth, services.config.graphqlMaxCost)];
-  type Extra = { identity?: Identity };
+  type Extra = { identity?: Identity; subscriptions?: Set<string> };
+  // Each open socket's running subscriptions, for the metrics.
+  const live = new Set<Set<string>>();
   const cleanup = useServer<Record<string, unknown> | undefined, Extra>(
     {
       schema,
@@ -210,6 +221,8 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
           const c = await createContext(services, header);
           if (!c.user) return false;
           ctx.extra.identity = c.user;
+          ctx.extra.subscriptions = new Set();
+          live.add(ctx.extra.subscriptions);
           return true;
         } catch {
           return false;
@@ -233,11 +246,21 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
         return { schema, document, variableValues: payload.variables, operationName: payload.operationName, contextValue };
       },
       subscribe: sharedSubscribe,
+      onOperation: (ctx, id) => void ctx.extra.subscriptions?.add(id),
+      onComplete: (ctx, id) => void ctx.extra.subscriptions?.delete(id),
+      onClose: (ctx) => {
+        if (ctx.extra.subscriptions) live.delete(ctx.extra.subscriptions);
+      },
       onError: (_ctx, _id, _payload, errors) => {
         services.log.warn({ errors: errors.map((e) => e.message) }, 'subscription error');
       },
     },
     wsServer,
   );
-  return { wsServer, dispose: async () => void (await cleanup.dispose()) };
+  return {
+    wsServer,
+    dispose: async () => void (await cleanup.dispose()),
+    /** Open sockets, and subscriptions running on them. */
+    counts: () => ({ sockets: wsServer.clients.size, subscriptions: [...live].reduce((n, s) => n + s.size, 0) }),
+  };
 }

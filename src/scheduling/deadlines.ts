@@ -16,6 +16,8 @@ export interface SettleFailure {
 export interface Settled {
   settled: string[];
   failed: SettleFailure[];
+  /** When each settled deadline was due (same order as `settled`), for the lateness metric. */
+  dueAt?: Array<Date | null>;
 }
 
 /**
@@ -97,6 +99,8 @@ export class Deadlines {
   /** Per kind: deadlines whose settling failed, and when to try them again (this instance's memory). */
   private readonly retries = new Map<string, Map<string, { at: number; attempts: number; reason: string }>>();
   private stopping = false;
+  /** Told after each committed batch how late (ms, settled − due) its deadlines were: the lateness metric. */
+  onSettled: (kind: string, latenessMs: number[]) => void = () => {};
 
   constructor(
     private readonly orm: MikroORM,
@@ -180,6 +184,10 @@ export class Deadlines {
       await publishing;
       publishing = published;
       settled += result.settled.length;
+      if (result.dueAt?.length) {
+        const at = this.clock.now().getTime();
+        this.onSettled(kind.name, result.dueAt.flatMap((d) => (d ? [at - d.getTime()] : [])));
+      }
       if (result.settled.length > 0) {
         this.log.info({ kind: kind.name, ids: result.settled, via: armId === undefined ? 'sweep' : 'wake-up' }, 'deadlines settled');
       }
@@ -216,6 +224,11 @@ export class Deadlines {
     }
     await this.rearm(kind, armId);
     return { settled, failed };
+  }
+
+  /** How many deadlines each kind has pending, for the metrics. */
+  async pending(): Promise<Array<{ kind: string; count: number }>> {
+    return Promise.all(this.names().map(async (kind) => ({ kind, count: await this.kind(kind).countPending(this.orm.em.fork()) })));
   }
 
   /** The armed wake-up of every kind, for the jobs API. */

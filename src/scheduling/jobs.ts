@@ -62,11 +62,15 @@ export function describeSchedule(job: JobDefinition): string {
  */
 export type JobEventSink = (event: JobEvent) => Promise<void>;
 
+/** Told of every run's end (or skip): the job metrics. */
+export type RunObserver = (job: string, outcome: 'succeeded' | 'failed' | 'skipped', seconds?: number) => void;
+
 interface Recorders {
   states: JobStates;
   runs: JobRuns;
   events: JobEventSink;
   log: Logger;
+  observe?: RunObserver;
 }
 
 /**
@@ -80,6 +84,7 @@ function instrumented(job: JobDefinition, rec: Recorders, body: (data: unknown) 
     const startedAt = new Date();
     if (await states.started(job.name)) {
       log.info({ job: job.name }, 'job paused: run skipped');
+      rec.observe?.(job.name, 'skipped');
       return;
     }
     // Written alongside the run, not before it: a wake-up's lateness does not pay for this round trip.
@@ -97,6 +102,7 @@ function instrumented(job: JobDefinition, rec: Recorders, body: (data: unknown) 
       error = err;
     }
     const finishedAt = new Date();
+    rec.observe?.(job.name, failed ? 'failed' : 'succeeded', (finishedAt.getTime() - startedAt.getTime()) / 1000);
     await states.finished(job.name, failed ? error : null).catch((e) => log.warn({ err: e, job: job.name }, 'could not record a run'));
     const id = await runId;
     if (id !== null) await runs.finished(id, finishedAt, failed ? (error ?? 'failed') : null).catch((e) => log.warn({ err: e, job: job.name }, 'could not record a run end'));
@@ -129,6 +135,7 @@ export async function registerJobs(
     log: Logger;
     enableCron: boolean;
     lockLifetimeMs: number;
+    observe?: RunObserver;
   },
 ): Promise<void> {
   const { scheduler, deadlines, states, log } = deps;

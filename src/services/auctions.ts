@@ -135,7 +135,7 @@ export class AuctionService {
       }),
     );
     // Ending an auction has no precondition that can fail: nothing is ever left behind.
-    return { settled: ended.map((a) => a.id), failed: [] };
+    return { settled: ended.map((a) => a.id), failed: [], dueAt: ended.map((a) => a.endTime) };
   }
 
   /** The earliest end still to come (failed ones aside), for the wake-up. */

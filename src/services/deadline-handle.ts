@@ -17,4 +17,6 @@ export interface SettleFailure {
 export interface SettleOutcome {
   settled: string[];
   failed: SettleFailure[];
+  /** When each settled deadline was due (same order as `settled`), for the lateness metric. */
+  dueAt?: Array<Date | null>;
 }

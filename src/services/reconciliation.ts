@@ -49,6 +49,9 @@ export class Reconciliation {
     private readonly now: () => Date,
   ) {}
 
+  /** Told each run's summary and whether the run failed: the reconciliation metrics. */
+  onSummary: (summary: ReconcileSummary, failed: boolean) => void = () => {};
+
   async run(em: EntityManager): Promise<ReconcileSummary> {
     const now = this.now();
     const stale = await this.staleOrders(em, now);
@@ -95,7 +98,9 @@ export class Reconciliation {
     await Promise.all(writing);
     await Promise.all(published);
     this.log.info(summary, 'payment reconciliation finished');
-    if (stale.length > 0 && unreachable === stale.length) throw new ReconciliationFailed(summary, lastError);
+    const runFailed = stale.length > 0 && unreachable === stale.length;
+    this.onSummary(summary, runFailed);
+    if (runFailed) throw new ReconciliationFailed(summary, lastError);
     return summary;
   }
 

@@ -116,7 +116,7 @@ export class VipService {
     );
     const lapsed = rowsAs(uow.em, VipMembership, rows);
     await uow.events.addMany(lapsed.map((m) => ({ topic: 'VIP_STATUS_CHANGED' as const, payload: { membership: membershipWire(m) } })));
-    return { settled: lapsed.map((m) => m.userId), failed: [] };
+    return { settled: lapsed.map((m) => m.userId), failed: [], dueAt: lapsed.map((m) => m.expiresAt) };
   }
 
   async nextExpiry(em: EntityManager, skip: readonly string[]): Promise<Date | null> {

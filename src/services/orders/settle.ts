@@ -123,7 +123,9 @@ export class OrderSettlement {
     const due = await dueOrdersQuery(uow.em, uow.now, limit, skip).execute<Order[]>('all');
     const minutes = Number(this.expireMinutes.toFixed(3));
     const { closed, failed } = await this.close(uow, due, 'EXPIRED', `Not paid within ${minutes} minute${minutes === 1 ? '' : 's'}`);
-    return { settled: closed.map((o) => o.id), failed };
+    // `close` clears expires_at: the due time is the row as it was read.
+    const dueAt = new Map(due.map((o) => [String(o.id), o.expiresAt ? new Date(o.expiresAt) : null]));
+    return { settled: closed.map((o) => o.id), failed, dueAt: closed.map((o) => dueAt.get(String(o.id)) ?? null) };
   }
 
   /** The effect of each order's product kind, for orders that have just become PAID (or were born PAID). */
