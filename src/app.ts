@@ -12,6 +12,8 @@ import { Transactions } from './db/transactions.js';
 import { EventBus } from './events/bus.js';
 import { OutboxRelay } from './events/relay.js';
 import { createApollo, createWsServer, httpContext } from './http/graphql.js';
+import { Metrics } from './http/metrics.js';
+import { OutboxEvent } from './entities/OutboxEvent.js';
 import { playgroundHtml, restRoutes, wantsPlayground } from './http/routes.js';
 import { AUCTION_END } from './jobs/auction-end.js';
 import { jobCatalogue } from './jobs/catalogue.js';
@@ -97,6 +99,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     lockLifetimeMs: config.jobLockLifetimeSeconds * 1000,
     inlineWindowMs: config.deadlineInlineWindowSeconds * 1000,
   });
+  const metrics = new Metrics();
+  deadlines.onSettled = (kind, latenessMs) => metrics.deadlinesSettled(kind, latenessMs);
   const states = new JobStates(orm);
   const runs = new JobRuns(orm, instanceName);
 
@@ -128,6 +132,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   let listeningOn = config.port;
   const payments = new PaymentService(providers, orderSettlement, log, () => config.publicBaseUrl ?? `http://localhost:${listeningOn}`);
   const reconciliation = new Reconciliation(tx, providers, payments, orderSettlement, log, config.reconcile, () => clock.now());
+  reconciliation.onSummary = (summary, failed) => metrics.reconciled(summary, failed);
   const reminders = new VipReminders(tx, messages, log, config.appTimezone, config.vip.reminderBatchSize, () => clock.now());
   const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries, reconciliation, orm, vip, reminders });
   const services: AppServices = {
@@ -165,6 +170,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     log,
     enableCron: config.enableCron,
     lockLifetimeMs: config.jobLockLifetimeSeconds * 1000,
+    observe: (job, outcome, seconds) => metrics.jobFinished(job, outcome, seconds),
   });
   await scheduler.start();
   log.info({ store: storeName(config) }, 'job scheduler started');
@@ -175,8 +181,30 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   app.disable('x-powered-by');
   const httpServer = createServer(app);
   const ws = createWsServer(services, schema, httpServer);
-  const apollo = await createApollo(services, schema, httpServer, ws.dispose);
+  const apollo = await createApollo(services, schema, httpServer, ws.dispose, (op, failed) => metrics.graphqlOperation(op, failed));
 
+  // Read on scrape: what is waiting now, not what happened.
+  metrics.gauge('deadline_deadlines_pending', 'Deadlines not yet settled, by kind', ['kind'], async (g) => {
+    for (const { kind, count } of await deadlines.pending()) g.set({ kind }, count);
+  });
+  metrics.gauge('deadline_deadline_next_wakeup_timestamp_seconds', 'When each kind\'s wake-up is armed (Unix seconds); absent when none is', ['kind'], async (g) => {
+    for (const { kind, wakeAt } of await deadlines.armed()) if (wakeAt) g.set({ kind }, wakeAt.getTime() / 1000);
+  });
+  metrics.gauge('deadline_outbox_backlog', 'Outbox events not yet published to Redis', [], async (g) => {
+    g.set(await orm.em.fork().count(OutboxEvent, { publishedAt: null }));
+  });
+  metrics.gauge('deadline_websocket_connections', 'Open GraphQL WebSocket connections', [], (g) => g.set(ws.counts().sockets));
+  metrics.gauge('deadline_subscriptions_active', 'GraphQL subscriptions running on this instance', [], (g) => g.set(ws.counts().subscriptions));
+
+  app.get('/metrics', async (_req, res) => {
+    try {
+      const { contentType, body } = await metrics.text();
+      res.type(contentType).send(body);
+    } catch (err) {
+      log.warn({ err }, 'metrics could not be collected');
+      res.status(503).type('text/plain').send('metrics could not be collected\n');
+    }
+  });
   app.use(restRoutes(services, redisPub));
   app.get('/graphql', (req, res, next) => (wantsPlayground(req) ? res.type('html').send(playgroundHtml()) : next()));
   app.use(
