@@ -85,6 +85,22 @@ try {
     30_000,
   );
   console.log('subscription ok:', subResult.replace(/\s+/g, ' ').slice(0, 200));
+
+  // Agendash: refused to a browser without the admin cookie; the token bar's "Use token" sets it, and
+  // the dashboard then loads and lists the catalogue's jobs.
+  const stranger = await browser.newContext();
+  const refused = await (await stranger.newPage()).goto(`${base}/admin/jobs/`);
+  await stranger.close();
+  if (refused?.status() !== 401) throw new Error(`/admin/jobs without a token answered ${refused?.status()}, not 401`);
+  await page.goto(`${base}/graphql`);
+  await page.locator('#deadline-token-input').fill(token);
+  await Promise.all([page.waitForEvent('load'), page.locator('#deadline-token-save').click()]);
+  const dash = await context.newPage();
+  dash.on('pageerror', (err) => console.error('agendash page error:', err.message));
+  const served = await dash.goto(`${base}/admin/jobs/`);
+  if (served?.status() !== 200) throw new Error(`/admin/jobs with the admin cookie answered ${served?.status()}`);
+  await dash.waitForFunction(() => document.body.innerText.includes('outbox-sweep'), undefined, { timeout: 20_000 });
+  console.log('agendash ok: the dashboard lists outbox-sweep');
   if (blocked.length) console.log(`refused ${blocked.length} request(s) to other hosts: ${[...new Set(blocked)].join(', ')}`);
   console.log('playground check passed');
 } catch (err) {

@@ -13,6 +13,7 @@ import { EventBus } from './events/bus.js';
 import { OutboxRelay } from './events/relay.js';
 import { createApollo, createWsServer, httpContext } from './http/graphql.js';
 import { Metrics } from './http/metrics.js';
+import { adminRoutes } from './http/admin.js';
 import { OutboxEvent } from './entities/OutboxEvent.js';
 import { playgroundHtml, restRoutes, wantsPlayground } from './http/routes.js';
 import { AUCTION_END } from './jobs/auction-end.js';
@@ -205,6 +206,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       res.status(503).type('text/plain').send('metrics could not be collected\n');
     }
   });
+  app.use(adminRoutes(config.jwtSecret, scheduler, log));
   app.use(restRoutes(services, redisPub));
   app.get('/graphql', (req, res, next) => (wantsPlayground(req) ? res.type('html').send(playgroundHtml()) : next()));
   app.use(

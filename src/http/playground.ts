@@ -3,21 +3,31 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 /**
  * GraphiQL, bundled in the npm package and served from here: no CDN, works offline. Queries and
  * mutations go over HTTP, subscriptions over graphql-ws on the same URL. A token typed into the bar
- * at the top is kept in localStorage and sent as `Authorization` on HTTP and in `connectionParams`.
+ * at the top is kept in localStorage and sent as `Authorization` on HTTP and in `connectionParams`;
+ * an admin's also sets the cookie that opens Agendash at /admin/jobs (src/http/admin.ts).
  */
 const tokenBar = `
 <div id="deadline-token" style="font:13px system-ui,sans-serif;padding:6px 10px;background:#0f172a;color:#e2e8f0;display:flex;gap:8px;align-items:center">
   <strong>Deadline</strong><span>Bearer token</span>
   <input id="deadline-token-input" style="flex:1;font:12px monospace" placeholder="paste the output of: npm run token -- &lt;userId&gt; [--admin]" />
   <button id="deadline-token-save">Use token</button>
+  <a id="deadline-admin-jobs" href="/admin/jobs/" target="_blank" style="color:#93c5fd">Jobs dashboard (admins)</a>
 </div>
 <script>
   (function () {
     var input = document.getElementById('deadline-token-input');
     input.value = localStorage.getItem('deadline.token') || '';
     document.getElementById('deadline-token-save').onclick = function () {
-      localStorage.setItem('deadline.token', input.value.trim());
-      location.reload();
+      var token = input.value.trim();
+      localStorage.setItem('deadline.token', token);
+      // The browser cannot send a header when it opens /admin/jobs: an admin token also sets the admin
+      // cookie (HttpOnly); any other token clears it.
+      var done = function () { location.reload(); };
+      var clear = function () { return fetch('/admin/session', { method: 'DELETE' }); };
+      (token
+        ? fetch('/admin/session', { method: 'POST', headers: { authorization: 'Bearer ' + token } }).then(function (r) { return r.ok ? r : clear(); })
+        : clear()
+      ).then(done, done);
     };
     window.__deadlineRender = function (root, opts) {
       var token = localStorage.getItem('deadline.token');
