@@ -128,16 +128,44 @@ export async function createApollo(
       };
     },
   };
+  // GraphQL over HTTP: a request that never executed (the document does not parse or validate, or its
+  // variables cannot be coerced) answers 400 only under application/graphql-response+json; a client
+  // that accepts application/json gets 200 with the errors, as graphql-http's audits expect.
+  const requestErrorsAs200: ApolloServerPlugin<Context> = {
+    async requestDidStart({ request }) {
+      return {
+        async willSendResponse({ response, errors }) {
+          if (response.http.status !== 400 || !errors?.length) return;
+          if (prefersGraphqlResponseJson(request.http?.headers.get('accept'))) return;
+          const notExecuted = errors.every((e) => {
+            const code = e.extensions?.code;
+            return code === 'GRAPHQL_PARSE_FAILED' || code === 'GRAPHQL_VALIDATION_FAILED' || code === 'BAD_USER_INPUT';
+          });
+          if (notExecuted) response.http.status = 200;
+        },
+      };
+    },
+  };
   const apollo = new ApolloServer<Context>({
     schema,
     introspection: true,
     validationRules: [queryLimits(services.config.graphqlMaxDepth, services.config.graphqlMaxCost)],
     includeStacktraceInErrorResponses: services.config.nodeEnv === 'development',
     formatError: formatError(services),
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), disposeWs, requestLog, ApolloServerPluginLandingPageDisabled()],
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), disposeWs, requestLog, requestErrorsAs200, ApolloServerPluginLandingPageDisabled()],
   });
   await apollo.start();
   return apollo;
+}
+
+/** Whether Apollo answers this Accept header with application/graphql-response+json (listed first, or only). */
+function prefersGraphqlResponseJson(accept: string | undefined | null): boolean {
+  if (!accept) return false;
+  const types = accept.split(',').map((t) => t.split(';')[0].trim().toLowerCase());
+  const gql = types.indexOf('application/graphql-response+json');
+  if (gql === -1) return false;
+  const json = types.findIndex((t) => t === 'application/json' || t === 'application/*' || t === '*/*');
+  return json === -1 || gql < json;
 }
 
 export async function httpContext(services: AppServices, authorization: unknown, requestId: unknown, clientIp?: string): Promise<Context> {
