@@ -32,7 +32,7 @@ import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import type { App } from '../src/app.js';
-import { benchConfig, dropLiveDatabases, pct, withDatabase } from './support.js';
+import { benchConfig, pct, stopAfter, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -595,20 +595,7 @@ const modeName = (m: Mode) =>
   m === 'spread' ? `spread over ${SPREAD_MS / 1000} s` : m === 'instant' ? 'backlog: all due at one instant' : 'backlog: overdue at start-up';
 
 async function main(): Promise<void> {
-  // Cut short (time limit, Ctrl-C): drop the databases this run made, then exit.
-  let aborting = false;
-  const abort = async (why: string) => {
-    if (aborting) return;
-    aborting = true;
-    console.error(`!! ${why}: stopping`);
-    // Dropping with (force) cuts the server's connections, whose clients then throw: let them.
-    process.on('uncaughtException', () => undefined);
-    await dropLiveDatabases();
-    process.exit(2);
-  };
-  setTimeout(() => void abort(`the benchmark ran longer than ${MAX_MS / 60_000} minutes`), MAX_MS).unref();
-  // `on`, not `once`: a library's signal-exit handler re-raises the signal when it is the last listener left.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void abort(signal));
+  stopAfter(MAX_MS);
 
   console.log(
     `Deadline order-expiry benchmark: ${ORDERS} orders (odd ids MIXED with ${WALLET_PART} cents frozen, even ids WECHAT), ${USERS} users, ` +

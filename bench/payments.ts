@@ -52,7 +52,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { App } from '../src/app.js';
 import type { PaymentProvider } from '../src/payments/provider.js';
-import { benchConfig, dropLiveDatabases, pct, withDatabase } from './support.js';
+import { benchConfig, pct, stopAfter, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -777,17 +777,7 @@ async function runCallbacks(): Promise<CallbackResult> {
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  let aborting = false;
-  const abort = async (why: string) => {
-    if (aborting) return;
-    aborting = true;
-    console.error(`!! ${why}: stopping`);
-    process.on('uncaughtException', () => undefined);
-    await dropLiveDatabases();
-    process.exit(2);
-  };
-  setTimeout(() => void abort(`the benchmark ran longer than ${MAX_MS / 60_000} minutes`), MAX_MS).unref();
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void abort(signal));
+  stopAfter(MAX_MS);
 
   console.log(
     `Deadline payments benchmark: reconciliation of ${ORDERS} stale paid WECHAT orders (RECONCILE_CONCURRENCY ${CONCURRENCIES.join(', ')}, ` +

@@ -42,7 +42,7 @@ import pg from 'pg';
 import type { App } from '../src/app.js';
 import type { Transactions } from '../src/db/transactions.js';
 import type { MessageSender } from '../src/services/vip-reminders.js';
-import { benchConfig, dropLiveDatabases, pct, withDatabase } from './support.js';
+import { benchConfig, pct, stopAfter, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -528,17 +528,7 @@ function printBreakdown(r: TimedRun) {
 }
 
 async function main(): Promise<void> {
-  let aborting = false;
-  const abort = async (why: string) => {
-    if (aborting) return;
-    aborting = true;
-    console.error(`!! ${why}: stopping`);
-    process.on('uncaughtException', () => undefined);
-    await dropLiveDatabases();
-    process.exit(2);
-  };
-  setTimeout(() => void abort(`the benchmark ran longer than ${MAX_MS / 60_000} minutes`), MAX_MS).unref();
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void abort(signal));
+  stopAfter(MAX_MS);
 
   console.log(
     `Deadline VIP-reminders benchmark: ${MEMBERS} members (1 in ${LIFETIME_EVERY} lifetime, the others expiring evenly over now ± ${SPREAD_DAYS} days), ` +

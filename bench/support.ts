@@ -53,3 +53,23 @@ export function benchConfig(databaseUrl: string, env: Record<string, string> = {
     ...env,
   });
 }
+
+/**
+ * Bounds a benchmark: past `maxMs`, or on Ctrl-C / SIGTERM, the databases it made are dropped and the
+ * process exits 2. Dropping with (force) cuts the server's connections, whose clients then throw: let
+ * them. `on`, not `once`: a library's signal-exit handler re-raises the signal when it is the last
+ * listener left.
+ */
+export function stopAfter(maxMs: number): void {
+  let aborting = false;
+  const abort = async (why: string) => {
+    if (aborting) return;
+    aborting = true;
+    console.error(`!! ${why}: stopping`);
+    process.on('uncaughtException', () => undefined);
+    await dropLiveDatabases();
+    process.exit(2);
+  };
+  setTimeout(() => void abort(`the benchmark ran longer than ${maxMs / 60_000} minutes`), maxMs).unref();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void abort(signal));
+}
