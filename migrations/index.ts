@@ -9,6 +9,7 @@ import { Migration20261123000300_vip } from './Migration20261123000300_vip.js';
 import { Migration20261123000400_flash_sales } from './Migration20261123000400_flash_sales.js';
 import { Migration20261123000500_job_runs } from './Migration20261123000500_job_runs.js';
 import { Migration20261123000600_audit_log } from './Migration20261123000600_audit_log.js';
+import { Migration20261123000700_outbox_catch_up } from './Migration20261123000700_outbox_catch_up.js';
 
 /** Every migration, in order. Listed explicitly so the compiled server and the tests load the same set. */
 export const migrationsList: MigrationObject[] = [
@@ -22,4 +23,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123000400_flash_sales', class: Migration20261123000400_flash_sales },
   { name: 'Migration20261123000500_job_runs', class: Migration20261123000500_job_runs },
   { name: 'Migration20261123000600_audit_log', class: Migration20261123000600_audit_log },
+  { name: 'Migration20261123000700_outbox_catch_up', class: Migration20261123000700_outbox_catch_up },
 ];

@@ -10,7 +10,7 @@ import type { Config } from './config.js';
 import { ensureDatabase, initOrm, migrate } from './db/orm.js';
 import { Transactions } from './db/transactions.js';
 import { EventBus } from './events/bus.js';
-import { OutboxRelay } from './events/relay.js';
+import { committedSince, OutboxRelay } from './events/relay.js';
 import { createApollo, createWsServer, httpContext } from './http/graphql.js';
 import { Metrics } from './http/metrics.js';
 import { adminRoutes } from './http/admin.js';
@@ -87,13 +87,16 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   watchRedis(redisSub, 'subscriber', log);
   await Promise.all([redisPub.ping(), redisSub.ping()]);
 
-  const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log);
+  const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log, committedSince(orm), config.eventDedupeWindowSeconds * 1000);
   const relay = new OutboxRelay(orm, bus, log, config.outboxRepublishAfterSeconds);
   const tx = new Transactions(orm, relay, clock, log);
   const { scheduler, backend } = createScheduler(config, instanceName);
   const jobs = trackRunning(scheduler, backend);
   scheduler.on('error', (err: Error) => log.error({ err }, 'scheduler error'));
-  scheduler.on('fail', (err: Error, job: { attrs: { name: string } }) => log.error({ err, job: job.attrs.name }, 'job failed'));
+  // A failure on another instance arrives here too (remote = true); that instance logs its own.
+  scheduler.on('fail', (err: Error, job: { attrs: { name: string } }, remote?: boolean) => {
+    if (!remote) log.error({ err, job: job.attrs.name }, 'job failed');
+  });
   const deadlines = new Deadlines(orm, tx, scheduler, clock, log, {
     batchSize: config.deadlineBatchSize,
     staleMs: config.deadlineStaleSeconds * 1000,
@@ -159,14 +162,22 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     flashSales,
   };
 
+  let jobEventsFailing = false;
   await registerJobs(catalogue, {
     scheduler,
     deadlines,
     states,
     runs,
+    // Announcements, not changes (no outbox): lost while Redis is down, with one warning per outage.
     events: (e) => {
       const payload: JobEventMessage = { eventId: randomUUID(), ...e, at: e.at.toISOString() };
-      return bus.publish([{ channel: JOB_EVENTS_CHANNEL, payload: { ...payload } }]);
+      return bus.publish([{ channel: JOB_EVENTS_CHANNEL, payload: { ...payload } }]).then(
+        () => void (jobEventsFailing = false),
+        (err: Error) => {
+          if (!jobEventsFailing) log.warn({ err: err.message }, 'job events cannot be published; dropped until Redis is back');
+          jobEventsFailing = true;
+        },
+      );
     },
     log,
     enableCron: config.enableCron,
@@ -245,6 +256,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       await seckillConsumer.stop(); // a batch being written commits and is acknowledged first
       const running = await jobs.stop(config.shutdownGraceSeconds * 1000);
       if (running > 0) log.warn({ running }, 'jobs still running at shutdown; their locks will expire');
+      bus.close();
       await Promise.allSettled([redisPub.quit(), redisSub.quit()]);
       await orm.close();
       log.info('stopped');

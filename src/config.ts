@@ -41,6 +41,8 @@ export interface Config {
   /** Outbox: how often unpublished events are looked for, and how old they must be. */
   outboxSweepSeconds: number;
   outboxRepublishAfterSeconds: number;
+  /** How long each instance remembers the event ids it delivered, so a republished copy is dropped. */
+  eventDedupeWindowSeconds: number;
   countdownTickSeconds: number;
   graphqlMaxDepth: number;
   graphqlMaxCost: number;
@@ -277,6 +279,7 @@ export function loadConfig(env: Env = process.env): Config {
     deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),
     outboxSweepSeconds: num(env, 'OUTBOX_SWEEP_SECONDS', 10, { min: 0.1 }),
     outboxRepublishAfterSeconds: num(env, 'OUTBOX_REPUBLISH_AFTER_SECONDS', 5, { min: 0 }),
+    eventDedupeWindowSeconds: num(env, 'EVENT_DEDUPE_WINDOW_SECONDS', 600, { min: 1 }),
     countdownTickSeconds: num(env, 'COUNTDOWN_TICK_SECONDS', 1, { min: 0.05 }),
     graphqlMaxDepth: num(env, 'GRAPHQL_MAX_DEPTH', 15, { min: 1, integer: true }),
     graphqlMaxCost: num(env, 'GRAPHQL_MAX_COST', 5000, { min: 1, integer: true }),

@@ -7,6 +7,7 @@ import { Entity, PrimaryKey, Property, Index } from '@mikro-orm/decorators/legac
  */
 @Entity({ tableName: 'outbox_events' })
 @Index({ name: 'outbox_events_unpublished_idx', properties: ['createdAt'], where: '"published_at" is null' })
+@Index({ name: 'outbox_events_created_at_idx', properties: ['createdAt'] })
 export class OutboxEvent {
   [OptionalProps]?: 'createdAt' | 'claimedAt' | 'publishedAt';
 

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { RecentIds } from './recent-ids.js';
 
 /** A tiny interface over Redis pub/sub, so every instance hears every event once. */
 export interface PublishedEvent {
@@ -9,25 +10,71 @@ export interface PublishedEvent {
 
 type Listener = (payload: PublishedEvent['payload']) => void;
 
-const SEEN_LIMIT = 10_000;
+/** The events committed on these channels (unprefixed) since a time: the outbox, read after an outage. */
+export type CommittedSince = (channels: string[], since: Date) => Promise<PublishedEvent[]>;
 
+/**
+ * How far before the moment the subscriber's connection was lost the catch-up reads. An event's
+ * `created_at` is its transaction's start, so a transaction that began up to this long before the loss
+ * and committed during the outage is still found.
+ */
+const CATCH_UP_MARGIN_MS = 60_000;
+const CATCH_UP_RETRY_MS = 1_000;
+
+/**
+ * Redis pub/sub between instances, made lossless across a Redis outage: Redis delivers a message only
+ * to connections subscribed at that moment, and after a reconnect the publisher's queued commands can
+ * reach Redis before the subscriber has re-joined its channels. So when the subscriber's connection comes
+ * back, this instance re-subscribes, then reads from the outbox (PostgreSQL, the record) every event on
+ * its channels committed since shortly before the loss, and delivers those it has not delivered yet.
+ * Copies (a catch-up overlapping live delivery, a sweep's republish) are dropped by event id.
+ */
 export class EventBus {
   private readonly listeners = new Map<string, Set<Listener>>();
   /** Event ids already delivered here: a republish after a crash is dropped, not delivered twice. */
-  private readonly seen = new Set<string>();
+  private readonly seen: RecentIds;
   private readonly subscribing = new Map<string, Promise<unknown>>();
+  /** When the subscriber's connection was lost (ms), until the catch-up after it has finished. */
+  private lostAt: number | undefined;
+  /** Bumped on every loss, so a catch-up that an outage interrupted does not count as done. */
+  private losses = 0;
+  private catchingUp = false;
+  private closed = false;
 
   constructor(
     private readonly pub: Redis,
     private readonly sub: Redis,
     private readonly prefix: string,
     private readonly log: Logger,
+    private readonly committedSince: CommittedSince,
+    dedupeWindowMs: number,
   ) {
+    this.seen = new RecentIds(dedupeWindowMs);
     this.sub.on('message', (channel: string, message: string) => this.dispatch(channel, message));
+    this.sub.on('close', () => {
+      if (this.closed) return;
+      this.lostAt ??= Date.now();
+      this.losses++;
+      this.seen.pause();
+    });
+    this.sub.on('ready', () => void this.catchUp());
+  }
+
+  /** False while the subscriber is cut off or still catching up: events may be late, none is lost. */
+  get listening(): boolean {
+    return this.sub.status === 'ready' && this.lostAt === undefined;
+  }
+
+  /** Stops the catch-up loop (the connections are closed by their owner). */
+  close(): void {
+    this.closed = true;
   }
 
   async publish(events: readonly PublishedEvent[]): Promise<void> {
     if (events.length === 0) return;
+    // Not queued while the connection is down: the caller (a job settling deadlines) would wait out the
+    // reconnects. The outbox keeps the events and its sweep publishes them once Redis is back.
+    if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
     const pipeline = this.pub.pipeline();
     for (const e of events) pipeline.publish(`${this.prefix}:${e.channel}`, JSON.stringify(e.payload));
     const results = await pipeline.exec();
@@ -101,9 +148,43 @@ export class EventBus {
     return iterator;
   }
 
+  /**
+   * After the subscriber's connection is back: make sure Redis has every channel again (ioredis
+   * re-subscribes on its own; this waits for Redis to confirm), then deliver what was committed meanwhile.
+   * Retried while it fails (PostgreSQL may be down too); a new loss meanwhile starts it over.
+   */
+  private async catchUp(): Promise<void> {
+    if (this.lostAt === undefined || this.catchingUp || this.closed) return;
+    this.catchingUp = true;
+    let warned = false;
+    try {
+      while (this.lostAt !== undefined && !this.closed && this.sub.status === 'ready') {
+        const losses = this.losses;
+        const since = new Date(this.lostAt - CATCH_UP_MARGIN_MS);
+        try {
+          const channels = [...this.listeners.keys()];
+          if (channels.length > 0) await this.sub.subscribe(...channels);
+          const topics = channels.map((c) => c.slice(this.prefix.length + 1));
+          const events = topics.length > 0 ? await this.committedSince(topics, since) : [];
+          let delivered = 0;
+          for (const e of events) if (this.deliver(`${this.prefix}:${e.channel}`, e.payload)) delivered++;
+          if (losses !== this.losses) continue;
+          this.lostAt = undefined;
+          this.seen.resume();
+          this.log.info({ since: since.toISOString(), read: events.length, delivered }, 'events: caught up after the subscriber reconnected');
+        } catch (err) {
+          if (!warned) this.log.warn({ err: (err as Error).message }, 'events: catching up failed; retrying');
+          warned = true;
+          await new Promise((r) => setTimeout(r, CATCH_UP_RETRY_MS));
+        }
+      }
+    } finally {
+      this.catchingUp = false;
+    }
+  }
+
   private dispatch(channel: string, message: string): void {
-    const set = this.listeners.get(channel);
-    if (!set) return;
+    if (!this.listeners.has(channel)) return;
     let payload: PublishedEvent['payload'];
     try {
       payload = JSON.parse(message);
@@ -111,9 +192,14 @@ export class EventBus {
       this.log.warn({ channel }, 'dropped a malformed event');
       return;
     }
-    if (this.seen.has(payload.eventId)) return;
-    this.seen.add(payload.eventId);
-    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!);
+    this.deliver(channel, payload);
+  }
+
+  /** Hands an event to this channel's listeners unless this instance delivered it already. */
+  private deliver(channel: string, payload: PublishedEvent['payload']): boolean {
+    const set = this.listeners.get(channel);
+    if (!set || !this.seen.firstTime(payload.eventId)) return false;
     for (const listener of set) listener(payload);
+    return true;
   }
 }

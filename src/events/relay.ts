@@ -1,8 +1,20 @@
 import { raw } from '@mikro-orm/core';
+import { sql } from 'kysely';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { OutboxEvent } from '../entities/OutboxEvent.js';
 import type { Logger } from '../logger.js';
-import type { EventBus, PublishedEvent } from './bus.js';
+import type { CommittedSince, EventBus, PublishedEvent } from './bus.js';
+
+/** The outbox read back for a subscriber that was cut off: events on these topics committed since `since`, oldest first. */
+export function committedSince(orm: MikroORM): CommittedSince {
+  return async (topics, since) => {
+    const { rows } = await sql<{ topic: string; payload: PublishedEvent['payload'] }>`
+      select topic, payload from outbox_events where created_at >= ${since} and topic = any(${topics}::text[]) order by created_at`.execute(
+      orm.em.getKysely(),
+    );
+    return rows.map((r) => ({ channel: r.topic, payload: r.payload }));
+  };
+}
 
 /**
  * Moves committed outbox rows to Redis. Each row is claimed by one conditional update first,
@@ -11,6 +23,8 @@ import type { EventBus, PublishedEvent } from './bus.js';
  * subscribers that already saw its event id).
  */
 export class OutboxRelay {
+  private failing = false;
+
   constructor(
     private readonly orm: MikroORM,
     private readonly bus: EventBus,
@@ -28,8 +42,14 @@ export class OutboxRelay {
     try {
       await this.bus.publish(events);
       await this.markPublished(events.map((e) => e.payload.eventId));
+      if (this.failing) this.log.info('outbox: publishing works again');
+      this.failing = false;
     } catch (err) {
-      this.log.warn({ err, eventIds: events.map((e) => e.payload.eventId) }, 'outbox publish failed; the sweep will retry');
+      // One warning per outage; each failed batch is a debug line (the sweep republishes them all).
+      const line = { err: (err as Error).message, eventIds: events.map((e) => e.payload.eventId) };
+      if (this.failing) this.log.debug(line, 'outbox publish failed; the sweep will retry');
+      else this.log.warn(line, 'outbox publish failed; the sweep will retry (further failures logged at debug)');
+      this.failing = true;
     }
   }
 

@@ -25,7 +25,9 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
   router.get('/health', async (_req: Request, res: Response) => {
     const checks: Record<string, 'ok' | 'down'> = {};
     await services.orm.em.fork().execute('select 1').then(() => (checks.postgres = 'ok'), () => (checks.postgres = 'down'));
-    await redis.ping().then(() => (checks.redis = 'ok'), () => (checks.redis = 'down'));
+    // Not a queued PING (it would wait out the reconnects): down at once while a connection is, and while
+    // the subscriber is still catching up on what it missed.
+    checks.redis = redis.status === 'ready' && services.bus.listening ? await redis.ping().then(() => 'ok' as const, () => 'down' as const) : 'down';
     const ok = Object.values(checks).every((v) => v === 'ok');
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'degraded', checks, serverTime: services.clock.now().toISOString() });
   });

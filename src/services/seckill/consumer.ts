@@ -96,6 +96,8 @@ export class SeckillConsumer {
   }
 
   private async run(): Promise<void> {
+    // One warning per outage, not one per retry; one line when reading works again.
+    let failing = false;
     while (this.running) {
       try {
         if (this.streams.size === 0) {
@@ -111,6 +113,8 @@ export class SeckillConsumer {
           this.nextClaim = Date.now() + Math.max(50, this.settings.claimIdleMs / 2);
         }
         await this.read();
+        if (failing) this.log.info('seckill: reading the streams works again');
+        failing = false;
       } catch (err) {
         if (!this.running) break;
         const message = String((err as Error).message);
@@ -119,7 +123,8 @@ export class SeckillConsumer {
           this.log.warn({ err: message }, 'seckill: a stream or its group is gone; creating them again');
           for (const stream of this.streams.values()) await this.createGroup(stream).catch(() => undefined);
         } else {
-          this.log.warn({ err: message }, 'seckill: reading the streams failed; retrying');
+          if (!failing) this.log.warn({ err: message }, 'seckill: reading the streams failed; retrying');
+          failing = true;
           await sleep(200);
         }
       }

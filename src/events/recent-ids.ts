@@ -1,0 +1,51 @@
+/**
+ * The event ids one instance has delivered, remembered for a time rather than a count, so a
+ * republished copy is dropped however many events came in between. Two generations: an id is kept for
+ * at least `windowMs` and at most twice that. While the subscriber is cut off (`pause`) the clock of
+ * the window stops, so the events heard just before an outage are still remembered when the catch-up
+ * after it delivers them again.
+ */
+export class RecentIds {
+  private current = new Set<string>();
+  private previous = new Set<string>();
+  private startedAt: number;
+  private pausedAt: number | undefined;
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.startedAt = now();
+  }
+
+  /** True the first time an id is seen within the window; false for a copy. */
+  firstTime(id: string): boolean {
+    this.rotate();
+    if (this.current.has(id) || this.previous.has(id)) return false;
+    this.current.add(id);
+    return true;
+  }
+
+  pause(): void {
+    this.pausedAt ??= this.now();
+  }
+
+  resume(): void {
+    if (this.pausedAt === undefined) return;
+    this.startedAt += this.now() - this.pausedAt;
+    this.pausedAt = undefined;
+  }
+
+  get size(): number {
+    return this.current.size + this.previous.size;
+  }
+
+  private rotate(): void {
+    if (this.pausedAt !== undefined) return;
+    const age = this.now() - this.startedAt;
+    if (age < this.windowMs) return;
+    this.previous = age < 2 * this.windowMs ? this.current : new Set();
+    this.current = new Set();
+    this.startedAt = this.now();
+  }
+}
