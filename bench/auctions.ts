@@ -1,9 +1,11 @@
 /**
- * npm run bench:auctions — N auctions all ending within the same second, watched by graphql-ws
- * clients (in a worker thread: bench/clients.ts) subscribed to `auctionEnded`;
- * lateness = event received − endTime. Runs Deadline's design
- * (one wake-up per kind, the table is the queue) and, in the same run, the naive design (one Agenda
- * job per auction, Agenda's defaults). Talks only to 127.0.0.1. Options: --sizes=1000,10000 --clients=10 --designs=deadline,naive
+ * npm run bench:auctions — N auctions ending, watched by graphql-ws clients (in a worker thread:
+ * bench/clients.ts) subscribed to `auctionEnded`; lateness = event received − endTime. Two shapes:
+ * `spread` (the N ends spread over one second) runs Deadline's design (one wake-up per kind, the table
+ * is the queue) and, in the same run, the naive design (one Agenda job per auction, Agenda's defaults);
+ * `instant` (all N at the same round second, as auction houses end lots) runs Deadline's design with 1
+ * and with 10 watchers. Talks only to 127.0.0.1.
+ * Options: --sizes=1000,10000 --clients=10 --designs=deadline,naive --shapes=spread,instant --instant-clients=1,10
  */
 import { cpus, totalmem } from 'node:os';
 import { Agenda } from 'agenda';
@@ -24,12 +26,17 @@ const SIZES = arg('sizes', '1000,10000').split(',').map(Number);
 const CLIENTS = Number(arg('clients', '10'));
 type Design = 'deadline' | 'naive';
 const DESIGNS = arg('designs', 'deadline,naive').split(',') as Design[];
+type Shape = 'spread' | 'instant';
+const SHAPES = arg('shapes', 'spread,instant').split(',') as Shape[];
+const INSTANT_CLIENTS = arg('instant-clients', '1,10').split(',').map(Number);
 const LEAD_MS = 4000; // time between the inserts' end and the first endTime
 const TIMEOUT_MS = 120_000;
 
 
 interface Result {
   design: Design;
+  shape: Shape;
+  clients: number;
   n: number;
   setupMs: number;
   heard: number;
@@ -44,14 +51,14 @@ interface Result {
   endedMax: number;
 }
 
-async function run(design: Design, n: number): Promise<Result> {
+async function run(design: Design, n: number, shape: Shape, clients: number): Promise<Result> {
   return withDatabase(async (databaseUrl) => {
     // The naive design must not be helped by Deadline's safety sweep.
     const config = benchConfig(databaseUrl, { ENABLE_CRON: design === 'naive' ? 'false' : 'true' });
     const app = await startApp(config, { log: pino({ level: 'warn' }) });
     const token = signToken(config.jwtSecret, 'bench-watcher', 'user');
     const worker = new Worker(new URL('./clients.js', import.meta.url), {
-      workerData: { url: app.url.replace('http', 'ws'), token, clients: CLIENTS, n },
+      workerData: { url: app.url.replace('http', 'ws'), token, clients, n },
     });
     const messages: Array<(m: any) => void> = [];
     worker.on('message', (m) => messages.splice(0).forEach((f) => f(m)));
@@ -60,8 +67,10 @@ async function run(design: Design, n: number): Promise<Result> {
     if (ready.type !== 'ready') throw new Error('clients did not start');
 
     const setupStarted = Date.now();
-    const firstEnd = Date.now() + LEAD_MS + (design === 'naive' ? Math.ceil(n / 300) * 1000 : 0);
-    const ends = Array.from({ length: n }, (_, i) => new Date(firstEnd + Math.floor((i * 1000) / n)));
+    const lead = Date.now() + LEAD_MS + (design === 'naive' ? Math.ceil(n / 300) * 1000 : 0);
+    // `instant`: the next round second after the lead, every auction at that same millisecond.
+    const firstEnd = shape === 'instant' ? Math.ceil(lead / 1000) * 1000 : lead;
+    const ends = Array.from({ length: n }, (_, i) => new Date(shape === 'instant' ? firstEnd : firstEnd + Math.floor((i * 1000) / n)));
     const em = app.services.orm.em.fork();
     await em.execute(`insert into users (id, role) values ('bench-seller', 'user') on conflict do nothing`);
     const rows: Array<{ id: string; end_time: string }> = [];
@@ -111,6 +120,8 @@ async function run(design: Design, n: number): Promise<Result> {
     await app.stop();
     return {
       design,
+      shape,
+      clients,
       n,
       setupMs,
       heard: report.heard,
@@ -158,24 +169,28 @@ async function naiveDesign(app: App, databaseUrl: string, rows: Array<{ id: stri
 }
 
 const results: Result[] = [];
-console.log(`Deadline auction-end benchmark: ${SIZES.join(', ')} auctions ending within one second, ${CLIENTS} graphql-ws clients`);
+console.log(`Deadline auction-end benchmark: ${SIZES.join(', ')} auctions; shapes ${SHAPES.join(', ')}`);
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+const cases: Array<[Shape, Design, number, number]> = [];
 for (const n of SIZES) {
-  for (const design of DESIGNS) {
-    console.log(`running ${design} × ${n} ...`);
-    const r = await run(design, n);
-    results.push(r);
-    console.log(`  ${JSON.stringify(r)}`);
-  }
+  if (SHAPES.includes('spread')) for (const design of DESIGNS) cases.push(['spread', design, n, CLIENTS]);
+  if (SHAPES.includes('instant')) for (const clients of INSTANT_CLIENTS) cases.push(['instant', 'deadline', n, clients]);
 }
-console.log('\n| design | auctions | ended | heard by every client | duplicates | p50 ms | p99 ms | max ms | last announced after last endTime (ms) | ended_at − endTime p99 / max (ms) |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+for (const [shape, design, n, clients] of cases) {
+  console.log(`running ${design} × ${n}, ${shape}, ${clients} watcher(s) ...`);
+  const r = await run(design, n, shape, clients);
+  results.push(r);
+  console.log(`  ${JSON.stringify(r)}`);
+}
+console.log('\n| ends | design | auctions | watchers | ended | heard by every watcher | duplicates | p50 ms | p99 ms | max ms | last announced after last endTime (ms) | ended_at − endTime p99 / max (ms) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {
-  console.log(`| ${r.design} | ${r.n} | ${r.ended} | ${r.heard} | ${r.duplicates} | ${r.p50} | ${r.p99} | ${r.max} | ${r.lastAnnouncedAfterLastEndMs} | ${r.endedP99} / ${r.endedMax} |`);
+  const shape = r.shape === 'instant' ? 'same instant' : 'over 1 s';
+  console.log(`| ${shape} | ${r.design} | ${r.n} | ${r.clients} | ${r.ended} | ${r.heard} | ${r.duplicates} | ${r.p50} | ${r.p99} | ${r.max} | ${r.lastAnnouncedAfterLastEndMs} | ${r.endedP99} / ${r.endedMax} |`);
 }
 for (const n of SIZES) {
-  const d = results.find((r) => r.design === 'deadline' && r.n === n);
-  const v = results.find((r) => r.design === 'naive' && r.n === n);
+  const d = results.find((r) => r.shape === 'spread' && r.design === 'deadline' && r.n === n);
+  const v = results.find((r) => r.shape === 'spread' && r.design === 'naive' && r.n === n);
   if (d && v) console.log(`${n}: naive p99 / deadline p99 = ${(v.p99 / Math.max(1, d.p99)).toFixed(1)}×`);
 }
 process.exit(0);
