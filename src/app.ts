@@ -50,6 +50,9 @@ import { SeckillConsumer } from './services/seckill/consumer.js';
 import { FlashSales } from './services/seckill/sales.js';
 import { SaleStore } from './services/seckill/store.js';
 
+/** Redis channel on which a stopping instance says its deadline wake-ups are released. */
+const DEADLINE_HANDOVER = 'DEADLINE_HANDOVER';
+
 export interface App {
   url: string;
   /** This instance's name in job runs and job events. */
@@ -250,12 +253,16 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     (stopping ??= (async () => {
       log.info('stopping: no new requests or jobs');
       deadlines.stop();
+      // From now on the other instances settle each kind's next deadline when it comes due, without
+      // waiting for Agenda to release and re-scan our wake-up jobs (without Redis, their watch does).
+      await bus.publish([{ channel: DEADLINE_HANDOVER, payload: { eventId: randomUUID(), from: instanceName } }]).catch(() => undefined);
       clearInterval(discovering);
       await apollo.stop(); // closes the HTTP server and the WebSocket server, waiting for requests in flight
       ws.wsServer.close();
       await seckillConsumer.stop(); // a batch being written commits and is acknowledged first
       const running = await jobs.stop(config.shutdownGraceSeconds * 1000);
       if (running > 0) log.warn({ running }, 'jobs still running at shutdown; their locks will expire');
+
       bus.close();
       await Promise.allSettled([redisPub.quit(), redisSub.quit()]);
       await orm.close();
@@ -286,6 +293,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         await states.finished('vip-reminders', null);
       }
     }
+    deadlines.watch(config.deadlineWatchMs, config.deadlineWatchGraceMs, () => states.paused());
+    await bus.listen(DEADLINE_HANDOVER, (payload) => {
+      if (payload.from !== instanceName) deadlines.takeOver().catch((err) => log.warn({ err }, 'taking over deadlines failed; the watch retries'));
+    });
     // Flash sales: consume every sale's stream, and load into Redis the open ones it lost (it may
     // have restarted empty); then again every SECKILL_DISCOVER_SECONDS, for sales started elsewhere.
     const discover = () => flashSales.discover(orm.em.fork(), clock.now());

@@ -38,6 +38,10 @@ export interface Config {
   deadlineInlineWindowSeconds: number;
   /** An armed wake-up this long overdue is taken as lost (crashed run) and replaced. */
   deadlineStaleSeconds: number;
+  /** Every instance checks this often for a deadline overdue with no wake-up running (0: never). */
+  deadlineWatchMs: number;
+  /** How overdue a deadline must be before the watch settles it itself. */
+  deadlineWatchGraceMs: number;
   /** Outbox: how often unpublished events are looked for, and how old they must be. */
   outboxSweepSeconds: number;
   outboxRepublishAfterSeconds: number;
@@ -277,6 +281,8 @@ export function loadConfig(env: Env = process.env): Config {
     deadlineSweepSeconds: num(env, 'DEADLINE_SWEEP_SECONDS', 60, { min: 0.1 }),
     deadlineInlineWindowSeconds: num(env, 'DEADLINE_INLINE_WINDOW_SECONDS', 2, { min: 0 }),
     deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),
+    deadlineWatchMs: num(env, 'DEADLINE_WATCH_MS', 200, { min: 0 }),
+    deadlineWatchGraceMs: num(env, 'DEADLINE_WATCH_GRACE_MS', 400, { min: 0 }),
     outboxSweepSeconds: num(env, 'OUTBOX_SWEEP_SECONDS', 10, { min: 0.1 }),
     outboxRepublishAfterSeconds: num(env, 'OUTBOX_REPUBLISH_AFTER_SECONDS', 5, { min: 0 }),
     eventDedupeWindowSeconds: num(env, 'EVENT_DEDUPE_WINDOW_SECONDS', 600, { min: 1 }),

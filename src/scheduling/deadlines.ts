@@ -99,6 +99,12 @@ export class Deadlines {
   /** Per kind: deadlines whose settling failed, and when to try them again (this instance's memory). */
   private readonly retries = new Map<string, Map<string, { at: number; attempts: number; reason: string }>>();
   private stopping = false;
+  /** Wake-ups running on this instance, per kind: the watch never starts a second one beside them. */
+  private readonly local = new Map<string, number>();
+  private watchTimer: NodeJS.Timeout | undefined;
+  private checking = false;
+  private watchFailing = false;
+  private readonly takeOvers = new Set<NodeJS.Timeout>();
   /** Told after each committed batch how late (ms, settled − due) its deadlines were: the lateness metric. */
   onSettled: (kind: string, latenessMs: number[]) => void = () => {};
 
@@ -132,9 +138,64 @@ export class Deadlines {
     return [...this.kinds.keys()];
   }
 
-  /** Shutting down: running wake-ups finish their batch, re-arm and return. */
+  /** Shutting down: running wake-ups finish their batch, re-arm and return; the watch stops. */
   stop(): void {
     this.stopping = true;
+    clearInterval(this.watchTimer);
+    for (const timer of this.takeOvers) clearTimeout(timer);
+  }
+
+  /**
+   * Every instance checks every `everyMs` that no deadline waits: one overdue by more than `graceMs`
+   * with no wake-up running here had its wake-up go down with another instance (SIGKILL: Agenda keeps
+   * that job locked for JOB_LOCK_LIFETIME_SECONDS), so it is settled here, at once. Costs one indexed
+   * read per kind per check. Running beside a slow wake-up elsewhere is safe: batches lock their rows
+   * with SKIP LOCKED and settle by conditional update, so each deadline is still settled once.
+   */
+  watch(everyMs: number, graceMs: number, paused: () => Promise<readonly string[]>): void {
+    if (everyMs <= 0) return;
+    this.watchTimer = setInterval(() => void this.check(graceMs, paused), everyMs);
+    this.watchTimer.unref();
+  }
+
+  /**
+   * Another instance stopped gracefully and released its wake-ups: each kind's next deadline is
+   * settled here when it comes due, without waiting for Agenda to notice the released job.
+   */
+  async takeOver(): Promise<void> {
+    if (this.stopping) return;
+    for (const name of this.names()) {
+      const next = await this.nextDeadline(this.kind(name), this.orm.em.fork());
+      if (!next) continue;
+      const timer = setTimeout(() => {
+        this.takeOvers.delete(timer);
+        if (this.stopping || (this.local.get(name) ?? 0) > 0) return;
+        this.wake(name).catch((err) => this.log.warn({ err, kind: name }, 'taking over deadlines failed; the watch retries'));
+      }, Math.max(0, next.getTime() - this.clock.now().getTime()));
+      this.takeOvers.add(timer);
+    }
+  }
+
+  private async check(graceMs: number, paused: () => Promise<readonly string[]>): Promise<void> {
+    if (this.checking || this.stopping) return;
+    this.checking = true;
+    try {
+      for (const name of this.names()) {
+        if ((this.local.get(name) ?? 0) > 0) continue;
+        const next = await this.nextDeadline(this.kind(name), this.orm.em.fork());
+        if (!next || next.getTime() > this.clock.now().getTime() - graceMs) continue;
+        if ((await paused()).includes(wakeJobName(name))) continue;
+        this.log.info({ kind: name, dueAt: next.toISOString() }, 'deadline overdue and no wake-up running here: settling it');
+        await this.wake(name);
+      }
+      if (this.watchFailing) this.log.info('deadline watch works again');
+      this.watchFailing = false;
+    } catch (err) {
+      if (!this.watchFailing) this.log.warn({ err: (err as Error).message }, 'deadline watch failed; retrying');
+      this.watchFailing = true;
+    } finally {
+      this.checking = false;
+    }
   }
 
   /**
@@ -168,6 +229,15 @@ export class Deadlines {
    * re-arms at the next one. A deadline that fails is logged and left for its retry; the others go on.
    */
   async wake(kindName: string, armId?: string): Promise<WakeResult> {
+    this.local.set(kindName, (this.local.get(kindName) ?? 0) + 1);
+    try {
+      return await this.wakeHere(kindName, armId);
+    } finally {
+      this.local.set(kindName, this.local.get(kindName)! - 1);
+    }
+  }
+
+  private async wakeHere(kindName: string, armId?: string): Promise<WakeResult> {
     const kind = this.kind(kindName);
     const batchSize = kind.batchSize ?? this.opts.batchSize;
     const retries = this.retries.get(kind.name)!;

@@ -341,3 +341,47 @@ test('never early: a wake-up run before its deadline settles nothing and re-arms
   expect(scheduler.live(kind.name)).toEqual([]);
 });
 
+
+test('the watch settles a deadline whose wake-up died with its instance, once it is overdue by the grace, never before', async () => {
+  const { clock, deadlines, scheduler, kinds: [kind], T } = setup();
+  kind.add('d', T + 1000);
+  await deadlines.arm(kind.name, new Date(T + 1000));
+  // The instance holding that wake-up is SIGKILLed: its Agenda job stays locked and never runs.
+  scheduler.only(kind.name).lost = true;
+  const paused: string[] = [];
+  deadlines.watch(20, 400, async () => paused);
+  try {
+    clock.t = T + 1000 + 399; // due, but within the grace a live wake-up is given
+    await new Promise((r) => setTimeout(r, 150));
+    expect(kind.get('d').settled).toBe(false);
+
+    kind.add('p', T + 1500);
+    paused.push(wakeJobName(kind.name));
+    clock.t = T + 2500; // overdue, but an admin paused the kind: the watch obeys
+    await new Promise((r) => setTimeout(r, 150));
+    expect(kind.settledIds()).toEqual([]);
+
+    paused.length = 0;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(kind.settledIds()).toEqual(['d', 'p']);
+  } finally {
+    deadlines.stop();
+  }
+});
+
+test('taking over from a stopping instance: each kind\'s next deadline is settled when due, not before', async () => {
+  const { clock, deadlines, kinds: [kind], T } = setup();
+  clock.t = Date.now(); // the take-over waits in real time
+  const due = clock.t + 300;
+  kind.add('next', due);
+  await deadlines.arm(kind.name, new Date(due));
+  await deadlines.takeOver();
+  clock.t = due - 1;
+  await new Promise((r) => setTimeout(r, 150));
+  expect(kind.get('next').settled).toBe(false);
+  clock.t = due;
+  await new Promise((r) => setTimeout(r, 300));
+  expect(kind.get('next').settled).toBe(true);
+  expect(T).toBeLessThanOrEqual(due);
+  deadlines.stop();
+});
