@@ -19,7 +19,11 @@ export default {
   testMatch: ['<rootDir>/tests/**/*.test.ts'],
   testTimeout: 60_000,
   maxWorkers: 2,
-  // Agenda leaves a lock-check timer of lockLifetime/2 after each job (FIELD-NOTES.md); the apps are
-  // stopped in afterAll, so nothing but that timer can keep a worker alive.
-  forceExit: true,
+  // Every handle a test file opens is closed in its afterAll (apps, databases, the payment sandbox,
+  // Agenda's liveness timers waited out: tests/support/harness.ts). One is out of reach: Agenda
+  // 6.2.6 arms a timer for a job due within the next scan (JOB_PROCESS_EVERY_SECONDS, 1 s in tests)
+  // and keeps it nowhere; stop() cannot clear it (agenda#1786; its fix, PR #1791, is not in 6.2.6). A worker whose
+  // last file left one exits by itself when it fires, instead of being killed after Jest's 500 ms;
+  // a real leak still reports "A worker process has failed to exit gracefully".
+  workerGracefulExitTimeout: 3_000,
 };

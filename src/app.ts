@@ -195,7 +195,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
-  const ws = createWsServer(services, schema, httpServer);
+  const ws = createWsServer(services, schema, httpServer, () => metrics.websocketSlowCloses.inc());
   const apollo = await createApollo(services, schema, httpServer, ws.dispose, (op, failed) => metrics.graphqlOperation(op, failed));
 
   // Read on scrape: what is waiting now, not what happened.

@@ -50,6 +50,11 @@ export interface Config {
   countdownTickSeconds: number;
   graphqlMaxDepth: number;
   graphqlMaxCost: number;
+  /**
+   * Bytes a subscriber's socket may hold unsent (after the kernel took what it would) before it is
+   * closed with 1013: one slow or stalled client costs at most this much memory.
+   */
+  wsMaxBufferedBytes: number;
   shutdownGraceSeconds: number;
   /**
    * Where providers reach this server: callbacks go to `${publicBaseUrl}/api/payments/<provider>/notify`.
@@ -289,6 +294,8 @@ export function loadConfig(env: Env = process.env): Config {
     countdownTickSeconds: num(env, 'COUNTDOWN_TICK_SECONDS', 1, { min: 0.05 }),
     graphqlMaxDepth: num(env, 'GRAPHQL_MAX_DEPTH', 15, { min: 1, integer: true }),
     graphqlMaxCost: num(env, 'GRAPHQL_MAX_COST', 5000, { min: 1, integer: true }),
+    // 4 MiB: a burst of 1,000 auction ends (one settlement batch) to a watcher of all auctions is ~0.5 MB.
+    wsMaxBufferedBytes: num(env, 'WS_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, { min: 1024, integer: true }),
     shutdownGraceSeconds: num(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0 }),
     publicBaseUrl: url(env, 'PUBLIC_BASE_URL', undefined, ['http:', 'https:'])?.replace(/\/+$/, ''),
     wechat: wechatConfig(env),

@@ -17,8 +17,7 @@ import {
 } from 'graphql';
 type PromiseOrValue<T> = T | Promise<T>;
 import { mapIterator } from '../events/iterators.js';
-import { WebSocketServer, type WebSocket } from 'ws';
-import type { Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { ArgumentValidationError } from 'type-graphql';
 import { createContext, type Context } from '../context.js';
@@ -27,6 +26,7 @@ import type { Identity } from '../services/users.js';
 import type { AppServices } from '../app-services.js';
 import { queryLimits } from '../schema/limits.js';
 import { nulCharacterError } from './input-guard.js';
+import { guardWrites } from './ws-writes.js';
 
 /** Codes a client may see as they are: ours (PRODUCT.md) and the standard GraphQL request failures. */
 const PASS_THROUGH = new Set([
@@ -194,29 +194,6 @@ export async function httpContext(services: AppServices, authorization: unknown,
 }
 
 /**
- * Coalesces the frames one socket sends in one event-loop turn into one write. Without it every
- * subscription event is its own syscall: 10 watchers of 10,000 ending auctions spent 1.5 s of a
- * 3 s run in writev (CPU profile of `npm run bench:auctions`).
- */
-function coalesceWrites(socket: WebSocket): void {
-  const raw = (socket as unknown as { _socket?: Socket })._socket;
-  if (!raw) return;
-  const send = socket.send.bind(socket) as (...args: unknown[]) => void;
-  let corked = false;
-  (socket as unknown as { send: (...args: unknown[]) => void }).send = (...args: unknown[]) => {
-    if (!corked) {
-      corked = true;
-      raw.cork();
-      setImmediate(() => {
-        corked = false;
-        raw.uncork();
-      });
-    }
-    send(...args);
-  };
-}
-
-/**
  * Subscriptions whose event is one shared object (every Redis event is parsed once per instance and
  * handed to all its listeners) are executed once per (event, operation, variables, role) and the
  * result is sent to every such subscriber: 10 watchers of 10,000 ending auctions cost 10,000
@@ -242,11 +219,21 @@ async function sharedSubscribe(args: ExecutionArgs) {
 /**
  * graphql-ws on the same HTTP server and path. The token is read once, in `onConnect`, from
  * `connectionParams.authorization`; a connection without a valid one is closed (4403 Forbidden).
- * Every subscription is checked against the same depth and cost limits as HTTP queries.
+ * Every subscription is checked against the same depth and cost limits as HTTP queries. A socket
+ * holding more than WS_MAX_BUFFERED_BYTES its client has not read is closed (1013, see ws-writes.ts).
  */
-export function createWsServer(services: AppServices, schema: GraphQLSchema, httpServer: Server) {
+export function createWsServer(services: AppServices, schema: GraphQLSchema, httpServer: Server, onSlowClose: () => void = () => {}) {
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  wsServer.on('connection', coalesceWrites);
+  const maxBufferedBytes = services.config.wsMaxBufferedBytes;
+  wsServer.on('connection', (socket, request) =>
+    guardWrites(socket, {
+      maxBufferedBytes,
+      onSlowClose: (bufferedBytes) => {
+        services.log.warn({ bufferedBytes, maxBufferedBytes, remoteAddress: request.socket.remoteAddress }, 'closed a WebSocket that does not read its events');
+        onSlowClose();
+      },
+    }),
+  );
   const limits = [...specifiedRules, queryLimits(services.config.graphqlMaxDepth, services.config.graphqlMaxCost)];
   type Extra = { identity?: Identity; subscriptions?: Set<string> };
   // Each open socket's running subscriptions, for the metrics.

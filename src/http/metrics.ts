@@ -14,6 +14,7 @@ export class Metrics {
   readonly reconciliation: Counter<'result'>;
   readonly reconciliationRuns: Counter<'outcome'>;
   readonly graphqlOperations: Counter<'operation' | 'outcome'>;
+  readonly websocketSlowCloses: Counter;
 
   constructor() {
     const registers = [this.registry];
@@ -36,6 +37,7 @@ export class Metrics {
     this.reconciliation = new Counter({ name: 'deadline_reconciliation_orders_total', help: 'Orders looked at by payment reconciliation, by result (checked, synced, closed, error)', labelNames: ['result'], registers });
     this.reconciliationRuns = new Counter({ name: 'deadline_reconciliation_runs_total', help: 'Payment reconciliation runs, by outcome', labelNames: ['outcome'], registers });
     this.graphqlOperations = new Counter({ name: 'deadline_graphql_operations_total', help: 'GraphQL operations over HTTP, by operation name and outcome (success, error)', labelNames: ['operation', 'outcome'], registers });
+    this.websocketSlowCloses = new Counter({ name: 'deadline_websocket_slow_closes_total', help: 'WebSockets closed (1013) because their client stopped reading: over WS_MAX_BUFFERED_BYTES unsent', registers });
   }
 
   /** A gauge whose values are read when Prometheus scrapes. */

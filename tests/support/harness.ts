@@ -78,8 +78,9 @@ export class LogCapture {
 let sandbox: Promise<SandboxHandle> | undefined;
 
 /**
- * The payment sandbox (WeChat Pay v3's shapes, its own keys) of this test process, started on first
- * use on a free port: online orders are paid there unless a test configures a provider itself.
+ * The payment sandbox (WeChat Pay v3's shapes, its own keys) of this test file (each file has its own
+ * modules), started on first use on a free port: online orders are paid there unless a test
+ * configures a provider itself.
  */
 export function paymentSandbox(): Promise<SandboxHandle> {
   return (sandbox ??= startSandbox({ port: 0 }));
@@ -87,11 +88,37 @@ export function paymentSandbox(): Promise<SandboxHandle> {
 
 const DEFAULT_SANDBOX_URL = loadConfig({ NODE_ENV: 'development' }).sandboxPayUrl;
 
+/** Apps started here (stopping one again is free: `stop()` returns the first stop's promise). */
+const started: Array<{ app: App; agendaTimersFired: () => Promise<unknown> }> = [];
+
 /** `instanceName`: PORT=0 gives every instance of a test process the same name unless one is set. */
 export async function start(config: Config, log?: LogCapture, opts: { clock?: Clock; instanceName?: string } = {}): Promise<App> {
   const sandboxPayUrl = config.sandboxPayUrl === DEFAULT_SANDBOX_URL ? (await paymentSandbox()).url : config.sandboxPayUrl;
-  return startApp({ ...config, sandboxPayUrl }, { log: log?.logger ?? pino({ level: 'warn' }), clock: opts.clock, instanceName: opts.instanceName });
+  const app = await startApp({ ...config, sandboxPayUrl }, { log: log?.logger ?? pino({ level: 'warn' }), clock: opts.clock, instanceName: opts.instanceName });
+  // Agenda 6.2.6 races each job run against a liveness check that sleeps max(processEvery,
+  // lockLifetime) / 2 at a time, and keeps no handle on that timer: after the run it is left to fire
+  // (then sees the job done), at most that long after the run's end. Nothing can clear it early.
+  const checkMs = Math.max(config.jobProcessEverySeconds, config.jobLockLifetimeSeconds) * 500;
+  let lastRunEnded = 0;
+  app.scheduler.on('complete', () => void (lastRunEnded = Date.now()));
+  started.push({ app, agendaTimersFired: () => sleep(lastRunEnded + checkMs + 50 - Date.now()) });
+  return app;
 }
+
+/**
+ * When the file is done nothing of it may be left running, or the Jest worker cannot exit. Hooks run
+ * in the order they were added, so this one runs before the file's own: the apps still running
+ * (which may be calling the sandbox) are stopped, the sandbox is closed, and Agenda's last timers
+ * are waited for (rarely: only after a job that ended in the last 2 s; 15 s in rolling-stop).
+ */
+afterAll(async () => {
+  const apps = started.splice(0);
+  await Promise.allSettled(apps.map(({ app }) => app.stop()));
+  const closing = sandbox;
+  sandbox = undefined;
+  if (closing) await (await closing).close();
+  await Promise.all(apps.map(({ agendaTimersFired }) => agendaTimersFired()));
+}, 60_000);
 
 /** A clock the test moves forward (time-driven rules: 15 minutes take no time). */
 export class MovableClock implements Clock {

@@ -53,7 +53,9 @@ export class OwnRedis {
       } catch {
         // not yet
       } finally {
-        client.disconnect();
+        // A probe that was refused is closed already ('end'): disconnecting it again would leave
+        // ioredis waiting 2 s for a 'close' event that came before.
+        if (client.status !== 'end') client.disconnect();
       }
       if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not start`);
       await new Promise((r) => setTimeout(r, 50));

@@ -14,6 +14,7 @@ test('defaults are the documented ones', () => {
   expect(c.deadlineSweepSeconds).toBe(60);
   expect(c.orderExpireMinutes).toBe(30);
   expect(c.orderExpiryBatchSize).toBe(100);
+  expect(c.wsMaxBufferedBytes).toBe(4 * 1024 * 1024);
   expect(c.seckill).toEqual({ group: 'g1', batch: 100, blockMs: 1000, claimIdleMs: 30_000, maxDeliveries: 5, keyPrefix: '', discoverSeconds: 5 });
 });
 
@@ -38,6 +39,8 @@ test.each([
   ['SECKILL_GROUP', 'has spaces'],
   ['SECKILL_BATCH', '0'],
   ['SECKILL_BLOCK_MS', '1.5'],
+  ['WS_MAX_BUFFERED_BYTES', '512'],
+  ['WS_MAX_BUFFERED_BYTES', '4MB'],
   ['SECKILL_CLAIM_IDLE_MS', 'soon'],
   ['SECKILL_MAX_DELIVERIES', '0'],
   ['SECKILL_DISCOVER_SECONDS', '0'],
