@@ -27,6 +27,11 @@ import type { Identity } from '../services/users.js';
 import type { AppServices } from '../app-services.js';
 import { queryLimits } from '../schema/limits.js';
 import { nulCharacterError } from './input-guard.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
+
+/** PostgreSQL unreachable: a client may send the same request again later. */
+const databaseUnavailable = () =>
+  new GraphQLError('The database is unavailable; try again shortly', { extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503 } } });
 
 /** Codes a client may see as they are: ours (PRODUCT.md) and the standard GraphQL request failures. */
 const PASS_THROUGH = new Set([
@@ -66,6 +71,9 @@ export function formatError(services: AppServices) {
           validationErrors: details.map((d) => ({ property: d.property, constraints: d.constraints })),
         },
       };
+    }
+    if (isDatabaseUnavailable(original)) {
+      return { message: databaseUnavailable().message, path: formatted.path, extensions: { code: 'SERVICE_UNAVAILABLE' } };
     }
     if (isDataException(original)) {
       // PostgreSQL refused a value (a NUL character in text, a number out of range): the caller's input.
@@ -177,6 +185,7 @@ export async function httpContext(services: AppServices, authorization: unknown,
     if (err instanceof AppError) {
       throw new GraphQLError(err.message, { extensions: { code: err.code, http: { status: 401 } } });
     }
+    if (isDatabaseUnavailable(err)) throw databaseUnavailable();
     throw err;
   }
 }
@@ -252,7 +261,9 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
           ctx.extra.subscriptions = new Set();
           live.add(ctx.extra.subscriptions);
           return true;
-        } catch {
+        } catch (err) {
+          // Not the token's fault: closed with 4500 (try again), not 4403 (go away).
+          if (isDatabaseUnavailable(err)) throw databaseUnavailable();
           return false;
         }
       },

@@ -19,13 +19,26 @@ function sendError(res: Response, err: unknown, services: AppServices): void {
   res.status(500).json({ success: false, code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' });
 }
 
+/**
+ * A check that has not answered in 2 s counts as down: probes give up after a few seconds (Kubernetes'
+ * default is 1 s), and a database that drops packets would otherwise hold the answer for the pool's
+ * 5 s connect timeout.
+ */
+function withinHealthTimeout<T>(check: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('health check timed out')), 2_000)));
+  return Promise.race([check, timeout]).finally(() => clearTimeout(timer));
+}
+
 export function restRoutes(services: AppServices, redis: Redis): Router {
   const router = Router();
 
   router.get('/health', async (_req: Request, res: Response) => {
     const checks: Record<string, 'ok' | 'down'> = {};
-    await services.orm.em.fork().execute('select 1').then(() => (checks.postgres = 'ok'), () => (checks.postgres = 'down'));
-    await redis.ping().then(() => (checks.redis = 'ok'), () => (checks.redis = 'down'));
+    await Promise.all([
+      withinHealthTimeout(services.orm.em.fork().execute('select 1')).then(() => (checks.postgres = 'ok'), () => (checks.postgres = 'down')),
+      withinHealthTimeout(redis.ping()).then(() => (checks.redis = 'ok'), () => (checks.redis = 'down')),
+    ]);
     const ok = Object.values(checks).every((v) => v === 'ok');
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'degraded', checks, serverTime: services.clock.now().toISOString() });
   });
