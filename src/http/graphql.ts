@@ -262,8 +262,8 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
           live.add(ctx.extra.subscriptions);
           return true;
         } catch (err) {
-          // Not the token's fault: closed with 4500 (try again), not 4403 (go away).
-          if (isDatabaseUnavailable(err)) throw databaseUnavailable();
+          // Not the token's fault: 1013 Try Again Later, not 4403 Forbidden (the later close is a no-op).
+          if (isDatabaseUnavailable(err)) ctx.extra.socket.close(1013, databaseUnavailable().message);
           return false;
         }
       },

@@ -2,7 +2,7 @@ import type { Client } from 'graphql-ws';
 import type pg from 'pg';
 import type { PostgresJobRepository } from '@agendajs/postgres-backend';
 import type { App } from '../../src/app.js';
-import { createAuction, createTestDatabase, gql, inSeconds, LogCapture, start, subscribed, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
+import { createAuction, createTestDatabase, gql, inSeconds, LogCapture, start, subscribed, Subscription, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
 import { ADMIN, createOrder, createProduct, credit, invariants, wallet, withDb } from '../support/orders.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
@@ -108,6 +108,12 @@ test('PostgreSQL unreachable for 10 s: requests fail fast with SERVICE_UNAVAILAB
   await attempt('refused', 'wallet', '{ wallet { balance frozen } }', token('b1'));
   await attempt('refused', 'auction, first-time caller', `{ auction(id: "${auctions[1].id}") { id status } }`, token('newcomer-1'));
   await attempt('refused', 'createAuction', `mutation { createAuction(input: { nftId: "n", title: "t", startingPrice: 1, minIncrement: 1, endTime: "${inSeconds(60)}", softCloseSeconds: 0 }) { id } }`, seller);
+  // A subscriber connecting meanwhile is told to try again later, not that its token is bad.
+  const newcomer = wsClient(app, token('newcomer-3'));
+  clients.push(newcomer);
+  const refused = new Subscription(newcomer, ENDED_SUB);
+  await refused.waitFor((s) => s.errors.length > 0, 5_000, 'the socket to be closed');
+  expect((refused.errors[0] as { code?: number }).code).toBe(1013);
   let started = Date.now();
   const down = await health();
   const healthMs = [Date.now() - started];
