@@ -3,9 +3,9 @@ import type { Logger } from '../logger.js';
 
 /**
  * How long getting a connection may take, whether connecting or waiting for a free one in the pool:
- * without it a request made while PostgreSQL is unreachable (packets dropped rather than refused)
- * waits for ever. 5 s is far above a healthy connect on our machines (~3 ms) and above the longest
- * wait for a free connection measured under `npm run bench:auctions` (1,000 bids at once).
+ * without it a request made while PostgreSQL drops packets waits for ever (with it: 5.02–5.05 s to
+ * SERVICE_UNAVAILABLE, tests/e2e/pg-outage.test.ts). It also sheds load: a request that waits 5 s for
+ * one of the 10 connections fails instead of queueing on (not yet measured under `npm run bench:*`).
  */
 export const CONNECT_TIMEOUT_MS = 5_000;
 
@@ -38,6 +38,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     const state = typeof sqlState === 'string' ? sqlState : typeof code === 'string' ? code : '';
     if (SOCKET_CODES.has(state) || /^08[0-9A-Z]{3}$/.test(state) || /^57P0[123]$/.test(state)) return true;
     if (typeof message === 'string' && DRIVER_MESSAGES.some((m) => message.includes(m))) return true;
+    // Re-wrapped as text ("Error: connect ECONNREFUSED 127.0.0.1:5432"), as Agenda does with a
+    // job's error that is no `Error` of its realm.
+    if (typeof message === 'string' && /\b(connect|read|write) (ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)\b/.test(message)) return true;
   }
   return false;
 }
