@@ -5,6 +5,7 @@ import { httpStatus, unauthenticated, type ErrorCode } from '../errors.js';
 import type { AppServices } from '../app-services.js';
 import type { Redis } from 'ioredis';
 import { playgroundHtml } from './playground.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { CallbackRejected, type CallbackAnswer } from '../payments/provider.js';
 
 const answer = (res: Response, a: CallbackAnswer) => res.status(a.status).type(a.contentType).send(a.body);
@@ -13,6 +14,10 @@ function sendError(res: Response, err: unknown, services: AppServices): void {
   if (err instanceof GraphQLError && typeof err.extensions.code === 'string' && err.extensions.code in httpStatus) {
     const code = err.extensions.code as ErrorCode;
     res.status(httpStatus[code]).json({ success: false, code, message: err.message });
+    return;
+  }
+  if (isDatabaseUnavailable(err)) {
+    res.status(503).json({ success: false, code: 'SERVICE_UNAVAILABLE', message: 'The database is unavailable; try again shortly' });
     return;
   }
   services.log.error({ err }, 'REST request failed');

@@ -108,6 +108,10 @@ test('PostgreSQL unreachable for 10 s: requests fail fast with SERVICE_UNAVAILAB
   await attempt('refused', 'wallet', '{ wallet { balance frozen } }', token('b1'));
   await attempt('refused', 'auction, first-time caller', `{ auction(id: "${auctions[1].id}") { id status } }`, token('newcomer-1'));
   await attempt('refused', 'createAuction', `mutation { createAuction(input: { nftId: "n", title: "t", startingPrice: 1, minIncrement: 1, endTime: "${inSeconds(60)}", softCloseSeconds: 0 }) { id } }`, seller);
+  // The seed's REST route too.
+  const rest = await fetch(app.url.replace('/graphql', `/api/auction-tasks/${auctions[3].id}`), { method: 'DELETE', headers: { authorization: `Bearer ${seller}` } });
+  expect(rest.status).toBe(503);
+  expect(await rest.json()).toMatchObject({ success: false, code: 'SERVICE_UNAVAILABLE' });
   // A subscriber connecting meanwhile is told to try again later, not that its token is bad.
   const newcomer = wsClient(app, token('newcomer-3'));
   clients.push(newcomer);
