@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 
 /**
  * How long getting a connection may take, whether connecting or waiting for a free one in the pool:
- * without it a request made while PostgreSQL drops packets waits for ever (with it: 5.02–5.05 s to
+ * without it a request made while PostgreSQL drops packets waits for ever (with it: 5.02–5.15 s to
  * SERVICE_UNAVAILABLE, tests/e2e/pg-outage.test.ts). It also sheds load: a request that waits 5 s for
  * one of the 10 connections fails instead of queueing on (not yet measured under `npm run bench:*`).
  */
