@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { ensureDatabase, initOrm, migrate } from './db/orm.js';
+import { isDatabaseUnavailable, OutageLog } from './db/unavailable.js';
 import { Transactions } from './db/transactions.js';
 import { EventBus } from './events/bus.js';
 import { committedSince, OutboxRelay } from './events/relay.js';
@@ -17,7 +18,7 @@ import { adminRoutes } from './http/admin.js';
 import { OutboxEvent } from './entities/OutboxEvent.js';
 import { playgroundHtml, restRoutes, wantsPlayground } from './http/routes.js';
 import { AUCTION_END } from './jobs/auction-end.js';
-import { jobCatalogue } from './jobs/catalogue.js';
+import { jobCatalogue, pausedKinds } from './jobs/catalogue.js';
 import { ORDER_EXPIRY } from './jobs/order-expiry.js';
 import { VIP_EXPIRY } from './jobs/vip-expiry.js';
 import { createLogger, type Logger } from './logger.js';
@@ -80,7 +81,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const instanceName = opts.instanceName ?? `${hostname()}:${process.pid}:${config.port}`;
 
   await ensureDatabase(config.databaseUrl, log);
-  const orm = await initOrm(config.databaseUrl);
+  const outage = new OutageLog(log);
+  const orm = await initOrm(config.databaseUrl, outage);
   await migrate(orm, config.databaseUrl, log);
 
   // Publishing and subscribing need their own connections (a subscriber can do nothing else).
@@ -93,12 +95,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log, committedSince(orm), config.eventDedupeWindowSeconds * 1000);
   const relay = new OutboxRelay(orm, bus, log, config.outboxRepublishAfterSeconds);
   const tx = new Transactions(orm, relay, clock, log);
-  const { scheduler, backend } = createScheduler(config, instanceName);
+  const { scheduler, backend } = createScheduler(config, instanceName, log, outage);
   const jobs = trackRunning(scheduler, backend);
-  scheduler.on('error', (err: Error) => log.error({ err }, 'scheduler error'));
   // A failure on another instance arrives here too (remote = true); that instance logs its own.
   scheduler.on('fail', (err: Error, job: { attrs: { name: string } }, remote?: boolean) => {
-    if (!remote) log.error({ err, job: job.attrs.name }, 'job failed');
+    if (remote) return;
+    if (isDatabaseUnavailable(err)) outage.failed(err);
+    log.error({ err, job: job.attrs.name }, 'job failed');
   });
   const deadlines = new Deadlines(orm, tx, scheduler, clock, log, {
     batchSize: config.deadlineBatchSize,
@@ -268,6 +271,23 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       await orm.close();
       log.info('stopped');
     })());
+
+  // Outage recovery, like restart recovery below: a wake-up or sweep running when PostgreSQL went away
+  // could not record its failure, so its row stays locked in the job store for JOB_LOCK_LIFETIME_SECONDS
+  // (120 s). What came due meanwhile is settled as soon as PostgreSQL is back, and the events whose
+  // publication failed are sent, instead of waiting for those locks.
+  let recovering = false;
+  outage.whenBack(() => {
+    if (stopping || recovering) return;
+    recovering = true;
+    (async () => {
+      const republished = await relay.sweep();
+      const settled = await deadlines.sweep(await pausedKinds(states));
+      log.info({ republished, settled }, 'caught up after the PostgreSQL outage');
+    })()
+      .catch((err) => log.warn({ err }, 'catching up after the PostgreSQL outage failed; the sweeps will'))
+      .finally(() => (recovering = false));
+  });
 
   // Restart recovery: settle what came due while no server ran, and re-arm every wake-up. After
   // listening: 100,000 overdue orders take ~15 s to settle (docs/benchmarks.md), and health checks and

@@ -6,10 +6,12 @@ import pg from 'pg';
 import { entities } from '../entities/index.js';
 import { migrationsList } from '../../migrations/index.js';
 import type { Logger } from '../logger.js';
+import { guardPool, poolSafety, type OutageLog } from './unavailable.js';
 
 export type Orm = MikroORM;
 
-export function ormOptions(databaseUrl: string): Options {
+/** `outage`: told when connections break and when they are back (src/db/unavailable.ts). */
+export function ormOptions(databaseUrl: string, outage?: OutageLog): Options {
   return {
     clientUrl: databaseUrl,
     entities,
@@ -20,6 +22,8 @@ export function ormOptions(databaseUrl: string): Options {
     // Agenda's tables belong to Agenda: never let a generated diff drop them.
     schemaGenerator: { skipTables: ['agenda_jobs', 'agenda_logs'] },
     pool: { min: 0, max: 10 },
+    // Bounded connects, so a request made while PostgreSQL is unreachable fails instead of waiting.
+    driverOptions: { ...poolSafety, ...(outage ? { onPoolCreated: (pool: pg.Pool) => guardPool(pool, outage) } : {}) },
     debug: false,
     allowGlobalContext: false,
   };
@@ -49,8 +53,8 @@ export async function ensureDatabase(databaseUrl: string, log?: Logger): Promise
   }
 }
 
-export async function initOrm(databaseUrl: string): Promise<Orm> {
-  return MikroORM.init(ormOptions(databaseUrl));
+export async function initOrm(databaseUrl: string, outage?: OutageLog): Promise<Orm> {
+  return MikroORM.init(ormOptions(databaseUrl, outage));
 }
 
 /** Applies pending migrations; several instances starting at once are serialised by an advisory lock. */

@@ -27,6 +27,11 @@ import type { AppServices } from '../app-services.js';
 import { queryLimits } from '../schema/limits.js';
 import { nulCharacterError } from './input-guard.js';
 import { guardWrites } from './ws-writes.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
+
+/** PostgreSQL unreachable: a client may send the same request again later. */
+const databaseUnavailable = () =>
+  new GraphQLError('The database is unavailable; try again shortly', { extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503 } } });
 
 /** Codes a client may see as they are: ours (PRODUCT.md) and the standard GraphQL request failures. */
 const PASS_THROUGH = new Set([
@@ -78,6 +83,9 @@ export function formatError(services: AppServices) {
           validationErrors: details.map((d) => ({ property: d.property, constraints: d.constraints })),
         },
       };
+    }
+    if (isDatabaseUnavailable(original)) {
+      return { message: databaseUnavailable().message, path: formatted.path, extensions: { code: 'SERVICE_UNAVAILABLE' } };
     }
     if (isDataException(original)) {
       // PostgreSQL refused a value (a NUL character in text, a number out of range): the caller's input.
@@ -189,6 +197,7 @@ export async function httpContext(services: AppServices, authorization: unknown,
     if (err instanceof AppError) {
       throw new GraphQLError(err.message, { extensions: { code: err.code, http: { status: 401 } } });
     }
+    if (isDatabaseUnavailable(err)) throw databaseUnavailable();
     throw err;
   }
 }
@@ -251,7 +260,9 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
           ctx.extra.subscriptions = new Set();
           live.add(ctx.extra.subscriptions);
           return true;
-        } catch {
+        } catch (err) {
+          // Not the token's fault: 1013 Try Again Later, not 4403 Forbidden (the later close is a no-op).
+          if (isDatabaseUnavailable(err)) ctx.extra.socket.close(1013, databaseUnavailable().message);
           return false;
         }
       },

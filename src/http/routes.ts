@@ -5,6 +5,7 @@ import { httpStatus, unauthenticated, type ErrorCode } from '../errors.js';
 import type { AppServices } from '../app-services.js';
 import type { Redis } from 'ioredis';
 import { playgroundHtml } from './playground.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { CallbackRejected, type CallbackAnswer } from '../payments/provider.js';
 
 const answer = (res: Response, a: CallbackAnswer) => res.status(a.status).type(a.contentType).send(a.body);
@@ -15,8 +16,23 @@ function sendError(res: Response, err: unknown, services: AppServices): void {
     res.status(httpStatus[code]).json({ success: false, code, message: err.message });
     return;
   }
+  if (isDatabaseUnavailable(err)) {
+    res.status(503).json({ success: false, code: 'SERVICE_UNAVAILABLE', message: 'The database is unavailable; try again shortly' });
+    return;
+  }
   services.log.error({ err }, 'REST request failed');
   res.status(500).json({ success: false, code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' });
+}
+
+/**
+ * A check that has not answered in 2 s counts as down: probes give up after a few seconds (Kubernetes'
+ * default is 1 s), and a database that drops packets would otherwise hold the answer for the pool's
+ * 5 s connect timeout.
+ */
+function withinHealthTimeout<T>(check: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('health check timed out')), 2_000)));
+  return Promise.race([check, timeout]).finally(() => clearTimeout(timer));
 }
 
 export function restRoutes(services: AppServices, redis: Redis): Router {
@@ -24,10 +40,13 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
 
   router.get('/health', async (_req: Request, res: Response) => {
     const checks: Record<string, 'ok' | 'down'> = {};
-    await services.orm.em.fork().execute('select 1').then(() => (checks.postgres = 'ok'), () => (checks.postgres = 'down'));
-    // Not a queued PING (it would wait out the reconnects): down at once while a connection is, and while
-    // the subscriber is still catching up on what it missed.
-    checks.redis = redis.status === 'ready' && services.bus.listening ? await redis.ping().then(() => 'ok' as const, () => 'down' as const) : 'down';
+    // Redis: not a queued PING (it would wait out the reconnects): down at once while a connection is,
+    // and while the subscriber is still catching up on what it missed.
+    const redisUp = redis.status === 'ready' && services.bus.listening;
+    await Promise.all([
+      withinHealthTimeout(services.orm.em.fork().execute('select 1')).then(() => (checks.postgres = 'ok'), () => (checks.postgres = 'down')),
+      redisUp ? withinHealthTimeout(redis.ping()).then(() => (checks.redis = 'ok'), () => (checks.redis = 'down')) : (checks.redis = 'down'),
+    ]);
     const ok = Object.values(checks).every((v) => v === 'ok');
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'degraded', checks, serverTime: services.clock.now().toISOString() });
   });

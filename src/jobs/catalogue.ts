@@ -89,7 +89,7 @@ export function jobCatalogue(deps: {
 }
 
 /** Deadline kinds whose wake-up an admin paused: the sweep leaves them alone too. */
-async function pausedKinds(states: JobStates): Promise<string[]> {
+export async function pausedKinds(states: JobStates): Promise<string[]> {
   return (await states.paused()).filter((name) => name.startsWith('deadline:')).map((name) => name.slice('deadline:'.length));
 }
 

@@ -1,8 +1,10 @@
 import { Agenda, type AgendaBackend } from 'agenda';
-import { PostgresBackend } from '@agendajs/postgres-backend';
+import { PostgresBackend, type PostgresJobRepository } from '@agendajs/postgres-backend';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { RedisNotificationChannel } from '@agendajs/redis-backend';
 import type { Config } from '../config.js';
+import { guardPool, isDatabaseUnavailable, poolSafety, type OutageLog } from '../db/unavailable.js';
+import type { Logger } from '../logger.js';
 
 export type Scheduler = Agenda;
 
@@ -11,7 +13,7 @@ export type Scheduler = Agenda;
  * pub/sub telling every instance at once that a job was saved), otherwise PostgreSQL on the app's
  * database with LISTEN/NOTIFY. Its tables come from a migration (ensureSchema: false).
  */
-export function createScheduler(config: Config, instanceName: string): { scheduler: Scheduler; backend: AgendaBackend } {
+export function createScheduler(config: Config, instanceName: string, log: Logger, outage: OutageLog): { scheduler: Scheduler; backend: AgendaBackend } {
   const common = {
     name: instanceName,
     processEvery: config.jobProcessEverySeconds * 1000,
@@ -25,10 +27,20 @@ export function createScheduler(config: Config, instanceName: string): { schedul
       connectionString: config.redisUrl,
       channelName: `${config.redisPrefix}:agenda`,
     });
-    return { scheduler: new Agenda({ ...common, backend, notificationChannel }), backend };
+    const scheduler = new Agenda({ ...common, backend, notificationChannel });
+    scheduler.on('error', (err: Error) => log.error({ err }, 'scheduler error'));
+    return { scheduler, backend };
   }
-  const backend = new PostgresBackend({ poolConfig: { connectionString: config.databaseUrl, max: 5 }, ensureSchema: false });
-  return { scheduler: new Agenda({ ...common, backend }), backend };
+  const backend = new PostgresBackend({ poolConfig: { connectionString: config.databaseUrl, max: 5, ...poolSafety }, ensureSchema: false });
+  const scheduler = new Agenda({ ...common, backend });
+  // The backend's pool and its LISTEN connection listen to no 'error' event of their own: without
+  // these, PostgreSQL going away is an uncaught exception. While it is away every scan fails for
+  // every job name (Agenda says 'error' each time) and the LISTEN connection retries every 100 ms
+  // (its attempt count is reset by each try, so it never gives up): one warning for all of it.
+  guardPool((backend.repository as PostgresJobRepository).getPool(), outage);
+  backend.notificationChannel?.on('error', (err: Error) => outage.failed(err));
+  scheduler.on('error', (err: Error) => (isDatabaseUnavailable(err) ? outage.failed(err) : log.error({ err }, 'scheduler error')));
+  return { scheduler, backend };
 }
 
 /**
