@@ -146,6 +146,12 @@ await withDatabase(async (databaseUrl, db) => {
     let auctions = 0;
     let orders = 0;
     let failedRequests = 0;
+    const failures = new Map<string, number>();
+    const failed = (err: Error) => {
+      failedRequests++;
+      const reason = err.message.replace(/\d+/g, 'N').slice(0, 160);
+      failures.set(reason, (failures.get(reason) ?? 0) + 1);
+    };
     let lastEnd = 0;
     let redisRestarted = false;
     const load = setInterval(() => {
@@ -154,14 +160,14 @@ await withDatabase(async (databaseUrl, db) => {
         lastEnd = Math.max(lastEnd, endTime.getTime());
         gql(url, 'mutation($i: CreateAuctionInput!) { createAuction(input: $i) { id } }', { i: { nftId: 'nft', title: 'Soak lot', startingPrice: 100, minIncrement: 10, endTime: endTime.toISOString(), softCloseSeconds: 0 } }, seller).then(
           () => void auctions++,
-          () => void failedRequests++,
+          failed,
         );
       }
       for (let i = 0; i < ORDERS_PER_SECOND; i++) {
         const buyer = buyers[(orders + i) % buyers.length];
         gql(url, 'mutation($i: CreateOrderInput!) { createOrder(input: $i) { id } }', { i: { productId: product.createProduct.id, paymentMethod: 'WALLET' } }, buyer.token).then(
           () => void orders++,
-          () => void failedRequests++,
+          failed,
         );
       }
     }, 1_000);
@@ -215,6 +221,7 @@ await withDatabase(async (databaseUrl, db) => {
     console.log(`auctionEnded received - endTime (all subscribers): p50 ${pct(lateness, 50)} ms, p99 ${pct(lateness, 99)} ms, max ${lateness.at(-1)} ms`);
     console.log(`orders: ${orders} created, ${orderRows} in the database, ${expired} EXPIRED; wallets frozen after: ${frozen}`);
     console.log(`outbox events unpublished at the end: ${unpublished}; requests refused or failed: ${failedRequests}; warning/error log lines: ${warnings}`);
+    for (const [reason, n] of failures) console.log(`  refused or failed ${n}×: ${reason}`);
     const lost = ended !== auctionRows || report.heard !== auctionRows || report.duplicates !== 0 || expired !== orderRows || unpublished !== 0 || frozen !== 0;
     console.log(lost ? '!! something was lost or doubled' : 'nothing lost, nothing doubled');
     if (lost) {
