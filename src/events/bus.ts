@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { unavailable } from '../errors.js';
 import { RecentIds } from './recent-ids.js';
 
 /** A tiny interface over Redis pub/sub, so every instance hears every event once. */
@@ -20,6 +21,12 @@ export type CommittedSince = (channels: string[], since: Date) => Promise<Publis
  */
 const CATCH_UP_MARGIN_MS = 60_000;
 const CATCH_UP_RETRY_MS = 1_000;
+/**
+ * Events one subscription may have waiting (references to payloads every listener shares). WebSocket
+ * subscribers hand theirs to the socket at once and are bounded there (WS_MAX_BUFFERED_BYTES); this
+ * bounds any other consumer. A burst of 10,000 auction ends is 10,000.
+ */
+const MAX_QUEUED = 100_000;
 
 /**
  * Redis pub/sub between instances, made lossless across a Redis outage: Redis delivers a message only
@@ -112,11 +119,21 @@ export class EventBus {
   }
 
   /** An async iterator over one channel, for GraphQL subscriptions. */
-  iterate<T extends PublishedEvent['payload']>(channel: string): AsyncIterableIterator<T> {
+  iterate<T extends PublishedEvent['payload']>(channel: string, maxQueued = MAX_QUEUED): AsyncIterableIterator<T> {
     const queue: T[] = [];
     let wake: (() => void) | undefined;
     let done = false;
+    let overflowed = false;
     const ready = this.listen(channel, (payload) => {
+      if (done) return;
+      if (queue.length >= maxQueued) {
+        // Its consumer stopped taking events: end it rather than hold an ever longer queue.
+        overflowed = true;
+        queue.length = 0;
+        this.log.warn({ channel, maxQueued }, 'events: a subscription fell too far behind; ending it');
+        void stop();
+        return;
+      }
       queue.push(payload as T);
       wake?.();
     });
@@ -130,6 +147,7 @@ export class EventBus {
         await ready;
         while (!done && queue.length === 0) await new Promise<void>((r) => (wake = r));
         wake = undefined;
+        if (overflowed) throw unavailable(`More than ${maxQueued} events were waiting for this subscription; subscribe again`);
         if (queue.length > 0) return { value: queue.shift()!, done: false };
         return { value: undefined, done: true };
       },
