@@ -176,16 +176,25 @@ export class Deadlines {
     }
   }
 
+  /**
+   * One cheap read for all kinds: the armed time is never later than the kind's earliest pending
+   * deadline, and a running wake-up moves it on as it goes (re-arm, or the deadline it waits for
+   * inline). An armed time overdue by more than the grace means its wake-up is stuck or gone.
+   */
   private async check(graceMs: number, paused: () => Promise<readonly string[]>): Promise<void> {
     if (this.checking || this.stopping) return;
     this.checking = true;
     try {
-      for (const name of this.names()) {
+      const overdue = await this.orm.em
+        .fork()
+        .execute<Array<{ kind: string; wake_at: Date }>>('select kind, wake_at from deadline_wakeups where wake_at < ? and kind = any(?::text[])', [
+          new Date(this.clock.now().getTime() - graceMs),
+          `{${this.names().join(',')}}`,
+        ]);
+      for (const { kind: name, wake_at: armedAt } of overdue) {
         if ((this.local.get(name) ?? 0) > 0) continue;
-        const next = await this.nextDeadline(this.kind(name), this.orm.em.fork());
-        if (!next || next.getTime() > this.clock.now().getTime() - graceMs) continue;
         if ((await paused()).includes(wakeJobName(name))) continue;
-        this.log.info({ kind: name, dueAt: next.toISOString() }, 'deadline overdue and no wake-up running here: settling it');
+        this.log.info({ kind: name, armedAt }, 'deadline wake-up overdue and none running here: settling what is due');
         await this.wake(name);
       }
       if (this.watchFailing) this.log.info('deadline watch works again');
