@@ -83,16 +83,21 @@ function rssMb(pid: number): number {
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
-async function scrape(base: string): Promise<{ heapMb: number; lagP99Ms: number }> {
+async function scrape(base: string): Promise<{ heapMb: number; externalMb: number; lagP99Ms: number }> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
-  return { heapMb: value('deadline_nodejs_heap_size_used_bytes') / 2 ** 20, lagP99Ms: value('deadline_nodejs_eventloop_lag_p99_seconds') * 1000 };
+  return {
+    heapMb: value('deadline_nodejs_heap_size_used_bytes') / 2 ** 20,
+    externalMb: value('deadline_nodejs_external_memory_bytes') / 2 ** 20,
+    lagP99Ms: value('deadline_nodejs_eventloop_lag_p99_seconds') * 1000,
+  };
 }
 
 interface Sample {
   atMin: number;
   rssMb: number;
   heapMb: number;
+  externalMb: number;
   lagP99Ms: number;
 }
 
@@ -207,8 +212,8 @@ await withDatabase(async (databaseUrl, db) => {
     const warm = samples.filter((s) => s.atMin >= WARMUP_MINUTES);
     const firstMinute = warm.filter((s) => s.atMin < WARMUP_MINUTES + 1);
     const lastMinute = warm.filter((s) => s.atMin >= MINUTES - 1);
-    const avg = (xs: Sample[], k: 'rssMb' | 'heapMb') => xs.reduce((a, s) => a + s[k], 0) / Math.max(1, xs.length);
-    const growth = (k: 'rssMb' | 'heapMb') => ((avg(lastMinute, k) - avg(firstMinute, k)) / avg(firstMinute, k)) * 100;
+    const avg = (xs: Sample[], k: 'rssMb' | 'heapMb' | 'externalMb') => xs.reduce((a, s) => a + s[k], 0) / Math.max(1, xs.length);
+    const growth = (k: 'rssMb' | 'heapMb' | 'externalMb') => ((avg(lastMinute, k) - avg(firstMinute, k)) / avg(firstMinute, k)) * 100;
     const lags = warm.map((s) => s.lagP99Ms).sort((x, y) => x - y);
     const lateness = [...report.lateness].sort((x, y) => x - y);
 
@@ -216,6 +221,8 @@ await withDatabase(async (databaseUrl, db) => {
     console.log(`samples (every 10 s after ${WARMUP_MINUTES} min warm-up): ${warm.length}`);
     console.log(`RSS  MB: after warm-up ${avg(firstMinute, 'rssMb').toFixed(0)}, last minute ${avg(lastMinute, 'rssMb').toFixed(0)}, growth ${growth('rssMb').toFixed(1)}% (target < 10%), max ${Math.max(...warm.map((s) => s.rssMb)).toFixed(0)}`);
     console.log(`heap MB: after warm-up ${avg(firstMinute, 'heapMb').toFixed(0)}, last minute ${avg(lastMinute, 'heapMb').toFixed(0)}, growth ${growth('heapMb').toFixed(1)}% (target < 10%)`);
+    console.log(`external MB (Buffers, off the V8 heap): after warm-up ${avg(firstMinute, 'externalMb').toFixed(0)}, last minute ${avg(lastMinute, 'externalMb').toFixed(0)}`);
+    console.log(`RSS per minute: ${Array.from({ length: Math.ceil(MINUTES) }, (_, m) => avg(samples.filter((s) => s.atMin >= m && s.atMin < m + 1), 'rssMb').toFixed(0)).join(' ')}`);
     console.log(`event-loop delay p99 per 10 s: median ${pct(lags, 50).toFixed(1)} ms, worst ${lags.at(-1)?.toFixed(1)} ms`);
     console.log(`auctions: ${auctions} created, ${auctionRows} in the database, ${ended} ENDED; heard by all ${SUBSCRIBERS} subscribers: ${report.heard}; duplicates: ${report.duplicates}`);
     console.log(`auctionEnded received - endTime (all subscribers): p50 ${pct(lateness, 50)} ms, p99 ${pct(lateness, 99)} ms, max ${lateness.at(-1)} ms`);
