@@ -195,6 +195,61 @@ test('reminders in Asia/Shanghai: each milestone on its day with the seed text, 
   expect(await messagesOf('sh-m7')).toHaveLength(1); // 8 days now
 });
 
+test('every reminder written is heard live by its owner through the outbox, as the inbox lists it, and a second run is silent', async () => {
+  const tz = 'Asia/Shanghai';
+  const day = '2027-01-20';
+  const owners = ['live-3', 'live-1', 'live-0', 'live-m4', 'live-m7'];
+  await members([
+    ['live-3', at('2027-01-23T10:00', tz)],
+    ['live-1', at('2027-01-21T23:59', tz)],
+    ['live-0', at('2027-01-20T00:00', tz)],
+    ['live-m4', at('2027-01-16T18:00', tz)],
+    ['live-m7', at('2027-01-13T12:00', tz)],
+    ['live-2', at('2027-01-22T12:00', tz)], // no milestone today
+    ['live-life', null],
+  ]);
+  const RECEIVED = 'subscription { messageReceived { id userId kind title body createdAt readAt } }';
+  const clients = [...owners, 'live-2', 'live-life'].map((u) => wsClient(app, token(u)));
+  const subs = await Promise.all(clients.map((c, i) => subscribed(app, c, RECEIVED, {}, `MESSAGE_RECEIVED:${[...owners, 'live-2', 'live-life'][i]}`)));
+
+  // Pages of 2 (the test's batch size): the five messages come from three pages' statements.
+  const run = await reminders(tz).run(day);
+  expect(run).toMatchObject({ members: 6, written: 5 });
+  for (const [i, owner] of owners.entries()) {
+    await subs[i].waitFor((s) => s.events.length >= 1, 5_000, `${owner}'s reminder`);
+    const inbox = (await ok(app, '{ messages(first: 5) { edges { node { id userId kind title body createdAt readAt } } } }', {}, token(owner))).messages.edges;
+    expect(inbox).toHaveLength(1);
+    expect(subs[i].events.map((e) => e.messageReceived)).toEqual([inbox[0].node]);
+    expect(inbox[0].node).toMatchObject({ userId: owner, kind: 'VIP_REMINDER', title: 'VIP会员到期提醒', readAt: null });
+  }
+  expect(subs.slice(0, 5).map((s) => s.events[0].messageReceived.body)).toEqual([3, 1, 0, -4, -7].map((d) => reminderText(d)));
+
+  // A second run writes nothing, so nobody hears anything more.
+  expect((await reminders(tz).run(day)).written).toBe(0);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(subs.map((s) => s.events.length)).toEqual([1, 1, 1, 1, 1, 0, 0]);
+  for (const s of subs) expect(s.errors).toEqual([]);
+
+  // One outbox row per message, its id the payload's eventId (what subscribers dedupe by), all published.
+  await waitUntil(
+    async () => (await withDb(db.url, (c) => c.query(`select 1 from outbox_events where topic like 'MESSAGE_RECEIVED:live-%' and published_at is null`))).rowCount === 0,
+    5_000,
+    'the events marked published',
+  );
+  const outbox = await withDb(db.url, async (c) =>
+    (
+      await c.query(
+        `select o.topic, o.payload->>'eventId' = o.id::text as same_id
+           from outbox_events o where o.topic like 'MESSAGE_RECEIVED:live-%' order by o.topic`,
+      )
+    ).rows,
+  );
+  expect(outbox.map((r) => r.topic)).toEqual(owners.map((u) => `MESSAGE_RECEIVED:${u}`).sort());
+  expect(outbox.every((r) => r.same_id)).toBe(true);
+  for (const s of subs) s.dispose();
+  await Promise.all(clients.map((c) => c.dispose()));
+});
+
 test('reminders in America/New_York across the March and November DST changes count local days', async () => {
   const tz = 'America/New_York';
   // 2027-03-14 02:00 EST → 03:00 EDT; 2027-11-07 02:00 EDT → 01:00 EST.
