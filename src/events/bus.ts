@@ -28,6 +28,11 @@ const CATCH_UP_RETRY_MS = 1_000;
  */
 const MAX_QUEUED = 100_000;
 
+/** PUBLISH channel message [channel message …] in one call. */
+const PUBLISH_MANY = `for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end return #ARGV / 2`;
+const PUBLISH_CHUNK = 500;
+type PublishMany = { publishMany(...args: string[]): Promise<number> };
+
 /**
  * Redis pub/sub between instances, made lossless across a Redis outage: Redis delivers a message only
  * to connections subscribed at that moment, and after a reconnect the publisher's queued commands can
@@ -57,6 +62,8 @@ export class EventBus {
     dedupeWindowMs: number,
   ) {
     this.seen = new RecentIds(dedupeWindowMs);
+    // EVALSHA, with EVAL when Redis restarted without the script.
+    if (!('publishMany' in this.pub)) this.pub.defineCommand('publishMany', { numberOfKeys: 0, lua: PUBLISH_MANY });
     this.sub.on('message', (channel: string, message: string) => this.dispatch(channel, message));
     this.sub.on('close', () => {
       if (this.closed) return;
@@ -82,11 +89,14 @@ export class EventBus {
     // Not queued while the connection is down: the caller (a job settling deadlines) would wait out the
     // reconnects. The outbox keeps the events and its sweep publishes them once Redis is back.
     if (this.pub.status !== 'ready') throw new Error(`redis publisher is ${this.pub.status}`);
-    const pipeline = this.pub.pipeline();
-    for (const e of events) pipeline.publish(`${this.prefix}:${e.channel}`, JSON.stringify(e.payload));
-    const results = await pipeline.exec();
-    const failed = results?.find(([err]) => err);
-    if (failed) throw failed[0];
+    // One script call per chunk instead of one PUBLISH command each: a batch of 2,000 events was 2,000
+    // ioredis command objects, the largest share of what a reminders run left for the GC (heap profile,
+    // docs/benchmarks.md). Chunks keep each call short for Redis.
+    for (let i = 0; i < events.length; i += PUBLISH_CHUNK) {
+      const args: string[] = [];
+      for (const e of events.slice(i, i + PUBLISH_CHUNK)) args.push(`${this.prefix}:${e.channel}`, JSON.stringify(e.payload));
+      await (this.pub as Redis & PublishMany).publishMany(...args);
+    }
   }
 
   /** Listens on one channel; the returned function stops listening. */
