@@ -32,6 +32,11 @@ export interface Config {
   orderExpireMinutes: number;
   /** Order expiries settled per transaction, oldest first: each is an order, a wallet and a ledger row. */
   orderExpiryBatchSize: number;
+  /**
+   * Order expiry batches settled at once on separate connections while a backlog lasts (SKIP LOCKED
+   * keeps them apart); one while deadlines come a few at a time (docs/benchmarks.md, issue 12).
+   */
+  orderExpiryLanes: number;
   /** Deadlines: the safety sweep's interval. */
   deadlineSweepSeconds: number;
   /** A running wake-up waits in-process for a deadline due this soon instead of re-arming. */
@@ -274,6 +279,7 @@ export function loadConfig(env: Env = process.env): Config {
     auctionEndBatchSize: num(env, 'AUCTION_END_BATCH_SIZE', 1000, { min: 1, integer: true }),
     orderExpireMinutes: num(env, 'ORDER_EXPIRE_MINUTES', 30, { min: 0.001 }),
     orderExpiryBatchSize: num(env, 'ORDER_EXPIRY_BATCH_SIZE', 100, { min: 1, integer: true }),
+    orderExpiryLanes: num(env, 'ORDER_EXPIRY_LANES', 2, { min: 1, integer: true }),
     deadlineSweepSeconds: num(env, 'DEADLINE_SWEEP_SECONDS', 60, { min: 0.1 }),
     deadlineInlineWindowSeconds: num(env, 'DEADLINE_INLINE_WINDOW_SECONDS', 2, { min: 0 }),
     deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),
