@@ -39,7 +39,8 @@ export interface Config {
   orderExpiryBatchSize: number;
   /**
    * Order expiry batches settled at once on separate connections while a backlog lasts (SKIP LOCKED
-   * keeps them apart); one while deadlines come a few at a time (docs/benchmarks.md, issue 12).
+   * keeps them apart). 1: on the 2-core machine two lanes drained a 100,000-order backlog no faster
+   * (2,858-5,894/s against 2,825-6,154/s, docs/benchmarks.md, issue 12); for a database with cores to spare.
    */
   orderExpiryLanes: number;
   /** Deadlines: the safety sweep's interval. */
@@ -284,7 +285,7 @@ export function loadConfig(env: Env = process.env): Config {
     auctionEndBatchSize: num(env, 'AUCTION_END_BATCH_SIZE', 1000, { min: 1, integer: true }),
     orderExpireMinutes: num(env, 'ORDER_EXPIRE_MINUTES', 30, { min: 0.001 }),
     orderExpiryBatchSize: num(env, 'ORDER_EXPIRY_BATCH_SIZE', 1000, { min: 1, integer: true }),
-    orderExpiryLanes: num(env, 'ORDER_EXPIRY_LANES', 2, { min: 1, integer: true }),
+    orderExpiryLanes: num(env, 'ORDER_EXPIRY_LANES', 1, { min: 1, integer: true }),
     deadlineSweepSeconds: num(env, 'DEADLINE_SWEEP_SECONDS', 60, { min: 0.1 }),
     deadlineInlineWindowSeconds: num(env, 'DEADLINE_INLINE_WINDOW_SECONDS', 2, { min: 0 }),
     deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),
