@@ -32,7 +32,7 @@ export interface Config {
   orderExpireMinutes: number;
   /**
    * Order expiries settled per transaction, oldest first: each is an order, a wallet, a ledger row and
-   * two events. 1,000 like the auction ends: a 100,000-order backlog drained 2.2-2.4× faster than at
+   * two events. 1,000 like the auction ends: a 100,000-order backlog drained 1.4-2.6× faster than at
    * 100 (docs/benchmarks.md, "Order expiry throughput (issue 12)"); a deadline or two due at a time
    * still makes a batch of one or two.
    */
