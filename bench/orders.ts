@@ -21,7 +21,7 @@
  * After phases 1 and 2, SQL checks that every seeded wallet has frozen = 0 and its balance restored,
  * one UNFREEZE per MIXED order, ledger sums equal balance + frozen, and stock returned.
  *
- * Options: --orders=100000 --users=10000 --spread=60 --lead=15 --clients=1 --batches=100,500
+ * Options: --orders=100000 --users=10000 --spread=60 --lead=15 --clients=1 --batches=100,1000 --lanes=<default>
  *   --backlog=instant,overdue --million=1000000 --runs=20 --timeout=120 --max-minutes=15
  *   --skip-spread --skip-backlog --skip-million
  */
@@ -44,7 +44,9 @@ const SPREAD_MS = Number(arg('spread', '60')) * 1000;
 /** From the orders' insert to the first expires_at: seeding, start-up and the subscriber's connection fit in it. */
 const LEAD_MS = Number(arg('lead', '15')) * 1000;
 const CLIENTS = Number(arg('clients', '1'));
-const BATCHES = arg('batches', '100,500').split(',').map(Number);
+const BATCHES = arg('batches', '100,1000').split(',').map(Number);
+/** ORDER_EXPIRY_LANES for the runs; the server's default when not given. */
+const LANES = arg('lanes', '');
 type BacklogMode = 'instant' | 'overdue';
 const BACKLOG_MODES = arg('backlog', 'instant,overdue').split(',') as BacklogMode[];
 const MILLION = Number(arg('million', '1000000'));
@@ -319,7 +321,7 @@ async function runExpiry(mode: Mode, batch: number): Promise<ExpiryResult> {
     const seedMs = Date.now() - seedStarted;
     const lastDue = t0 + Math.floor(((ORDERS - 1) * span) / ORDERS);
 
-    const config = benchConfig(databaseUrl, { ORDER_EXPIRY_BATCH_SIZE: String(batch) });
+    const config = benchConfig(databaseUrl, { ORDER_EXPIRY_BATCH_SIZE: String(batch), ...(LANES ? { ORDER_EXPIRY_LANES: LANES } : {}) });
     const startStarted = Date.now();
     const app: App = await startApp(config, { log: pino({ level: 'warn' }) });
     const startupMs = Date.now() - startStarted;
@@ -668,7 +670,7 @@ async function main(): Promise<void> {
     console.log(`  p99 lateness < 1000 ms (spread): server ${r.server.p99} ms, client ${r.client?.p99 ?? '–'} ms → ${p99 < 1000 ? 'met' : 'MISSED'}`);
   }
   for (const r of results.filter((r) => r.mode !== 'spread')) {
-    console.log(`  ≥ 2,000 expiries/s (${modeName(r.mode)}, batch ${r.batch}): ${r.perSecond}/s → ${r.perSecond >= 2000 ? 'met' : 'MISSED'}`);
+    console.log(`  ≥ 15,000 expiries/s (issue 12; ${modeName(r.mode)}, batch ${r.batch}): ${r.perSecond}/s → ${r.perSecond >= 15_000 ? 'met' : 'MISSED'}`);
   }
   for (const r of results) {
     const clean = r.wallets.ok && r.eventDuplicates === 0 && (r.client?.duplicates ?? 0) === 0 && r.expired === r.n && r.serverEarly === 0;

@@ -30,8 +30,19 @@ export interface Config {
   auctionEndBatchSize: number;
   /** An H5 order not paid this long after creation expires (ORDER_EXPIRE_MINUTES, decimals allowed). */
   orderExpireMinutes: number;
-  /** Order expiries settled per transaction, oldest first: each is an order, a wallet and a ledger row. */
+  /**
+   * Order expiries settled per transaction, oldest first: each is an order, a wallet, a ledger row and
+   * two events. 1,000 like the auction ends: a 100,000-order backlog drained 1.4-2.6× faster than at
+   * 100 (docs/benchmarks.md, "Order expiry throughput (issue 12)"); a deadline or two due at a time
+   * still makes a batch of one or two.
+   */
   orderExpiryBatchSize: number;
+  /**
+   * Order expiry batches settled at once on separate connections while a backlog lasts (SKIP LOCKED
+   * keeps them apart). 1: on the 2-core machine two lanes drained a 100,000-order backlog no faster
+   * (2,858-5,894/s against 2,825-6,154/s, docs/benchmarks.md, issue 12); for a database with cores to spare.
+   */
+  orderExpiryLanes: number;
   /** Deadlines: the safety sweep's interval. */
   deadlineSweepSeconds: number;
   /** A running wake-up waits in-process for a deadline due this soon instead of re-arming. */
@@ -282,7 +293,8 @@ export function loadConfig(env: Env = process.env): Config {
     deadlineBatchSize: num(env, 'DEADLINE_BATCH_SIZE', 100, { min: 1, integer: true }),
     auctionEndBatchSize: num(env, 'AUCTION_END_BATCH_SIZE', 1000, { min: 1, integer: true }),
     orderExpireMinutes: num(env, 'ORDER_EXPIRE_MINUTES', 30, { min: 0.001 }),
-    orderExpiryBatchSize: num(env, 'ORDER_EXPIRY_BATCH_SIZE', 100, { min: 1, integer: true }),
+    orderExpiryBatchSize: num(env, 'ORDER_EXPIRY_BATCH_SIZE', 1000, { min: 1, integer: true }),
+    orderExpiryLanes: num(env, 'ORDER_EXPIRY_LANES', 1, { min: 1, integer: true }),
     deadlineSweepSeconds: num(env, 'DEADLINE_SWEEP_SECONDS', 60, { min: 0.1 }),
     deadlineInlineWindowSeconds: num(env, 'DEADLINE_INLINE_WINDOW_SECONDS', 2, { min: 0 }),
     deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),

@@ -48,7 +48,7 @@ export function jobCatalogue(deps: {
   const { config } = deps;
   return [
     deadlineJob(auctionEndKind(deps.auctions, config.auctionEndBatchSize), wakeupRetry),
-    deadlineJob(orderExpiryKind(deps.orderSettlement, deps.orderQueries, config.orderExpiryBatchSize), wakeupRetry),
+    deadlineJob(orderExpiryKind(deps.orderSettlement, deps.orderQueries, config.orderExpiryBatchSize, config.orderExpiryLanes), wakeupRetry),
     deadlineJob(vipExpiryKind(deps.vip, config.vip.expiryBatchSize), wakeupRetry),
     // The safety net: every kind settles what is overdue and re-arms (a lost wake-up, a crash mid-batch).
     periodicJob<JobPayloads['deadline-sweep']>({

@@ -36,6 +36,12 @@ export interface DeadlineKind {
   nextDeadline(em: EntityManager, skip: readonly string[]): Promise<Date | null>;
   /** Deadlines settled per transaction; DEADLINE_BATCH_SIZE when not set. */
   readonly batchSize?: number;
+  /**
+   * Batches settled at once, each in its own transaction on its own connection, while batches come
+   * back full (a backlog); 1 when not set. `settleDue` must take its rows SKIP LOCKED and lock
+   * anything else in a fixed order, so that concurrent batches never wait on each other in a cycle.
+   */
+  readonly lanes?: number;
   /** How many are pending (for the start-up log). */
   countPending(em: EntityManager): Promise<number>;
   /**
@@ -256,12 +262,10 @@ export class Deadlines {
     // Retries not yet due are skipped; one that is due is tried again with the rest.
     const skip = new Set([...retries].filter(([, r]) => r.at > this.clock.now().getTime()).map(([id]) => id));
     const waiting = new Set(skip);
-    let publishing: Promise<void> = Promise.resolve();
-    for (;;) {
-      const { result, published } = await this.tx.runThenPublish((uow) => kind.settleDue(uow, batchSize, [...skip]));
-      // At most one batch's events in flight while the next batch is written.
-      await publishing;
-      publishing = published;
+    const failedNow = new Set<string>();
+    const lanes = Math.max(1, kind.lanes ?? 1);
+    // Bookkeeping of one committed batch, before the next one of any lane is started.
+    const record = (result: Settled) => {
       settled += result.settled.length;
       if (result.dueAt?.length) {
         const at = this.clock.now().getTime();
@@ -272,14 +276,49 @@ export class Deadlines {
       }
       for (const id of result.settled) retries.delete(id);
       for (const failure of result.failed) {
+        // One attempt per run: a concurrent lane that read its skip list before this failure was
+        // recorded may have tried the same deadline again.
+        if (failedNow.has(failure.id)) continue;
+        failedNow.add(failure.id);
         const attempts = (retries.get(failure.id)?.attempts ?? 0) + 1;
         retries.set(failure.id, { at: this.clock.now().getTime() + retryDelayMs(attempts), attempts, reason: failure.reason });
         skip.add(failure.id);
         failed.push(failure);
         this.log.error({ kind: kind.name, id: failure.id, reason: failure.reason, attempts }, 'deadline not settled; rolled back, will retry');
       }
-      if (result.settled.length + result.failed.length === batchSize) continue;
-      await publishing;
+    };
+    // One lane settles batches until one comes back short: nothing was left that it could take (the
+    // rest is settled, skipped, or held by another transaction). Returns the size of that last batch.
+    const lane = async (onFull?: () => void): Promise<number> => {
+      let publishing: Promise<void> = Promise.resolve();
+      for (;;) {
+        const { result, published } = await this.tx.runThenPublish((uow) => kind.settleDue(uow, batchSize, [...skip]));
+        record(result);
+        // At most one batch's events in flight per lane while its next batch is written.
+        await publishing;
+        publishing = published;
+        const taken = result.settled.length + result.failed.length;
+        if (taken < batchSize) {
+          await publishing;
+          return taken;
+        }
+        onFull?.();
+      }
+    };
+    for (;;) {
+      // The other lanes start only once a batch came back full: a deadline or two due at a time
+      // (the usual case) costs one transaction, not one per lane.
+      const others: Array<Promise<number>> = [];
+      const ends = await Promise.allSettled([
+        lane(() => {
+          while (others.length < lanes - 1) others.push(lane());
+        }),
+      ]);
+      // Every lane has finished before a failure of one is thrown: none is left running unobserved.
+      ends.push(...(await Promise.allSettled(others)));
+      const broken = ends.find((e) => e.status === 'rejected');
+      if (broken) throw broken.reason;
+      const taken = ends.map((e) => (e.status === 'fulfilled' ? e.value : 0));
       if (armId === undefined || this.stopping || Date.now() - started > this.opts.lockLifetimeMs / 2) break;
       // A deadline due within the inline window is waited for here: going back through the job store
       // costs ~50 ms a round (measured, docs/benchmarks.md), waiting costs nothing.
@@ -287,7 +326,7 @@ export class Deadlines {
       if (waitMs === null) break;
       // Due but nothing settled: another transaction holds those rows (SKIP LOCKED). Waiting a little
       // for it to finish beats spinning two transactions a round until it does.
-      const idle = result.settled.length + result.failed.length === 0;
+      const idle = taken.every((n) => n === 0);
       if (waitMs > 0 || idle) await sleep(Math.max(waitMs, idle ? 50 : 0));
     }
     // Retries that came due were tried above: settled, failed again (re-recorded) or no longer due.

@@ -43,6 +43,13 @@ interface FakeDeadline {
 class FakeKind implements DeadlineKind {
   readonly label: string;
   readonly items: FakeDeadline[] = [];
+  lanes?: number;
+  /** How long each batch's transaction stays open after taking its deadlines (a slow statement). */
+  holdMs = 0;
+  /** Batches being settled right now, the most at once, and the batches taken so far. */
+  inFlight = 0;
+  maxInFlight = 0;
+  batches: string[][] = [];
   constructor(readonly name: string) {
     this.label = `fake ${name}`;
   }
@@ -85,6 +92,10 @@ class FakeKind implements DeadlineKind {
         result.settled.push(d.id);
       }
     }
+    this.batches.push(due.map((d) => d.id));
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    if (this.holdMs > 0) await new Promise((r) => setTimeout(r, this.holdMs));
+    this.inFlight--;
     return result;
   }
 }
@@ -228,6 +239,29 @@ test('a deadline that fails is retried after 1 s, then 2 s, while the rest of it
   expect(kind.settledIds()).toEqual(['a', 'b', 'x']);
   expect(await armedAt(kind)).toBeNull();
   expect(scheduler.live(kind.name)).toEqual([]);
+});
+
+test('two lanes settle a backlog at once, each deadline once; a failure seen by both counts as one attempt; one due deadline is one batch', async () => {
+  const { deadlines, kinds: [kind], T } = setup();
+  kind.lanes = 2;
+  kind.holdMs = 100;
+  // One due deadline: the second lane never starts (its batch came back short).
+  kind.add('only', T - 600);
+  expect(await deadlines.wake(kind.name)).toEqual({ settled: 1, failed: [] });
+  expect(kind.batches).toEqual([['only']]);
+
+  // Batch 2: [a, b] is full, so the second lane starts; both take batches at once. x fails every time:
+  // whichever lane takes it first, the other (which read its skip list before that failure was
+  // recorded) may take it again, and the run still counts one attempt, retried 1 s later.
+  kind.batches = [];
+  for (const [id, ago] of [['a', 500], ['b', 400], ['c', 300], ['x', 200], ['d', 100]] as const) kind.add(id, T - ago, id === 'x' ? 10 : 0);
+  const result = await deadlines.wake(kind.name);
+  expect(result.settled).toBe(4);
+  expect(result.failed).toEqual([{ id: 'x', reason: 'injected failure' }]);
+  expect(kind.settledIds()).toEqual(['a', 'b', 'c', 'd', 'only']);
+  expect(kind.maxInFlight).toBe(2);
+  expect(kind.batches.flat().filter((id) => id !== 'x').sort()).toEqual(['a', 'b', 'c', 'd']);
+  expect((await deadlines.armed()).find((a) => a.kind === kind.name)!.wakeAt?.getTime()).toBe(T + 1000);
 });
 
 test('a wake-up overdue by more than staleMs (lost) is replaced by the next arm, even a later one', async () => {

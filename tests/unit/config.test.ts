@@ -13,7 +13,8 @@ test('defaults are the documented ones', () => {
   expect(c.deadlineBatchSize).toBe(100);
   expect(c.deadlineSweepSeconds).toBe(60);
   expect(c.orderExpireMinutes).toBe(30);
-  expect(c.orderExpiryBatchSize).toBe(100);
+  expect(c.orderExpiryBatchSize).toBe(1000);
+  expect(c.orderExpiryLanes).toBe(1);
   expect(c.wsMaxBufferedBytes).toBe(4 * 1024 * 1024);
   expect(c.seckill).toEqual({ group: 'g1', batch: 100, blockMs: 1000, claimIdleMs: 30_000, maxDeliveries: 5, keyPrefix: '', discoverSeconds: 5 });
 });
@@ -35,6 +36,7 @@ test.each([
   ['ORDER_EXPIRE_MINUTES', '0'],
   ['ORDER_EXPIRE_MINUTES', 'half an hour'],
   ['ORDER_EXPIRY_BATCH_SIZE', '2.5'],
+  ['ORDER_EXPIRY_LANES', '0'],
   ['JOB_PROCESS_EVERY_SECONDS', '-1'],
   ['SECKILL_GROUP', 'has spaces'],
   ['SECKILL_BATCH', '0'],

@@ -1,11 +1,10 @@
 import { LockMode } from '@mikro-orm/core';
+import { sql } from 'kysely';
 import { rowsAs } from '../../db/rows.js';
-import { pgArray } from '../../db/sql.js';
 import type { UnitOfWork } from '../../db/transactions.js';
 import { Order, ORDER_TRANSITIONS, type OrderStatus } from '../../entities/Order.js';
-import { Product } from '../../entities/Product.js';
+import { Product, type ProductKind } from '../../entities/Product.js';
 import { badInput, conflict, notFound } from '../../errors.js';
-import type { EventItem } from '../../events/outbox.js';
 import { orderWire } from '../../events/types.js';
 import type { Logger } from '../../logger.js';
 import type { SettleFailure, SettleOutcome } from '../deadline-handle.js';
@@ -170,47 +169,65 @@ export class OrderSettlement {
         .setLockMode(LockMode.PESSIMISTIC_WRITE)
         .execute('all');
     }
-    // Set-based, one statement for the orders (still PENDING: the update is conditional), their
-    // wallets and their stock: a batch of 100 expiries is ~21 ms with it (4,452–4,850 expiries/s,
-    // docs/benchmarks.md) where row-by-row entity updates would be 100 order + 50 wallet statements.
-    const rows = await uow.em.execute<Array<Record<string, unknown>>>(
-      `with closed as (
-         update orders set status = ?, cancel_reason = ?, expires_at = null, closed_at = ?
-          where id = any(?::bigint[]) and status = 'PENDING'
+    // The rows are locked (FOR UPDATE, above or by the caller), so each closes as read: its events can
+    // be written by the same statement, which inserts only those of the orders it actually changed.
+    const byId = [...ok].sort((a, b) => Number(a.id) - Number(b.id));
+    const staged = uow.events.stage(
+      byId.flatMap((o) => {
+        const order = { ...orderWire(o), status, cancelReason: reason, expiresAt: null };
+        return [
+          ...(status === 'EXPIRED' ? [{ topic: 'ORDER_EXPIRED' as const, payload: { order }, ref: String(o.id) }] : []),
+          { topic: 'ORDER_UPDATED' as const, payload: { order }, key: o.id, ref: String(o.id) },
+        ];
+      }),
+    );
+    // Set-based, one statement (one round trip) for the orders (still PENDING: the update is
+    // conditional), their wallets, their stock, their UNFREEZE ledger lines (WalletService.record's
+    // rows, as `frozenPart` defines them) and their outbox events. Before, the ledger and the events
+    // were two more statements and the product kinds a third: docs/benchmarks.md, "Order expiry
+    // throughput (issue 12)".
+    const { rows } = await sql<Record<string, unknown>>`with closed as (
+         update orders set status = ${status}, cancel_reason = ${reason}, expires_at = null, closed_at = ${uow.now}::timestamptz
+          where id = any(${ok.map((o) => o.id)}::bigint[]) and status = 'PENDING'
           returning *),
        released as (
          select user_id, sum(wallet_amount)::int as amount from closed
           where payment_method in ('WALLET', 'MIXED') and wallet_amount > 0 group by user_id),
        w as (
-         update wallets set frozen = wallets.frozen - r.amount, balance = wallets.balance + r.amount, updated_at = ?
+         update wallets set frozen = wallets.frozen - r.amount, balance = wallets.balance + r.amount, updated_at = ${uow.now}::timestamptz
            from released r where wallets.user_id = r.user_id),
        returned as (
          select product_id, sum(quantity)::int as quantity from closed group by product_id),
        s as (
          update products set stock = products.stock + r.quantity
-           from returned r where products.id = r.product_id and products.stock is not null)
-       select * from closed order by id`,
-      [status, reason, uow.now, pgArray(ok.map((o) => o.id)), uow.now],
+           from returned r where products.id = r.product_id and products.stock is not null),
+       ledger as (
+         insert into wallet_ledger (user_id, order_id, entry, amount, created_at)
+         select user_id, id, 'UNFREEZE', wallet_amount, ${uow.now}::timestamptz from closed
+          where payment_method in ('WALLET', 'MIXED') and wallet_amount > 0 order by id),
+       events as (
+         insert into outbox_events (id, topic, payload)
+         select r.id, r.topic, r.payload from ${staged.rows} join closed c on r.ref = c.id::text)
+       select closed.*, p.kind as product_kind from closed join products p on p.id = closed.product_id order by closed.id`.execute(
+      uow.em.getKysely(),
     );
     // The orders as they are now. A managed entity passed in (cancel) is left as it was in memory:
     // not dirty, so nothing writes it back over this statement's change.
     const closed = rowsAs(uow.em, Order, rows);
-    await this.wallets.record(
+    staged.keep(new Set(closed.map((o) => String(o.id))));
+    await this.runClosedEffects(
       uow,
-      closed.filter((o) => frozenPart(o) > 0).map((o) => ({ userId: o.userId, orderId: o.id, entry: 'UNFREEZE' as const, amount: o.walletAmount })),
+      closed,
+      new Map(rows.map((r) => [String(r.id), r.product_kind as ProductKind])),
     );
-    await this.announce(uow, closed, status === 'EXPIRED');
-    await this.runClosedEffects(uow, closed);
     return { closed, failed };
   }
 
-  /** Each product kind's closed effect, with its orders of the batch (one query for the kinds). */
-  private async runClosedEffects(uow: UnitOfWork, closed: Order[]): Promise<void> {
-    if (closed.length === 0 || Object.keys(this.closedEffects).length === 0) return;
-    const products = await uow.em.find(Product, { id: { $in: [...new Set(closed.map((o) => o.productId))] } }, { fields: ['kind'] });
-    const kindOf = new Map(products.map((p) => [p.id, p.kind]));
+  /** Each product kind's closed effect, with its orders of the batch (`kindOf`: order id → its product's kind). */
+  private async runClosedEffects(uow: UnitOfWork, closed: Order[], kindOf: Map<string, ProductKind>): Promise<void> {
+    if (closed.length === 0) return;
     for (const [kind, effect] of Object.entries(this.closedEffects)) {
-      const orders = closed.filter((o) => kindOf.get(o.productId) === kind);
+      const orders = closed.filter((o) => kindOf.get(String(o.id)) === kind);
       if (orders.length > 0) await effect!(uow, orders);
     }
   }
@@ -231,16 +248,9 @@ export class OrderSettlement {
     throw conflict(`Order ${order.id} cannot be ${done}: ${reason}`);
   }
 
-  /** ORDER_UPDATED for every order (and ORDER_EXPIRED for expiries) into the transaction's outbox. */
-  private async announce(uow: UnitOfWork, orders: Order[], expired = false): Promise<void> {
-    const items: EventItem[] = orders.flatMap((o) => {
-      const order = orderWire(o);
-      return [
-        ...(expired ? [{ topic: 'ORDER_EXPIRED' as const, payload: { order } }] : []),
-        { topic: 'ORDER_UPDATED' as const, payload: { order }, key: o.id },
-      ];
-    });
-    await uow.events.addMany(items);
+  /** ORDER_UPDATED for every order into the transaction's outbox (a closed batch writes its events with its rows, in `close`). */
+  private async announce(uow: UnitOfWork, orders: Order[]): Promise<void> {
+    await uow.events.addMany(orders.map((o) => ({ topic: 'ORDER_UPDATED' as const, payload: { order: orderWire(o) }, key: o.id })));
   }
 
   private assertNotExpired(order: Order, now: Date): void {
