@@ -8,10 +8,9 @@
  * 100 ms. Talks only to 127.0.0.1; bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { pct, stopAfter, withDatabase } from './support.js';
+import { freePort, pct, stopAfter, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const MODES = arg('modes', 'kill,term').split(',') as Array<'kill' | 'term'>;
@@ -24,14 +23,6 @@ const SECRET = 'bench-secret-0123456789abcdef';
 stopAfter((MODES.length * (SECONDS + LEAD_S + 60) + 60) * 1000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 class Instance {
   proc: ChildProcess | undefined;

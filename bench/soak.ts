@@ -12,12 +12,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { signToken } from '../src/auth.js';
-import { pct, stopAfter, withDatabase } from './support.js';
+import { freePort, pct, stopAfter, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const MINUTES = Number(arg('minutes', '20'));
@@ -30,14 +29,6 @@ const SECRET = 'bench-secret-0123456789abcdef';
 const ADMIN = signToken(SECRET, 'soak-admin', 'admin');
 
 stopAfter((MINUTES + 5) * 60_000);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
