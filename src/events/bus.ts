@@ -92,11 +92,14 @@ export class EventBus {
     // One script call per chunk instead of one PUBLISH command each: a batch of 2,000 events was 2,000
     // ioredis command objects, the largest share of what a reminders run left for the GC (heap profile,
     // docs/benchmarks.md). Chunks keep each call short for Redis.
+    // Sent back to back on the one connection (so in order), awaited together.
+    const calls: Array<Promise<number>> = [];
     for (let i = 0; i < events.length; i += PUBLISH_CHUNK) {
       const args: string[] = [];
       for (const e of events.slice(i, i + PUBLISH_CHUNK)) args.push(`${this.prefix}:${e.channel}`, JSON.stringify(e.payload));
-      await (this.pub as Redis & PublishMany).publishMany(...args);
+      calls.push((this.pub as Redis & PublishMany).publishMany(...args));
     }
+    await Promise.all(calls);
   }
 
   /** Listens on one channel; the returned function stops listening. */
