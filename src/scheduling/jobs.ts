@@ -157,14 +157,18 @@ export async function registerJobs(
     log.info('ENABLE_CRON=false: periodic jobs are off on this instance');
     return;
   }
+  // `every` saves the job enabled, so a job an admin paused is not saved again here: re-saving it and
+  // disabling it after left a moment in which another instance's scheduler started it (job-control
+  // test). A paused job keeps the schedule it has; a changed interval applies at the first start
+  // after it is resumed. The disable below covers a pause made while this loop ran.
+  const paused = new Set(await states.paused());
   for (const job of catalogue) {
-    if (job.kind !== 'PERIODIC') continue;
+    if (job.kind !== 'PERIODIC' || paused.has(job.name)) continue;
     if ('every' in job.schedule) await scheduler.every(job.schedule.every, job.name, job.payload);
     else await scheduler.every(job.schedule.cron, job.name, job.payload, { timezone: job.schedule.timezone });
   }
-  // `every` saves the job enabled: a pause an admin set must survive this instance's start.
-  const paused = new Set(await states.paused());
+  const pausedNow = new Set(await states.paused());
   for (const job of catalogue) {
-    if (job.kind === 'PERIODIC' && paused.has(job.name)) await scheduler.disable({ name: job.name });
+    if (job.kind === 'PERIODIC' && pausedNow.has(job.name) && !paused.has(job.name)) await scheduler.disable({ name: job.name });
   }
 }
