@@ -7,6 +7,11 @@ import { RecentIds } from './recent-ids.js';
 export interface PublishedEvent {
   channel: string;
   payload: { eventId: string } & Record<string, unknown>;
+  /**
+   * The payload as JSON text, when its producer has it already (a statement that built it in SQL):
+   * sent as is. Such a producer may give only `eventId` in `payload`, and nothing but the bus reads more.
+   */
+  wire?: string;
 }
 
 type Listener = (payload: PublishedEvent['payload']) => void;
@@ -96,7 +101,7 @@ export class EventBus {
     const calls: Array<Promise<number>> = [];
     for (let i = 0; i < events.length; i += PUBLISH_CHUNK) {
       const args: string[] = [];
-      for (const e of events.slice(i, i + PUBLISH_CHUNK)) args.push(`${this.prefix}:${e.channel}`, JSON.stringify(e.payload));
+      for (const e of events.slice(i, i + PUBLISH_CHUNK)) args.push(`${this.prefix}:${e.channel}`, e.wire ?? JSON.stringify(e.payload));
       calls.push((this.pub as Redis & PublishMany).publishMany(...args));
     }
     await Promise.all(calls);
