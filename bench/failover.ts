@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { freePort, pct, stopAfter, withDatabase } from './support.js';
+import { freePort, pct, SERVER_NODE_FLAGS, stopAfter, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const MODES = arg('modes', 'kill,term').split(',') as Array<'kill' | 'term'>;
@@ -34,7 +34,7 @@ class Instance {
     return `http://127.0.0.1:${this.port}`;
   }
   async start(): Promise<void> {
-    this.proc = spawn(process.execPath, ['dist/src/main.js'], { env: { ...process.env, ...this.env, PORT: String(this.port) }, stdio: ['ignore', 'ignore', 'inherit'] });
+    this.proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, 'dist/src/main.js'], { env: { ...process.env, ...this.env, PORT: String(this.port) }, stdio: ['ignore', 'ignore', 'inherit'] });
     const end = Date.now() + 60_000;
     for (;;) {
       const ok = await fetch(`${this.base}/health`).then((r) => r.ok, () => false);

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { signToken } from '../src/auth.js';
-import { freePort, pct, stopAfter, withDatabase } from './support.js';
+import { freePort, pct, SERVER_NODE_FLAGS, stopAfter, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const MINUTES = Number(arg('minutes', '20'));
@@ -99,7 +99,7 @@ await withDatabase(async (databaseUrl, db) => {
   const base = `http://127.0.0.1:${port}`;
   const url = `${base}/graphql`;
   let warnings = 0;
-  const server = spawn(process.execPath, ['dist/src/main.js'], {
+  const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, 'dist/src/main.js'], {
     env: {
       ...process.env,
       NODE_ENV: 'production',

@@ -1,9 +1,20 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import pg from 'pg';
 import { loadConfig, type Config } from '../src/config.js';
 
 const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/**
+ * The V8 flags `npm start` gives the server (`config.serverNodeFlags` in package.json), for the benchmarks
+ * that start it as a process of its own; those that run it in their own process get them from their npm script.
+ */
+export const SERVER_NODE_FLAGS: string[] = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { config: { serverNodeFlags: string } }
+).config.serverNodeFlags
+  .split(/\s+/)
+  .filter(Boolean);
 
 /** A port nobody listens on right now (for a server or redis-server the benchmark starts). */
 export async function freePort(): Promise<number> {
