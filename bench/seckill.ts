@@ -7,6 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { startApp } from '../src/app.js';
+import { startSandbox } from '../src/payments/sandbox/server.js';
 import { signToken } from '../src/auth.js';
 import { SaleStore } from '../src/services/seckill/store.js';
 import { benchConfig, dropLiveDatabases, pct, withDatabase } from './support.js';
@@ -48,7 +49,10 @@ async function luaStep(redisUrl: string, prefix: string) {
 }
 
 async function endToEnd(url: string) {
-  const config = benchConfig(url, { ENABLE_CRON: 'false', SECKILL_BLOCK_MS: '50' });
+  // Flash-sale orders start their payments at the provider: the sandbox, in this process. Without one
+  // every order was expired at once (provider unreachable) and its unit sold again.
+  const sandbox = await startSandbox();
+  const config = benchConfig(url, { ENABLE_CRON: 'false', SECKILL_BLOCK_MS: '50', SANDBOX_PAY_URL: sandbox.url });
   config.seckill.keyPrefix = `${config.redisPrefix}:`;
   const app = await startApp(config, { log: pino({ level: 'warn' }) });
   const admin = signToken(config.jwtSecret, 'bench-admin', 'admin');
@@ -124,6 +128,7 @@ async function endToEnd(url: string) {
   } finally {
     listener.disconnect();
     await app.stop();
+    await sandbox.close();
   }
 }
 
