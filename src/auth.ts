@@ -1,16 +1,33 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { unauthenticated } from './errors.js';
 import type { Identity } from './services/users.js';
 
+const keys = new Map<string, KeyObject>();
+
+/**
+ * The secret as a key object, made once: given the string, jsonwebtoken tries to read it as a public key
+ * on every call and falls back on the exception, 7% of the server's time under a flash sale (CPU profile
+ * of `bench:seckill`, docs/benchmarks.md).
+ */
+function keyOf(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (!key) {
+    key = createSecretKey(Buffer.from(secret, 'utf8'));
+    keys.set(secret, key);
+  }
+  return key;
+}
+
 /** HS256 tokens: `sub` is the user id, `role` is `user` or `admin`. */
 export function signToken(secret: string, userId: string, role: Identity['role'], expiresInSeconds = 7 * 24 * 3600): string {
-  return jwt.sign({ role }, secret, { algorithm: 'HS256', subject: userId, expiresIn: expiresInSeconds });
+  return jwt.sign({ role }, keyOf(secret), { algorithm: 'HS256', subject: userId, expiresIn: expiresInSeconds });
 }
 
 export function verifyToken(secret: string, token: string): Identity {
   let claims: jwt.JwtPayload | string;
   try {
-    claims = jwt.verify(token, secret, { algorithms: ['HS256'] });
+    claims = jwt.verify(token, keyOf(secret), { algorithms: ['HS256'] });
   } catch (err) {
     throw unauthenticated(`Invalid token: ${(err as Error).message}`);
   }
