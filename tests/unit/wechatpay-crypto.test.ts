@@ -154,8 +154,8 @@ describe('request signature', () => {
     expect(signMessage(merchantKey, message)).toBe(REQUEST_SIGNATURE);
   });
 
-  test('the Authorization header carries it, and parses back', () => {
-    const header = buildAuthorization({
+  test('the Authorization header carries it, and parses back', async () => {
+    const header = await buildAuthorization({
       mchid: '1230000109',
       serialNo: '1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C',
       privateKey: merchantKey,

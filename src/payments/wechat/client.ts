@@ -212,7 +212,7 @@ export class WechatPayProvider implements PaymentProvider {
   private async call(method: 'GET' | 'POST', pathAndQuery: string, body?: Json): Promise<Json | null> {
     const url = new URL(this.baseUrl + pathAndQuery);
     const text = body === undefined ? '' : JSON.stringify(body);
-    const authorization = buildAuthorization({
+    const authorization = await buildAuthorization({
       mchid: this.o.mchid,
       serialNo: this.o.serialNo,
       privateKey: this.privateKey,

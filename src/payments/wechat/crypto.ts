@@ -14,6 +14,7 @@ import {
   createSign,
   createVerify,
   randomBytes,
+  sign,
   type KeyObject,
 } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -55,6 +56,18 @@ export function loadPublicKey(key: string | KeyObject): KeyObject {
 
 export function signMessage(privateKey: KeyObject, message: string | Buffer): string {
   return createSign('RSA-SHA256').update(message).sign(privateKey, 'base64');
+}
+
+/**
+ * The same signature made on libuv's thread pool (`crypto.sign` with a callback), not on the event loop:
+ * an RSA-2048 signature is ~0.3 ms, and the server makes one per provider call.
+ */
+export function signMessageOffLoop(privateKey: KeyObject, message: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) =>
+    sign('sha256', typeof message === 'string' ? Buffer.from(message) : message, privateKey, (err, signature) =>
+      err ? reject(err) : resolve(signature.toString('base64')),
+    ),
+  );
 }
 
 export function verifyMessage(publicKey: KeyObject, message: string | Buffer, signature: string): boolean {
@@ -107,11 +120,11 @@ export interface SignRequestOptions {
   nonce?: string;
 }
 
-/** The `Authorization` header of a merchant request. */
-export function buildAuthorization(o: SignRequestOptions): string {
+/** The `Authorization` header of a merchant request, signed off the event loop. */
+export async function buildAuthorization(o: SignRequestOptions): Promise<string> {
   const timestamp = o.timestamp ?? unixSeconds(new Date());
   const nonce = o.nonce ?? makeNonce();
-  const signature = signMessage(o.privateKey, requestMessage(o.method, o.pathAndQuery, timestamp, nonce, o.body ?? ''));
+  const signature = await signMessageOffLoop(o.privateKey, requestMessage(o.method, o.pathAndQuery, timestamp, nonce, o.body ?? ''));
   return `${AUTH_SCHEMA} mchid="${o.mchid}",nonce_str="${nonce}",timestamp="${timestamp}",serial_no="${o.serialNo}",signature="${signature}"`;
 }
 
