@@ -21,7 +21,15 @@ const SLACK_MS = 5;
 
 beforeAll(async () => {
   db = await createTestDatabase('job_control');
-  const config = testConfig(db.url, { DEADLINE_SWEEP_SECONDS: '1', OUTBOX_SWEEP_SECONDS: '1', ORDER_EXPIRE_MINUTES: '0.05' });
+  // The watch's grace is long here: this file checks that the order-expiry wake-up job runs and is
+  // recorded, and under a loaded CI machine the watch (400 ms by default) settled the order first, so the
+  // job found nothing to record (failed once so in CI).
+  const config = testConfig(db.url, {
+    DEADLINE_SWEEP_SECONDS: '1',
+    OUTBOX_SWEEP_SECONDS: '1',
+    ORDER_EXPIRE_MINUTES: '0.05',
+    DEADLINE_WATCH_GRACE_MS: '10000',
+  });
   a = await start(config, logs.a);
   b = await start(config, logs.b);
 });
