@@ -438,7 +438,7 @@ async function runReconcile(concurrency: number): Promise<ReconcileResult> {
       const provider = (await app.services.providers.byName('sandbox')) as PaymentProvider;
       const queryMs: number[] = [];
       const txMs: number[] = [];
-      const untime = [timeMethod(provider, 'query', queryMs), timeMethod(app.services.tx, 'run', txMs)];
+      const untime = [timeMethod(provider, 'query', queryMs), timeMethod(app.services.tx, 'runThenPublish', txMs)];
 
       await sandbox.setDelay(DELAY_MS);
       const scheduler = app.scheduler;
@@ -695,7 +695,7 @@ async function runCallbacks(): Promise<CallbackResult> {
 
       const nos = orders.map((o) => o.orderNo);
       const txMs: number[] = [];
-      const untime = timeMethod(app.services.tx, 'run', txMs);
+      const untime = timeMethod(app.services.tx, 'runThenPublish', txMs);
       const first = await deliverAll(db, databaseName(databaseUrl), sandbox, nos, 'replay');
       untime();
       console.log(`  callbacks: ${first.status204}/${first.sent} answered 204 in ${first.totalMs} ms${Object.keys(first.other).length ? `; other: ${JSON.stringify(first.other)}` : ''}`);
