@@ -16,7 +16,9 @@ const EXPIRED_SUB = 'subscription { orderExpired { eventId order { id userId sta
 beforeAll(async () => {
   db = await createTestDatabase('order_expiry');
   log = new LogCapture();
-  app = await start(testConfig(db.url, { ORDER_EXPIRE_MINUTES: '0.05', DEADLINE_SWEEP_SECONDS: '5' }), log);
+  // A long deadline-watch grace: these tests tell the wake-up job and the sweep apart by what settled
+  // each order, and on a loaded CI machine the watch (400 ms by default) can get there first.
+  app = await start(testConfig(db.url, { ORDER_EXPIRE_MINUTES: '0.05', DEADLINE_SWEEP_SECONDS: '5', DEADLINE_WATCH_GRACE_MS: '10000' }), log);
   product = await createProduct(app, { name: 'Coffee', price: 400, stock: 100 });
 });
 

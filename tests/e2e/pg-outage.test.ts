@@ -34,7 +34,16 @@ beforeAll(async () => {
   proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(db.url).port || 5432) });
   log = new LogCapture();
   app = await start(
-    testConfig(proxy.url(db.url), { ORDER_EXPIRE_MINUTES: '0.1', LOG_LEVEL: 'info', JOB_LOCK_LIFETIME_SECONDS: '120', DEADLINE_SWEEP_SECONDS: '60', OUTBOX_SWEEP_SECONDS: '10' }),
+    // A long deadline-watch grace: the end is checked to come from a wake-up job (the job store works
+    // again), and on a loaded CI machine the watch (400 ms by default) settled it first once.
+    testConfig(proxy.url(db.url), {
+      ORDER_EXPIRE_MINUTES: '0.1',
+      LOG_LEVEL: 'info',
+      JOB_LOCK_LIFETIME_SECONDS: '120',
+      DEADLINE_SWEEP_SECONDS: '60',
+      OUTBOX_SWEEP_SECONDS: '10',
+      DEADLINE_WATCH_GRACE_MS: '10000',
+    }),
     log,
   );
 });
