@@ -121,8 +121,9 @@ export class MessageService {
     for (const row of rows) {
       if (row.event_id !== null && row.topic !== null && row.wire !== null) {
         events.push({ channel: row.topic, payload: { eventId: row.event_id }, wire: row.wire });
+      } else if (row.summary !== null) {
+        summary = row.summary;
       }
-      else if (row.summary !== null) summary = row.summary;
     }
     // The driver's row objects are let go now rather than with its result object: held by it, they outlived
     // the young generation and were collected only by full GCs (34 MB of a reminders run's garbage, heap profile).
