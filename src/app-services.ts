@@ -11,6 +11,7 @@ import type { MessageService } from './services/messages.js';
 import type { OrderCreation } from './services/orders/create.js';
 import type { OrderQueries } from './services/orders/queries.js';
 import type { OrderSettlement } from './services/orders/settle.js';
+import type { PaymentRecorder } from './services/payment-recorder.js';
 import type { PaymentService } from './services/payments.js';
 import type { Providers } from './payments/registry.js';
 import type { VipService } from './services/vip.js';
@@ -37,6 +38,8 @@ export interface AppServices {
   orderSettlement: OrderSettlement;
   orderQueries: OrderQueries;
   payments: PaymentService;
+  /** Callbacks and reconciliation record provider payments through it, in groups. */
+  paymentRecorder: PaymentRecorder;
   providers: Providers;
   messages: MessageService;
   vip: VipService;

@@ -39,6 +39,7 @@ import { localDay, localTime } from './services/calendar.js';
 import { OrderCreation } from './services/orders/create.js';
 import { OrderQueries } from './services/orders/queries.js';
 import { OrderSettlement } from './services/orders/settle.js';
+import { PaymentRecorder } from './services/payment-recorder.js';
 import { PaymentService } from './services/payments.js';
 import { Reconciliation } from './services/reconciliation.js';
 import { createProviders } from './payments/setup.js';
@@ -141,7 +142,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const messages = new MessageService();
   let listeningOn = config.port;
   const payments = new PaymentService(providers, orderSettlement, log, () => config.publicBaseUrl ?? `http://localhost:${listeningOn}`);
-  const reconciliation = new Reconciliation(tx, providers, payments, orderSettlement, log, config.reconcile, () => clock.now());
+  const paymentRecorder = new PaymentRecorder(tx, payments, log);
+  const reconciliation = new Reconciliation(tx, providers, paymentRecorder, orderSettlement, log, config.reconcile, () => clock.now());
   reconciliation.onSummary = (summary, failed) => metrics.reconciled(summary, failed);
   const reminders = new VipReminders(tx, messages, log, config.appTimezone, config.vip.reminderBatchSize, () => clock.now());
   const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries, reconciliation, orm, vip, reminders });
@@ -162,6 +164,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     orderSettlement,
     orderQueries,
     payments,
+    paymentRecorder,
     providers,
     messages,
     vip,

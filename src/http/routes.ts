@@ -127,9 +127,9 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
     }
     try {
       // Answered at commit: the events go out meanwhile (the outbox sweep covers a crash before that).
-      const { result } = await services.tx.runThenPublish((uow) => services.payments.applyCallback(uow, provider.name, notification));
+      const { outcome } = await services.paymentRecorder.record({ provider: provider.name, paid: notification, source: 'CALLBACK' });
       services.log.info(
-        { provider: name, orderNo: notification.orderNo, transactionId: notification.transactionId, notificationId: notification.notificationId, outcome: result.outcome },
+        { provider: name, orderNo: notification.orderNo, transactionId: notification.transactionId, notificationId: notification.notificationId, outcome: outcome.outcome },
         'payment callback applied',
       );
       answer(res, provider.accepted());

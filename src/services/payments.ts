@@ -1,5 +1,7 @@
 import { LockMode, type FilterQuery } from '@mikro-orm/core';
+import { sql } from 'kysely';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { rowsAs } from '../db/rows.js';
 import type { Transactions, UnitOfWork } from '../db/transactions.js';
 import { ONLINE_METHODS, Order } from '../entities/Order.js';
 import { Payment, PAYMENT_PROVIDERS, type PaymentProviderName, type PaymentSource } from '../entities/Payment.js';
@@ -24,6 +26,17 @@ export interface ProviderPayment {
   /** Callbacks only: the provider's notification id. */
   notificationId?: string;
 }
+
+/** A payment to record: what the provider said, and how it was learnt. */
+export interface PaymentToRecord {
+  provider: ProviderName;
+  paid: ProviderPayment;
+  source: PaymentSource;
+}
+
+/** One provider's id of something (a transaction, a notification) as one map key. */
+const byProvider = (provider: string, id: string) => `${provider}\u0000${id}`;
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** DUPLICATE: seen before (by notification id or transaction id), nothing changed. */
 export type RecordOutcome = { outcome: 'PAID'; payment: Payment } | { outcome: 'NEEDS_REFUND'; payment: Payment } | { outcome: 'DUPLICATE' };
@@ -118,52 +131,135 @@ export class PaymentService {
   }
 
   /**
-   * A verified callback: recognised by its notification id first (a replay changes nothing), then
-   * recorded like any provider payment.
+   * Records money providers took, many payments in one transaction (`PaymentRecorder` groups them):
+   * a callback is recognised by its notification id first (a replay changes nothing), then every
+   * payment once per (provider, transaction). The orders are locked first, in id order, so a callback
+   * and a reconciliation of the same payment queue and the second finds the first's row. A PENDING
+   * order with the right amount becomes PAID; anything else is kept for a refund. Outcomes are in
+   * the order of `items`, as if they had been recorded one after the other.
    */
-  async applyCallback(uow: UnitOfWork, provider: ProviderName, paid: ProviderPayment & { notificationId: string }): Promise<RecordOutcome> {
-    const fresh = await uow.em
-      .createQueryBuilder(PaymentNotification)
-      .insert({ provider, notificationId: paid.notificationId, orderNo: paid.orderNo, receivedAt: uow.now })
-      .onConflict(['provider', 'notificationId'])
-      .ignore()
-      .returning(['notificationId'])
-      .execute<unknown[]>('all');
-    if (fresh.length === 0) return { outcome: 'DUPLICATE' };
-    return this.record(uow, provider, paid, 'CALLBACK');
+  async recordMany(uow: UnitOfWork, items: readonly PaymentToRecord[]): Promise<RecordOutcome[]> {
+    const outcomes: Array<RecordOutcome | undefined> = items.map(() => undefined);
+    const fresh = await this.freshNotifications(uow, items);
+    // `delete`: of two items with one notification id, only the first is fresh.
+    const notified = items.flatMap((item, i) => {
+      if (item.paid.notificationId === undefined || fresh.delete(byProvider(item.provider, item.paid.notificationId))) return [i];
+      outcomes[i] = { outcome: 'DUPLICATE' };
+      return [];
+    });
+    if (notified.length === 0) return outcomes as RecordOutcome[];
+
+    // Property-named rows, locked in id order, before looking for the payments: a callback and a
+    // reconciliation of one payment queue here, and the second finds the first's row.
+    const locked = await uow.em
+      .createQueryBuilder(Order)
+      .select('*')
+      .where({ orderNo: { $in: [...new Set(notified.map((i) => items[i].paid.orderNo))] } })
+      .orderBy({ id: 'asc' })
+      .setLockMode(LockMode.PESSIMISTIC_WRITE)
+      .execute<Order[]>('all');
+    const orders = new Map(locked.map((o) => [o.orderNo, o]));
+    const seen = await this.seenTransactions(uow, notified.map((i) => items[i]));
+    const live = notified.filter((i) => {
+      const key = byProvider(items[i].provider, items[i].paid.transactionId);
+      if (seen.has(key)) outcomes[i] = { outcome: 'DUPLICATE' };
+      else seen.add(key);
+      return outcomes[i] === undefined;
+    });
+    if (live.length === 0) return outcomes as RecordOutcome[];
+
+    // As one after the other: the first right payment of a PENDING order pays it (by source, since
+    // `paidVia` is one per order), a later one of the same order finds it PAID.
+    const refundReason = new Map<number, string>();
+    const toPay = new Map<PaymentSource, Order[]>();
+    const payerOf = new Map<string, number>();
+    const paying = new Set<string>();
+    for (const i of live) {
+      const { paid, source } = items[i];
+      const order = orders.get(paid.orderNo);
+      let reason: string | null = null;
+      if (!order) reason = `no order has number ${paid.orderNo}`;
+      else if (paying.has(order.id)) reason = `order ${order.orderNo} is PAID`;
+      else if (order.status !== 'PENDING') reason = `order ${order.orderNo} is ${order.status}`;
+      else if (paid.amount !== onlinePart(order)) reason = `paid ${paid.amount} cents, the order asks ${onlinePart(order)}`;
+      if (reason !== null) {
+        refundReason.set(i, reason);
+        continue;
+      }
+      paying.add(order!.id);
+      payerOf.set(order!.id, i);
+      if (!toPay.has(source)) toPay.set(source, []);
+      toPay.get(source)!.push(order!);
+    }
+    for (const [source, batch] of toPay) {
+      const { failed } = await this.settlement.payOnline(uow, batch, source);
+      for (const f of failed) refundReason.set(payerOf.get(f.id)!, f.reason);
+    }
+
+    const byKey = (i: number) => byProvider(items[i].provider, items[i].paid.transactionId);
+    const values = [...live]
+      .sort((a, b) => compare(byKey(a), byKey(b)))
+      .map((i) => {
+        const { provider, paid, source } = items[i];
+        return {
+          order_id: orders.get(paid.orderNo)?.id ?? null,
+          order_no: paid.orderNo,
+          provider,
+          transaction_id: paid.transactionId,
+          amount: paid.amount,
+          paid_at: paid.paidAt.toISOString(),
+          source,
+          refund_reason: refundReason.get(i) ?? null,
+        };
+      });
+    // In key order (the unique index's), so two groups inserting one transaction never wait in a cycle.
+    const { rows } = await sql<Record<string, unknown>>`insert into payments
+        (order_id, order_no, provider, transaction_id, amount, paid_at, source, needs_refund, refund_reason, created_at)
+      select order_id, order_no, provider, transaction_id, amount, paid_at, source, refund_reason is not null, refund_reason, ${uow.now}::timestamptz
+        from jsonb_to_recordset(${JSON.stringify(values)}::jsonb)
+          as r(order_id bigint, order_no text, provider text, transaction_id text, amount int, paid_at timestamptz, source text, refund_reason text)
+      returning *`.execute(uow.em.getKysely());
+    const payments = new Map(rowsAs(uow.em, Payment, rows).map((p) => [byProvider(p.provider, p.transactionId), p]));
+    const refunds: Payment[] = [];
+    live.forEach((i) => {
+      const payment = payments.get(byKey(i))!;
+      if (!payment.needsRefund) {
+        outcomes[i] = { outcome: 'PAID', payment };
+        return;
+      }
+      outcomes[i] = { outcome: 'NEEDS_REFUND', payment };
+      refunds.push(payment);
+      this.log.warn({ orderNo: payment.orderNo, provider: payment.provider, transactionId: payment.transactionId, reason: payment.refundReason }, 'payment kept for a refund');
+    });
+    await uow.events.addMany(refunds.map((p) => ({ topic: 'PAYMENT_NEEDS_REFUND' as const, payload: { payment: paymentWire(p) } })));
+    return outcomes as RecordOutcome[];
   }
 
-  /**
-   * Records money a provider took, once per (provider, transaction): the order is locked first, so
-   * a callback and a reconciliation of the same payment queue and the second finds the first's row.
-   * A PENDING order with the right amount becomes PAID; anything else is kept for a refund.
-   */
-  async record(uow: UnitOfWork, provider: ProviderName, paid: ProviderPayment, source: PaymentSource): Promise<RecordOutcome> {
-    const order = await uow.em.findOne(Order, { orderNo: paid.orderNo }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-    const seen = await uow.em.findOne(Payment, { provider, transactionId: paid.transactionId });
-    if (seen) return { outcome: 'DUPLICATE' };
-    let refundReason: string | null;
-    if (!order) refundReason = `no order has number ${paid.orderNo}`;
-    else if (order.status !== 'PENDING') refundReason = `order ${order.orderNo} is ${order.status}`;
-    else if (paid.amount !== onlinePart(order)) refundReason = `paid ${paid.amount} cents, the order asks ${onlinePart(order)}`;
-    else refundReason = await this.settlement.payOnline(uow, order, source);
-    const payment = uow.em.create(Payment, {
-      orderId: order?.id ?? null,
-      orderNo: paid.orderNo,
-      provider: provider as PaymentProviderName,
-      transactionId: paid.transactionId,
-      amount: paid.amount,
-      paidAt: paid.paidAt,
-      source,
-      needsRefund: refundReason !== null,
-      refundReason,
-      createdAt: uow.now,
-    });
-    await uow.em.flush();
-    if (refundReason === null) return { outcome: 'PAID', payment };
-    this.log.warn({ orderNo: paid.orderNo, provider, transactionId: paid.transactionId, reason: refundReason }, 'payment kept for a refund');
-    await uow.events.add('PAYMENT_NEEDS_REFUND', { payment: paymentWire(payment) });
-    return { outcome: 'NEEDS_REFUND', payment };
+  /** The callbacks' notification ids not seen before, inserted in one statement (a replay is not returned). */
+  private async freshNotifications(uow: UnitOfWork, items: readonly PaymentToRecord[]): Promise<Set<string>> {
+    // In key order, like every lock here: two groups inserting the same ids wait, never in a cycle.
+    const notes = items
+      .filter((item) => item.paid.notificationId !== undefined)
+      .sort((a, b) => compare(byProvider(a.provider, a.paid.notificationId!), byProvider(b.provider, b.paid.notificationId!)));
+    if (notes.length === 0) return new Set();
+    const rows = await uow.em
+      .createQueryBuilder(PaymentNotification)
+      .insert(notes.map((n) => ({ provider: n.provider, notificationId: n.paid.notificationId!, orderNo: n.paid.orderNo, receivedAt: uow.now })))
+      .onConflict(['provider', 'notificationId'])
+      .ignore()
+      .returning(['provider', 'notificationId'])
+      .execute<Array<Pick<PaymentNotification, 'provider' | 'notificationId'>>>('all');
+    return new Set(rows.map((r) => byProvider(r.provider, r.notificationId)));
+  }
+
+  /** Which of the items' provider transactions already have a payment. */
+  private async seenTransactions(uow: UnitOfWork, items: readonly PaymentToRecord[]): Promise<Set<string>> {
+    const found = await uow.em
+      .createQueryBuilder(Payment)
+      .select(['provider', 'transactionId'])
+      .where({ transactionId: { $in: [...new Set(items.map((item) => item.paid.transactionId))] } })
+      .execute<Array<Pick<Payment, 'provider' | 'transactionId'>>>('all');
+    return new Set(found.map((p) => byProvider(p.provider, p.transactionId)));
   }
 
   /** The intents of many orders in one query (the `Order.payment` field). */

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import { ProviderUnavailable, type PaymentProvider } from '../payments/provider.js';
 import type { Providers } from '../payments/registry.js';
 import type { OrderSettlement } from './orders/settle.js';
-import type { PaymentService } from './payments.js';
+import type { PaymentRecorder } from './payment-recorder.js';
 
 export interface ReconcileOptions {
   thresholdMinutes: number;
@@ -34,7 +34,7 @@ export class ReconciliationFailed extends Error {
 /**
  * Repairs what a lost callback left: PENDING online orders older than the threshold, oldest first,
  * at most a batch, are asked about at their provider, `concurrency` calls at a time, with no
- * transaction open during a call. Paid there → PAID here (COMPENSATE) through PaymentService; unpaid
+ * transaction open during a call. Paid there → PAID here (COMPENSATE) through the PaymentRecorder; unpaid
  * past `closeAfterMinutes` → closed there and EXPIRED here; closed there → EXPIRED here. One order's
  * failure is counted and the others go on.
  */
@@ -42,7 +42,7 @@ export class Reconciliation {
   constructor(
     private readonly tx: Transactions,
     private readonly providers: Providers,
-    private readonly payments: PaymentService,
+    private readonly recorder: PaymentRecorder,
     private readonly settlement: OrderSettlement,
     private readonly log: Logger,
     private readonly opts: ReconcileOptions,
@@ -129,15 +129,12 @@ export class Reconciliation {
     const trade = await provider.query(order.orderNo);
     if (trade.state === 'PAID') {
       return async () => {
-        const { result, published } = await this.tx.runThenPublish((uow) =>
-          this.payments.record(
-            uow,
-            provider.name,
-            { orderNo: order.orderNo, transactionId: trade.transactionId!, amount: trade.amount!, paidAt: trade.paidAt ?? now },
-            'COMPENSATE',
-          ),
-        );
-        return { outcome: result.outcome === 'PAID' ? 'synced' : 'unchanged', published };
+        const { outcome, published } = await this.recorder.record({
+          provider: provider.name,
+          paid: { orderNo: order.orderNo, transactionId: trade.transactionId!, amount: trade.amount!, paidAt: trade.paidAt ?? now },
+          source: 'COMPENSATE',
+        });
+        return { outcome: outcome.outcome === 'PAID' ? 'synced' : 'unchanged', published };
       };
     }
     const ageMinutes = (now.getTime() - order.createdAt.getTime()) / 60_000;
