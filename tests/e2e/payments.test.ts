@@ -1,5 +1,6 @@
 import type { App } from '../../src/app.js';
 import type { SandboxHandle } from '../../src/payments/sandbox/server.js';
+import { PaymentRecorder } from '../../src/services/payment-recorder.js';
 import {
   createTestDatabase,
   gql,
@@ -258,6 +259,77 @@ test('a callback racing a cancel and an expiry on one order: one outcome, and th
   }
   // Paid orders spent their wallet part; closed ones gave it back.
   expect(await wallet(app, buyer)).toEqual({ balance: 2000 - paid * 150, frozen: 0 });
+});
+
+test('payments recorded together come out as if recorded one after the other', async () => {
+  const buyer = token('pay-hana');
+  await credit(app, 'pay-hana', 1000);
+  const [a, b, c, d] = [await order(buyer, 'WECHAT'), await order(buyer, 'WECHAT'), await order(buyer, 'MIXED', 200), await order(buyer, 'WECHAT')];
+  const paidAt = new Date();
+  const item = (o: { orderNo: string }, transactionId: string, amount: number, notificationId?: string, source: 'CALLBACK' | 'COMPENSATE' = 'CALLBACK') => ({
+    provider: 'sandbox' as const,
+    source,
+    paid: { orderNo: o.orderNo, transactionId, amount, paidAt, ...(notificationId ? { notificationId } : {}) },
+  });
+  // One transaction, as the recorder makes for payments arriving together.
+  const outcomes = await app.services.tx.run((uow) =>
+    app.services.payments.recordMany(uow, [
+      item(a, 'hana-a1', 1000, 'hana-n1'),
+      item(a, 'hana-a1', 1000, 'hana-n1'), // the same notification again
+      item(b, 'hana-b1', 1000, 'hana-n2'),
+      item(b, 'hana-b1', 1000, 'hana-n3'), // the same transaction, notified again
+      item(c, 'hana-c1', 800, 'hana-n4'),
+      item(c, 'hana-c2', 800, 'hana-n5'), // a second payment of the same order
+      item(d, 'hana-d1', 1, 'hana-n6'), // the wrong amount
+      item({ orderNo: 'NO-SUCH-ORDER' }, 'hana-x1', 500, 'hana-n7'),
+      item(d, 'hana-d2', 1000, undefined, 'COMPENSATE'), // reconciliation found the right payment
+    ]),
+  );
+  expect(outcomes.map((o) => (o.outcome === 'DUPLICATE' ? o.outcome : `${o.outcome} ${o.payment.refundReason ?? ''}`.trim()))).toEqual([
+    'PAID',
+    'DUPLICATE',
+    'PAID',
+    'DUPLICATE',
+    'PAID',
+    `NEEDS_REFUND order ${c.orderNo} is PAID`,
+    'NEEDS_REFUND paid 1 cents, the order asks 1000',
+    'NEEDS_REFUND no order has number NO-SUCH-ORDER',
+    'PAID',
+  ]);
+  expect(await read(a.id)).toMatchObject({ status: 'PAID', paidVia: 'CALLBACK' });
+  expect(await read(b.id)).toMatchObject({ status: 'PAID', paidVia: 'CALLBACK' });
+  expect(await read(c.id)).toMatchObject({ status: 'PAID', paidVia: 'CALLBACK' });
+  expect(await read(d.id)).toMatchObject({ status: 'PAID', paidVia: 'COMPENSATE' });
+  expect((await paymentsOf(a.orderNo)).map((p) => p.transaction_id)).toEqual(['hana-a1']);
+  expect((await paymentsOf(b.orderNo)).map((p) => p.transaction_id)).toEqual(['hana-b1']);
+  expect((await paymentsOf(c.orderNo)).map((p) => [p.transaction_id, p.needs_refund])).toEqual([
+    ['hana-c1', false],
+    ['hana-c2', true],
+  ]);
+  expect(await wallet(app, buyer)).toEqual({ balance: 800, frozen: 0 });
+  const ledger = await withDb(db.url, async (conn) => (await conn.query('select entry, amount from wallet_ledger where order_id = $1 order by id', [c.id])).rows);
+  expect(ledger).toEqual([
+    { entry: 'FREEZE', amount: 200 },
+    { entry: 'DEBIT', amount: 200 },
+  ]);
+});
+
+test('a payment that cannot be recorded fails alone; the others of its group are recorded', async () => {
+  const buyer = token('pay-ivan');
+  const orders = [await order(buyer, 'WECHAT'), await order(buyer, 'WECHAT'), await order(buyer, 'WECHAT')];
+  // One transaction at a time: the first payment goes alone, the rest wait and go together.
+  const recorder = new PaymentRecorder(app.services.tx, app.services.payments, app.services.log, { maxGroup: 100, inFlight: 1 });
+  const paidAt = new Date();
+  const results = await Promise.allSettled([
+    ...orders.map((o, i) => recorder.record({ provider: 'sandbox', source: 'CALLBACK', paid: { orderNo: o.orderNo, transactionId: `ivan-${i}`, amount: 1000, paidAt, notificationId: `ivan-n${i}` } })),
+    // More cents than a payment row holds: its insert fails, and with it the group's transaction.
+    recorder.record({ provider: 'sandbox', source: 'CALLBACK', paid: { orderNo: 'NO-SUCH-ORDER', transactionId: 'ivan-huge', amount: 3_000_000_000, paidAt, notificationId: 'ivan-nx' } }),
+  ]);
+  expect(results.map((r) => (r.status === 'fulfilled' ? r.value.outcome.outcome : 'rejected'))).toEqual(['PAID', 'PAID', 'PAID', 'rejected']);
+  expect(log.lines.some((l) => l.msg === 'a group of payments could not be recorded together; recording them one by one' && l.payments === 3)).toBe(true);
+  for (const o of orders) expect(await read(o.id)).toMatchObject({ status: 'PAID', paidVia: 'CALLBACK' });
+  const stray = await withDb(db.url, async (conn) => (await conn.query(`select count(*)::int as n from payment_notifications where notification_id = 'ivan-nx'`)).rows[0].n);
+  expect(stray).toBe(0); // rolled back with its payment: the provider's retry will be fresh
 });
 
 test('a provider down for a whole run fails the run (retried); an unreachable provider at checkout closes the order', async () => {
