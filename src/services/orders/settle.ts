@@ -69,9 +69,18 @@ export class OrderSettlement {
     const { ok, failed } = await this.lockReleasable(uow, orders);
     for (const f of failed) this.log.error({ orderId: f.id, reason: f.reason }, 'paid online but the wallet part cannot be debited: kept for a refund');
     if (ok.length === 0) return { paid: [], failed };
-    // One statement for every order of the batch, its wallet and its DEBIT lines (WalletService.record's
-    // rows, as `frozenPart` defines them): per order, the ORM's ~6 statements made the callbacks
-    // 14 statements each (docs/benchmarks.md, "Payments").
+    // One statement for every order of the batch, its wallet, its DEBIT lines (WalletService.record's
+    // rows, as `frozenPart` defines them) and its ORDER_UPDATED event: per order, the ORM's ~6
+    // statements made the callbacks 14 statements each (docs/benchmarks.md, "Payments"). The rows are
+    // locked and PENDING (the caller's), so each is paid as read and its event can be staged before.
+    const staged = uow.events.stage(
+      ok.map((o) => ({
+        topic: 'ORDER_UPDATED' as const,
+        payload: { order: { ...orderWire(o), status: 'PAID' as const, paidAt: uow.now.toISOString(), paidVia: via, expiresAt: null } },
+        key: o.id,
+        ref: String(o.id),
+      })),
+    );
     const { rows } = await sql<Record<string, unknown>>`with paid as (
          update orders set status = 'PAID', paid_at = ${uow.now}::timestamptz, paid_via = ${via}, expires_at = null
           where id = any(${ok.map((o) => o.id)}::bigint[]) and status = 'PENDING'
@@ -85,14 +94,21 @@ export class OrderSettlement {
        ledger as (
          insert into wallet_ledger (user_id, order_id, entry, amount, created_at)
          select user_id, id, 'DEBIT', wallet_amount, ${uow.now}::timestamptz from paid
-          where payment_method in ('WALLET', 'MIXED') and wallet_amount > 0 order by id)
-       select * from paid order by id`.execute(uow.em.getKysely());
+          where payment_method in ('WALLET', 'MIXED') and wallet_amount > 0 order by id),
+       events as (
+         insert into outbox_events (id, topic, payload)
+         select r.id, r.topic, r.payload from ${staged.rows} join paid c on r.ref = c.id::text)
+       select paid.*, p.kind as product_kind from paid join products p on p.id = paid.product_id order by paid.id`.execute(uow.em.getKysely());
     const paid = rowsAs(uow.em, Order, rows);
+    staged.keep(new Set(paid.map((o) => String(o.id))));
     // The rows are locked by the caller and were PENDING: a row missing here is one a caller did not lock.
     const done = new Set(paid.map((o) => String(o.id)));
     for (const o of ok) if (!done.has(String(o.id))) failed.push({ id: o.id, reason: `order ${o.orderNo} is no longer PENDING` });
-    await this.announce(uow, paid);
-    await this.runPaidEffects(uow, paid);
+    const kindOf = new Map(rows.map((r) => [String(r.id), r.product_kind as ProductKind]));
+    await this.runPaidEffects(
+      uow,
+      paid.filter((o) => this.effects[kindOf.get(String(o.id))!] !== undefined),
+    );
     return { paid, failed };
   }
 
