@@ -39,8 +39,9 @@ export interface Config {
   orderExpiryBatchSize: number;
   /**
    * Order expiry batches settled at once on separate connections while a backlog lasts (SKIP LOCKED
-   * keeps them apart). 1: on the 2-core machine two lanes drained a 100,000-order backlog no faster
-   * (2,858-5,894/s against 2,825-6,154/s, docs/benchmarks.md, issue 12); for a database with cores to spare.
+   * keeps them apart). 2: one batch's SQL overlaps the other's publication; on the idle 2-core machine
+   * a 100,000-order backlog drained at 12,857-13,626/s against 11,000-11,028/s with one (3 and 4 lanes:
+   * no faster; docs/benchmarks.md, "Order expiry throughput (issue 12)").
    */
   orderExpiryLanes: number;
   /** Deadlines: the safety sweep's interval. */
@@ -294,7 +295,7 @@ export function loadConfig(env: Env = process.env): Config {
     auctionEndBatchSize: num(env, 'AUCTION_END_BATCH_SIZE', 1000, { min: 1, integer: true }),
     orderExpireMinutes: num(env, 'ORDER_EXPIRE_MINUTES', 30, { min: 0.001 }),
     orderExpiryBatchSize: num(env, 'ORDER_EXPIRY_BATCH_SIZE', 1000, { min: 1, integer: true }),
-    orderExpiryLanes: num(env, 'ORDER_EXPIRY_LANES', 1, { min: 1, integer: true }),
+    orderExpiryLanes: num(env, 'ORDER_EXPIRY_LANES', 2, { min: 1, integer: true }),
     deadlineSweepSeconds: num(env, 'DEADLINE_SWEEP_SECONDS', 60, { min: 0.1 }),
     deadlineInlineWindowSeconds: num(env, 'DEADLINE_INLINE_WINDOW_SECONDS', 2, { min: 0 }),
     deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),

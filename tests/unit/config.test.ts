@@ -14,7 +14,7 @@ test('defaults are the documented ones', () => {
   expect(c.deadlineSweepSeconds).toBe(60);
   expect(c.orderExpireMinutes).toBe(30);
   expect(c.orderExpiryBatchSize).toBe(1000);
-  expect(c.orderExpiryLanes).toBe(1);
+  expect(c.orderExpiryLanes).toBe(2);
   expect(c.wsMaxBufferedBytes).toBe(4 * 1024 * 1024);
   expect(c.seckill).toEqual({ group: 'g1', batch: 100, blockMs: 1000, claimIdleMs: 30_000, maxDeliveries: 5, keyPrefix: '', discoverSeconds: 5 });
 });
