@@ -9,6 +9,19 @@ import type { Logger } from '../logger.js';
 export type Scheduler = Agenda;
 
 /**
+ * Agenda saving the end of a job whose row was removed while it ran: a deadline's wake-up replaced or
+ * cancelled by `arm` (the deadline watch settled it first, or an earlier deadline moved it). Expected
+ * in the deadline engine's design, and nothing is lost (the row's removal was the point), so it is
+ * logged at info, not as a scheduler error.
+ */
+const REMOVED_WHILE_RUNNING = /cannot be updated in the database, maybe it does not exist anymore/;
+
+function schedulerError(log: Logger, err: Error): void {
+  if (REMOVED_WHILE_RUNNING.test(err?.message ?? '')) log.info({ reason: err.message }, 'a job ended after its row was removed; nothing to save');
+  else log.error({ err }, 'scheduler error');
+}
+
+/**
  * Agenda, the only scheduler. Its job store is MongoDB when AGENDA_MONGO_URL is set (with Redis
  * pub/sub telling every instance at once that a job was saved), otherwise PostgreSQL on the app's
  * database with LISTEN/NOTIFY. Its tables come from a migration (ensureSchema: false).
@@ -28,7 +41,7 @@ export function createScheduler(config: Config, instanceName: string, log: Logge
       channelName: `${config.redisPrefix}:agenda`,
     });
     const scheduler = new Agenda({ ...common, backend, notificationChannel });
-    scheduler.on('error', (err: Error) => log.error({ err }, 'scheduler error'));
+    scheduler.on('error', (err: Error) => schedulerError(log, err));
     return { scheduler, backend };
   }
   const backend = new PostgresBackend({ poolConfig: { connectionString: config.databaseUrl, max: 5, ...poolSafety }, ensureSchema: false });
@@ -39,7 +52,7 @@ export function createScheduler(config: Config, instanceName: string, log: Logge
   // (its attempt count is reset by each try, so it never gives up): one warning for all of it.
   guardPool((backend.repository as PostgresJobRepository).getPool(), outage);
   backend.notificationChannel?.on('error', (err: Error) => outage.failed(err));
-  scheduler.on('error', (err: Error) => (isDatabaseUnavailable(err) ? outage.failed(err) : log.error({ err }, 'scheduler error')));
+  scheduler.on('error', (err: Error) => (isDatabaseUnavailable(err) ? outage.failed(err) : schedulerError(log, err)));
   return { scheduler, backend };
 }
 

@@ -239,7 +239,8 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, timeout
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits `ms` (a time already past waits nothing: callers compute it from deadlines, and Node warns on a negative delay). */
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 export const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 
