@@ -205,6 +205,12 @@ await withDatabase(async (databaseUrl, db) => {
     const lastMinute = warm.filter((s) => s.atMin >= MINUTES - 1);
     const avg = (xs: Sample[], k: 'rssMb' | 'heapMb' | 'externalMb') => xs.reduce((a, s) => a + s[k], 0) / Math.max(1, xs.length);
     const growth = (k: 'rssMb' | 'heapMb' | 'externalMb') => ((avg(lastMinute, k) - avg(firstMinute, k)) / avg(firstMinute, k)) * 100;
+    // The same growth between the two halves after warm-up: each spans several of V8's collection
+    // cycles, so it reads a trend; the one-minute samples above read where in a cycle they fell.
+    const half = WARMUP_MINUTES + (MINUTES - WARMUP_MINUTES) / 2;
+    const firstHalf = warm.filter((s) => s.atMin < half);
+    const secondHalf = warm.filter((s) => s.atMin >= half);
+    const halves = (k: 'rssMb' | 'heapMb') => ((avg(secondHalf, k) - avg(firstHalf, k)) / avg(firstHalf, k)) * 100;
     const lags = warm.map((s) => s.lagP99Ms).sort((x, y) => x - y);
     const lateness = [...report.lateness].sort((x, y) => x - y);
 
@@ -213,6 +219,10 @@ await withDatabase(async (databaseUrl, db) => {
     console.log(`RSS  MB: after warm-up ${avg(firstMinute, 'rssMb').toFixed(0)}, last minute ${avg(lastMinute, 'rssMb').toFixed(0)}, growth ${growth('rssMb').toFixed(1)}% (target < 10%), max ${Math.max(...warm.map((s) => s.rssMb)).toFixed(0)}`);
     console.log(`heap MB: after warm-up ${avg(firstMinute, 'heapMb').toFixed(0)}, last minute ${avg(lastMinute, 'heapMb').toFixed(0)}, growth ${growth('heapMb').toFixed(1)}% (target < 10%)`);
     console.log(`external MB (Buffers, off the V8 heap): after warm-up ${avg(firstMinute, 'externalMb').toFixed(0)}, last minute ${avg(lastMinute, 'externalMb').toFixed(0)}`);
+    console.log(
+      `halves after warm-up (mean of each): RSS ${avg(firstHalf, 'rssMb').toFixed(0)} → ${avg(secondHalf, 'rssMb').toFixed(0)} MB (${halves('rssMb').toFixed(1)}%), heap ${avg(firstHalf, 'heapMb').toFixed(0)} → ${avg(secondHalf, 'heapMb').toFixed(0)} MB (${halves('heapMb').toFixed(1)}%)`,
+    );
+    console.log(`heap MB per minute: ${Array.from({ length: Math.ceil(MINUTES) }, (_, m) => avg(samples.filter((s) => s.atMin >= m && s.atMin < m + 1), 'heapMb').toFixed(0)).join(' ')}`);
     console.log(`RSS per minute: ${Array.from({ length: Math.ceil(MINUTES) }, (_, m) => avg(samples.filter((s) => s.atMin >= m && s.atMin < m + 1), 'rssMb').toFixed(0)).join(' ')}`);
     console.log(`event-loop delay p99 per 10 s: median ${pct(lags, 50).toFixed(1)} ms, worst ${lags.at(-1)?.toFixed(1)} ms`);
     console.log(`auctions: ${auctions} created, ${auctionRows} in the database, ${ended} ENDED; heard by all ${SUBSCRIBERS} subscribers: ${report.heard}; duplicates: ${report.duplicates}`);
