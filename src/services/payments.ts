@@ -169,31 +169,33 @@ export class PaymentService {
     if (live.length === 0) return outcomes as RecordOutcome[];
 
     // As one after the other: the first right payment of a PENDING order pays it (by source, since
-    // `paidVia` is one per order), a later one of the same order finds it PAID.
+    // `paidVia` is one per order), a later one of the same order finds it PAID, or, when the first
+    // could not pay it (its wallet part), fails for the same reason.
     const refundReason = new Map<number, string>();
     const toPay = new Map<PaymentSource, Order[]>();
     const payerOf = new Map<string, number>();
-    const paying = new Set<string>();
+    const laterOf = new Map<string, number[]>();
     for (const i of live) {
       const { paid, source } = items[i];
       const order = orders.get(paid.orderNo);
       let reason: string | null = null;
       if (!order) reason = `no order has number ${paid.orderNo}`;
-      else if (paying.has(order.id)) reason = `order ${order.orderNo} is PAID`;
-      else if (order.status !== 'PENDING') reason = `order ${order.orderNo} is ${order.status}`;
+      else if (payerOf.has(order.id)) {
+        reason = `order ${order.orderNo} is PAID`;
+        laterOf.set(order.id, [...(laterOf.get(order.id) ?? []), i]);
+      } else if (order.status !== 'PENDING') reason = `order ${order.orderNo} is ${order.status}`;
       else if (paid.amount !== onlinePart(order)) reason = `paid ${paid.amount} cents, the order asks ${onlinePart(order)}`;
       if (reason !== null) {
         refundReason.set(i, reason);
         continue;
       }
-      paying.add(order!.id);
       payerOf.set(order!.id, i);
       if (!toPay.has(source)) toPay.set(source, []);
       toPay.get(source)!.push(order!);
     }
     for (const [source, batch] of toPay) {
       const { failed } = await this.settlement.payOnline(uow, batch, source);
-      for (const f of failed) refundReason.set(payerOf.get(f.id)!, f.reason);
+      for (const f of failed) for (const i of [payerOf.get(f.id)!, ...(laterOf.get(f.id) ?? [])]) refundReason.set(i, f.reason);
     }
 
     const byKey = (i: number) => byProvider(items[i].provider, items[i].paid.transactionId);
