@@ -89,6 +89,9 @@ async function reconcile(): Promise<void> {
   await done;
 }
 
+const ledgerOf = async (orderId: string) =>
+  withDb(db.url, async (c) => (await c.query('select entry, amount from wallet_ledger where order_id = $1 order by id', [orderId])).rows);
+
 const paymentsOf = async (orderNo: string) =>
   withDb(db.url, async (c) => (await c.query('select * from payments where order_no = $1 order by id', [orderNo])).rows);
 
@@ -142,8 +145,7 @@ test('a MIXED order freezes its wallet part; paying the rest online debits it', 
   await sandboxCall(`/sandbox/trades/${created.orderNo}/pay`);
   expect(await read(created.id)).toMatchObject({ status: 'PAID', paidVia: 'CALLBACK' });
   expect(await wallet(app, buyer)).toEqual({ balance: 200, frozen: 0 });
-  const ledger = await withDb(db.url, async (c) => (await c.query('select entry, amount from wallet_ledger where order_id = $1 order by id', [created.id])).rows);
-  expect(ledger).toEqual([
+  expect(await ledgerOf(created.id)).toEqual([
     { entry: 'FREEZE', amount: 300 },
     { entry: 'DEBIT', amount: 300 },
   ]);
@@ -307,8 +309,7 @@ test('payments recorded together come out as if recorded one after the other', a
     ['hana-c2', true],
   ]);
   expect(await wallet(app, buyer)).toEqual({ balance: 800, frozen: 0 });
-  const ledger = await withDb(db.url, async (conn) => (await conn.query('select entry, amount from wallet_ledger where order_id = $1 order by id', [c.id])).rows);
-  expect(ledger).toEqual([
+  expect(await ledgerOf(c.id)).toEqual([
     { entry: 'FREEZE', amount: 200 },
     { entry: 'DEBIT', amount: 200 },
   ]);

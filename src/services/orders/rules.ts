@@ -1,4 +1,5 @@
 import { LockMode, type FilterObject } from '@mikro-orm/core';
+import { sql } from 'kysely';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Order } from '../../entities/Order.js';
 import { forbidden } from '../../errors.js';
@@ -50,6 +51,9 @@ export function pendingCountQuery(em: EntityManager) {
 /** Money held for a pending order: its wallet part, for WALLET and MIXED orders. */
 export const frozenPart = (order: Pick<Order, 'paymentMethod' | 'walletAmount'>) =>
   order.paymentMethod === 'WALLET' || order.paymentMethod === 'MIXED' ? order.walletAmount : 0;
+
+/** The same rule in SQL, over `orders` rows: the order holds frozen money (`frozenPart` > 0). */
+export const holdsFrozenPart = sql`payment_method in ('WALLET', 'MIXED') and wallet_amount > 0`;
 
 export function assertMayAccess(user: Identity, order: Pick<Order, 'userId'>): void {
   if (user.role !== 'admin' && order.userId !== user.id) throw forbidden('Not your order');

@@ -12,7 +12,7 @@ import { parseId } from '../ids.js';
 import type { Identity } from '../users.js';
 import type { WalletService } from '../wallets.js';
 import type { ClosedEffects, PaidEffects } from './effects.js';
-import { assertMayAccess, dueOrdersQuery, frozenPart } from './rules.js';
+import { assertMayAccess, dueOrdersQuery, frozenPart, holdsFrozenPart } from './rules.js';
 
 type Closing = Extract<OrderStatus, 'CANCELLED' | 'EXPIRED'>;
 
@@ -87,14 +87,14 @@ export class OrderSettlement {
           returning *),
        debited as (
          select user_id, sum(wallet_amount)::int as amount from paid
-          where payment_method in ('WALLET', 'MIXED') and wallet_amount > 0 group by user_id),
+          where ${holdsFrozenPart} group by user_id),
        w as (
          update wallets set frozen = wallets.frozen - d.amount, updated_at = ${uow.now}::timestamptz
            from debited d where wallets.user_id = d.user_id),
        ledger as (
          insert into wallet_ledger (user_id, order_id, entry, amount, created_at)
          select user_id, id, 'DEBIT', wallet_amount, ${uow.now}::timestamptz from paid
-          where payment_method in ('WALLET', 'MIXED') and wallet_amount > 0 order by id),
+          where ${holdsFrozenPart} order by id),
        events as (
          insert into outbox_events (id, topic, payload)
          select r.id, r.topic, r.payload from ${staged.rows} join paid c on r.ref = c.id::text)
@@ -211,7 +211,7 @@ export class OrderSettlement {
           returning *),
        released as (
          select user_id, sum(wallet_amount)::int as amount from closed
-          where payment_method in ('WALLET', 'MIXED') and wallet_amount > 0 group by user_id),
+          where ${holdsFrozenPart} group by user_id),
        w as (
          update wallets set frozen = wallets.frozen - r.amount, balance = wallets.balance + r.amount, updated_at = ${uow.now}::timestamptz
            from released r where wallets.user_id = r.user_id),
@@ -223,7 +223,7 @@ export class OrderSettlement {
        ledger as (
          insert into wallet_ledger (user_id, order_id, entry, amount, created_at)
          select user_id, id, 'UNFREEZE', wallet_amount, ${uow.now}::timestamptz from closed
-          where payment_method in ('WALLET', 'MIXED') and wallet_amount > 0 order by id),
+          where ${holdsFrozenPart} order by id),
        events as (
          insert into outbox_events (id, topic, payload)
          select r.id, r.topic, r.payload from ${staged.rows} join closed c on r.ref = c.id::text)
