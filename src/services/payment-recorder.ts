@@ -1,6 +1,7 @@
 import type { Transactions } from '../db/transactions.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import type { Logger } from '../logger.js';
+import { GroupQueue, type GroupOptions, type Waiting } from './group-queue.js';
 import type { PaymentService, PaymentToRecord, RecordOutcome } from './payments.js';
 
 /** A payment's outcome once its transaction committed, and its events' publication (under way). */
@@ -9,18 +10,7 @@ export interface Recorded {
   published: Promise<void>;
 }
 
-interface Waiting {
-  item: PaymentToRecord;
-  resolve: (recorded: Recorded) => void;
-  reject: (err: unknown) => void;
-}
-
-export interface RecorderOptions {
-  /** Payments in one transaction at most. */
-  maxGroup: number;
-  /** Transactions open at once (each holds a connection of the pool). */
-  inFlight: number;
-}
+type Payment = Waiting<PaymentToRecord, Recorded>;
 
 /**
  * Records provider payments (callbacks, reconciliation) in groups, as a database commits in groups:
@@ -34,36 +24,23 @@ export interface RecorderOptions {
  * cannot be recorded fails alone; PostgreSQL unreachable fails the whole group at once.
  */
 export class PaymentRecorder {
-  private readonly waiting: Waiting[] = [];
-  private open = 0;
+  private readonly queue: GroupQueue<PaymentToRecord, Recorded>;
 
   constructor(
     private readonly tx: Transactions,
     private readonly payments: PaymentService,
     private readonly log: Logger,
-    private readonly opts: RecorderOptions = { maxGroup: 100, inFlight: 1 },
-  ) {}
+    opts: GroupOptions = { maxGroup: 100, inFlight: 1 },
+  ) {
+    this.queue = new GroupQueue((group) => this.commit(group), opts);
+  }
 
   /** Resolves at the commit of the transaction that recorded it; rejects when it was not recorded. */
   record(item: PaymentToRecord): Promise<Recorded> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ item, resolve, reject });
-      this.next();
-    });
+    return this.queue.add(item);
   }
 
-  private next(): void {
-    while (this.open < this.opts.inFlight && this.waiting.length > 0) {
-      const group = this.waiting.splice(0, this.opts.maxGroup);
-      this.open++;
-      void this.commit(group).finally(() => {
-        this.open--;
-        this.next();
-      });
-    }
-  }
-
-  private async commit(group: Waiting[]): Promise<void> {
+  private async commit(group: Payment[]): Promise<void> {
     try {
       const { result, published } = await this.tx.runThenPublish((uow) => this.payments.recordMany(uow, group.map((w) => w.item)));
       group.forEach((w, i) => w.resolve({ outcome: result[i], published }));

@@ -98,6 +98,29 @@ describe('products and wallets', () => {
   });
 });
 
+describe('first requests', () => {
+  test('many new users at once each get a row and an empty wallet; of two roles at once for one new id, the later wins', async () => {
+    const ids = Array.from({ length: 120 }, (_, i) => `first-${i}`);
+    const wallets = await Promise.all(ids.map((id) => ok(app, '{ wallet { balance frozen } }', {}, token(id))));
+    expect(wallets.map((w) => w.wallet)).toEqual(ids.map(() => ({ balance: 0, frozen: 0 })));
+    // Three first requests in one tick: the first goes alone, the next two (one id) are written together, and
+    // of one id twice in a group the later token's role wins, as one request after the other would leave it.
+    const { users, orm } = app.services;
+    const ensure = (id: string, role: 'user' | 'admin') => users.ensure(orm.em.fork(), { id, role });
+    await Promise.all([ensure('first-other', 'user'), ensure('first-both', 'user'), ensure('first-both', 'admin')]);
+    const rows = await withDb(db.url, async (c) =>
+      (
+        await c.query(
+          `select u.id, u.role, w.balance from users u join wallets w on w.user_id = u.id where u.id like 'first-%' order by u.id`,
+        )
+      ).rows,
+    );
+    expect(rows).toHaveLength(122);
+    expect(rows.find((r) => r.id === 'first-both')).toMatchObject({ role: 'admin' });
+    expect(rows.filter((r) => r.id !== 'first-both').every((r) => r.role === 'user' && Number(r.balance) === 0)).toBe(true);
+  });
+});
+
 describe('creating orders', () => {
   test('a WALLET order is PENDING for ORDER_EXPIRE_MINUTES with its whole amount frozen', async () => {
     await credit(app, 'dave', 2_000);
