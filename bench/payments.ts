@@ -46,13 +46,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { App } from '../src/app.js';
 import type { PaymentProvider } from '../src/payments/provider.js';
-import { benchConfig, pct, stopAfter, withDatabase } from './support.js';
+import { control, sendCallbacks, startBenchSandbox, type BenchSandbox as Sandbox, type SandboxMode } from './sandbox-thread.js';
+import { benchConfig, pct, pool, stopAfter, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -65,7 +66,6 @@ const DELAY_MS = Number(arg('delay-ms', '20'));
 const BATCH = Number(arg('batch', '1000'));
 const CALLBACK_CONCURRENCY = Number(arg('callback-concurrency', '200'));
 const SEED_CONCURRENCY = Number(arg('seed-concurrency', '50'));
-type SandboxMode = 'main' | 'worker';
 const SANDBOX_MODE = arg('sandbox', 'worker') as SandboxMode;
 /** How long one run (the reconciliation loop, or one round of callbacks) may take before it is cut short. */
 const TIMEOUT_MS = Number(arg('timeout', '300')) * 1000;
@@ -84,92 +84,6 @@ const secs = (ms: number) => (ms / 1000).toFixed(2);
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const r2 = (x: number) => Math.round(x * 100) / 100;
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-
-/** `limit` workers over `items`, in order. */
-async function pool<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i]!, i);
-      }
-    }),
-  );
-}
-
-// ---------------------------------------------------------------------------------------------
-// The sandbox, on this thread or in a worker thread (the worker is this same file).
-// ---------------------------------------------------------------------------------------------
-
-interface Sandbox {
-  url: string;
-  setDelay(ms: number): Promise<void>;
-  /** Worker mode: the callbacks are sent from the sandbox's thread. */
-  send?(nos: readonly string[], kind: 'replay' | 'duplicate', concurrency: number): Promise<Sent>;
-  close(): Promise<void>;
-}
-
-async function sandboxThread(): Promise<void> {
-  const { startSandbox } = await import('../src/payments/sandbox/server.js');
-  const s = await startSandbox({ delayMs: (workerData as { delayMs: number }).delayMs });
-  parentPort!.postMessage({ type: 'ready', url: s.url });
-  parentPort!.on('message', async (m) => {
-    if (m === 'close') {
-      await s.close();
-      process.exit(0);
-    }
-    if (m?.type === 'send') parentPort!.postMessage({ type: 'sent', sent: await sendCallbacks(s.url, m.nos, m.kind, m.concurrency) });
-  });
-}
-
-async function startBenchSandbox(): Promise<Sandbox> {
-  if (SANDBOX_MODE === 'main') {
-    const { startSandbox } = await import('../src/payments/sandbox/server.js');
-    const s = await startSandbox({ delayMs: 0 });
-    return {
-      url: s.url,
-      setDelay: async (ms) => void (s.faults.delayMs = ms),
-      close: () => s.close(),
-    };
-  }
-  const worker = new Worker(new URL(import.meta.url), { workerData: { role: 'sandbox', delayMs: 0 } });
-  const url = await new Promise<string>((resolve, reject) => {
-    worker.once('message', (m) => resolve(m.url));
-    worker.once('error', reject);
-  });
-  return {
-    url,
-    send: (nos, kind, concurrency) =>
-      new Promise<Sent>((resolve) => {
-        const onMessage = (m: { type: string; sent: Sent }) => {
-          if (m.type !== 'sent') return;
-          worker.off('message', onMessage);
-          resolve(m.sent);
-        };
-        worker.on('message', onMessage);
-        worker.postMessage({ type: 'send', nos, kind, concurrency });
-      }),
-    setDelay: async (ms) => {
-      const res = await fetch(`${url}/sandbox/faults`, { method: 'POST', body: JSON.stringify({ delayMs: ms }) });
-      const faults = (await res.json()) as { delayMs: number };
-      if (faults.delayMs !== ms) throw new Error(`the sandbox did not take delayMs ${ms}`);
-    },
-    close: async () => {
-      worker.postMessage('close');
-      await new Promise((r) => worker.once('exit', r));
-    },
-  };
-}
-
-async function control(sandboxUrl: string, orderNo: string, action: string, body?: object): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${sandboxUrl}/sandbox/trades/${encodeURIComponent(orderNo)}/${action}`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : '',
-  });
-  return { status: res.status, json: await res.json() };
-}
 
 /** Each order's trade made through the sandbox provider, then paid there with its callback lost. Returns the code URLs. */
 async function seedTrades(
@@ -396,7 +310,7 @@ async function runReconcile(concurrency: number): Promise<ReconcileResult> {
   const { pino } = await import('pino');
   return withDatabase(async (databaseUrl, db) => {
     await migrateSchema(databaseUrl);
-    const sandbox = await startBenchSandbox();
+    const sandbox = await startBenchSandbox(SANDBOX_MODE);
     let app: App | undefined;
     try {
       // Users, a product and the sandbox's trades (paid there, callback lost) first; the orders
@@ -581,34 +495,6 @@ interface CallbackResult {
   };
 }
 
-interface Sent {
-  latencies: number[];
-  ok: number;
-  other: Record<string, number>;
-  totalMs: number;
-}
-
-/** Every order's callback sent through the sandbox's control API (`kind`), `concurrency` at a time. */
-async function sendCallbacks(sandboxUrl: string, nos: readonly string[], kind: 'replay' | 'duplicate', concurrency: number): Promise<Sent> {
-  const latencies: number[] = [];
-  const other: Record<string, number> = {};
-  let ok = 0;
-  const t0 = performance.now();
-  await pool(nos, concurrency, async (no) => {
-    const t = performance.now();
-    const r = await control(sandboxUrl, no, `callbacks/${kind}`).catch((e) => ({ status: 0, json: { error: (e as Error).message } }));
-    latencies.push(performance.now() - t);
-    // The sandbox answers 200 with what the server answered its POST: { status, body }.
-    const status = r.status === 200 ? (r.json.status as number) : -r.status;
-    if (status === 204) ok++;
-    else {
-      const key = `${status}${r.json.error ? ` ${r.json.error}` : r.json.body ? ` ${String(r.json.body).slice(0, 80)}` : ''}`;
-      other[key] = (other[key] ?? 0) + 1;
-    }
-  });
-  return { latencies, ok, other, totalMs: performance.now() - t0 };
-}
-
 /**
  * One round: every order's callback, `CALLBACK_CONCURRENCY` at a time; sent from this thread, or
  * with --sandbox=worker from the sandbox's thread (this thread then runs the server alone).
@@ -644,7 +530,7 @@ async function runCallbacks(): Promise<CallbackResult> {
   const { pino } = await import('pino');
   return withDatabase(async (databaseUrl, db) => {
     await migrateSchema(databaseUrl);
-    const sandbox = await startBenchSandbox();
+    const sandbox = await startBenchSandbox(SANDBOX_MODE);
     let app: App | undefined;
     try {
       const n = CALLBACKS;
@@ -864,6 +750,4 @@ async function main(): Promise<void> {
 if (isMainThread) {
   await main();
   process.exit(0);
-} else if ((workerData as { role?: string })?.role === 'sandbox') {
-  await sandboxThread();
 }

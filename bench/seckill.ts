@@ -1,4 +1,4 @@
-// Flash-sale benchmark: `npm run build && node dist/bench/seckill.js [--users=50000] [--units=1000] [--clients=200] [--client-threads=1] [--lua=100000] [--warm]`.
+// Flash-sale benchmark: `npm run build && node dist/bench/seckill.js [--users=50000] [--units=1000] [--clients=200] [--client-threads=1] [--lua=100000] [--warm] [--sandbox=worker|main]`.
 // 1. The Lua step alone: XADDs/s through SaleStore.take on one connection (a sale no consumer reads).
 // 2. End to end: `--users` users each send one `seckill` over GraphQL/HTTP for `--units` units, from
 //    `--clients` concurrent HTTP clients; answers/s, orders persisted/s, p99 from request to the
@@ -10,10 +10,10 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { startApp } from '../src/app.js';
-import { startSandbox } from '../src/payments/sandbox/server.js';
 import { signToken } from '../src/auth.js';
 import { SaleStore } from '../src/services/seckill/store.js';
-import { benchConfig, dropLiveDatabases, pct, withDatabase } from './support.js';
+import { startBenchSandbox, type SandboxMode } from './sandbox-thread.js';
+import { benchConfig, dropLiveDatabases, pct, pool, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: number) => {
   const m = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -24,6 +24,7 @@ const UNITS = arg('units', 1_000);
 const CLIENTS = arg('clients', 200);
 const LUA = arg('lua', 100_000);
 const CLIENT_THREADS = arg('client-threads', 1);
+const SANDBOX_MODE: SandboxMode = process.argv.includes('--sandbox=main') ? 'main' : 'worker';
 
 /** What one set of HTTP clients sends: each user's `seckill`, `clients` at a time. */
 interface ClientWork {
@@ -57,40 +58,50 @@ async function sendRequests(work: ClientWork): Promise<ClientResult> {
   return { answers, latencies, sentAt };
 }
 
-/** The requests, split over `threads` worker threads (0: here); results merged. */
-async function sendFromThreads(work: ClientWork, threads: number): Promise<ClientResult> {
-  if (threads === 0) return sendRequests(work);
+/**
+ * The requests, split over `threads` worker threads (0: here); results merged. The threads are
+ * started and loaded first: `go` sends the requests, so a thread's start-up (loading the modules) is
+ * not counted as the server's time.
+ */
+async function clientThreads(work: ClientWork, threads: number): Promise<{ go: () => Promise<ClientResult> }> {
+  if (threads === 0) return { go: () => sendRequests(work) };
   const parts = Array.from({ length: threads }, (_, t): ClientWork => ({
     ...work,
     users: work.users.filter((_, i) => i % threads === t),
     clients: Math.ceil(work.clients / threads),
   }));
-  const results = await Promise.all(
+  const workers = await Promise.all(
     parts.map(
       (part) =>
-        new Promise<ClientResult>((resolve, reject) => {
+        new Promise<Worker>((resolve, reject) => {
           const worker = new Worker(new URL(import.meta.url), { workerData: { role: 'clients', work: part } });
-          worker.once('message', resolve);
+          worker.once('message', () => resolve(worker)); // 'ready'
           worker.once('error', reject);
         }),
     ),
   );
-  const merged: ClientResult = { answers: {}, latencies: [], sentAt: [] };
-  for (const r of results) {
-    for (const [status, n] of Object.entries(r.answers)) merged.answers[status] = (merged.answers[status] ?? 0) + n;
-    merged.latencies.push(...r.latencies);
-    merged.sentAt.push(...r.sentAt);
-  }
-  return merged;
+  const go = async () => {
+    const results = await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<ClientResult>((resolve, reject) => {
+            worker.once('message', resolve);
+            worker.once('error', reject);
+            worker.postMessage('go');
+          }),
+      ),
+    );
+    const merged: ClientResult = { answers: {}, latencies: [], sentAt: [] };
+    for (const r of results) {
+      for (const [status, n] of Object.entries(r.answers)) merged.answers[status] = (merged.answers[status] ?? 0) + n;
+      merged.latencies.push(...r.latencies);
+      merged.sentAt.push(...r.sentAt);
+    }
+    return merged;
+  };
+  return { go };
 }
 const MAX_MS = 10 * 60_000;
-
-async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]);
-  }));
-}
 
 async function luaStep(redisUrl: string, prefix: string) {
   const redis = new Redis(redisUrl);
@@ -112,9 +123,10 @@ async function luaStep(redisUrl: string, prefix: string) {
 }
 
 async function endToEnd(url: string) {
-  // Flash-sale orders start their payments at the provider: the sandbox, in this process. Without one
-  // every order was expired at once (provider unreachable) and its unit sold again.
-  const sandbox = await startSandbox();
+  // Flash-sale orders start their payments at the provider: the sandbox, in a worker thread of this
+  // process (--sandbox=main: on the server's thread). Without one every order was expired at once
+  // (provider unreachable) and its unit sold again.
+  const sandbox = await startBenchSandbox(SANDBOX_MODE);
   const config = benchConfig(url, { ENABLE_CRON: 'false', SECKILL_BLOCK_MS: '50', SANDBOX_PAY_URL: sandbox.url });
   config.seckill.keyPrefix = `${config.redisPrefix}:`;
   const app = await startApp(config, { log: pino({ level: 'warn' }) });
@@ -150,18 +162,16 @@ async function endToEnd(url: string) {
 
     const users = Array.from({ length: USERS }, (_, i) => `bench-${i}`);
     const tokens = new Map(users.map((u) => [u, signToken(config.jwtSecret, u, 'user')]));
-    // A user's first request writes their user row and wallet (2 commits); --warm pays that before the sale.
+    // A user's first request writes their user row and wallet (one statement per group of first requests); --warm pays that before the sale.
     let warmMs = 0;
     if (process.argv.includes('--warm')) {
       const w0 = performance.now();
       await pool(users, CLIENTS, async (user) => void (await gql('{ wallet { balance } }', {}, tokens.get(user)!)));
       warmMs = Math.round(performance.now() - w0);
     }
+    const clients = await clientThreads({ url: app.url, productId, users: users.map((u) => [u, tokens.get(u)!]), clients: CLIENTS }, CLIENT_THREADS);
     const t0 = performance.now();
-    const { answers, latencies, sentAt } = await sendFromThreads(
-      { url: app.url, productId, users: users.map((u) => [u, tokens.get(u)!]), clients: CLIENTS },
-      CLIENT_THREADS,
-    );
+    const { answers, latencies, sentAt } = await clients.go();
     const answeredMs = performance.now() - t0;
     const deadline = Date.now() + 60_000;
     while (ordered < Math.min(UNITS, answers.QUEUED ?? 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -218,5 +228,6 @@ if (isMainThread) {
     process.exit(1);
   });
 } else if ((workerData as { role?: string }).role === 'clients') {
-  parentPort!.postMessage(await sendRequests((workerData as { work: ClientWork }).work));
+  parentPort!.once('message', async () => parentPort!.postMessage(await sendRequests((workerData as { work: ClientWork }).work)));
+  parentPort!.postMessage('ready');
 }

@@ -94,3 +94,16 @@ export function stopAfter(maxMs: number): void {
   setTimeout(() => void abort(`the benchmark ran longer than ${maxMs / 60_000} minutes`), maxMs).unref();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void abort(signal));
 }
+
+/** `limit` workers over `items`, in order. */
+export async function pool<T>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
+}
