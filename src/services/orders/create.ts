@@ -2,7 +2,6 @@ import type { UnitOfWork } from '../../db/transactions.js';
 import { Order, type PaymentMethod } from '../../entities/Order.js';
 import type { Product } from '../../entities/Product.js';
 import { badInput } from '../../errors.js';
-import { orderWire } from '../../events/types.js';
 import type { ArmDeadline } from '../deadline-handle.js';
 import type { ProductService } from '../products.js';
 import type { Identity, UserService } from '../users.js';
@@ -99,7 +98,8 @@ export class OrderCreation {
    * Flash-sale orders: one unit each at the product's price, PENDING, paid online (WECHAT: a flash
    * sale is paid at the provider, nothing is frozen), expiring like any H5 order. The caller (the
    * seckill consumer) has locked the product and checked the buyers and the stock against it; this
-   * takes the units and writes the orders in the caller's transaction, a batch in two statements.
+   * takes the units and writes the orders in the caller's transaction. The caller announces them
+   * (ORDER_UPDATED, `orderWire`) with its own events, in one insert.
    */
   async createSeckill(uow: UnitOfWork, product: Product, userIds: readonly string[]): Promise<Order[]> {
     if (userIds.length === 0) return [];
@@ -128,7 +128,6 @@ export class OrderCreation {
       }),
     );
     await uow.em.flush();
-    await uow.events.addMany(orders.map((o) => ({ topic: 'ORDER_UPDATED' as const, payload: { order: orderWire(o) }, key: o.id })));
     uow.afterCommit(() => this.armExpiry(expiresAt));
     return orders;
   }

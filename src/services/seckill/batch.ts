@@ -1,8 +1,10 @@
 import { LockMode } from '@mikro-orm/core';
+import { pgArray } from '../../db/sql.js';
 import type { UnitOfWork } from '../../db/transactions.js';
-import { Order } from '../../entities/Order.js';
+import type { Order } from '../../entities/Order.js';
 import { Product } from '../../entities/Product.js';
 import { SeckillLog } from '../../entities/SeckillLog.js';
+import { orderWire } from '../../events/types.js';
 import type { OrderCreation } from '../orders/create.js';
 
 /** One stream entry as the consumer read it: the Lua step's `uid`, `ts`, `rid`, or a BFF's `uid`, `ts`. */
@@ -46,14 +48,16 @@ export class SeckillBatches {
     const { em } = uow;
     const product = await em.findOne(Product, { id: productId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!product) throw new Error(`product ${productId} of a seckill stream does not exist`);
-    const ids = entries.map((e) => e.id);
-    const seen = new Set((await em.find(SeckillLog, { streamId: { $in: ids } }, { fields: ['streamId'] })).map((l) => l.streamId));
+    // Entries an earlier delivery recorded, and this batch's users who hold a live order of the sale: one query.
+    const found = await em.execute<Array<{ kind: 'seen' | 'live'; value: string }>>(
+      `select 'seen' as kind, stream_id as value from seckill_logs where stream_id = any(?::text[])
+       union all
+       select 'live', user_id from orders where product_id = ? and user_id = any(?::text[]) and status in ('PENDING', 'PAID')`,
+      [pgArray(entries.map((e) => e.id)), productId, pgArray([...new Set(entries.map((e) => e.uid).filter(validUid))])],
+    );
+    const seen = new Set(found.filter((r) => r.kind === 'seen').map((r) => r.value));
+    const buyers = new Set(found.filter((r) => r.kind === 'live').map((r) => r.value));
     const fresh = entries.filter((e) => !seen.has(e.id));
-    const uids = [...new Set(fresh.map((e) => e.uid).filter(validUid))];
-    const live = uids.length
-      ? await em.find(Order, { productId, userId: { $in: uids }, status: { $in: ['PENDING', 'PAID'] } }, { fields: ['userId'] })
-      : [];
-    const buyers = new Set(live.map((o) => o.userId));
     let left = product.stock ?? 0;
 
     const decided: Array<{ entry: StreamEntry; reason: FailReason | null }> = [];
@@ -76,9 +80,10 @@ export class SeckillBatches {
     const orders = await this.creation.createSeckill(uow, product, winners.map((d) => d.entry.uid!));
     if (orders.length > 0) uow.afterCommit(async () => this.ordered(orders));
     const orderOf = new Map(winners.map((d, i) => [d.entry.id, orders[i].id]));
+    const reasonOf = new Map(decided.map((d) => [d.entry.id, d.reason]));
     const outcomes: EntryOutcome[] = entries.map((entry): EntryOutcome => {
       if (seen.has(entry.id)) return { entry, status: 'SEEN' };
-      const { reason } = decided.find((d) => d.entry.id === entry.id)!;
+      const reason = reasonOf.get(entry.id) ?? null;
       return reason === null ? { entry, status: 'ORDERED', orderId: orderOf.get(entry.id)! } : { entry, status: 'FAILED', reason };
     });
 
@@ -96,8 +101,9 @@ export class SeckillBatches {
       });
     }
     await em.flush();
-    await uow.events.addMany(
-      recorded
+    await uow.events.addMany([
+      ...orders.map((o) => ({ topic: 'ORDER_UPDATED' as const, payload: { order: orderWire(o) }, key: o.id })),
+      ...recorded
         .filter((o) => validUid(o.entry.uid))
         .map((o) => ({
           topic: 'SECKILL_RESULT' as const,
@@ -110,7 +116,7 @@ export class SeckillBatches {
           },
           key: `${productId}:${o.entry.uid}`,
         })),
-    );
+    ]);
     return outcomes;
   }
 }

@@ -40,6 +40,8 @@ export class SeckillConsumer {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private nextClaim = 0;
+  /** Publications of committed batches still under way: `stop` waits for them. */
+  private readonly publishing = new Set<Promise<void>>();
 
   constructor(
     redisUrl: string,
@@ -85,6 +87,7 @@ export class SeckillConsumer {
     this.wake?.();
     this.blocking.disconnect(); // ends a blocked read at once; a batch being written finishes first
     await this.loop;
+    await Promise.all(this.publishing);
   }
 
   private async createGroup(stream: string): Promise<void> {
@@ -181,8 +184,7 @@ export class SeckillConsumer {
   private async handle(productId: string, entries: StreamEntry[]): Promise<void> {
     const stream = this.store.stream(productId);
     try {
-      const outcomes = await this.tx.run((uow) => this.batches.persist(uow, productId, entries));
-      await this.settle(productId, stream, outcomes);
+      await this.persist(productId, stream, entries);
       return;
     } catch (err) {
       if (entries.length === 1) {
@@ -193,12 +195,22 @@ export class SeckillConsumer {
     }
     for (const entry of entries) {
       try {
-        const outcomes = await this.tx.run((uow) => this.batches.persist(uow, productId, [entry]));
-        await this.settle(productId, stream, outcomes);
+        await this.persist(productId, stream, [entry]);
       } catch (err) {
         this.log.error({ err, productId, id: entry.id }, 'seckill: entry failed; left pending for a retry');
       }
     }
+  }
+
+  /**
+   * One transaction, then the settling in Redis. The events go out while the next batch is read: the
+   * outbox has them, so a publication that fails is sent again by the relay, not lost.
+   */
+  private async persist(productId: string, stream: string, entries: StreamEntry[]): Promise<void> {
+    const { result, published } = await this.tx.runThenPublish((uow) => this.batches.persist(uow, productId, entries));
+    this.publishing.add(published);
+    void published.finally(() => this.publishing.delete(published));
+    await this.settle(productId, stream, result);
   }
 
   /**
@@ -210,13 +222,13 @@ export class SeckillConsumer {
    * the entries pending: the next delivery finds them logged (SEEN) and only acknowledges.
    */
   private async settle(productId: string, stream: string, outcomes: EntryOutcome[]): Promise<void> {
-    await this.redis.xack(stream, this.settings.group, ...outcomes.map((o) => o.entry.id));
-    await Promise.all(
-      outcomes.map((o) => {
+    await Promise.all([
+      this.redis.xack(stream, this.settings.group, ...outcomes.map((o) => o.entry.id)),
+      ...outcomes.map((o) => {
         if (o.status === 'ORDERED') return this.store.adopt(productId, o.entry.uid!);
         if (o.status === 'FAILED' && o.entry.rid && o.entry.uid) return this.store.release(productId, o.entry.uid, o.reason !== 'DUPLICATE', true);
         return null;
       }),
-    );
+    ]);
   }
 }
