@@ -3,7 +3,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import express from 'express';
-import { expressMiddleware } from '@as-integrations/express5';
 import { Redis } from 'ioredis';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -12,7 +11,7 @@ import { isDatabaseUnavailable, OutageLog } from './db/unavailable.js';
 import { Transactions } from './db/transactions.js';
 import { EventBus } from './events/bus.js';
 import { committedSince, OutboxRelay } from './events/relay.js';
-import { createApollo, createWsServer, httpContext } from './http/graphql.js';
+import { createApollo, createWsServer, graphqlOverHttp, httpContext } from './http/graphql.js';
 import { Metrics } from './http/metrics.js';
 import { adminRoutes } from './http/admin.js';
 import { OutboxEvent } from './entities/OutboxEvent.js';
@@ -220,6 +219,20 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   metrics.gauge('deadline_websocket_connections', 'Open GraphQL WebSocket connections', [], (g) => g.set(ws.counts().sockets));
   metrics.gauge('deadline_subscriptions_active', 'GraphQL subscriptions running on this instance', [], (g) => g.set(ws.counts().subscriptions));
 
+  // GraphQL first: most requests are GraphQL, and they need not pass the other routers.
+  app.get('/graphql', (req, res, next) => (wantsPlayground(req) ? res.type('html').send(playgroundHtml()) : next()));
+  app.use(
+    '/graphql',
+    express.json({ limit: '100kb' }),
+    graphqlOverHttp(apollo, (req) => httpContext(services, req.headers.authorization, req.headers['x-request-id'], req.ip)),
+  );
+  // A body the JSON parser refused (malformed, too large) gets a GraphQL-shaped error, not Express's HTML page.
+  app.use('/graphql', (err: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
+    const status = (err as { status?: number } | null)?.status;
+    if (typeof status !== 'number' || status < 400 || status >= 500) return next(err);
+    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
+    res.status(status).json({ errors: [{ message: (err as Error).message, extensions: { code } }] });
+  });
   app.get('/metrics', async (_req, res) => {
     try {
       const { contentType, body } = await metrics.text();
@@ -231,22 +244,6 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   app.use(adminRoutes(config.jwtSecret, scheduler, log));
   app.use(restRoutes(services, redisPub));
-  app.get('/graphql', (req, res, next) => (wantsPlayground(req) ? res.type('html').send(playgroundHtml()) : next()));
-  app.use(
-    '/graphql',
-    express.json({ limit: '100kb' }),
-    expressMiddleware(apollo, {
-      context: async ({ req }) => httpContext(services, req.headers.authorization, req.headers['x-request-id'], req.ip),
-    }),
-  );
-  // A body the JSON parser refused (malformed, too large) gets a GraphQL-shaped error, not Express's HTML page.
-  app.use('/graphql', (err: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
-    const status = (err as { status?: number } | null)?.status;
-    if (typeof status !== 'number' || status < 400 || status >= 500) return next(err);
-    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
-    res.status(status).json({ errors: [{ message: (err as Error).message, extensions: { code } }] });
-  });
-
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(config.port, resolve);

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServer, HeaderMap, type ApolloServerPlugin } from '@apollo/server';
+import type { NextFunction, Request, Response } from 'express';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { unwrapResolverError } from '@apollo/server/errors';
@@ -186,6 +187,38 @@ function prefersGraphqlResponseJson(accept: string | undefined | null): boolean 
   if (gql === -1) return false;
   const json = types.findIndex((t) => t === 'application/json' || t === 'application/*' || t === '*/*');
   return json === -1 || gql < json;
+}
+
+/**
+ * GraphQL over HTTP on Apollo: the request as Apollo reads it, its answer written with `res.end`.
+ * In place of `@as-integrations/express5`, whose legacy `url.parse` of every URL was 2.8% of the
+ * server's time in a flash sale and whose `res.send` hashed every answer for an ETag (CPU profile of
+ * `bench:seckill`, docs/benchmarks.md); GraphQL answers are not revalidated by ETag.
+ */
+export function graphqlOverHttp(apollo: ApolloServer<Context>, context: (req: Request) => Promise<Context>) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    try {
+      const headers = new HeaderMap();
+      for (const [key, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+      }
+      const query = req.url.indexOf('?');
+      const answer = await apollo.executeHTTPGraphQLRequest({
+        httpGraphQLRequest: { method: req.method.toUpperCase(), headers, search: query === -1 ? '' : req.url.slice(query), body: req.body },
+        context: () => context(req),
+      });
+      for (const [key, value] of answer.headers) res.setHeader(key, value);
+      res.statusCode = answer.status ?? 200;
+      if (answer.body.kind === 'complete') {
+        res.end(answer.body.string);
+        return;
+      }
+      for await (const chunk of answer.body.asyncIterator) res.write(chunk);
+      res.end();
+    } catch (err) {
+      next(err);
+    }
+  };
 }
 
 export async function httpContext(services: AppServices, authorization: unknown, requestId: unknown, clientIp?: string): Promise<Context> {
