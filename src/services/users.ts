@@ -39,16 +39,6 @@ export class UserService {
     await this.ensureWallet(em, id);
   }
 
-  /** Many users at once (a flash-sale batch's buyers, named by their stream entries): one statement; a known user's role stays. */
-  async ensureMany(em: EntityManager, ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
-    await em.execute(
-      `with u as (insert into users (id, role) select unnest(?::text[]), 'user' on conflict (id) do nothing)
-       insert into wallets (user_id) select unnest(?::text[]) on conflict (user_id) do nothing`,
-      [pgArray(ids), pgArray(ids)],
-    );
-  }
-
   get(em: EntityManager, id: string): Promise<User | null> {
     return em.findOne(User, { id });
   }

@@ -95,52 +95,47 @@ export class OrderCreation {
   }
 
   /**
-   * Flash-sale orders: one unit each at the product's price, PENDING, paid online (WECHAT: a flash
-   * sale is paid at the provider, nothing is frozen), expiring like any H5 order. The caller (the
-   * seckill consumer) has locked the product and checked the buyers and the stock against it; this
-   * takes the units and writes the orders in the caller's transaction. The caller announces them
-   * (ORDER_UPDATED, `orderWire`) with its own events, in one insert.
+   * Flash-sale orders, made but not written: one unit each at the product's price, PENDING, paid
+   * online (WECHAT: a flash sale is paid at the provider, nothing is frozen), expiring like any H5
+   * order, numbered with ids the caller drew from the orders' sequence. The caller (the seckill
+   * consumer) has locked the product and checked the buyers and the stock against it; it writes these
+   * orders with the units they take in its own statement and announces them (SeckillBatches). Their
+   * deadline is armed after commit.
    */
-  async createSeckill(uow: UnitOfWork, product: Product, userIds: readonly string[]): Promise<Order[]> {
+  seckillOrders(uow: UnitOfWork, product: Product, userIds: readonly string[], ids: readonly string[]): Order[] {
     if (userIds.length === 0) return [];
-    await this.users.ensureMany(uow.em, userIds);
-    await this.products.take(uow, product, userIds.length);
     const expiresAt = new Date(uow.now.getTime() + Math.round(this.expireMinutes * 60_000));
-    const ids = await uow.em.execute<Array<{ id: string }>>(
-      `select nextval(pg_get_serial_sequence('orders', 'id'))::text as id from generate_series(1, ?)`,
-      [userIds.length],
-    );
-    const day = uow.now.toISOString().slice(0, 10).replaceAll('-', '');
     const orders = userIds.map((userId, i) =>
-      uow.em.create(Order, {
-        id: ids[i].id,
-        orderNo: `DL${day}${ids[i].id.padStart(10, '0')}`,
+      Object.assign(new Order(), {
+        id: ids[i],
+        orderNo: orderNumber(uow.now, ids[i]),
         userId,
         productId: product.id,
         quantity: 1,
         amount: product.price,
         walletAmount: 0,
-        paymentMethod: 'WECHAT',
-        channel: 'SECKILL',
-        status: 'PENDING',
+        paymentMethod: 'WECHAT' as const,
+        channel: 'SECKILL' as const,
+        status: 'PENDING' as const,
         expiresAt,
+        cancelReason: null,
+        paidAt: null,
+        paidVia: null,
+        closedAt: null,
         createdAt: uow.now,
       }),
     );
-    await uow.em.flush();
     uow.afterCommit(() => this.armExpiry(expiresAt));
     return orders;
   }
 
-  /** orderNo: "DL", the UTC day, the id (padded to at least 10 digits): unique without a retry loop. */
   private async insert(
     uow: UnitOfWork,
     o: Pick<Order, 'userId' | 'productId' | 'quantity' | 'amount' | 'walletAmount' | 'paymentMethod' | 'channel' | 'status' | 'expiresAt'> &
       Partial<Pick<Order, 'paidAt' | 'paidVia'>>,
   ): Promise<Order> {
     const [{ id }] = await uow.em.execute<Array<{ id: string }>>(`select nextval(pg_get_serial_sequence('orders', 'id'))::text as id`);
-    const day = uow.now.toISOString().slice(0, 10).replaceAll('-', '');
-    const order = uow.em.create(Order, { ...o, id, orderNo: `DL${day}${id.padStart(10, '0')}`, createdAt: uow.now });
+    const order = uow.em.create(Order, { ...o, id, orderNo: orderNumber(uow.now, id), createdAt: uow.now });
     await uow.em.flush();
     return order;
   }
@@ -170,4 +165,9 @@ export class OrderCreation {
     if (ONLINE_METHODS.includes(method) && requested) throw badInput(`A ${method} order takes nothing from the wallet`, 'walletAmount');
     return 0;
   }
+}
+
+/** orderNo: "DL", the UTC day, the id (padded to at least 10 digits): unique without a retry loop. */
+function orderNumber(now: Date, id: string): string {
+  return `DL${now.toISOString().slice(0, 10).replaceAll('-', '')}${id.padStart(10, '0')}`;
 }
