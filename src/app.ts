@@ -96,7 +96,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   await Promise.all([redisPub.ping(), redisSub.ping()]);
 
   const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log, committedSince(orm), config.eventDedupeWindowSeconds * 1000);
-  const relay = new OutboxRelay(orm, bus, log, config.outboxRepublishAfterSeconds);
+  const relay = new OutboxRelay(orm, bus, log, config.outboxRepublishAfterSeconds, config.outboxRetentionHours);
   const tx = new Transactions(orm, relay, clock, log);
   const { scheduler, backend } = createScheduler(config, instanceName, log, outage);
   const jobs = trackRunning(scheduler, backend);

@@ -57,6 +57,8 @@ export interface Config {
   /** Outbox: how often unpublished events are looked for, and how old they must be. */
   outboxSweepSeconds: number;
   outboxRepublishAfterSeconds: number;
+  /** Published outbox events older than this are deleted by the sweep (never an unpublished one). */
+  outboxRetentionHours: number;
   /** How long each instance remembers the event ids it delivered, so a republished copy is dropped. */
   eventDedupeWindowSeconds: number;
   countdownTickSeconds: number;
@@ -255,6 +257,16 @@ function clockTime(env: Env, name: string, fallback: string): string {
   return `${m[1].padStart(2, '0')}:${m[2]}`;
 }
 
+/** A subscriber cut off catches up from the outbox over the dedupe window: the outbox keeps at least that. */
+function outboxRetention(env: Env): number {
+  const hours = num(env, 'OUTBOX_RETENTION_HOURS', 24, { min: 0.01 });
+  const window = num(env, 'EVENT_DEDUPE_WINDOW_SECONDS', 600, { min: 1 });
+  if (hours * 3600 < window) {
+    throw new ConfigError('OUTBOX_RETENTION_HOURS', `must cover EVENT_DEDUPE_WINDOW_SECONDS (${window} s), got "${env.OUTBOX_RETENTION_HOURS}"`);
+  }
+  return hours;
+}
+
 function seckillGroup(env: Env): string {
   const group = str(env, 'SECKILL_GROUP', 'g1');
   if (!/^[\w:.-]{1,100}$/.test(group)) throw new ConfigError('SECKILL_GROUP', `must be 1 to 100 letters, digits or _:.-, got "${group}"`);
@@ -304,6 +316,7 @@ export function loadConfig(env: Env = process.env): Config {
     outboxSweepSeconds: num(env, 'OUTBOX_SWEEP_SECONDS', 10, { min: 0.1 }),
     outboxRepublishAfterSeconds: num(env, 'OUTBOX_REPUBLISH_AFTER_SECONDS', 5, { min: 0 }),
     eventDedupeWindowSeconds: num(env, 'EVENT_DEDUPE_WINDOW_SECONDS', 600, { min: 1 }),
+    outboxRetentionHours: outboxRetention(env),
     countdownTickSeconds: num(env, 'COUNTDOWN_TICK_SECONDS', 1, { min: 0.05 }),
     graphqlMaxDepth: num(env, 'GRAPHQL_MAX_DEPTH', 15, { min: 1, integer: true }),
     graphqlMaxCost: num(env, 'GRAPHQL_MAX_COST', 5000, { min: 1, integer: true }),

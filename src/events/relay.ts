@@ -29,6 +29,7 @@ export class OutboxRelay {
     private readonly bus: EventBus,
     private readonly log: Logger,
     private readonly republishAfterSeconds: number,
+    private readonly retentionHours = 24,
   ) {}
 
   /**
@@ -50,6 +51,21 @@ export class OutboxRelay {
       else this.log.warn(line, 'outbox publish failed; the sweep will retry (further failures logged at debug)');
       this.failing = true;
     }
+  }
+
+  /**
+   * Deletes published events older than OUTBOX_RETENTION_HOURS, oldest first, at most `limit` a run
+   * (the sweep runs every few seconds, so a backlog goes in steps). An unpublished event is never
+   * deleted, however old. Without this the table grew by every event forever (two rows per expired
+   * order). Returns how many.
+   */
+  async trim(limit = 10_000): Promise<number> {
+    const result = await sql`delete from outbox_events where id in (
+         select id from outbox_events
+          where created_at < now() - make_interval(secs => ${this.retentionHours * 3600}) and published_at is not null
+          order by created_at
+          limit ${limit})`.execute(this.orm.em.getKysely());
+    return Number(result.numAffectedRows ?? 0);
   }
 
   /** The safety net: publishes what a crash or a Redis outage left behind. Returns how many. */

@@ -58,12 +58,15 @@ export function jobCatalogue(deps: {
       handler: async () => deps.deadlines.sweep(await pausedKinds(deps.states)),
       retry: noRetry,
     }),
-    // Publishes what a crash or a Redis outage left in the outbox.
+    // Publishes what a crash or a Redis outage left in the outbox, then deletes what is past keeping.
     periodicJob<JobPayloads['outbox-sweep']>({
       name: 'outbox-sweep',
       schedule: { every: config.outboxSweepSeconds * 1000 },
       payload: {},
-      handler: () => deps.relay.sweep(),
+      handler: async () => {
+        await deps.relay.sweep();
+        await deps.relay.trim();
+      },
       retry: noRetry,
     }),
     // Lost callbacks: PENDING online orders past RECONCILE_THRESHOLD_MINUTES asked about at their

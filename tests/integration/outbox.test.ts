@@ -43,3 +43,24 @@ test('an event committed but never published (a crash after commit) is published
   sub.dispose();
   await client.dispose();
 });
+
+test('published events past OUTBOX_RETENTION_HOURS (24) are deleted by the sweep; an unpublished one never is', async () => {
+  const em = app.services.orm.em.fork();
+  const row = (age: string, published: boolean) => {
+    const id = randomUUID();
+    return em
+      .execute(
+        `insert into outbox_events (id, topic, payload, created_at, published_at, claimed_at)
+         values (?, 'AUCTION_ENDED', '{}', now() - ?::interval, ${published ? 'now()' : 'null'}, now())`,
+        [id, age],
+      )
+      .then(() => id);
+  };
+  const old = await row('25 hours', true);
+  const oldUnpublished = await row('25 hours', false);
+  const recent = await row('23 hours', true);
+  expect(await app.relay.trim()).toBe(1);
+  const left = await em.execute<Array<{ id: string }>>('select id from outbox_events where id = any(?::uuid[])', [`{${[old, oldUnpublished, recent].join(',')}}`]);
+  expect(left.map((r) => r.id).sort()).toEqual([oldUnpublished, recent].sort());
+  expect(await app.relay.trim()).toBe(0);
+});

@@ -15,6 +15,7 @@ test('defaults are the documented ones', () => {
   expect(c.orderExpireMinutes).toBe(30);
   expect(c.orderExpiryBatchSize).toBe(1000);
   expect(c.orderExpiryLanes).toBe(2);
+  expect(c.outboxRetentionHours).toBe(24);
   expect(c.wsMaxBufferedBytes).toBe(4 * 1024 * 1024);
   expect(c.seckill).toEqual({ group: 'g1', batch: 100, blockMs: 1000, claimIdleMs: 30_000, maxDeliveries: 5, keyPrefix: '', discoverSeconds: 5 });
 });
@@ -46,6 +47,9 @@ test.each([
   ['SECKILL_CLAIM_IDLE_MS', 'soon'],
   ['SECKILL_MAX_DELIVERIES', '0'],
   ['SECKILL_DISCOVER_SECONDS', '0'],
+  ['OUTBOX_RETENTION_HOURS', 'a day'],
+  // Less than the 600 s a subscriber that was cut off catches up over.
+  ['OUTBOX_RETENTION_HOURS', '0.1'],
 ])('a bad %s (%s) stops start-up with the variable named', (name, value) => {
   expect(() => loadConfig({ ...base, [name]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ ...base, [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name} `));
