@@ -5,7 +5,8 @@
  * bench/clients.ts) watching every `auctionEnded`, and the server's Redis (a redis-server of its own, AOF on)
  * SIGKILLed in the middle and started again 5 s later.
  * Sampled every 10 s: the server's RSS (/proc), V8 heap used and event-loop delay p99 (its own /metrics).
- * Reported: RSS and heap growth from the end of the warm-up (--warmup minutes) to the end, event-loop delay
+ * Reported: RSS and heap growth from the end of the warm-up (--warmup minutes) to the end, the same
+ * right after the server's first and last major collections (its `*_after_major_gc_bytes` gauges), event-loop delay
  * p99, and the end-of-run counts that say nothing was lost: every auction ENDED and heard by every client
  * exactly once, every order EXPIRED with its money unfrozen, no outbox event left unpublished.
  * Talks only to 127.0.0.1; bounded by --minutes + 5.
@@ -74,13 +75,16 @@ function rssMb(pid: number): number {
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
-async function scrape(base: string): Promise<{ heapMb: number; externalMb: number; lagP99Ms: number }> {
+async function scrape(base: string): Promise<{ heapMb: number; externalMb: number; lagP99Ms: number; gcHeapMb: number; gcRssMb: number }> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
   return {
     heapMb: value('deadline_nodejs_heap_size_used_bytes') / 2 ** 20,
     externalMb: value('deadline_nodejs_external_memory_bytes') / 2 ** 20,
     lagP99Ms: value('deadline_nodejs_eventloop_lag_p99_seconds') * 1000,
+    // Right after the server's last major collection (NaN before the first).
+    gcHeapMb: value('deadline_heap_used_after_major_gc_bytes') / 2 ** 20,
+    gcRssMb: value('deadline_resident_memory_after_major_gc_bytes') / 2 ** 20,
   };
 }
 
@@ -90,6 +94,8 @@ interface Sample {
   heapMb: number;
   externalMb: number;
   lagP99Ms: number;
+  gcHeapMb: number;
+  gcRssMb: number;
 }
 
 await withDatabase(async (databaseUrl, db) => {
@@ -224,6 +230,21 @@ await withDatabase(async (databaseUrl, db) => {
     );
     console.log(`heap MB per minute: ${Array.from({ length: Math.ceil(MINUTES) }, (_, m) => avg(samples.filter((s) => s.atMin >= m && s.atMin < m + 1), 'heapMb').toFixed(0)).join(' ')}`);
     console.log(`RSS per minute: ${Array.from({ length: Math.ceil(MINUTES) }, (_, m) => avg(samples.filter((s) => s.atMin >= m && s.atMin < m + 1), 'rssMb').toFixed(0)).join(' ')}`);
+    // The same memory at the same point of V8's cycle each time: right after a major collection. The
+    // first such value after warm-up against the last (each collection is reported once it happened).
+    const afterGc = warm.filter((s) => Number.isFinite(s.gcHeapMb));
+    const distinct = afterGc.filter((s, i) => i === 0 || s.gcHeapMb !== afterGc[i - 1].gcHeapMb || s.gcRssMb !== afterGc[i - 1].gcRssMb);
+    if (distinct.length >= 2) {
+      const [a, b] = [distinct[0], distinct.at(-1)!];
+      const pctOf = (x: number, y: number) => (((y - x) / x) * 100).toFixed(1);
+      console.log(
+        `right after a major collection (${distinct.length} seen after warm-up, minute ${a.atMin.toFixed(1)} → ${b.atMin.toFixed(1)}): ` +
+          `RSS ${a.gcRssMb.toFixed(0)} → ${b.gcRssMb.toFixed(0)} MB (${pctOf(a.gcRssMb, b.gcRssMb)}%), heap ${a.gcHeapMb.toFixed(0)} → ${b.gcHeapMb.toFixed(0)} MB (${pctOf(a.gcHeapMb, b.gcHeapMb)}%)`,
+      );
+      console.log(`  each: ${distinct.map((s) => `${s.atMin.toFixed(1)} min ${s.gcRssMb.toFixed(0)}/${s.gcHeapMb.toFixed(0)} MB`).join(', ')}`);
+    } else {
+      console.log(`right after a major collection: ${distinct.length} seen after warm-up, too few to compare`);
+    }
     console.log(`event-loop delay p99 per 10 s: median ${pct(lags, 50).toFixed(1)} ms, worst ${lags.at(-1)?.toFixed(1)} ms`);
     console.log(`auctions: ${auctions} created, ${auctionRows} in the database, ${ended} ENDED; heard by all ${SUBSCRIBERS} subscribers: ${report.heard}; duplicates: ${report.duplicates}`);
     console.log(`auctionEnded received - endTime (all subscribers): p50 ${pct(lateness, 50)} ms, p99 ${pct(lateness, 99)} ms, max ${lateness.at(-1)} ms`);

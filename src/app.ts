@@ -11,6 +11,7 @@ import { isDatabaseUnavailable, OutageLog } from './db/unavailable.js';
 import { Transactions } from './db/transactions.js';
 import { EventBus } from './events/bus.js';
 import { committedSince, OutboxRelay } from './events/relay.js';
+import { afterMajorGc } from './http/gc-watch.js';
 import { createApollo, createWsServer, graphqlOverHttp, httpContext } from './http/graphql.js';
 import { Metrics } from './http/metrics.js';
 import { adminRoutes } from './http/admin.js';
@@ -215,6 +216,15 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   metrics.gauge('deadline_outbox_backlog', 'Outbox events not yet published to Redis', [], async (g) => {
     g.set(await orm.em.fork().count(OutboxEvent, { publishedAt: null }));
+  });
+  afterMajorGc(); // starts watching
+  metrics.gauge('deadline_heap_used_after_major_gc_bytes', 'V8 heap used right after the last major collection: what the heap keeps alive', [], (g) => {
+    const m = afterMajorGc();
+    if (m) g.set(m.heapUsedBytes);
+  });
+  metrics.gauge('deadline_resident_memory_after_major_gc_bytes', 'Resident memory right after the last major collection', [], (g) => {
+    const m = afterMajorGc();
+    if (m) g.set(m.rssBytes);
   });
   metrics.gauge('deadline_websocket_connections', 'Open GraphQL WebSocket connections', [], (g) => g.set(ws.counts().sockets));
   metrics.gauge('deadline_subscriptions_active', 'GraphQL subscriptions running on this instance', [], (g) => g.set(ws.counts().subscriptions));

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { App } from '../../src/app.js';
 import {
   createAuction,
@@ -6,6 +8,7 @@ import {
   inSeconds,
   LogCapture,
   MovableClock,
+  sleep,
   start,
   subscribed,
   testConfig,
@@ -72,6 +75,17 @@ test('serves the Prometheus text format with process metrics and the gauges read
   expect(sample(text, 'deadline_outbox_backlog')).toBeGreaterThanOrEqual(0);
   expect(sample(text, 'deadline_websocket_connections')).toBe(0);
   expect(sample(text, 'deadline_subscriptions_active')).toBe(0);
+});
+
+test('memory right after the last major collection is a gauge of its own', async () => {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)(); // a full collection now
+  await sleep(50); // the collection's entry reaches its observer asynchronously
+  const { text } = await scrape();
+  const heap = sample(text, 'deadline_heap_used_after_major_gc_bytes');
+  const rss = sample(text, 'deadline_resident_memory_after_major_gc_bytes');
+  expect(heap).toBeGreaterThan(1_000_000);
+  expect(rss).toBeGreaterThan(heap!);
 });
 
 test('after an auction end, a reconciliation run and named operations, the scrape shows their counts', async () => {
