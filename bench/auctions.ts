@@ -6,6 +6,7 @@
  * `instant` (all N at the same round second, as auction houses end lots) runs Deadline's design with 1
  * and with 10 watchers. Talks only to 127.0.0.1.
  * Options: --sizes=1000,10000 --clients=10 --designs=deadline,naive --shapes=spread,instant --instant-clients=1,10
+ *   --lanes=N (AUCTION_END_LANES for Deadline's design; the server's default when not given)
  */
 import { cpus, totalmem } from 'node:os';
 import { Agenda } from 'agenda';
@@ -29,6 +30,7 @@ const DESIGNS = arg('designs', 'deadline,naive').split(',') as Design[];
 type Shape = 'spread' | 'instant';
 const SHAPES = arg('shapes', 'spread,instant').split(',') as Shape[];
 const INSTANT_CLIENTS = arg('instant-clients', '1,10').split(',').map(Number);
+const LANES = arg('lanes', '');
 const LEAD_MS = 4000; // time between the inserts' end and the first endTime
 const TIMEOUT_MS = 120_000;
 
@@ -54,7 +56,7 @@ interface Result {
 async function run(design: Design, n: number, shape: Shape, clients: number): Promise<Result> {
   return withDatabase(async (databaseUrl) => {
     // The naive design must not be helped by Deadline's safety sweep.
-    const config = benchConfig(databaseUrl, { ENABLE_CRON: design === 'naive' ? 'false' : 'true' });
+    const config = benchConfig(databaseUrl, { ENABLE_CRON: design === 'naive' ? 'false' : 'true', ...(LANES ? { AUCTION_END_LANES: LANES } : {}) });
     const app = await startApp(config, { log: pino({ level: 'warn' }) });
     const token = signToken(config.jwtSecret, 'bench-watcher', 'user');
     const worker = new Worker(new URL('./clients.js', import.meta.url), {

@@ -28,6 +28,8 @@ export interface Config {
    * events, and 10,000 ends in one second need ~10 transactions, not 100 (docs/benchmarks.md).
    */
   auctionEndBatchSize: number;
+  /** Auction-end batches settled at once while batches come back full (a backlog, many ends at one instant). */
+  auctionEndLanes: number;
   /** An H5 order not paid this long after creation expires (ORDER_EXPIRE_MINUTES, decimals allowed). */
   orderExpireMinutes: number;
   /**
@@ -305,6 +307,7 @@ export function loadConfig(env: Env = process.env): Config {
     jobConcurrency: num(env, 'JOB_CONCURRENCY', 5, { min: 1, integer: true }),
     deadlineBatchSize: num(env, 'DEADLINE_BATCH_SIZE', 100, { min: 1, integer: true }),
     auctionEndBatchSize: num(env, 'AUCTION_END_BATCH_SIZE', 1000, { min: 1, integer: true }),
+    auctionEndLanes: num(env, 'AUCTION_END_LANES', 2, { min: 1, integer: true }),
     orderExpireMinutes: num(env, 'ORDER_EXPIRE_MINUTES', 30, { min: 0.001 }),
     orderExpiryBatchSize: num(env, 'ORDER_EXPIRY_BATCH_SIZE', 1000, { min: 1, integer: true }),
     orderExpiryLanes: num(env, 'ORDER_EXPIRY_LANES', 2, { min: 1, integer: true }),

@@ -47,7 +47,7 @@ export function jobCatalogue(deps: {
 }): JobDefinition[] {
   const { config } = deps;
   return [
-    deadlineJob(auctionEndKind(deps.auctions, config.auctionEndBatchSize), wakeupRetry),
+    deadlineJob(auctionEndKind(deps.auctions, config.auctionEndBatchSize, config.auctionEndLanes), wakeupRetry),
     deadlineJob(orderExpiryKind(deps.orderSettlement, deps.orderQueries, config.orderExpiryBatchSize, config.orderExpiryLanes), wakeupRetry),
     deadlineJob(vipExpiryKind(deps.vip, config.vip.expiryBatchSize), wakeupRetry),
     // The safety net: every kind settles what is overdue and re-arms (a lost wake-up, a crash mid-batch).

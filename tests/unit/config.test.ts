@@ -16,6 +16,7 @@ test('defaults are the documented ones', () => {
   expect(c.orderExpiryBatchSize).toBe(1000);
   expect(c.orderExpiryLanes).toBe(2);
   expect(c.outboxRetentionHours).toBe(24);
+  expect(c.auctionEndLanes).toBe(2);
   expect(c.wsMaxBufferedBytes).toBe(4 * 1024 * 1024);
   expect(c.seckill).toEqual({ group: 'g1', batch: 100, blockMs: 1000, claimIdleMs: 30_000, maxDeliveries: 5, keyPrefix: '', discoverSeconds: 5 });
 });
@@ -38,6 +39,7 @@ test.each([
   ['ORDER_EXPIRE_MINUTES', 'half an hour'],
   ['ORDER_EXPIRY_BATCH_SIZE', '2.5'],
   ['ORDER_EXPIRY_LANES', '0'],
+  ['AUCTION_END_LANES', '1.5'],
   ['JOB_PROCESS_EVERY_SECONDS', '-1'],
   ['SECKILL_GROUP', 'has spaces'],
   ['SECKILL_BATCH', '0'],
