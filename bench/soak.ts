@@ -82,7 +82,7 @@ async function scrape(base: string): Promise<{ heapMb: number; externalMb: numbe
     heapMb: value('deadline_nodejs_heap_size_used_bytes') / 2 ** 20,
     externalMb: value('deadline_nodejs_external_memory_bytes') / 2 ** 20,
     lagP99Ms: value('deadline_nodejs_eventloop_lag_p99_seconds') * 1000,
-    // Right after the server's last major collection (NaN before the first).
+    // Right after the server's last major collection (0 before the first).
     gcHeapMb: value('deadline_heap_used_after_major_gc_bytes') / 2 ** 20,
     gcRssMb: value('deadline_resident_memory_after_major_gc_bytes') / 2 ** 20,
   };
@@ -232,7 +232,7 @@ await withDatabase(async (databaseUrl, db) => {
     console.log(`RSS per minute: ${Array.from({ length: Math.ceil(MINUTES) }, (_, m) => avg(samples.filter((s) => s.atMin >= m && s.atMin < m + 1), 'rssMb').toFixed(0)).join(' ')}`);
     // The same memory at the same point of V8's cycle each time: right after a major collection. The
     // first such value after warm-up against the last (each collection is reported once it happened).
-    const afterGc = warm.filter((s) => Number.isFinite(s.gcHeapMb));
+    const afterGc = warm.filter((s) => Number.isFinite(s.gcHeapMb) && s.gcHeapMb > 0); // 0: no major collection yet
     const distinct = afterGc.filter((s, i) => i === 0 || s.gcHeapMb !== afterGc[i - 1].gcHeapMb || s.gcRssMb !== afterGc[i - 1].gcRssMb);
     if (distinct.length >= 2) {
       const [a, b] = [distinct[0], distinct.at(-1)!];

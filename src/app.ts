@@ -218,11 +218,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     g.set(await orm.em.fork().count(OutboxEvent, { publishedAt: null }));
   });
   afterMajorGc(); // starts watching
-  metrics.gauge('deadline_heap_used_after_major_gc_bytes', 'V8 heap used right after the last major collection: what the heap keeps alive', [], (g) => {
+  metrics.gauge('deadline_heap_used_after_major_gc_bytes', 'V8 heap used right after the last major collection: what the heap keeps alive (0 before the first)', [], (g) => {
     const m = afterMajorGc();
     if (m) g.set(m.heapUsedBytes);
   });
-  metrics.gauge('deadline_resident_memory_after_major_gc_bytes', 'Resident memory right after the last major collection', [], (g) => {
+  metrics.gauge('deadline_resident_memory_after_major_gc_bytes', 'Resident memory right after the last major collection (0 before the first)', [], (g) => {
     const m = afterMajorGc();
     if (m) g.set(m.rssBytes);
   });
