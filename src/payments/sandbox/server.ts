@@ -45,6 +45,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { createHash, generateKeyPair, randomBytes, randomInt, randomUUID, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
+import { request } from 'undici';
 import {
   MAX_CLOCK_SKEW_SECONDS,
   SIGNTEST_PREFIX,
@@ -293,13 +294,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
 
   async function deliver(cb: SandboxCallback, headers: Record<string, string>): Promise<{ status: number; body: string; error?: string }> {
     try {
-      const res = await fetch(cb.url, {
+      const res = await request(cb.url, {
         method: 'POST',
         headers: { ...headers, 'Content-Type': 'application/json', 'User-Agent': 'Mozilla/4.0 (deadline payment sandbox)' },
-        body: new Uint8Array(cb.body), // the exact bytes that were signed (a copy: fetch types want an ArrayBuffer view)
+        body: cb.body, // the exact bytes that were signed
         signal: AbortSignal.timeout(CALLBACK_TIMEOUT_MS),
       });
-      return { status: res.status, body: await res.text() };
+      return { status: res.statusCode, body: await res.body.text() };
     } catch (e) {
       return { status: 0, body: '', error: (e as Error).message };
     }
