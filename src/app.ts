@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import express from 'express';
@@ -12,7 +12,7 @@ import { Transactions } from './db/transactions.js';
 import { EventBus } from './events/bus.js';
 import { committedSince, OutboxRelay } from './events/relay.js';
 import { afterMajorGc } from './http/gc-watch.js';
-import { createApollo, createWsServer, graphqlOverHttp, httpContext } from './http/graphql.js';
+import { createApollo, createWsServer, graphqlJsonPost, graphqlOverHttp, httpContext } from './http/graphql.js';
 import { Metrics } from './http/metrics.js';
 import { adminRoutes } from './http/admin.js';
 import { OutboxEvent } from './entities/OutboxEvent.js';
@@ -74,6 +74,9 @@ export interface AppOptions {
   log?: Logger;
   instanceName?: string;
 }
+
+/** The largest GraphQL request body accepted over HTTP (100 KiB, as `express.json`'s '100kb'). */
+const GRAPHQL_BODY_LIMIT_BYTES = 100 * 1024;
 
 /** Start-up in order: config -> database (created and migrated) -> Redis -> scheduler -> HTTP + WebSocket. */
 export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
@@ -203,7 +206,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const schema = await createSchema();
   const app = express();
   app.disable('x-powered-by');
-  const httpServer = createServer(app);
+  // POST /graphql with a JSON body goes straight to Apollo (graphqlJsonPost); everything else to Express.
+  let graphqlPost: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+  const httpServer = createServer((req, res) => {
+    if (!graphqlPost?.(req, res)) app(req, res);
+  });
   const ws = createWsServer(services, schema, httpServer, () => metrics.websocketSlowCloses.inc());
   const apollo = await createApollo(services, schema, httpServer, ws.dispose, (op, failed) => metrics.graphqlOperation(op, failed));
 
@@ -231,11 +238,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
   // GraphQL first: most requests are GraphQL, and they need not pass the other routers.
   app.get('/graphql', (req, res, next) => (wantsPlayground(req) ? res.type('html').send(playgroundHtml()) : next()));
-  app.use(
-    '/graphql',
-    express.json({ limit: '100kb' }),
-    graphqlOverHttp(apollo, (req) => httpContext(services, req.headers.authorization, req.headers['x-request-id'], req.ip)),
-  );
+  // Without 'trust proxy', Express's req.ip is the socket's address too.
+  const requestContext = (req: IncomingMessage) => httpContext(services, req.headers.authorization, req.headers['x-request-id'], req.socket.remoteAddress);
+  graphqlPost = graphqlJsonPost(apollo, requestContext, GRAPHQL_BODY_LIMIT_BYTES, (err) => log.error({ err }, 'GraphQL request failed'));
+  app.use('/graphql', express.json({ limit: GRAPHQL_BODY_LIMIT_BYTES }), graphqlOverHttp(apollo, requestContext));
   // A body the JSON parser refused (malformed, too large) gets a GraphQL-shaped error, not Express's HTML page.
   app.use('/graphql', (err: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
     const status = (err as { status?: number } | null)?.status;

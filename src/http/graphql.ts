@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApolloServer, HeaderMap, type ApolloServerPlugin } from '@apollo/server';
 import type { NextFunction, Request, Response } from 'express';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
@@ -189,35 +189,111 @@ function prefersGraphqlResponseJson(accept: string | undefined | null): boolean 
   return json === -1 || gql < json;
 }
 
+/** What the HTTP handlers need to build a request's context. */
+export type RequestContext = (req: IncomingMessage) => Promise<Context>;
+
+/** One GraphQL request over HTTP, its body already read, through Apollo; the answer written with `res.end`. */
+async function answerOverHttp(apollo: ApolloServer<Context>, context: RequestContext, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  const headers = new HeaderMap();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+  }
+  const url = req.url ?? '';
+  const query = url.indexOf('?');
+  const answer = await apollo.executeHTTPGraphQLRequest({
+    httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: query === -1 ? '' : url.slice(query), body },
+    context: () => context(req),
+  });
+  for (const [key, value] of answer.headers) res.setHeader(key, value);
+  res.statusCode = answer.status ?? 200;
+  if (answer.body.kind === 'complete') {
+    res.end(answer.body.string);
+    return;
+  }
+  for await (const chunk of answer.body.asyncIterator) res.write(chunk);
+  res.end();
+}
+
 /**
- * GraphQL over HTTP on Apollo: the request as Apollo reads it, its answer written with `res.end`.
- * In place of `@as-integrations/express5`, whose legacy `url.parse` of every URL was 2.8% of the
- * server's time in a flash sale and whose `res.send` hashed every answer for an ETag (CPU profile of
- * `bench:seckill`, docs/benchmarks.md); GraphQL answers are not revalidated by ETag.
+ * GraphQL over HTTP on Apollo, as Express middleware (after `express.json`). In place of
+ * `@as-integrations/express5`, whose legacy `url.parse` of every URL was 2.8% of the server's time in
+ * a flash sale and whose `res.send` hashed every answer for an ETag (CPU profile of `bench:seckill`,
+ * docs/benchmarks.md); GraphQL answers are not revalidated by ETag.
  */
-export function graphqlOverHttp(apollo: ApolloServer<Context>, context: (req: Request) => Promise<Context>) {
+export function graphqlOverHttp(apollo: ApolloServer<Context>, context: RequestContext) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     try {
-      const headers = new HeaderMap();
-      for (const [key, value] of Object.entries(req.headers)) {
-        if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
-      }
-      const query = req.url.indexOf('?');
-      const answer = await apollo.executeHTTPGraphQLRequest({
-        httpGraphQLRequest: { method: req.method.toUpperCase(), headers, search: query === -1 ? '' : req.url.slice(query), body: req.body },
-        context: () => context(req),
-      });
-      for (const [key, value] of answer.headers) res.setHeader(key, value);
-      res.statusCode = answer.status ?? 200;
-      if (answer.body.kind === 'complete') {
-        res.end(answer.body.string);
-        return;
-      }
-      for await (const chunk of answer.body.asyncIterator) res.write(chunk);
-      res.end();
+      await answerOverHttp(apollo, context, req, res, req.body);
     } catch (err) {
       next(err);
     }
+  };
+}
+
+/** `application/json`, with no parameter or `charset=utf-8`: what the direct path reads itself. */
+const PLAIN_JSON = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+
+function sendJsonError(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/**
+ * The common request, `POST /graphql` with a plain JSON body, straight from the HTTP server to Apollo:
+ * Express's router, `express.json` (body-parser, raw-body, type-is) and its request and response
+ * wrappers cost ~8% of the server's thread per request in a flash sale (CPU profile of
+ * `bench:seckill`). Answers as the Express route does: a body over `limitBytes` is 413
+ * PAYLOAD_TOO_LARGE, JSON that does not parse (or is not an object or array) 400 BAD_REQUEST, both as
+ * GraphQL JSON. Returns false, touching nothing, for every other request (another path or method,
+ * another content type, a compressed body), which then goes to Express.
+ */
+export function graphqlJsonPost(apollo: ApolloServer<Context>, context: RequestContext, limitBytes: number, onError: (err: unknown) => void) {
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (req.method !== 'POST' || (req.url !== '/graphql' && !req.url?.startsWith('/graphql?'))) return false;
+    const type = req.headers['content-type'];
+    if (!type || !PLAIN_JSON.test(type) || req.headers['content-encoding']) return false;
+    const declared = Number(req.headers['content-length']);
+    if (declared > limitBytes) {
+      req.resume();
+      sendJsonError(res, 413, 'PAYLOAD_TOO_LARGE', 'request entity too large');
+      return true;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      if (refused) return;
+      size += chunk.length;
+      if (size > limitBytes) {
+        refused = true;
+        chunks.length = 0;
+        sendJsonError(res, 413, 'PAYLOAD_TOO_LARGE', 'request entity too large');
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => undefined); // the client went away: nothing to answer
+    req.on('end', () => {
+      if (refused) return;
+      const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+      let body: unknown;
+      try {
+        // As express.json's strict mode: an object or an array, nothing else.
+        const first = /\S/.exec(text)?.[0];
+        if (first !== '{' && first !== '[') throw new SyntaxError(first === undefined ? 'Unexpected end of JSON input' : `Unexpected token '${first}', the body must be a JSON object`);
+        body = JSON.parse(text);
+      } catch (err) {
+        sendJsonError(res, 400, 'BAD_REQUEST', (err as Error).message);
+        return;
+      }
+      answerOverHttp(apollo, context, req, res, body).catch((err) => {
+        onError(err);
+        if (res.headersSent) res.destroy();
+        else sendJsonError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
+      });
+    });
+    return true;
   };
 }
 

@@ -241,6 +241,51 @@ test('bad input, missing or bad tokens, malformed and over-deep queries get clea
   expect(costly.data).toBeUndefined();
 });
 
+test('POST /graphql with JSON answers as the Express route does, whichever way the body comes', async () => {
+  // `POST /graphql` with a plain JSON body is read by the server itself (graphqlJsonPost); `/graphql/`
+  // still goes through Express and express.json. Both must answer every body alike.
+  const post = async (url: string, body: string, contentType = 'application/json') => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType, authorization: `Bearer ${bidder}` }, body });
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    const json = await res.json();
+    return { status: res.status, code: json.errors?.[0]?.extensions?.code ?? null, me: json.data?.me?.id ?? null };
+  };
+  const bodies = [
+    JSON.stringify({ query: '{ me { id } }' }),
+    '{"query": "{ me { id } }"',
+    '"{ me { id } }"',
+    '   ',
+    JSON.stringify([{ query: '{ me { id } }' }]),
+    JSON.stringify({ query: '{ me { id } }', padding: 'x'.repeat(200_000) }),
+  ];
+  const direct = await Promise.all(bodies.map((b) => post(app.url, b)));
+  const viaExpress = await Promise.all(bodies.map((b) => post(`${app.url}/`, b)));
+  expect(direct).toEqual(viaExpress);
+  expect(direct.map((r) => [r.status, r.code])).toEqual([
+    [200, null],
+    [400, 'BAD_REQUEST'],
+    [400, 'BAD_REQUEST'],
+    [400, 'BAD_REQUEST'],
+    [400, 'BAD_REQUEST'],
+    [413, 'PAYLOAD_TOO_LARGE'],
+  ]);
+  expect(direct[0]!.me).toBe('bidder-1');
+  expect(await post(`${app.url}?x=1`, bodies[0]!, 'Application/JSON; charset="UTF-8"')).toEqual(direct[0]);
+
+  // Too large without a Content-Length (chunked): refused once the limit is passed, not after reading it all.
+  const chunks = [JSON.stringify({ query: '{ me { id } }', padding: '' }).slice(0, -2), ...Array.from({ length: 30 }, () => 'x'.repeat(10_000)), '"}'];
+  const stream = new ReadableStream({
+    pull(controller) {
+      const next = chunks.shift();
+      if (next === undefined) controller.close();
+      else controller.enqueue(new TextEncoder().encode(next));
+    },
+  });
+  const chunked = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${bidder}` }, body: stream, duplex: 'half' } as RequestInit);
+  expect(chunked.status).toBe(413);
+  expect((await chunked.json()).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+});
+
 test('a subscription without a valid token is refused', async () => {
   const anon = wsClient(app);
   const failed = await new Promise<unknown>((resolve) => {
