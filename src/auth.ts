@@ -24,10 +24,10 @@ export function signToken(secret: string, userId: string, role: Identity['role']
   return jwt.sign({ role }, keyOf(secret), { algorithm: 'HS256', subject: userId, expiresIn: expiresInSeconds });
 }
 
-export function verifyToken(secret: string, token: string): Identity {
+export function verifyToken(secret: string, token: string, nowMs = Date.now()): Identity {
   let claims: jwt.JwtPayload | string;
   try {
-    claims = jwt.verify(token, keyOf(secret), { algorithms: ['HS256'] });
+    claims = jwt.verify(token, keyOf(secret), { algorithms: ['HS256'], clockTimestamp: Math.floor(nowMs / 1000) });
   } catch (err) {
     throw unauthenticated(`Invalid token: ${(err as Error).message}`);
   }

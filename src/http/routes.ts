@@ -68,7 +68,7 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
     try {
       const user = identityFromHeader(services.config.jwtSecret, req.headers.authorization);
       if (!user) throw unauthenticated();
-      await services.users.ensure(services.orm.em.fork(), user);
+      await services.users.ensure(() => services.orm.em.fork(), user);
       const auctionId = String(req.params.auctionId);
       const auction = await services.tx.run((uow) => services.auctions.cancel(uow, user, auctionId));
       res.json({ success: true, message: `Auction end task for ${auction.id} cancelled`, data: { auctionId: auction.id, status: auction.status } });

@@ -12,7 +12,7 @@ export class SeckillResolver {
   @Mutation(() => SeckillTicket, { description: 'Asks for one unit: QUEUED (an order follows), SOLD_OUT, DUPLICATE or CLOSED, at once' })
   async seckill(@Arg('productId', () => ID) productId: string, @Ctx() ctx: Context): Promise<SeckillTicket> {
     const user = requireUser(ctx);
-    return ctx.services.flashSales.request(ctx.em, user, productId, ctx.now());
+    return ctx.services.flashSales.request(() => ctx.em, user, productId, ctx.now());
   }
 
   @Query(() => SeckillResult, { description: "The caller's outcome in this sale" })

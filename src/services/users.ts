@@ -20,15 +20,16 @@ export class UserService {
    * a flash sale's 50,000 first-time buyers cost one statement per group, not one commit each
    * (a statement's socket write alone was 17% of the server's time under `bench:seckill`).
    */
-  private readonly firsts = new GroupQueue<{ em: EntityManager; who: Identity }, void>((group) => this.insert(group), {
+  private readonly firsts = new GroupQueue<{ emOf: () => EntityManager; who: Identity }, void>((group) => this.insert(group), {
     maxGroup: 500,
     inFlight: 1,
   });
 
-  async ensure(em: EntityManager, who: Identity): Promise<void> {
+  /** `emOf` is asked for an entity manager only when a write is needed. */
+  async ensure(emOf: () => EntityManager, who: Identity): Promise<void> {
     const key = `${who.role}:${who.id}`;
     if (this.known.has(key)) return;
-    await this.firsts.add({ em, who });
+    await this.firsts.add({ emOf, who });
     if (this.known.size > 100_000) this.known.clear();
     this.known.add(key);
   }
@@ -48,10 +49,10 @@ export class UserService {
    * admin token becomes admin; of one id twice in a group, the later role, as one after the other
    * would leave it. (The wallet's foreign key is checked at the end of the statement.)
    */
-  private async insert(group: Array<Waiting<{ em: EntityManager; who: Identity }, void>>): Promise<void> {
+  private async insert(group: Array<Waiting<{ emOf: () => EntityManager; who: Identity }, void>>): Promise<void> {
     const roles = new Map<string, Role>();
     for (const { item } of group) roles.set(item.who.id, item.who.role);
-    await group[0].item.em.execute(
+    await group[0].item.emOf().execute(
       `with u as (insert into users (id, role) select * from unnest(?::text[], ?::text[]) on conflict (id) do update set role = excluded.role)
        insert into wallets (user_id) select unnest(?::text[]) on conflict (user_id) do nothing`,
       [pgArray([...roles.keys()]), pgArray([...roles.values()]), pgArray([...roles.keys()])],

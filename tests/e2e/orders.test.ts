@@ -106,7 +106,7 @@ describe('first requests', () => {
     // Three first requests in one tick: the first goes alone, the next two (one id) are written together, and
     // of one id twice in a group the later token's role wins, as one request after the other would leave it.
     const { users, orm } = app.services;
-    const ensure = (id: string, role: 'user' | 'admin') => users.ensure(orm.em.fork(), { id, role });
+    const ensure = (id: string, role: 'user' | 'admin') => users.ensure(() => orm.em.fork(), { id, role });
     await Promise.all([ensure('first-other', 'user'), ensure('first-both', 'user'), ensure('first-both', 'admin')]);
     const rows = await withDb(db.url, async (c) =>
       (

@@ -77,12 +77,13 @@ export class FlashSales {
   }
 
   /** The Lua step: an answer at once, the order later (`seckillResult`, `seckillResultReady`). */
-  async request(em: EntityManager, user: Identity, productId: string, now: Date): Promise<SeckillTicket> {
+  /** `emOf` is asked for an entity manager only off the hot path (a sale Redis does not hold). */
+  async request(emOf: () => EntityManager, user: Identity, productId: string, now: Date): Promise<SeckillTicket> {
     const id = parseId(productId, 'a product', 'productId');
     const requestId = randomUUID();
     const status = await this.store.take(id, user.id, requestId, now);
     // A sale Redis does not hold answers CLOSED: tell an unknown product apart (only then, off the hot path).
-    if (status === 'CLOSED') await this.sale(em, id);
+    if (status === 'CLOSED') await this.sale(emOf(), id);
     return { requestId, productId: id, status };
   }
 

@@ -1,0 +1,75 @@
+import { createHmac, generateKeyPairSync } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { identityFromHeader, signToken, verifyToken } from '../../src/auth.js';
+
+const SECRET = 'unit-secret-0123456789abcdef';
+const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+/** A token with any header and payload, signed HS256 with `secret` over exactly what it carries. */
+const forge = (header: unknown, payload: unknown, secret = SECRET) => {
+  const signed = `${b64(header)}.${b64(payload)}`;
+  return `${signed}.${createHmac('sha256', secret).update(signed).digest('base64url')}`;
+};
+const rejection = (token: string, nowMs?: number): string | null => {
+  try {
+    verifyToken(SECRET, token, nowMs);
+    return null;
+  } catch (err) {
+    expect((err as { extensions?: { code?: string } }).extensions?.code).toBe('UNAUTHENTICATED');
+    return (err as Error).message;
+  }
+};
+
+test('a token signed by signToken names its user and role', () => {
+  expect(verifyToken(SECRET, signToken(SECRET, 'user-1', 'user'))).toEqual({ id: 'user-1', role: 'user' });
+  expect(verifyToken(SECRET, signToken(SECRET, 'boss', 'admin'))).toEqual({ id: 'boss', role: 'admin' });
+  expect(identityFromHeader(SECRET, `Bearer ${signToken(SECRET, 'user-2', 'user')}`)).toEqual({ id: 'user-2', role: 'user' });
+  expect(identityFromHeader(SECRET, undefined)).toBeNull();
+});
+
+test('expiry and not-before are honoured to the second', () => {
+  const now = Date.now();
+  const token = jwt.sign({ role: 'user', exp: Math.floor(now / 1000) + 60 }, SECRET, { algorithm: 'HS256', subject: 'u' });
+  const exp = (jwt.decode(token) as { exp: number }).exp;
+  expect(rejection(token, exp * 1000 - 1)).toBeNull();
+  expect(rejection(token, exp * 1000)).toBe('Invalid token: jwt expired');
+  expect(rejection(signToken(SECRET, 'u', 'user', 7 * 24 * 3600), now + 8 * 24 * 3600_000)).toBe('Invalid token: jwt expired');
+
+  const later = jwt.sign({ role: 'user' }, SECRET, { algorithm: 'HS256', subject: 'u', notBefore: 60 });
+  const nbf = (jwt.decode(later) as { nbf: number }).nbf;
+  expect(rejection(later, nbf * 1000 - 1)).toBe('Invalid token: jwt not active');
+  expect(rejection(later, nbf * 1000)).toBeNull();
+  expect(rejection(forge({ alg: 'HS256' }, { sub: 'u', role: 'user', exp: 'never' }))).toMatch(/^Invalid token: /);
+});
+
+test('another key, another algorithm, a changed payload or signature are refused', () => {
+  const good = signToken(SECRET, 'u', 'user');
+  const [header, payload, signature] = good.split('.') as [string, string, string];
+  expect(rejection(signToken('another-secret-0123456789abcdef', 'u', 'user'))).toBe('Invalid token: invalid signature');
+  expect(rejection(good)).toBeNull();
+  // Made an admin by editing the payload, signature kept.
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+  expect(rejection(`${header}.${b64({ ...claims, role: 'admin' })}.${signature}`)).toBe('Invalid token: invalid signature');
+  // The same signature in another encoding (padding, a trailing character) is not the signature.
+  expect(rejection(`${good}=`)).toMatch(/^Invalid token: /);
+  expect(rejection(`${good}A`)).toMatch(/^Invalid token: /);
+  expect(rejection(`${header}.${payload}.${Buffer.from(signature, 'base64url').toString('base64')}`)).toMatch(/^Invalid token: /);
+
+  expect(rejection(jwt.sign({ role: 'user' }, SECRET, { algorithm: 'HS512', subject: 'u' }))).toBe('Invalid token: invalid algorithm');
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  expect(rejection(jwt.sign({ role: 'user' }, privateKey, { algorithm: 'RS256', subject: 'u' }))).toBe('Invalid token: invalid algorithm');
+  // alg none: unsigned, or with a signature anyway.
+  expect(rejection(`${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'u', role: 'admin' })}.`)).toMatch(/^Invalid token: /);
+  expect(rejection(forge({ alg: 'none' }, { sub: 'u', role: 'admin' }))).toMatch(/^Invalid token: /);
+});
+
+test('malformed tokens and claims are refused with a reason', () => {
+  for (const token of ['', 'abc', 'a.b', 'a.b.c.d', '.b.c', 'a..c', `${b64({ alg: 'HS256' })}.${b64({})}`, 'not json.x.y', `${b64('[1]')}.${b64({})}.x`]) {
+    expect(rejection(token)).toMatch(/^Invalid token: /);
+  }
+  expect(rejection(forge({ alg: 'HS256' }, [1, 2]))).toMatch(/^Invalid token: /);
+  expect(rejection(forge({ alg: 'HS256' }, 'just text'))).toMatch(/^Invalid token: /);
+  expect(rejection(forge({ alg: 'HS256' }, { role: 'user' }))).toBe('Invalid token: no subject');
+  expect(rejection(forge({ alg: 'HS256' }, { sub: 'x'.repeat(129), role: 'user' }))).toBe('Invalid token: no subject');
+  expect(rejection(forge({ alg: 'HS256' }, { sub: 'u', role: 'root' }))).toBe('Invalid token: role must be user or admin');
+  expect(() => identityFromHeader(SECRET, 'Basic abc')).toThrow('Authorization must be "Bearer <token>"');
+});
