@@ -1,4 +1,4 @@
-// Flash-sale benchmark: `npm run build && node dist/bench/seckill.js [--users=50000] [--units=1000] [--clients=200] [--client-threads=1] [--lua=100000] [--warmup=2000] [--warmup-units=50] [--warm] [--sandbox=worker|main]`.
+// Flash-sale benchmark: `npm run build && node dist/bench/seckill.js [--users=50000] [--units=1000] [--clients=200] [--client-threads=1] [--lua=100000] [--warmup=2000] [--warmup-units=50] [--seckill-batch=N] [--warm] [--sandbox=worker|main]`.
 // 1. The Lua step alone: XADDs/s through SaleStore.take on one connection (a sale no consumer reads).
 // 2. End to end: `--users` users each send one `seckill` over GraphQL/HTTP for `--units` units, from
 //    `--clients` concurrent HTTP clients; answers/s, orders persisted/s, p99 from request to the
@@ -27,6 +27,8 @@ const CLIENTS = arg('clients', 200);
 const LUA = arg('lua', 100_000);
 const CLIENT_THREADS = arg('client-threads', 1);
 const WARMUP = arg('warmup', 2_000);
+/** The server's SECKILL_BATCH (0: its default). */
+const SECKILL_BATCH = arg('seckill-batch', 0);
 const WARMUP_UNITS = arg('warmup-units', 50);
 const SANDBOX_MODE: SandboxMode = process.argv.includes('--sandbox=main') ? 'main' : 'worker';
 
@@ -133,7 +135,7 @@ async function endToEnd(url: string) {
   // process (--sandbox=main: on the server's thread). Without one every order was expired at once
   // (provider unreachable) and its unit sold again.
   const sandbox = await startBenchSandbox(SANDBOX_MODE);
-  const config = benchConfig(url, { ENABLE_CRON: 'false', SECKILL_BLOCK_MS: '50', SANDBOX_PAY_URL: sandbox.url });
+  const config = benchConfig(url, { ENABLE_CRON: 'false', SECKILL_BLOCK_MS: '50', SANDBOX_PAY_URL: sandbox.url, ...(SECKILL_BATCH ? { SECKILL_BATCH: String(SECKILL_BATCH) } : {}) });
   config.seckill.keyPrefix = `${config.redisPrefix}:`;
   const app = await startApp(config, { log: pino({ level: 'warn' }) });
   const admin = signToken(config.jwtSecret, 'bench-admin', 'admin');

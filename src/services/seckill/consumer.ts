@@ -42,6 +42,8 @@ export class SeckillConsumer {
   private nextClaim = 0;
   /** Publications of committed batches still under way: `stop` waits for them. */
   private readonly publishing = new Set<Promise<void>>();
+  /** The last committed batch's settling in Redis, under way while the next batch is read. */
+  private settling: Promise<void> = Promise.resolve();
 
   constructor(
     redisUrl: string,
@@ -87,6 +89,7 @@ export class SeckillConsumer {
     this.wake?.();
     this.blocking.disconnect(); // ends a blocked read at once; a batch being written finishes first
     await this.loop;
+    await this.settling;
     await Promise.all(this.publishing);
   }
 
@@ -203,14 +206,20 @@ export class SeckillConsumer {
   }
 
   /**
-   * One transaction, then the settling in Redis. The events go out while the next batch is read: the
-   * outbox has them, so a publication that fails is sent again by the relay, not lost.
+   * One transaction, then the settling in Redis. The events go out, and the settling runs, while the
+   * next batch is read: the outbox has the events, so a publication that fails is sent again by the
+   * relay, not lost; the next batch's transaction starts only once this settling is done, so batches
+   * settle in order. A settling that fails leaves the entries pending (not acknowledged): taken over
+   * after SECKILL_CLAIM_IDLE_MS, found logged (SEEN) and acknowledged then.
    */
   private async persist(productId: string, stream: string, entries: StreamEntry[]): Promise<void> {
+    await this.settling;
     const { result, published } = await this.tx.runThenPublish((uow) => this.batches.persist(uow, productId, entries));
     this.publishing.add(published);
     void published.finally(() => this.publishing.delete(published));
-    await this.settle(productId, stream, result);
+    this.settling = this.settle(productId, stream, result).catch((err) =>
+      this.log.warn({ err, productId, count: entries.length }, 'seckill: a committed batch could not be acknowledged; its entries are taken over later'),
+    );
   }
 
   /**
