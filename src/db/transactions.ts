@@ -35,9 +35,11 @@ export class Transactions {
 
   /**
    * Like `run`, but returns at commit with the publication still under way, so a job settling many
-   * batches can write the next one while Redis carries the last. After-commit tasks still run first.
+   * batches can write the next one while Redis carries the last. After-commit tasks still run first,
+   * unless `tasksAlong`: then they run beside the publication and `published` waits for both (the
+   * flash-sale consumer: arming its orders' expiry need not hold up the next batch).
    */
-  async runThenPublish<T>(work: (uow: UnitOfWork) => Promise<T>): Promise<{ result: T; published: Promise<void> }> {
+  async runThenPublish<T>(work: (uow: UnitOfWork) => Promise<T>, opts: { tasksAlong?: boolean } = {}): Promise<{ result: T; published: Promise<void> }> {
     const tasks: Array<() => Promise<unknown>> = [];
     let events: PublishedEvent[] = [];
     const result = await this.orm.em.fork().transactional(async (em) => {
@@ -47,9 +49,15 @@ export class Transactions {
       return value;
     });
     const published = this.relay.publish(events);
+    const done = this.afterCommit(tasks);
+    if (opts.tasksAlong) return { result, published: Promise.all([published, done]).then(() => undefined) };
+    await done;
+    return { result, published };
+  }
+
+  private async afterCommit(tasks: Array<() => Promise<unknown>>): Promise<void> {
     for (const task of tasks) {
       await task().catch((err) => this.log.error({ err }, 'after-commit task failed; the sweep will repair it'));
     }
-    return { result, published };
   }
 }

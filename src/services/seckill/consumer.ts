@@ -206,15 +206,15 @@ export class SeckillConsumer {
   }
 
   /**
-   * One transaction, then the settling in Redis. The events go out, and the settling runs, while the
-   * next batch is read: the outbox has the events, so a publication that fails is sent again by the
+   * One transaction, then the settling in Redis. The events go out, the orders' expiry is armed and
+   * the settling runs while the next batch is read: the outbox has the events, so a publication that fails is sent again by the
    * relay, not lost; the next batch's transaction starts only once this settling is done, so batches
    * settle in order. A settling that fails leaves the entries pending (not acknowledged): taken over
    * after SECKILL_CLAIM_IDLE_MS, found logged (SEEN) and acknowledged then.
    */
   private async persist(productId: string, stream: string, entries: StreamEntry[]): Promise<void> {
     await this.settling;
-    const { result, published } = await this.tx.runThenPublish((uow) => this.batches.persist(uow, productId, entries));
+    const { result, published } = await this.tx.runThenPublish((uow) => this.batches.persist(uow, productId, entries), { tasksAlong: true });
     this.publishing.add(published);
     void published.finally(() => this.publishing.delete(published));
     this.settling = this.settle(productId, stream, result).catch((err) =>
