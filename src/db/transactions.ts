@@ -57,7 +57,12 @@ export class Transactions {
 
   private async afterCommit(tasks: Array<() => Promise<unknown>>): Promise<void> {
     for (const task of tasks) {
-      await task().catch((err) => this.log.error({ err }, 'after-commit task failed; the sweep will repair it'));
+      try {
+        await task();
+      } catch (err) {
+        // Never rethrown, not even a task's synchronous throw: `published` must not reject.
+        this.log.error({ err }, 'after-commit task failed; the sweep will repair it');
+      }
     }
   }
 }

@@ -233,9 +233,14 @@ export function graphqlOverHttp(apollo: ApolloServer<Context>, context: RequestC
 /** `application/json`, with no parameter or `charset=utf-8`: what the direct path reads itself. */
 const PLAIN_JSON = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 
-function sendJsonError(res: ServerResponse, status: number, code: string, message: string): void {
+function sendJsonError(res: ServerResponse, status: number, code: string, message: string, close = false): void {
   const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    // Refused before its end: the rest of the body is not read, the connection not kept.
+    ...(close ? { Connection: 'close' } : {}),
+  });
   res.end(body);
 }
 
@@ -255,8 +260,7 @@ export function graphqlJsonPost(apollo: ApolloServer<Context>, context: RequestC
     if (!type || !PLAIN_JSON.test(type) || req.headers['content-encoding']) return false;
     const declared = Number(req.headers['content-length']);
     if (declared > limitBytes) {
-      req.resume();
-      sendJsonError(res, 413, 'PAYLOAD_TOO_LARGE', 'request entity too large');
+      sendJsonError(res, 413, 'PAYLOAD_TOO_LARGE', 'request entity too large', true);
       return true;
     }
     const chunks: Buffer[] = [];
@@ -268,7 +272,7 @@ export function graphqlJsonPost(apollo: ApolloServer<Context>, context: RequestC
       if (size > limitBytes) {
         refused = true;
         chunks.length = 0;
-        sendJsonError(res, 413, 'PAYLOAD_TOO_LARGE', 'request entity too large');
+        sendJsonError(res, 413, 'PAYLOAD_TOO_LARGE', 'request entity too large', true);
         return;
       }
       chunks.push(chunk);
@@ -276,7 +280,8 @@ export function graphqlJsonPost(apollo: ApolloServer<Context>, context: RequestC
     req.on('error', () => undefined); // the client went away: nothing to answer
     req.on('end', () => {
       if (refused) return;
-      const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+      let text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte-order mark, as express.json drops it
       let body: unknown;
       try {
         // As express.json's strict mode: an object or an array, nothing else.

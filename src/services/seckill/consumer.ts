@@ -207,10 +207,12 @@ export class SeckillConsumer {
 
   /**
    * One transaction, then the settling in Redis. The events go out, the orders' expiry is armed and
-   * the settling runs while the next batch is read: the outbox has the events, so a publication that fails is sent again by the
-   * relay, not lost; the next batch's transaction starts only once this settling is done, so batches
-   * settle in order. A settling that fails leaves the entries pending (not acknowledged): taken over
-   * after SECKILL_CLAIM_IDLE_MS, found logged (SEEN) and acknowledged then.
+   * the settling runs while the next batch is read: the outbox has the events, so a publication that
+   * fails is sent again by the relay, not lost; the next batch's transaction starts only once this
+   * settling is done, so batches settle in order. A settling that fails leaves the entries pending
+   * (not acknowledged): taken over after SECKILL_CLAIM_IDLE_MS, found logged (SEEN) and only
+   * acknowledged then; their buyer-set adoption or release is not redone (as when a batch's settling
+   * failed before), and a rebuild from PostgreSQL (`startFlashSale`, start-up) puts Redis right.
    */
   private async persist(productId: string, stream: string, entries: StreamEntry[]): Promise<void> {
     await this.settling;
