@@ -282,6 +282,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       await apollo.stop(); // closes the HTTP server and the WebSocket server, waiting for requests in flight
       ws.wsServer.close();
       await seckillConsumer.stop(); // a batch being written commits and is acknowledged first
+      await payments.stop(); // its orders' provider calls under way finish, and their intents are stored
       const running = await jobs.stop(config.shutdownGraceSeconds * 1000);
       if (running > 0) log.warn({ running }, 'jobs still running at shutdown; their locks will expire');
 

@@ -122,23 +122,46 @@ export class PaymentService {
    */
   startLater(tx: Transactions, orders: readonly Order[], concurrency = 5): void {
     this.waiting.push(...orders);
-    while (this.starting < concurrency && this.waiting.length > 0) {
+    while (!this.stopping && this.starting < concurrency && this.waiting.length > 0) {
       this.starting++;
-      void (async () => {
-        try {
-          for (let order = this.waiting.shift(); order; order = this.waiting.shift()) {
-            const o = order;
-            try {
-              const intent = await this.createAtProvider(tx, o);
-              void this.intents.add({ tx, order: o, intent }).catch((err) => this.log.warn({ err, orderId: o.id }, 'flash-sale order payment not stored'));
-            } catch (err) {
-              this.log.warn({ err, orderId: o.id }, 'flash-sale order payment not started');
+      this.track(
+        (async () => {
+          try {
+            for (let order = this.waiting.shift(); order; order = this.stopping ? undefined : this.waiting.shift()) {
+              const o = order;
+              try {
+                const intent = await this.createAtProvider(tx, o);
+                this.track(this.intents.add({ tx, order: o, intent }).catch((err) => this.log.warn({ err, orderId: o.id }, 'flash-sale order payment not stored')));
+              } catch (err) {
+                this.log.warn({ err, orderId: o.id }, 'flash-sale order payment not started');
+              }
             }
+          } finally {
+            this.starting--;
           }
-        } finally {
-          this.starting--;
-        }
-      })();
+        })(),
+      );
+    }
+  }
+
+  private stopping = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  private track(work: Promise<unknown>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  /**
+   * At shutdown: the provider calls under way finish and their intents are stored; no new one starts.
+   * Orders still waiting keep no payment (logged): unpaid, they expire as any order does.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    if (this.waiting.length > 0) {
+      this.log.warn({ orders: this.waiting.map((o) => o.id) }, 'flash-sale orders left without a started payment at shutdown; unpaid, they expire');
+      this.waiting.length = 0;
     }
   }
 
