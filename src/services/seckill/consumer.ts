@@ -212,7 +212,7 @@ export class SeckillConsumer {
    * settling is done, so batches settle in order. A settling that fails leaves the entries pending
    * (not acknowledged): taken over after SECKILL_CLAIM_IDLE_MS, found logged (SEEN) and only
    * acknowledged then; their buyer-set adoption or release is not redone (as when a batch's settling
-   * failed before), and a rebuild from PostgreSQL (`startFlashSale`, start-up) puts Redis right.
+   * failed before); `startFlashSale` rebuilds the sale in Redis from PostgreSQL.
    */
   private async persist(productId: string, stream: string, entries: StreamEntry[]): Promise<void> {
     await this.settling;
