@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { App } from '../../src/app.js';
-import { createTestDatabase, gql, LogCapture, MovableClock, start, subscribed, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
+import { createTestDatabase, gql, LogCapture, MovableClock, paymentSandbox, start, subscribed, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
 import { ADMIN, CANCEL, ok, withDb } from '../support/orders.js';
 import { createSale, flashSale, pool, seckill, seckillResult, startSale } from '../support/seckill.js';
 
@@ -235,4 +235,22 @@ test('an expired or cancelled flash-sale order gives its unit back, and it is so
   expect(stock).toBe(0);
   // startFlashSale again rebuilds from PostgreSQL and agrees.
   expect(await startSale(app, sale.id)).toMatchObject({ total: 1, left: 0, sold: 1, queued: 0 });
+});
+
+// Last: it stops the server.
+test('a server stopped while its flash-sale orders wait on the provider stores their payments first', async () => {
+  const sandbox = await paymentSandbox();
+  const sale = await createSale(app, 3);
+  sandbox.faults.delayMs = 800; // every provider answer takes 0.8 s
+  try {
+    for (const user of ['stop-1', 'stop-2', 'stop-3']) expect(await seckill(app, user, sale.id)).toBe('QUEUED');
+    await waitUntil(async () => (await record(sale.id)).live.length === 3, 10_000, 'three orders');
+    const intents = () =>
+      withDb(db.url, async (c) => Number((await c.query('select count(*) as n from payment_intents i join orders o on o.id = i.order_id where o.product_id = $1', [sale.id])).rows[0].n));
+    expect(await intents()).toBe(0); // their payments are still at the provider
+    await app.stop();
+    expect(await intents()).toBe(3);
+  } finally {
+    sandbox.faults.delayMs = 0;
+  }
 });
