@@ -147,7 +147,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const providers = createProviders(config);
   const messages = new MessageService();
   let listeningOn = config.port;
-  const payments = new PaymentService(providers, orderSettlement, log, () => config.publicBaseUrl ?? `http://localhost:${listeningOn}`);
+  const payments = new PaymentService(providers, orderSettlement, log, () => config.publicBaseUrl ?? `http://localhost:${listeningOn}`, {
+    concurrency: 5,
+    quietMs: config.seckill.paymentQuietMs,
+    maxDelayMs: config.seckill.paymentMaxDelayMs,
+  });
   const paymentRecorder = new PaymentRecorder(tx, payments, log);
   const reconciliation = new Reconciliation(tx, providers, paymentRecorder, orderSettlement, log, config.reconcile, () => clock.now());
   reconciliation.onSummary = (summary, failed) => metrics.reconciled(summary, failed);
@@ -282,7 +286,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       await apollo.stop(); // closes the HTTP server and the WebSocket server, waiting for requests in flight
       ws.wsServer.close();
       await seckillConsumer.stop(); // a batch being written commits and is acknowledged first
-      await payments.stop(); // its orders' provider calls under way finish, and their intents are stored
+      await payments.stop(); // flash-sale payments waiting for the sale to go quiet start now; every start finishes and its intent is stored
       const running = await jobs.stop(config.shutdownGraceSeconds * 1000);
       if (running > 0) log.warn({ running }, 'jobs still running at shutdown; their locks will expire');
 

@@ -108,6 +108,10 @@ export interface Config {
     keyPrefix: string;
     /** How often each instance looks for sales started elsewhere, to consume their streams too. */
     discoverSeconds: number;
+    /** Flash-sale orders' payments start once no new orders have come for this long (ms)… */
+    paymentQuietMs: number;
+    /** …or once their order is this old (ms), whichever is first. */
+    paymentMaxDelayMs: number;
   };
   reconcile: {
     intervalMinutes: number;
@@ -344,6 +348,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxDeliveries: num(env, 'SECKILL_MAX_DELIVERIES', 5, { min: 1, integer: true }),
       keyPrefix: str(env, 'SECKILL_KEY_PREFIX', ''),
       discoverSeconds: num(env, 'SECKILL_DISCOVER_SECONDS', 5, { min: 0.05 }),
+      paymentQuietMs: num(env, 'SECKILL_PAYMENT_QUIET_MS', 200, { min: 0, integer: true }),
+      paymentMaxDelayMs: num(env, 'SECKILL_PAYMENT_MAX_DELAY_MS', 1000, { min: 0, integer: true }),
     },
     reconcile: {
       intervalMinutes: num(env, 'RECONCILE_INTERVAL_MINUTES', 5, { min: 0.001 }),

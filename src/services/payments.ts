@@ -55,6 +55,16 @@ export const onlinePart = (order: Pick<Order, 'amount' | 'walletAmount' | 'payme
 export const isOnline = (order: Pick<Order, 'paymentMethod'>) => ONLINE_METHODS.includes(order.paymentMethod);
 
 /**
+ * How the payments of flash-sale orders start: `concurrency` provider calls at a time, each once no
+ * new flash-sale orders have come for `quietMs`, or once its order is `maxDelayMs` old.
+ */
+export interface BulkStarts {
+  concurrency: number;
+  quietMs: number;
+  maxDelayMs: number;
+}
+
+/**
  * Online payments: starting one at the provider, and recording what a provider took, exactly once
  * per notification and per provider transaction, through the order's settlement. Money never
  * disappears: a payment that cannot pay its order is kept with `needsRefund` and announced.
@@ -66,6 +76,7 @@ export class PaymentService {
     private readonly log: Logger,
     /** This server's public base URL (known once it listens): callbacks come to `<it>/api/payments/<provider>/notify`. */
     private readonly publicBaseUrl: () => string,
+    private readonly bulkStarts: BulkStarts = { concurrency: 5, quietMs: 0, maxDelayMs: 0 },
   ) {}
 
   /**
@@ -103,8 +114,11 @@ export class PaymentService {
     }
   }
 
-  private readonly waiting: Order[] = [];
+  private readonly waiting: Array<{ tx: Transactions; order: Order; due: number }> = [];
   private starting = 0;
+  /** When the last bulk orders came (performance.now()), and the timer that looks again once the sale may be quiet. */
+  private lastArrival = -Infinity;
+  private wake?: NodeJS.Timeout;
   /**
    * Intents of bulk-started payments, stored many per transaction: the intents that come back while
    * one group is written go in the next. One transaction per intent was three round trips each on
@@ -119,28 +133,59 @@ export class PaymentService {
    * Starts the payments of orders made in bulk (flash-sale batches) in the background, a few provider
    * calls at a time, so the batch that made them never waits on a provider. An order whose provider
    * cannot be reached is expired (its unit goes back); the intents are stored in groups.
+   *
+   * The starts give way to the sale: they begin once no new bulk orders have come for
+   * `bulkStarts.quietMs`, or once their order is `bulkStarts.maxDelayMs` old, whichever is first. A
+   * start is a signed provider call on the same event loop as the sale's requests and its consumer;
+   * in a sale's first second they took the time the next orders needed (bench:seckill).
    */
-  startLater(tx: Transactions, orders: readonly Order[], concurrency = 5): void {
-    this.waiting.push(...orders);
-    while (!this.stopping && this.starting < concurrency && this.waiting.length > 0) {
+  startLater(tx: Transactions, orders: readonly Order[]): void {
+    const now = performance.now();
+    this.lastArrival = now;
+    for (const order of orders) this.waiting.push({ tx, order, due: now + this.bulkStarts.maxDelayMs });
+    this.pump();
+  }
+
+  /** The next waiting start may go: the sale is quiet, its order has waited long enough, or the server is stopping. */
+  private mayStart(now: number): boolean {
+    const next = this.waiting[0];
+    return next !== undefined && (this.stopping || now >= this.lastArrival + this.bulkStarts.quietMs || now >= next.due);
+  }
+
+  private pump(): void {
+    const now = performance.now();
+    if (!this.mayStart(now)) {
+      const next = this.waiting[0];
+      if (next && !this.wake) {
+        const at = Math.min(this.lastArrival + this.bulkStarts.quietMs, next.due);
+        this.wake = setTimeout(() => {
+          this.wake = undefined;
+          this.pump();
+        }, Math.max(1, Math.ceil(at - now)));
+      }
+      return;
+    }
+    while (this.starting < this.bulkStarts.concurrency && this.mayStart(performance.now())) {
       this.starting++;
-      this.track(
-        (async () => {
-          try {
-            for (let order = this.waiting.shift(); order; order = this.stopping ? undefined : this.waiting.shift()) {
-              const o = order;
-              try {
-                const intent = await this.createAtProvider(tx, o);
-                this.track(this.intents.add({ tx, order: o, intent }).catch((err) => this.log.warn({ err, orderId: o.id }, 'flash-sale order payment not stored')));
-              } catch (err) {
-                this.log.warn({ err, orderId: o.id }, 'flash-sale order payment not started');
-              }
-            }
-          } finally {
-            this.starting--;
-          }
-        })(),
-      );
+      this.track(this.startWaiting());
+    }
+  }
+
+  /** One of the `concurrency` lanes: starts waiting payments one after the other while they may go. */
+  private async startWaiting(): Promise<void> {
+    try {
+      while (this.mayStart(performance.now())) {
+        const { tx, order } = this.waiting.shift()!;
+        try {
+          const intent = await this.createAtProvider(tx, order);
+          this.track(this.intents.add({ tx, order, intent }).catch((err) => this.log.warn({ err, orderId: order.id }, 'flash-sale order payment not stored')));
+        } catch (err) {
+          this.log.warn({ err, orderId: order.id }, 'flash-sale order payment not started');
+        }
+      }
+    } finally {
+      this.starting--;
+      if (!this.stopping && this.waiting.length > 0) this.pump();
     }
   }
 
@@ -153,16 +198,19 @@ export class PaymentService {
   }
 
   /**
-   * At shutdown: the provider calls under way finish and their intents are stored; no new one starts.
-   * Orders still waiting keep no payment (logged): unpaid, they expire as any order does.
+   * At shutdown: the payments still waiting for the sale to go quiet start at once, and the server
+   * waits for every start and its stored intent (each provider call is bounded by its client's
+   * timeout; one that fails expires its order, as at any time).
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-    if (this.waiting.length > 0) {
-      this.log.warn({ orders: this.waiting.map((o) => o.id) }, 'flash-sale orders left without a started payment at shutdown; unpaid, they expire');
-      this.waiting.length = 0;
+    clearTimeout(this.wake);
+    this.wake = undefined;
+    while (this.starting < this.bulkStarts.concurrency && this.waiting.length > 0) {
+      this.starting++;
+      this.track(this.startWaiting());
     }
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
   private async storeIntents(group: Array<Waiting<{ tx: Transactions; order: Order; intent: ProviderIntent }, void>>): Promise<void> {

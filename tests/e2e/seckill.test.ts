@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { App } from '../../src/app.js';
-import { createTestDatabase, gql, LogCapture, MovableClock, paymentSandbox, start, subscribed, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
+import { createTestDatabase, gql, LogCapture, MovableClock, paymentSandbox, sleep, start, subscribed, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
 import { ADMIN, CANCEL, ok, withDb } from '../support/orders.js';
 import { createSale, flashSale, pool, seckill, seckillResult, startSale } from '../support/seckill.js';
 
@@ -27,6 +27,9 @@ beforeAll(async () => {
     SECKILL_CLAIM_IDLE_MS: '400',
     SECKILL_MAX_DELIVERIES: '2',
     SECKILL_DISCOVER_SECONDS: '0.5',
+    // Long enough to tell apart from the provider's own time (the last test but one).
+    SECKILL_PAYMENT_QUIET_MS: '1000',
+    SECKILL_PAYMENT_MAX_DELAY_MS: '1500',
   });
   app = await start(config, log, { clock });
   redis = new Redis(config.redisUrl);
@@ -235,6 +238,41 @@ test('an expired or cancelled flash-sale order gives its unit back, and it is so
   expect(stock).toBe(0);
   // startFlashSale again rebuilds from PostgreSQL and agrees.
   expect(await startSale(app, sale.id)).toMatchObject({ total: 1, left: 0, sold: 1, queued: 0 });
+});
+
+test("a flash-sale order's payment starts once the sale goes quiet, or SECKILL_PAYMENT_MAX_DELAY_MS after its order while it does not", async () => {
+  const sale = await createSale(app, 20);
+  const intents = (orderId: string) =>
+    withDb(db.url, async (c) => Number((await c.query('select count(*) as n from payment_intents where order_id = $1', [orderId])).rows[0].n));
+  const orderOf = async (user: string) => {
+    await waitUntil(async () => (await record(sale.id)).live.some((o) => o.user_id === user), 10_000, `${user}'s order`);
+    return (await record(sale.id)).live.find((o) => o.user_id === user)!.id as string;
+  };
+  // A lone order: its payment waits for a quiet second (SECKILL_PAYMENT_QUIET_MS here), then starts.
+  expect(await seckill(app, 'quiet-1', sale.id)).toBe('QUEUED');
+  const lone = await orderOf('quiet-1');
+  await sleep(400);
+  expect(await intents(lone)).toBe(0);
+  await waitUntil(async () => (await intents(lone)) === 1, 10_000, 'the lone order started at the provider');
+
+  // An order every 200 ms for 3.6 s: the sale is never quiet for a second, yet the first order's
+  // payment starts within 1.5 s (SECKILL_PAYMENT_MAX_DELAY_MS) of it, while orders still come.
+  let busy = true;
+  const buying = (async () => {
+    for (let i = 1; i <= 18; i++) {
+      expect(await seckill(app, `busy-${i}`, sale.id)).toBe('QUEUED');
+      await sleep(200);
+    }
+    busy = false;
+  })();
+  try {
+    const first = await orderOf('busy-1');
+    await sleep(2_200);
+    expect(busy).toBe(true);
+    expect(await intents(first)).toBe(1);
+  } finally {
+    await buying;
+  }
 });
 
 // Last: it stops the server.
