@@ -203,6 +203,18 @@ async function endToEnd(url: string) {
       if (h !== undefined) heard.push(h - at);
     }
     const outcome = (await gql(`query($p: ID!) { flashSale(productId: $p) { total left sold queued deadLetters } }`, { p: productId }, admin)).flashSale;
+    // Every order's payment started at the provider and stored (they give way to the sale's first
+    // second: SECKILL_PAYMENT_QUIET_MS, SECKILL_PAYMENT_MAX_DELAY_MS), and when the last was.
+    const intents = async () =>
+      Number(
+        ((await app.services.orm.em.fork().execute(`select count(*) as n from payment_intents i join orders o on o.id = i.order_id where o.product_id = ?`, [productId])) as Array<{ n: string }>)[0].n,
+      );
+    let paymentsStarted = await intents();
+    while (paymentsStarted < ordered && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      paymentsStarted = await intents();
+    }
+    const paymentsStartedMs = Math.round(performance.now() - t0);
     latencies.sort((a, b) => a - b);
     heard.sort((a, b) => a - b);
     return {
@@ -218,6 +230,8 @@ async function endToEnd(url: string) {
       ordersPerSecond: lastOrderAt > t0 ? Math.round((ordered / (lastOrderAt - t0)) * 1000) : 0,
       resultP50Ms: Math.round(pct(heard, 50)),
       resultP99Ms: Math.round(pct(heard, 99)),
+      paymentsStarted,
+      paymentsStartedMs,
       sale: outcome,
       soldEqualsStock: outcome.sold === UNITS && outcome.left === 0,
     };
