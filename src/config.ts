@@ -98,7 +98,7 @@ export interface Config {
     group: string;
     /** Entries read (and ordered in one transaction) per stream per read. */
     batch: number;
-    /** How long a read blocks waiting for entries; also how soon a newly started sale is read. */
+    /** How long a read blocks waiting for entries (a newly started sale ends the read at once: CLIENT UNBLOCK). */
     blockMs: number;
     /** An entry pending this long (its consumer died or failed) is taken over with XAUTOCLAIM. */
     claimIdleMs: number;

@@ -44,6 +44,11 @@ export class SeckillConsumer {
   private readonly publishing = new Set<Promise<void>>();
   /** The last committed batch's settling in Redis, under way while the next batch is read. */
   private settling: Promise<void> = Promise.resolve();
+  /** The blocking connection's CLIENT ID (for CLIENT UNBLOCK), known once asked on this connection. */
+  private blockingId: number | undefined;
+  /** Bumped by every newly watched stream; `readOf` is the count the read in flight was sent with. */
+  private streamsVersion = 0;
+  private readOf: number | undefined;
 
   constructor(
     redisUrl: string,
@@ -57,6 +62,7 @@ export class SeckillConsumer {
   ) {
     this.blocking = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     this.blocking.on('error', () => undefined); // reconnects on its own; the loop logs what failed
+    this.blocking.on('close', () => (this.blockingId = undefined)); // a new connection has a new id
   }
 
   start(): void {
@@ -72,11 +78,26 @@ export class SeckillConsumer {
     await this.createGroup(stream);
     if (this.streams.has(productId)) return;
     this.streams.set(productId, stream);
+    this.streamsVersion++;
     this.log.info(
       { productId, stream, group: this.settings.group, consumer: this.name },
       `seckill stream server started: productID=${productId} stream=${stream} group=${this.settings.group} consumer=${this.name}`,
     );
     this.wake?.();
+    await this.interruptRead();
+  }
+
+  /**
+   * A read blocked on the other sales' streams would name this one only after SECKILL_BLOCK_MS: a
+   * sale started just before its crowd came would lose up to that much of its first second. CLIENT
+   * UNBLOCK ends the read (as a timeout would) and the next one names every stream. A read sent but
+   * not yet blocked is unblocked a moment later; after 200 ms the block's own timeout is left to do it.
+   */
+  private async interruptRead(): Promise<void> {
+    for (let tries = 0; tries < 20 && this.readOf !== undefined && this.readOf !== this.streamsVersion; tries++) {
+      if (this.blockingId !== undefined && Number(await this.redis.client('UNBLOCK', this.blockingId).catch(() => 0)) === 1) return;
+      await sleep(10);
+    }
   }
 
   watching(): string[] {
@@ -140,7 +161,10 @@ export class SeckillConsumer {
   private async read(): Promise<void> {
     const keys = [...this.streams.values()];
     if (this.blocking.status === 'wait') await this.blocking.connect();
-    const res = (await this.blocking.xreadgroup(
+    this.blockingId ??= Number(await this.blocking.client('ID'));
+    this.readOf = this.streamsVersion;
+    const res = (await this.blocking
+      .xreadgroup(
       'GROUP',
       this.settings.group,
       this.name,
@@ -150,8 +174,9 @@ export class SeckillConsumer {
       this.settings.blockMs,
       'STREAMS',
       ...keys,
-      ...keys.map(() => '>'),
-    )) as Array<[string, RawEntry[]]> | null;
+        ...keys.map(() => '>'),
+      )
+      .finally(() => (this.readOf = undefined))) as Array<[string, RawEntry[]]> | null;
     for (const [stream, entries] of res ?? []) {
       const productId = this.store.productOf(stream);
       if (productId && entries.length > 0) await this.handle(productId, entries.map(parse));
