@@ -342,7 +342,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     seckill: {
       group: seckillGroup(env),
-      batch: num(env, 'SECKILL_BATCH', 100, { min: 1, integer: true }),
+      batch: num(env, 'SECKILL_BATCH', 500, { min: 1, integer: true }),
       blockMs: num(env, 'SECKILL_BLOCK_MS', 1000, { min: 1, integer: true }),
       claimIdleMs: num(env, 'SECKILL_CLAIM_IDLE_MS', 30_000, { min: 1, integer: true }),
       maxDeliveries: num(env, 'SECKILL_MAX_DELIVERIES', 5, { min: 1, integer: true }),
