@@ -18,7 +18,7 @@ test('defaults are the documented ones', () => {
   expect(c.outboxRetentionHours).toBe(24);
   expect(c.auctionEndLanes).toBe(2);
   expect(c.wsMaxBufferedBytes).toBe(4 * 1024 * 1024);
-  expect(c.seckill).toEqual({ group: 'g1', batch: 100, blockMs: 1000, claimIdleMs: 30_000, maxDeliveries: 5, keyPrefix: '', discoverSeconds: 5 });
+  expect(c.seckill).toEqual({ group: 'g1', batch: 500, blockMs: 1000, claimIdleMs: 30_000, maxDeliveries: 5, keyPrefix: '', discoverSeconds: 5, paymentQuietMs: 200, paymentMaxDelayMs: 1000 });
 });
 
 test('durations accept decimals', () => {
@@ -49,6 +49,8 @@ test.each([
   ['SECKILL_CLAIM_IDLE_MS', 'soon'],
   ['SECKILL_MAX_DELIVERIES', '0'],
   ['SECKILL_DISCOVER_SECONDS', '0'],
+  ['SECKILL_PAYMENT_QUIET_MS', '-1'],
+  ['SECKILL_PAYMENT_MAX_DELAY_MS', '0.5'],
   ['OUTBOX_RETENTION_HOURS', 'a day'],
   // Less than the 600 s a subscriber that was cut off catches up over.
   ['OUTBOX_RETENTION_HOURS', '0.1'],
