@@ -1,7 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { rowsAs } from '../db/rows.js';
+import { pgArray } from '../db/sql.js';
 import type { Transactions } from '../db/transactions.js';
 import { ONLINE_METHODS, Order } from '../entities/Order.js';
-import { PaymentIntent } from '../entities/PaymentIntent.js';
 import type { Logger } from '../logger.js';
 import { ProviderUnavailable, type PaymentProvider } from '../payments/provider.js';
 import type { Providers } from '../payments/registry.js';
@@ -104,17 +105,21 @@ export class Reconciliation {
     return summary;
   }
 
-  /** PENDING online orders created before the threshold, oldest first (`orders_pending_created_at_idx`), with their provider. */
+  /**
+   * PENDING online orders created before the threshold, oldest first (`orders_pending_created_at_idx`),
+   * with their intent's provider: one statement, the rows not made managed entities (as entities, a
+   * run's 1,000 orders and their intents took ~40 ms of its start in bench:payments).
+   */
   private async staleOrders(em: EntityManager, now: Date): Promise<Array<{ order: Order; provider: string | null }>> {
     const before = new Date(now.getTime() - this.opts.thresholdMinutes * 60_000);
-    const orders = await em.find(
-      Order,
-      { status: 'PENDING', paymentMethod: { $in: [...ONLINE_METHODS] }, createdAt: { $lt: before } },
-      { orderBy: { createdAt: 'asc' }, limit: this.opts.batchSize },
+    const rows = await em.execute<Array<Record<string, unknown> & { intent_provider: string | null }>>(
+      `select o.*, i.provider as intent_provider
+         from orders o left join payment_intents i on i.order_id = o.id
+        where o.status = 'PENDING' and o.payment_method = any(?::text[]) and o.created_at < ?
+        order by o.created_at asc limit ?`,
+      [pgArray(ONLINE_METHODS), before, this.opts.batchSize],
     );
-    const intents = await em.find(PaymentIntent, { orderId: { $in: orders.map((o) => o.id) } });
-    const providerOf = new Map(intents.map((i) => [i.orderId, i.provider]));
-    return orders.map((order) => ({ order, provider: providerOf.get(order.id) ?? null }));
+    return rowsAs(em, Order, rows).map((order, i) => ({ order, provider: rows[i]!.intent_provider }));
   }
 
   private async providerOf(name: string | null, order: Order): Promise<PaymentProvider> {
