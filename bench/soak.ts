@@ -5,8 +5,10 @@
  * bench/clients.ts) watching every `auctionEnded`, and the server's Redis (a redis-server of its own, AOF on)
  * SIGKILLed in the middle and started again 5 s later.
  * Sampled every 10 s: the server's RSS (/proc), V8 heap used and event-loop delay p99 (its own /metrics).
- * Reported: RSS and heap growth from the end of the warm-up (--warmup minutes) to the end, the same
- * right after the server's first and last major collections (its `*_after_major_gc_bytes` gauges), event-loop delay
+ * Reported: RSS and heap growth from the end of the warm-up (--warmup minutes) to the end of the load,
+ * each measured after a full collection asked through the server's inspector (the target), and as
+ * sampled; the same right after the server's first and last major collections (its
+ * `*_after_major_gc_bytes` gauges), event-loop delay
  * p99, and the end-of-run counts that say nothing was lost: every auction ENDED and heard by every client
  * exactly once, every order EXPIRED with its money unfrozen, no outbox event left unpublished.
  * Talks only to 127.0.0.1; bounded by --minutes + 5.
@@ -88,6 +90,28 @@ async function scrape(base: string): Promise<{ heapMb: number; externalMb: numbe
   };
 }
 
+/**
+ * A full collection of the server's heap, asked through its inspector (`HeapProfiler.collectGarbage`,
+ * what a debugger's "collect garbage" does: every generation, memory given back to the OS), then its
+ * RSS and heap. A sample taken at an arbitrary moment reads wherever V8's collection cycle is; with
+ * `--heap-growing-percent=100` the heap may double between two major collections, so two such samples
+ * differ by up to 2× with nothing leaking. After a full collection they read what the server holds.
+ */
+async function afterFullCollection(inspectPort: number, pid: number, base: string): Promise<{ rssMb: number; heapMb: number }> {
+  const [target] = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>;
+  const socket = new WebSocket(target!.webSocketDebuggerUrl);
+  await new Promise<void>((resolve, reject) => {
+    socket.onopen = () => socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
+    socket.onmessage = (m) => {
+      if ((JSON.parse(String(m.data)) as { id?: number }).id === 1) resolve();
+    };
+    socket.onerror = () => reject(new Error('the server inspector did not answer'));
+  });
+  socket.close();
+  await sleep(1_000);
+  return { rssMb: rssMb(pid), heapMb: (await scrape(base)).heapMb };
+}
+
 interface Sample {
   atMin: number;
   rssMb: number;
@@ -105,7 +129,9 @@ await withDatabase(async (databaseUrl, db) => {
   const base = `http://127.0.0.1:${port}`;
   const url = `${base}/graphql`;
   let warnings = 0;
-  const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, 'dist/src/main.js'], {
+  // The inspector (127.0.0.1 only) is there to ask for a full collection before the two measurements.
+  const inspectPort = await freePort();
+  const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, `--inspect=127.0.0.1:${inspectPort}`, 'dist/src/main.js'], {
     env: {
       ...process.env,
       NODE_ENV: 'production',
@@ -179,8 +205,10 @@ await withDatabase(async (databaseUrl, db) => {
         .catch(() => undefined); // a scrape during the Redis outage still answers; a failed one is skipped
     }, 10_000);
 
+    let afterWarmup: { rssMb: number; heapMb: number } | undefined;
     while (Date.now() - started < MINUTES * 60_000) {
       await sleep(1_000);
+      if (!afterWarmup && Date.now() - started >= WARMUP_MINUTES * 60_000) afterWarmup = await afterFullCollection(inspectPort, server.pid!, base);
       if (!redisRestarted && Date.now() - started >= (MINUTES / 2) * 60_000) {
         redisRestarted = true;
         await redis.kill();
@@ -190,6 +218,8 @@ await withDatabase(async (databaseUrl, db) => {
         console.log('Redis started again');
       }
     }
+    // Under the same load as the first, at its end.
+    const atEnd = await afterFullCollection(inspectPort, server.pid!, base);
     clearInterval(load);
     clearInterval(sampler);
     await sleep(Math.max(0, lastEnd - Date.now()) + ORDER_EXPIRE_MINUTES * 60_000 + 20_000);
@@ -222,8 +252,13 @@ await withDatabase(async (databaseUrl, db) => {
 
     console.log(`\nSoak: ${MINUTES} min, ${SUBSCRIBERS} subscribers, Redis SIGKILLed at minute ${MINUTES / 2} for 5 s`);
     console.log(`samples (every 10 s after ${WARMUP_MINUTES} min warm-up): ${warm.length}`);
-    console.log(`RSS  MB: after warm-up ${avg(firstMinute, 'rssMb').toFixed(0)}, last minute ${avg(lastMinute, 'rssMb').toFixed(0)}, growth ${growth('rssMb').toFixed(1)}% (target < 10%), max ${Math.max(...warm.map((s) => s.rssMb)).toFixed(0)}`);
-    console.log(`heap MB: after warm-up ${avg(firstMinute, 'heapMb').toFixed(0)}, last minute ${avg(lastMinute, 'heapMb').toFixed(0)}, growth ${growth('heapMb').toFixed(1)}% (target < 10%)`);
+    const full = (k: 'rssMb' | 'heapMb') => ((atEnd[k] - afterWarmup![k]) / afterWarmup![k]) * 100;
+    console.log(
+      `after a full collection, end of warm-up → end of load (target < 10% each): RSS ${afterWarmup!.rssMb.toFixed(0)} → ${atEnd.rssMb.toFixed(0)} MB (${full('rssMb').toFixed(1)}%), ` +
+        `heap ${afterWarmup!.heapMb.toFixed(0)} → ${atEnd.heapMb.toFixed(0)} MB (${full('heapMb').toFixed(1)}%)`,
+    );
+    console.log(`sampled RSS  MB: after warm-up ${avg(firstMinute, 'rssMb').toFixed(0)}, last minute ${avg(lastMinute, 'rssMb').toFixed(0)}, growth ${growth('rssMb').toFixed(1)}%, max ${Math.max(...warm.map((s) => s.rssMb)).toFixed(0)}`);
+    console.log(`sampled heap MB: after warm-up ${avg(firstMinute, 'heapMb').toFixed(0)}, last minute ${avg(lastMinute, 'heapMb').toFixed(0)}, growth ${growth('heapMb').toFixed(1)}%`);
     console.log(`external MB (Buffers, off the V8 heap): after warm-up ${avg(firstMinute, 'externalMb').toFixed(0)}, last minute ${avg(lastMinute, 'externalMb').toFixed(0)}`);
     console.log(
       `halves after warm-up (mean of each): RSS ${avg(firstHalf, 'rssMb').toFixed(0)} → ${avg(secondHalf, 'rssMb').toFixed(0)} MB (${halves('rssMb').toFixed(1)}%), heap ${avg(firstHalf, 'heapMb').toFixed(0)} → ${avg(secondHalf, 'heapMb').toFixed(0)} MB (${halves('heapMb').toFixed(1)}%)`,
