@@ -154,17 +154,18 @@ export class PaymentService {
 
   private pump(): void {
     const now = performance.now();
-    if (!this.mayStart(now)) {
-      const next = this.waiting[0];
-      if (next && !this.wake) {
-        const at = Math.min(this.lastArrival + this.bulkStarts.quietMs, next.due);
-        this.wake = setTimeout(() => {
-          this.wake = undefined;
-          this.pump();
-        }, Math.max(1, Math.ceil(at - now)));
-      }
-      return;
+    if (this.mayStart(now)) return this.openLanes();
+    const next = this.waiting[0];
+    if (next && !this.wake) {
+      const at = Math.min(this.lastArrival + this.bulkStarts.quietMs, next.due);
+      this.wake = setTimeout(() => {
+        this.wake = undefined;
+        this.pump();
+      }, Math.max(1, Math.ceil(at - now)));
     }
+  }
+
+  private openLanes(): void {
     while (this.starting < this.bulkStarts.concurrency && this.mayStart(performance.now())) {
       this.starting++;
       this.track(this.startWaiting());
@@ -206,10 +207,7 @@ export class PaymentService {
     this.stopping = true;
     clearTimeout(this.wake);
     this.wake = undefined;
-    while (this.starting < this.bulkStarts.concurrency && this.waiting.length > 0) {
-      this.starting++;
-      this.track(this.startWaiting());
-    }
+    this.openLanes();
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
