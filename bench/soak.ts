@@ -129,6 +129,7 @@ await withDatabase(async (databaseUrl, db) => {
   const base = `http://127.0.0.1:${port}`;
   const url = `${base}/graphql`;
   let warnings = 0;
+  const warningLines: string[] = [];
   // The inspector (127.0.0.1 only) is there to ask for a full collection before the two measurements.
   const inspectPort = await freePort();
   const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, `--inspect=127.0.0.1:${inspectPort}`, 'dist/src/main.js'], {
@@ -148,7 +149,10 @@ await withDatabase(async (databaseUrl, db) => {
   const logLines: string[] = [];
   server.stdout!.on('data', (chunk: Buffer) => {
     for (const line of String(chunk).split('\n').filter(Boolean)) {
-      if (line.includes('"level":40') || line.includes('"level":50')) warnings++;
+      if (line.includes('"level":40') || line.includes('"level":50')) {
+        warnings++;
+        warningLines.push(line.slice(0, 300));
+      }
       logLines.push(line);
     }
   });
@@ -286,6 +290,7 @@ await withDatabase(async (databaseUrl, db) => {
     console.log(`orders: ${orders} created, ${orderRows} in the database, ${expired} EXPIRED; wallets frozen after: ${frozen}`);
     console.log(`outbox events unpublished at the end: ${unpublished}; requests refused or failed: ${failedRequests}; warning/error log lines: ${warnings}`);
     for (const [reason, n] of failures) console.log(`  refused or failed ${n}×: ${reason}`);
+    for (const line of warningLines.slice(0, 20)) console.log(`  ${line}`);
     const lost = ended !== auctionRows || report.heard !== auctionRows || report.duplicates !== 0 || expired !== orderRows || unpublished !== 0 || frozen !== 0;
     console.log(lost ? '!! something was lost or doubled' : 'nothing lost, nothing doubled');
     if (lost) {
