@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig } from './config.js';
-import { startApp } from './app.js';
+import { startApp, type App } from './app.js';
 import { createLogger } from './logger.js';
 
 let config;
@@ -15,20 +15,32 @@ try {
 }
 const log = createLogger(config.logLevel);
 
+// Listening from the start: a signal during start-up stops the server as soon as it has started.
+let app: App | undefined;
+let stopping: NodeJS.Signals | undefined;
+const stop = (instance: App) =>
+  instance.stop().then(
+    () => process.exit(0),
+    (err) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  // `on`, not `once`: with no listener left, a second signal would kill the process mid-stop. One
+  // comes often: Ctrl-C under `npm start` reaches the server from the terminal and again from npm.
+  // The stop goes on (SIGKILL ends a process that must not wait).
+  process.on(signal, () => {
+    if (stopping) return void log.info({ signal }, 'already stopping');
+    stopping = signal;
+    log.info({ signal }, 'shutting down');
+    if (app) void stop(app);
+  });
+}
+
 try {
-  const app = await startApp(config, { log });
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      log.info({ signal }, 'shutting down');
-      app.stop().then(
-        () => process.exit(0),
-        (err) => {
-          log.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    });
-  }
+  app = await startApp(config, { log });
+  if (stopping) void stop(app);
 } catch (err) {
   log.fatal({ err }, 'start-up failed');
   process.exit(1);

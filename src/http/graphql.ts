@@ -169,6 +169,10 @@ export async function createApollo(
   };
   const apollo = new ApolloServer<Context>({
     schema,
+    // The server's own SIGTERM/SIGINT handling stops everything in order (src/main.ts). Apollo's, on by
+    // default outside NODE_ENV=test, stopped only Apollo and then raised the signal again, which killed
+    // the process before the rest of the graceful stop had run.
+    stopOnTerminationSignals: false,
     introspection: true,
     validationRules: [queryLimits(services.config.graphqlMaxDepth, services.config.graphqlMaxCost)],
     includeStacktraceInErrorResponses: services.config.nodeEnv === 'development',
