@@ -61,8 +61,11 @@ export function createScheduler(config: Config, instanceName: string, log: Logge
  * (Agenda 6.2.6's own `drain()` misses the end of a job whose row was removed while it ran and then
  * waits its full timeout, so running jobs are counted here from Agenda's start/complete events.)
  */
-export function trackRunning(scheduler: Scheduler, backend: AgendaBackend): { stop(graceMs: number): Promise<number> } {
+export function trackRunning(scheduler: Scheduler, backend: AgendaBackend): { takeNoMore(): Promise<void>; stop(graceMs: number): Promise<number> } {
   let running = 0;
+  let stopped: Promise<void> | undefined;
+  // Stops scanning and unlocks the jobs locked here but not started; running ones go on.
+  const takeNoMore = () => (stopped ??= scheduler.stop(false));
   const idle: Array<() => void> = [];
   scheduler.on('start', () => void running++);
   scheduler.on('complete', () => {
@@ -70,8 +73,9 @@ export function trackRunning(scheduler: Scheduler, backend: AgendaBackend): { st
     if (running === 0) idle.splice(0).forEach((wake) => wake());
   });
   return {
+    takeNoMore,
     async stop(graceMs: number): Promise<number> {
-      await scheduler.stop(false); // stops scanning, unlocks jobs locked here but not started
+      await takeNoMore();
       if (running > 0) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
