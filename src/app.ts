@@ -115,6 +115,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     staleMs: config.deadlineStaleSeconds * 1000,
     lockLifetimeMs: config.jobLockLifetimeSeconds * 1000,
     inlineWindowMs: config.deadlineInlineWindowSeconds * 1000,
+    // By then every scheduler has scanned again and runs the wake-ups re-armed meanwhile.
+    handoverMs: (config.jobProcessEverySeconds + 1) * 1000,
   });
   const metrics = new Metrics();
   deadlines.onSettled = (kind, latenessMs) => metrics.deadlinesSettled(kind, latenessMs);

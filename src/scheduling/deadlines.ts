@@ -76,6 +76,8 @@ export interface DeadlinesOptions {
   lockLifetimeMs: number;
   /** A running wake-up waits in-process for deadlines due within this window instead of re-arming. */
   inlineWindowMs: number;
+  /** After another instance's graceful stop, how long this one settles each kind's deadlines on its own timer. */
+  handoverMs: number;
 }
 
 
@@ -165,21 +167,35 @@ export class Deadlines {
   }
 
   /**
-   * Another instance stopped gracefully and released its wake-ups: each kind's next deadline is
-   * settled here when it comes due, without waiting for Agenda to notice the released job.
+   * Another instance stopped gracefully and released its wake-ups: each kind's deadlines are settled
+   * here as they come due, on this instance's own timer, for `handoverMs`, without waiting for Agenda
+   * to run the wake-ups re-armed meanwhile. (Following only the next one was not enough: an instance
+   * started a moment before had its scheduler pick up the re-armed wake-up late, and the deadlines
+   * after it waited for the watch, ~600 ms; bench:failover.) Settling beside a wake-up that does run
+   * is safe: batches take their rows SKIP LOCKED and settle by conditional update.
    */
   async takeOver(): Promise<void> {
     if (this.stopping) return;
-    for (const name of this.names()) {
-      const next = await this.nextDeadline(this.kind(name), this.orm.em.fork());
-      if (!next) continue;
-      const timer = setTimeout(() => {
+    const until = this.clock.now().getTime() + this.opts.handoverMs;
+    await Promise.all(this.names().map((name) => this.follow(name, until)));
+  }
+
+  /** `idle`: the last round settled nothing; a deadline still due is then looked at again 50 ms later, not at once. */
+  private async follow(name: string, until: number, idle = false): Promise<void> {
+    const next = await this.nextDeadline(this.kind(name), this.orm.em.fork());
+    if (!next || this.stopping || next.getTime() > until) return;
+    const timer = setTimeout(
+      () => {
         this.takeOvers.delete(timer);
-        if (this.stopping || (this.local.get(name) ?? 0) > 0) return;
-        this.wake(name).catch((err) => this.log.warn({ err, kind: name }, 'taking over deadlines failed; the watch retries'));
-      }, Math.max(0, next.getTime() - this.clock.now().getTime()));
-      this.takeOvers.add(timer);
-    }
+        if (this.stopping) return;
+        const settling = (this.local.get(name) ?? 0) > 0 ? Promise.resolve(0) : this.wake(name).then((r) => r.settled);
+        settling
+          .then((settled) => this.follow(name, until, settled === 0))
+          .catch((err) => this.log.warn({ err, kind: name }, 'taking over deadlines failed; the watch retries'));
+      },
+      Math.max(idle ? 50 : 0, next.getTime() - this.clock.now().getTime()),
+    );
+    this.takeOvers.add(timer);
   }
 
   /**

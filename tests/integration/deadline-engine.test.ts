@@ -21,7 +21,7 @@ import {
 } from '../../src/scheduling/deadlines.js';
 import { createTestDatabase } from '../support/harness.js';
 
-const OPTS: DeadlinesOptions = { batchSize: 2, staleMs: 500, lockLifetimeMs: 4000, inlineWindowMs: 0 };
+const OPTS: DeadlinesOptions = { batchSize: 2, staleMs: 500, lockLifetimeMs: 4000, inlineWindowMs: 0, handoverMs: 2000 };
 
 /** "now" for the engine and for the transactions it opens; only the tests move it. */
 class TestClock implements Clock {
@@ -399,6 +399,29 @@ test('the watch settles a deadline whose wake-up died with its instance, once it
     await new Promise((r) => setTimeout(r, 150));
     expect(kind.settledIds()).toEqual(['d', 'p']);
   } finally {
+    deadlines.stop();
+  }
+});
+
+test('taking over from a stopping instance: the deadlines after the next are settled on this timer too, for handoverMs', async () => {
+  const { clock, deadlines, scheduler, kinds: [kind] } = setup();
+  const start = Date.now();
+  clock.t = start;
+  // Three deadlines 150 ms apart, and one past the hand-over window (2 s here).
+  for (const [id, at] of [['h1', 150], ['h2', 300], ['h3', 450], ['late', 3_000]] as const) kind.add(id, start + at);
+  await deadlines.arm(kind.name, new Date(start + 150));
+  // No wake-up runs here (this fake scheduler runs none by itself): only the take-over settles.
+  scheduler.only(kind.name).lost = true;
+  const tick = setInterval(() => (clock.t = Date.now()), 5);
+  try {
+    await deadlines.takeOver();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(kind.settledIds()).toEqual([]); // none before it is due
+    for (const end = Date.now() + 2_000; !kind.get('h3').settled && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    expect(kind.settledIds()).toEqual(['h1', 'h2', 'h3']);
+    expect(kind.get('late').settled).toBe(false); // beyond the window: Agenda's, or the watch's
+  } finally {
+    clearInterval(tick);
     deadlines.stop();
   }
 });
