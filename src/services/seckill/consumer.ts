@@ -159,24 +159,29 @@ export class SeckillConsumer {
   }
 
   private async read(): Promise<void> {
+    // The streams and their version together, marked before any await: a sale watched from here on
+    // ends this read (interruptRead), even one watched while the read is still being sent.
     const keys = [...this.streams.values()];
-    if (this.blocking.status === 'wait') await this.blocking.connect();
-    this.blockingId ??= Number(await this.blocking.client('ID'));
     this.readOf = this.streamsVersion;
-    const res = (await this.blocking
-      .xreadgroup(
-      'GROUP',
-      this.settings.group,
-      this.name,
-      'COUNT',
-      this.settings.batch,
-      'BLOCK',
-      this.settings.blockMs,
-      'STREAMS',
-      ...keys,
+    let res: Array<[string, RawEntry[]]> | null;
+    try {
+      if (this.blocking.status === 'wait') await this.blocking.connect();
+      this.blockingId ??= Number(await this.blocking.client('ID'));
+      res = (await this.blocking.xreadgroup(
+        'GROUP',
+        this.settings.group,
+        this.name,
+        'COUNT',
+        this.settings.batch,
+        'BLOCK',
+        this.settings.blockMs,
+        'STREAMS',
+        ...keys,
         ...keys.map(() => '>'),
-      )
-      .finally(() => (this.readOf = undefined))) as Array<[string, RawEntry[]]> | null;
+      )) as Array<[string, RawEntry[]]> | null;
+    } finally {
+      this.readOf = undefined;
+    }
     for (const [stream, entries] of res ?? []) {
       const productId = this.store.productOf(stream);
       if (productId && entries.length > 0) await this.handle(productId, entries.map(parse));
