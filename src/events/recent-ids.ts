@@ -26,6 +26,12 @@ export class RecentIds {
     return true;
   }
 
+  /** Whether an id was seen within the window, without recording it. */
+  has(id: string): boolean {
+    this.rotate();
+    return this.current.has(id) || this.previous.has(id);
+  }
+
   pause(): void {
     this.pausedAt ??= this.now();
   }

@@ -33,12 +33,14 @@ export class OutboxRelay {
   ) {}
 
   /**
-   * Right after commit: publish these events and mark them published. Failures are left to the sweep.
+   * Right after commit: hand these events to this instance's listeners, publish them for the others
+   * and mark them published. Failures are left to the sweep.
    * No claim first: the sweep only takes events older than `republishAfterSeconds`, and should both
    * ever publish one, subscribers drop the second by its event id.
    */
   async publish(events: readonly PublishedEvent[]): Promise<void> {
     if (events.length === 0) return;
+    this.bus.deliverLocal(events);
     try {
       await this.bus.publish(events);
       await this.markPublished(events.map((e) => e.payload.eventId));

@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import type { MikroORM } from '@mikro-orm/postgresql';
 import { EventBus } from '../../src/events/bus.js';
+import { OutboxRelay } from '../../src/events/relay.js';
 import { waitUntil } from '../support/harness.js';
 
 /** The bus alone on the shared Redis (a prefix of its own), without the outbox behind it. */
@@ -38,4 +40,37 @@ test('a consumer that keeps up hears every event, in order, once', async () => {
   for (let n = 0; n < 50; n++) await bus.publish([{ channel: 'FAST', payload: { eventId: randomUUID(), n } }]);
   await reading;
   expect(heard).toEqual(Array.from({ length: 50 }, (_, n) => n));
+});
+
+test("an instance's own events reach its listeners at once, and the copies Redis brings back are dropped", async () => {
+  const heard: Array<{ eventId: string; n: number }> = [];
+  const stop = await bus.listen('OWN', (payload) => heard.push(payload as { eventId: string; n: number }));
+  const [a, b, marker] = [randomUUID(), randomUUID(), randomUUID()];
+  const events = [
+    { channel: 'OWN', payload: { eventId: a, n: 1 } },
+    // Built in SQL: only its id beside the text, in PostgreSQL's own spacing.
+    { channel: 'OWN', payload: { eventId: b }, wire: `{"n": 2, "eventId": "${b}"}` },
+  ];
+  bus.deliverLocal(events);
+  expect(heard).toEqual([{ eventId: a, n: 1 }, { eventId: b, n: 2 }]);
+
+  // Redis delivers in order on one connection: once the marker is heard, the copies before it were dropped.
+  await bus.publish([...events, { channel: 'OWN', payload: { eventId: marker, n: 3 } }]);
+  await waitUntil(() => heard.length >= 3, 5_000, 'the marker');
+  expect(heard.map((e) => e.n)).toEqual([1, 2, 3]);
+  await stop();
+});
+
+test('with the Redis publisher down, a listener on the committing instance still hears the event at commit', async () => {
+  const down = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true });
+  const offline = new EventBus(down, sub, `${prefix}:offline`, pino({ level: 'silent' }), async () => [], 60_000);
+  const heard: string[] = [];
+  await offline.listen('OWN', (payload) => heard.push(payload.eventId));
+  const relay = new OutboxRelay(undefined as unknown as MikroORM, offline, pino({ level: 'silent' }), 60);
+  const id = randomUUID();
+  await relay.publish([{ channel: 'OWN', payload: { eventId: id } }]);
+  // The publish failed (left to the outbox sweep), the local listener heard it anyway.
+  expect(heard).toEqual([id]);
+  offline.close();
+  down.disconnect();
 });
