@@ -17,6 +17,13 @@ export const SLOW_SUBSCRIBER_CLOSE_REASON = 'Subscriber too slow';
  */
 const CLOSE_GRACE_MS = 5_000;
 
+/**
+ * Frames a corked socket holds before they go out without waiting for the end of the turn. Events
+ * delivered in one long turn (1,000 auction ends committed together reach this instance's listeners in
+ * one go) would otherwise all wait for its end, and the client would start reading only then.
+ */
+const FLUSH_BYTES = 16 * 1024;
+
 export interface WriteGuard {
   /** The most unsent bytes a socket may hold once the kernel has taken what it will. */
   maxBufferedBytes: number;
@@ -27,7 +34,8 @@ export interface WriteGuard {
 /**
  * Wraps a server socket's `send` for two things:
  *
- * Coalescing: the frames one socket sends in one event-loop turn go out in one write. Without it every
+ * Coalescing: the frames one socket sends in one event-loop turn go out in one write (one per
+ * FLUSH_BYTES in a long turn). Without it every
  * subscription event is its own syscall: 10 watchers of 10,000 ending auctions spent 1.5 s of a
  * 3 s run in writev (CPU profile of `npm run bench:auctions`).
  *
@@ -78,6 +86,10 @@ export function guardWrites(socket: WebSocket, guard: WriteGuard): void {
     }
     // A write error also closes the socket, which ends its subscriptions: nothing waits on this callback.
     send(data, options ?? {}, () => {});
+    if (corked && raw.writableLength >= FLUSH_BYTES) {
+      raw.uncork();
+      raw.cork();
+    }
     if (overLimit()) {
       // A burst from one turn may be corked here; the limit is for what the kernel will not take.
       uncork();
