@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql, type RawBuilder } from 'kysely';
+import { isoUtc } from '../db/sql.js';
 import type { UnitOfWork } from '../db/transactions.js';
 import { Message } from '../entities/Message.js';
 import { notFound } from '../errors.js';
@@ -161,9 +162,6 @@ export class MessageService {
     return uow.em.nativeUpdate(Message, { userId: user.id, readAt: null }, { readAt: uow.now });
   }
 }
-
-/** A timestamp as `Date#toISOString` writes it (the wire's dates), or null. */
-const isoUtc = (column: RawBuilder<unknown>) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /** bigserial ids travel as decimal strings. */
 function compareIds(a: string, b: string): number {

@@ -3,6 +3,8 @@ import type { Clock } from '../../src/clock.js';
 import { createAuction, createTestDatabase, gql, testConfig, token } from '../support/harness.js';
 import { startApp } from '../../src/app.js';
 import { pino } from 'pino';
+import { Auction } from '../../src/entities/Auction.js';
+import { auctionWire } from '../../src/events/types.js';
 
 /** Business rules read "now" from the injected clock: here the test moves time, nothing sleeps. */
 class TestClock implements Clock {
@@ -78,4 +80,31 @@ test('an end time not in the future (by the server clock) is BAD_USER_INPUT', as
     seller,
   );
   expect(res.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+});
+
+test('the events of an end carry the auction as auctionWire writes it, with its winner and price', async () => {
+  clock.set(T + 200_000);
+  const won = await createAuction(app, seller, new Date(T + 260_000).toISOString());
+  const unsold = await createAuction(app, seller, new Date(T + 260_000).toISOString());
+  clock.set(T + 230_000);
+  await gql(app, `mutation { placeBid(input: { auctionId: "${won.id}", amount: 250 }) { id } }`, {}, bidder);
+  clock.set(T + 260_000);
+  await app.deadlines.wake('auction-end'); // these two, and what earlier tests left ACTIVE
+
+  const em = app.services.orm.em.fork();
+  for (const [id, winnerId, finalPrice] of [[won.id, 'clock-bidder', 250], [unsold.id, null, null]] as const) {
+    const auction = auctionWire(await em.findOneOrFail(Auction, { id }));
+    expect(auction).toMatchObject({ status: 'ENDED', winnerId, endedAt: new Date(T + 260_000).toISOString() });
+    const rows = await em.execute<Array<{ id: string; topic: string; payload: Record<string, unknown> }>>(
+      `select id, topic, payload from outbox_events where topic in ('AUCTION_ENDED', ?) and payload -> 'auction' ->> 'id' = ? order by topic`,
+      [`AUCTION_UPDATED:${id}`, id],
+    );
+    const ended = rows.filter((r) => r.topic === 'AUCTION_ENDED');
+    // The end's own AUCTION_UPDATED (the auction's earlier ones come from its creation and its bid).
+    const updated = rows.filter((r) => r.topic !== 'AUCTION_ENDED' && (r.payload.auction as { status: string }).status === 'ENDED');
+    expect(ended).toHaveLength(1);
+    expect(ended[0].payload).toEqual({ eventId: ended[0].id, auction, winnerId, finalPrice, endedAt: auction.endedAt });
+    expect(updated).toHaveLength(1);
+    expect(updated[0].payload).toEqual({ eventId: updated[0].id, auction });
+  }
 });
