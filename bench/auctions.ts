@@ -6,7 +6,10 @@
  * `instant` (all N at the same round second, as auction houses end lots) runs Deadline's design with 1
  * and with 10 watchers. Talks only to 127.0.0.1.
  * Options: --sizes=1000,10000 --clients=10 --designs=deadline,naive --shapes=spread,instant --instant-clients=1,10
- *   --lanes=N (AUCTION_END_LANES for Deadline's design; the server's default when not given)
+ *   --lanes=N, --batch=N (AUCTION_END_LANES, AUCTION_END_BATCH_SIZE for Deadline's design; the server's
+ *   defaults when not given)
+ *   --warmup=N (`instant`: N auctions end at an instant first, unmeasured, so the measured round meets a
+ *   server that has been running, as in production; default 1000, 0 for a server just started)
  */
 import { cpus, totalmem } from 'node:os';
 import { Agenda } from 'agenda';
@@ -31,6 +34,9 @@ type Shape = 'spread' | 'instant';
 const SHAPES = arg('shapes', 'spread,instant').split(',') as Shape[];
 const INSTANT_CLIENTS = arg('instant-clients', '1,10').split(',').map(Number);
 const LANES = arg('lanes', '');
+const BATCH = arg('batch', '');
+/** `instant` only: auctions ending at one instant first, unmeasured (a server that has been running); 0 measures a cold one. */
+const WARMUP = Number(arg('warmup', '1000'));
 const LEAD_MS = 4000; // time between the inserts' end and the first endTime
 const TIMEOUT_MS = 120_000;
 
@@ -56,60 +62,32 @@ interface Result {
 async function run(design: Design, n: number, shape: Shape, clients: number): Promise<Result> {
   return withDatabase(async (databaseUrl) => {
     // The naive design must not be helped by Deadline's safety sweep.
-    const config = benchConfig(databaseUrl, { ENABLE_CRON: design === 'naive' ? 'false' : 'true', ...(LANES ? { AUCTION_END_LANES: LANES } : {}) });
+    const config = benchConfig(databaseUrl, { ENABLE_CRON: design === 'naive' ? 'false' : 'true', ...(LANES ? { AUCTION_END_LANES: LANES } : {}),
+      ...(BATCH ? { AUCTION_END_BATCH_SIZE: BATCH } : {}),
+    });
     const app = await startApp(config, { log: pino({ level: 'warn' }) });
     const token = signToken(config.jwtSecret, 'bench-watcher', 'user');
-    const worker = new Worker(new URL('./clients.js', import.meta.url), {
-      workerData: { url: app.url.replace('http', 'ws'), token, clients, n },
-    });
-    const messages: Array<(m: any) => void> = [];
-    worker.on('message', (m) => messages.splice(0).forEach((f) => f(m)));
-    const nextMessage = () => new Promise<any>((resolve) => messages.push(resolve));
-    const ready = await nextMessage();
-    if (ready.type !== 'ready') throw new Error('clients did not start');
-
-    const setupStarted = Date.now();
-    const lead = Date.now() + LEAD_MS + (design === 'naive' ? Math.ceil(n / 300) * 1000 : 0);
-    // `instant`: the next round second after the lead, every auction at that same millisecond.
-    const firstEnd = shape === 'instant' ? Math.ceil(lead / 1000) * 1000 : lead;
-    const ends = Array.from({ length: n }, (_, i) => new Date(shape === 'instant' ? firstEnd : firstEnd + Math.floor((i * 1000) / n)));
     const em = app.services.orm.em.fork();
     await em.execute(`insert into users (id, role) values ('bench-seller', 'user') on conflict do nothing`);
-    const rows: Array<{ id: string; end_time: string }> = [];
-    for (let i = 0; i < n; i += 2000) {
-      const chunk = ends.slice(i, i + 2000).map((end, j) => ({ nft: `nft-${i + j}`, end: end.toISOString() }));
-      rows.push(
-        ...(await em.execute<Array<{ id: string; end_time: string }>>(
-          `insert into auctions (seller_id, nft_id, title, starting_price, min_increment, end_time, soft_close_seconds)
-           select 'bench-seller', nft, 'Bench lot', 100, 10, "end"::timestamptz, 0
-             from jsonb_to_recordset(?::jsonb) as r(nft text, "end" text) returning *`,
-          [JSON.stringify(chunk)],
-        )),
-      );
+    // A server that has been running: the same case once, unmeasured, before the measured one.
+    if (shape === 'instant' && WARMUP > 0) {
+      const warm = await endRound(app, WARMUP, shape, clients, design, token, databaseUrl);
+      warm.worker.postMessage('close');
+      await new Promise((r) => warm.worker.once('exit', r));
     }
-    let naive: { agenda: Agenda; pool: pg.Pool } | undefined;
-    if (design === 'deadline') {
-      // What createAuction does after commit; arming is a no-op for all but the earliest.
-      await app.deadlines.arm(AUCTION_END, ends[0]);
-    } else {
-      naive = await naiveDesign(app, databaseUrl, rows);
-    }
-    const setupMs = Date.now() - setupStarted;
-    if (Date.now() > firstEnd) console.warn(`  setup overran the first endTime by ${Date.now() - firstEnd} ms`);
-
-    const finished = nextMessage();
-    const timer = setTimeout(() => worker.postMessage('report'), firstEnd - Date.now() + TIMEOUT_MS);
-    const report = await finished;
-    clearTimeout(timer);
+    const { report, firstEnd, ends, setupMs, worker, naive } = await endRound(app, n, shape, clients, design, token, databaseUrl);
     const lateness = (report.lateness as number[]).sort((a, b) => a - b);
     const [{ ended }] = await app.services.orm.em
       .fork()
-      .execute<Array<{ ended: string }>>(`select count(*) as ended from auctions where status = 'ENDED'`);
+      .execute<Array<{ ended: string }>>(`select count(*) as ended from auctions where status = 'ENDED' and end_time >= ?`, [new Date(firstEnd)]);
     // The server's side of it: ended_at - end_time, before the event travels to the clients.
     const endLateness = (
       await app.services.orm.em
         .fork()
-        .execute<Array<{ ms: string }>>(`select extract(epoch from ended_at - end_time) * 1000 as ms from auctions where ended_at is not null order by 1`)
+        .execute<Array<{ ms: string }>>(
+          `select extract(epoch from ended_at - end_time) * 1000 as ms from auctions where ended_at is not null and end_time >= ? order by 1`,
+          [new Date(firstEnd)],
+        )
     ).map((r) => Math.round(Number(r.ms)));
 
     worker.postMessage('close');
@@ -137,6 +115,52 @@ async function run(design: Design, n: number, shape: Shape, clients: number): Pr
       endedMax: endLateness[endLateness.length - 1],
     };
   });
+}
+
+/** One round: `n` auctions inserted and armed, watched by `clients` watchers until all heard every end. */
+async function endRound(app: App, n: number, shape: Shape, clients: number, design: Design, token: string, databaseUrl: string) {
+  const worker = new Worker(new URL('./clients.js', import.meta.url), {
+    workerData: { url: app.url.replace('http', 'ws'), token, clients, n },
+  });
+  const messages: Array<(m: any) => void> = [];
+  worker.on('message', (m) => messages.splice(0).forEach((f) => f(m)));
+  const nextMessage = () => new Promise<any>((resolve) => messages.push(resolve));
+  const ready = await nextMessage();
+  if (ready.type !== 'ready') throw new Error('clients did not start');
+
+  const setupStarted = Date.now();
+  const lead = Date.now() + LEAD_MS + (design === 'naive' ? Math.ceil(n / 300) * 1000 : 0);
+  // `instant`: the next round second after the lead, every auction at that same millisecond.
+  const firstEnd = shape === 'instant' ? Math.ceil(lead / 1000) * 1000 : lead;
+  const ends = Array.from({ length: n }, (_, i) => new Date(shape === 'instant' ? firstEnd : firstEnd + Math.floor((i * 1000) / n)));
+  const em = app.services.orm.em.fork();
+  const rows: Array<{ id: string; end_time: string }> = [];
+  for (let i = 0; i < n; i += 2000) {
+    const chunk = ends.slice(i, i + 2000).map((end, j) => ({ nft: `nft-${firstEnd}-${i + j}`, end: end.toISOString() }));
+    rows.push(
+      ...(await em.execute<Array<{ id: string; end_time: string }>>(
+        `insert into auctions (seller_id, nft_id, title, starting_price, min_increment, end_time, soft_close_seconds)
+         select 'bench-seller', nft, 'Bench lot', 100, 10, "end"::timestamptz, 0
+           from jsonb_to_recordset(?::jsonb) as r(nft text, "end" text) returning *`,
+        [JSON.stringify(chunk)],
+      )),
+    );
+  }
+  let naive: { agenda: Agenda; pool: pg.Pool } | undefined;
+  if (design === 'deadline') {
+    // What createAuction does after commit; arming is a no-op for all but the earliest.
+    await app.deadlines.arm(AUCTION_END, ends[0]);
+  } else {
+    naive = await naiveDesign(app, databaseUrl, rows);
+  }
+  const setupMs = Date.now() - setupStarted;
+  if (Date.now() > firstEnd) console.warn(`  setup overran the first endTime by ${Date.now() - firstEnd} ms`);
+
+  const finished = nextMessage();
+  const timer = setTimeout(() => worker.postMessage('report'), firstEnd - Date.now() + TIMEOUT_MS);
+  const report = await finished;
+  clearTimeout(timer);
+  return { report, firstEnd, ends, setupMs, worker, naive };
 }
 
 /** What a user writes first: one Agenda job per auction, Agenda's defaults, ending it when it fires. */
