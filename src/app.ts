@@ -117,6 +117,12 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     inlineWindowMs: config.deadlineInlineWindowSeconds * 1000,
     // By then every scheduler has scanned again and runs the wake-ups re-armed meanwhile.
     handoverMs: (config.jobProcessEverySeconds + 1) * 1000,
+    armBackstopMs: config.deadlineArmBackstopMs,
+  });
+  // Local starts, and other instances' through Agenda's state notifications (remote = true).
+  scheduler.on('start', (job: { attrs?: { name: string }; jobName?: string }, remote?: boolean) => {
+    const name = remote ? job.jobName : job.attrs?.name;
+    if (name) deadlines.noteJobStart(name);
   });
   const metrics = new Metrics();
   deadlines.onSettled = (kind, latenessMs) => metrics.deadlinesSettled(kind, latenessMs);

@@ -78,6 +78,12 @@ export interface DeadlinesOptions {
   inlineWindowMs: number;
   /** After another instance's graceful stop, how long this one settles each kind's deadlines on its own timer. */
   handoverMs: number;
+  /**
+   * How long after an armed time the instance that armed it checks that a wake-up of the kind has
+   * started here since, and wakes the kind itself if none has while the arm is still the armed one
+   * (see `backstop`); 0 (the default) leaves it to Agenda and the watch.
+   */
+  armBackstopMs?: number;
 }
 
 
@@ -113,6 +119,9 @@ export class Deadlines {
   private checking = false;
   private watchFailing = false;
   private readonly takeOvers = new Set<NodeJS.Timeout>();
+  /** Per kind: when a wake-up last started here (ms), and the backstop timer of this instance's last arm. */
+  private readonly lastStart = new Map<string, number>();
+  private readonly backstops = new Map<string, NodeJS.Timeout>();
   /** Told after each committed batch how late (ms, settled − due) its deadlines were: the lateness metric. */
   onSettled: (kind: string, latenessMs: number[]) => void = () => {};
 
@@ -142,6 +151,14 @@ export class Deadlines {
     if (failed.length > 0) throw new UnsettledDeadlines(payload.kind, failed);
   }
 
+  /**
+   * Agenda started a job, here or on another instance (its state notifications): a wake-up's start
+   * tells this instance's backstop that the arm was not missed.
+   */
+  noteJobStart(jobName: string): void {
+    for (const name of this.kinds.keys()) if (wakeJobName(name) === jobName) this.lastStart.set(name, this.clock.now().getTime());
+  }
+
   names(): string[] {
     return [...this.kinds.keys()];
   }
@@ -151,6 +168,7 @@ export class Deadlines {
     this.stopping = true;
     clearInterval(this.watchTimer);
     for (const timer of this.takeOvers) clearTimeout(timer);
+    for (const timer of this.backstops.values()) clearTimeout(timer);
   }
 
   /**
@@ -263,6 +281,7 @@ export class Deadlines {
    */
   async wake(kindName: string, armId?: string): Promise<WakeResult> {
     this.local.set(kindName, (this.local.get(kindName) ?? 0) + 1);
+    this.lastStart.set(kindName, this.clock.now().getTime());
     try {
       return await this.wakeHere(kindName, armId);
     } finally {
@@ -449,10 +468,46 @@ export class Deadlines {
     await this.scheduler.schedule(at, wakeJobName(row.kind), { kind: row.kind, armId });
     row.wakeAt = at;
     row.armId = armId;
+    this.backstop(row.kind, armId, at);
     // A replaced wake-up still in the future would only wake to find nothing: drop it.
     if (replaced.armId && replaced.wakeAt && replaced.wakeAt.getTime() > this.clock.now().getTime()) {
       await this.cancelArm(row.kind, replaced.armId);
     }
+  }
+
+  /**
+   * Agenda runs a locked wake-up from a timer set for its time, and that timer can fire a moment
+   * early (Node counts it from the event loop's cached time): Agenda then puts the job back in its
+   * queue without a new timer, and it waits for the next scan (JOB_PROCESS_EVERY_SECONDS) or for the
+   * watch. That settled 1,000 same-instant ends 416–540 ms late in about 1 round of 16 of
+   * `bench:auctions` (docs/benchmarks.md). So `armBackstopMs` after the armed time, the instance that
+   * armed it wakes the kind itself if no wake-up of it has started since (here, or on another instance
+   * as Agenda's state notifications tell: `noteJobStart`) and the arm is still the armed one. Running
+   * beside a wake-up that did start elsewhere unheard of is safe, as for the watch: batches take their
+   * rows SKIP LOCKED and settle by conditional update.
+   */
+  private backstop(kind: string, armId: string, at: Date): void {
+    const graceMs = this.opts.armBackstopMs ?? 0;
+    if (graceMs <= 0 || this.stopping) return;
+    clearTimeout(this.backstops.get(kind));
+    const timer = setTimeout(
+      () => {
+        if (this.backstops.get(kind) === timer) this.backstops.delete(kind);
+        if (this.stopping || (this.lastStart.get(kind) ?? 0) >= at.getTime() || (this.local.get(kind) ?? 0) > 0) return;
+        void this.orm.em
+          .fork()
+          .execute<Array<{ arm_id: string | null }>>('select arm_id from deadline_wakeups where kind = ?', [kind])
+          .then(async ([row]) => {
+            if (row?.arm_id !== armId || this.stopping || (this.lastStart.get(kind) ?? 0) >= at.getTime()) return;
+            this.log.info({ kind, armedAt: at }, 'deadline wake-up not started on time here: settling what is due');
+            await this.wake(kind);
+          })
+          .catch((err) => this.log.warn({ err, kind }, 'deadline backstop failed; the watch retries'));
+      },
+      Math.max(0, at.getTime() - this.clock.now().getTime()) + graceMs,
+    );
+    timer.unref();
+    this.backstops.set(kind, timer);
   }
 
   private async cancelArm(kind: string, armId: string): Promise<void> {

@@ -165,12 +165,12 @@ afterAll(async () => {
 
 let seq = 0;
 /** A fresh engine with its own kinds (unique names: the wake-up rows of other tests stay apart). */
-function setup(kindCount = 1) {
+function setup(kindCount = 1, opts: Partial<DeadlinesOptions> = {}) {
   const clock = new TestClock(Math.floor(Date.now() / 1000) * 1000);
   const scheduler = new FakeScheduler();
   const tx = new Transactions(orm, relay, clock, log);
   // Deadlines calls only schedule() and cancel() on its Scheduler (an Agenda); the fake records them.
-  const deadlines = new Deadlines(orm, tx, scheduler as unknown as Scheduler, clock, log, OPTS);
+  const deadlines = new Deadlines(orm, tx, scheduler as unknown as Scheduler, clock, log, { ...OPTS, ...opts });
   const run = ++seq;
   const kinds = Array.from({ length: kindCount }, (_, i) => new FakeKind(`fake-${run}-${i}`));
   for (const k of kinds) deadlines.register(k);
@@ -441,4 +441,30 @@ test('taking over from a stopping instance: each kind\'s next deadline is settle
   expect(kind.get('next').settled).toBe(true);
   expect(T).toBeLessThanOrEqual(due);
   deadlines.stop();
+});
+
+test('a wake-up that does not start on time is run by the instance that armed it, armBackstopMs after; one that started is left alone', async () => {
+  const { clock, deadlines, scheduler, kinds: [kind], T } = setup(1, { armBackstopMs: 100 });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    kind.add('missed', T + 200);
+    await deadlines.arm(kind.name, new Date(T + 200));
+    const armedAt = Date.now();
+    clock.t = T + 200; // due; its Agenda job stays queued and never starts (its timer fired early)
+    await sleep(200 - (Date.now() - armedAt)); // 200 ms after the arm: within the grace
+    expect(kind.get('missed').settled).toBe(false);
+    await sleep(250);
+    expect(kind.get('missed').settled).toBe(true);
+
+    // The next arm's wake-up starts (here or, as Agenda's notifications tell, elsewhere): nothing more.
+    kind.add('started', T + 300);
+    await deadlines.arm(kind.name, new Date(T + 300));
+    clock.t = T + 300;
+    deadlines.noteJobStart(wakeJobName(kind.name));
+    await sleep(450);
+    expect(kind.get('started').settled).toBe(false);
+    expect(scheduler.live(kind.name).map((w) => w.at.getTime())).toEqual([T + 300]);
+  } finally {
+    deadlines.stop();
+  }
 });
