@@ -329,6 +329,15 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   // listening: 100,000 overdue orders take ~15 s to settle (docs/benchmarks.md), and health checks and
   // clients are answered meanwhile (a pay or cancel of an overdue order is refused as expired).
   try {
+    // Before the recovery: a peer stopping meanwhile (a rolling restart stops the old instance as soon
+    // as the new one answers /health) hands its deadlines over to this one too. Running beside the
+    // recovery is safe, as beside any wake-up (SKIP LOCKED, conditional updates). Listening after it,
+    // the handover of a peer stopped during a ~100 ms recovery was missed, and its next deadlines waited
+    // for the watch (431–558 ms late in 3 of 4 runs of bench:failover's SIGTERM case).
+    deadlines.watch(config.deadlineWatchMs, config.deadlineWatchGraceMs, () => states.paused());
+    await bus.listen(DEADLINE_HANDOVER, (payload) => {
+      if (payload.from !== instanceName) deadlines.takeOver().catch((err) => log.warn({ err }, 'taking over deadlines failed; the watch retries'));
+    });
     const paused = await states.paused();
     for (const kind of deadlines.names()) {
       if (paused.includes(wakeJobName(kind))) log.warn({ kind }, 'deadline kind paused by an admin: not recovered at start-up');
@@ -349,10 +358,6 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
         await states.finished('vip-reminders', null);
       }
     }
-    deadlines.watch(config.deadlineWatchMs, config.deadlineWatchGraceMs, () => states.paused());
-    await bus.listen(DEADLINE_HANDOVER, (payload) => {
-      if (payload.from !== instanceName) deadlines.takeOver().catch((err) => log.warn({ err }, 'taking over deadlines failed; the watch retries'));
-    });
     // Flash sales: consume every sale's stream, and load into Redis the open ones it lost (it may
     // have restarted empty); then again every SECKILL_DISCOVER_SECONDS, for sales started elsewhere.
     const discover = () => flashSales.discover(orm.em.fork(), clock.now());
