@@ -122,6 +122,8 @@ export class Deadlines {
   /** Per kind: when a wake-up last started here (ms), and the backstop timer of this instance's last arm. */
   private readonly lastStart = new Map<string, number>();
   private readonly backstops = new Map<string, NodeJS.Timeout>();
+  /** The wake-up jobs an admin paused (given with `watch`): neither the watch nor the backstop runs them. */
+  private paused: () => Promise<readonly string[]> = async () => [];
   /** Told after each committed batch how late (ms, settled − due) its deadlines were: the lateness metric. */
   onSettled: (kind: string, latenessMs: number[]) => void = () => {};
 
@@ -179,6 +181,7 @@ export class Deadlines {
    * with SKIP LOCKED and settle by conditional update, so each deadline is still settled once.
    */
   watch(everyMs: number, graceMs: number, paused: () => Promise<readonly string[]>): void {
+    this.paused = paused;
     if (everyMs <= 0) return;
     this.watchTimer = setInterval(() => void this.check(graceMs, paused), everyMs);
     this.watchTimer.unref();
@@ -482,7 +485,8 @@ export class Deadlines {
    * watch. That settled 1,000 same-instant ends 416–540 ms late in about 1 round of 16 of
    * `bench:auctions` (docs/benchmarks.md). So `armBackstopMs` after the armed time, the instance that
    * armed it wakes the kind itself if no wake-up of it has started since (here, or on another instance
-   * as Agenda's state notifications tell: `noteJobStart`) and the arm is still the armed one. Running
+   * as Agenda's state notifications tell: `noteJobStart`), the arm is still the armed one and the kind
+   * is not paused. Running
    * beside a wake-up that did start elsewhere unheard of is safe, as for the watch: batches take their
    * rows SKIP LOCKED and settle by conditional update.
    */
@@ -499,6 +503,7 @@ export class Deadlines {
           .execute<Array<{ arm_id: string | null }>>('select arm_id from deadline_wakeups where kind = ?', [kind])
           .then(async ([row]) => {
             if (row?.arm_id !== armId || this.stopping || (this.lastStart.get(kind) ?? 0) >= at.getTime()) return;
+            if ((await this.paused()).includes(wakeJobName(kind))) return;
             this.log.info({ kind, armedAt: at }, 'deadline wake-up not started on time here: settling what is due');
             await this.wake(kind);
           })
