@@ -6,21 +6,47 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { signToken } from '../dist/src/auth.js';
 
-const port = 40000 + Math.floor(Math.random() * 10000);
-const base = `http://localhost:${port}`;
 const secret = 'playground-check-secret-0123456789';
-const env = {
-  ...process.env,
-  PORT: String(port),
-  NODE_ENV: 'test',
-  JWT_SECRET: secret,
-  DATABASE_URL: process.env.PLAYGROUND_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/deadline_playground_check',
-  REDIS_PREFIX: `playground-check-${port}`,
-  LOG_LEVEL: 'warn',
-};
-const server = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+
+/**
+ * A port the system just gave out as free. A random one in 40000–49999 lay inside Linux's ephemeral
+ * range, so a client connection of the test run could hold it as its local port (EADDRINUSE at start-up).
+ */
+async function freePort() {
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+let port;
+let base;
+let server;
+/** Starts the server on a free port; again on another one if it exits before answering (the port was taken meanwhile). */
+async function startServer() {
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    base = `http://localhost:${port}`;
+    const env = {
+      ...process.env,
+      PORT: String(port),
+      NODE_ENV: 'test',
+      JWT_SECRET: secret,
+      DATABASE_URL: process.env.PLAYGROUND_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/deadline_playground_check',
+      REDIS_PREFIX: `playground-check-${port}`,
+      LOG_LEVEL: 'warn',
+    };
+    server = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const exited = new Promise((resolve) => server.once('exit', () => resolve('exited')));
+    const outcome = await Promise.race([waitForHealth().then(() => 'healthy', () => 'unhealthy'), exited]);
+    if (outcome === 'healthy') return;
+    if (outcome === 'unhealthy' || attempt === 3) throw new Error('the server did not become healthy');
+  }
+}
 const blocked = [];
 let browser;
 let page;
@@ -47,7 +73,7 @@ async function runInPlayground(page, query, expectText, timeout = 15_000) {
 }
 
 try {
-  await waitForHealth();
+  await startServer();
   const token = signToken(secret, 'playground-admin', 'admin');
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -112,6 +138,8 @@ try {
   console.error('response pane:', await page?.locator('.graphiql-response').textContent().catch(() => '(none)'));
 } finally {
   await browser?.close();
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
+  if (server && server.exitCode === null && server.signalCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+  }
 }
