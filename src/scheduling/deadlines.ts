@@ -484,11 +484,12 @@ export class Deadlines {
    * queue without a new timer, and it waits for the next scan (JOB_PROCESS_EVERY_SECONDS) or for the
    * watch. That settled 1,000 same-instant ends 416–540 ms late in about 1 round of 16 of
    * `bench:auctions` (docs/benchmarks.md). So `armBackstopMs` after the armed time, the instance that
-   * armed it wakes the kind itself if no wake-up of it has started since (here, or on another instance
-   * as Agenda's state notifications tell: `noteJobStart`), the arm is still the armed one and the kind
-   * is not paused. Running
-   * beside a wake-up that did start elsewhere unheard of is safe, as for the watch: batches take their
-   * rows SKIP LOCKED and settle by conditional update.
+   * armed it runs a wake-up of the kind now (an Agenda job due at once) if none has started since
+   * (here, or on another instance as Agenda's state notifications tell: `noteJobStart`), the arm is
+   * still the armed one and the kind is not paused. Running beside a wake-up that did start elsewhere
+   * unheard of is safe, as for the watch: batches take their rows SKIP LOCKED and settle by conditional
+   * update. (Settling in-process instead, the re-arm after it cancelled the arm's own job before that
+   * started, and the run went unrecorded: the metrics test caught it on a busy machine.)
    */
   private backstop(kind: string, armId: string, at: Date): void {
     const graceMs = this.opts.armBackstopMs ?? 0;
@@ -504,8 +505,11 @@ export class Deadlines {
           .then(async ([row]) => {
             if (row?.arm_id !== armId || this.stopping || (this.lastStart.get(kind) ?? 0) >= at.getTime()) return;
             if ((await this.paused()).includes(wakeJobName(kind))) return;
-            this.log.info({ kind, armedAt: at }, 'deadline wake-up not started on time here: settling what is due');
-            await this.wake(kind);
+            this.log.info({ kind, armedAt: at }, 'deadline wake-up not started on time: running one now');
+            // Through Agenda, as a run of the wake-up job like any other (recorded, counted, paused by an
+            // admin's pause): saving a job due now makes Agenda fill and process its queue at once, which
+            // also starts the stranded one (it then finds nothing left, or what is still due).
+            await this.scheduler.now(wakeJobName(kind), { kind } satisfies WakeupPayload);
           })
           .catch((err) => this.log.warn({ err, kind }, 'deadline backstop failed; the watch retries'));
       },
