@@ -59,8 +59,8 @@ export async function createSchema(): Promise<GraphQLSchema> {
  * Every event a subscriber hears is executed through its subscription's root field resolver. For a
  * method with an `@Arg`, type-graphql's resolver is asynchronous whatever the argument (its argument
  * validation is an async function, though class-validator validates only objects), so each event's
- * execution became a chain of promises: 1,000 `auctionEnded` events took 11 ms to execute, 3.8 ms with
- * the method called directly (docs/benchmarks.md, "Same-instant ends"). The root fields whose methods
+ * execution became a chain of promises: 1,000 `auctionEnded` events took 6.7–11 ms to execute, 3.7 ms
+ * with the method called directly (docs/benchmarks.md, "Same-instant ends"). The root fields whose methods
  * take only the event (`@Root()`, untyped), scalar arguments (which the subscribe function has
  * already used) and the context, with no middleware and no roles, call their method directly; any
  * other shape keeps type-graphql's resolver.

@@ -80,8 +80,8 @@ export interface DeadlinesOptions {
   handoverMs: number;
   /**
    * How long after an armed time the instance that armed it checks that a wake-up of the kind has
-   * started here since, and wakes the kind itself if none has while the arm is still the armed one
-   * (see `backstop`); 0 (the default) leaves it to Agenda and the watch.
+   * started since (on any instance), and saves one due now if none has while the arm is still the
+   * armed one (see `backstop`); 0 (the default) leaves it to Agenda and the watch.
    */
   armBackstopMs?: number;
 }
@@ -119,7 +119,7 @@ export class Deadlines {
   private checking = false;
   private watchFailing = false;
   private readonly takeOvers = new Set<NodeJS.Timeout>();
-  /** Per kind: when a wake-up last started here (ms), and the backstop timer of this instance's last arm. */
+  /** Per kind: when a wake-up last started (ms; here, or elsewhere as Agenda told), and the backstop timer of this instance's last arm. */
   private readonly lastStart = new Map<string, number>();
   private readonly backstops = new Map<string, NodeJS.Timeout>();
   /** The wake-up jobs an admin paused (given with `watch`): neither the watch nor the backstop runs them. */
