@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { freePort, pct, SERVER_NODE_FLAGS, stopAfter, withDatabase } from './support.js';
+import { AUCTION_ENDED_EVENTS_SQL } from '../src/services/auctions.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const MODES = arg('modes', 'kill,term').split(',') as Array<'kill' | 'term'>;
@@ -106,8 +107,8 @@ async function run(mode: 'kill' | 'term') {
       const { rows } = await db.query<{ ms: string | null }>(`select extract(epoch from ended_at - end_time) * 1000 as ms from auctions where title = 'Failover lot'`);
       const lateness = rows.filter((r) => r.ms !== null).map((r) => Math.round(Number(r.ms))).sort((a, b) => a - b);
       const { rows: events } = await db.query<{ n: string; once: string }>(
-        `select count(distinct payload->'auction'->>'id') as n, count(*) as once from outbox_events
-          where topic = 'AUCTION_ENDED' and payload->'auction'->>'title' = 'Failover lot'`,
+        `select count(distinct e.auction_id) as n, count(*) as once from ${AUCTION_ENDED_EVENTS_SQL} e
+           join auctions a on a.id::text = e.auction_id where a.title = 'Failover lot'`,
       );
       const early = lateness.filter((ms) => ms < 0).length;
       return { mode, stops, auctions: n, ended: lateness.length, endedEvents: Number(events[0].once), distinct: Number(events[0].n), early, p50: pct(lateness, 50), p99: pct(lateness, 99), max: lateness.at(-1) ?? NaN };

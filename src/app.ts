@@ -10,6 +10,7 @@ import { ensureDatabase, initOrm, migrate } from './db/orm.js';
 import { isDatabaseUnavailable, OutageLog } from './db/unavailable.js';
 import { Transactions } from './db/transactions.js';
 import { EventBus } from './events/bus.js';
+import { EventBatches } from './events/outbox.js';
 import { committedSince, OutboxRelay } from './events/relay.js';
 import { afterMajorGc } from './http/gc-watch.js';
 import { createApollo, createWsServer, graphqlJsonPost, graphqlOverHttp, httpContext } from './http/graphql.js';
@@ -30,7 +31,7 @@ import { JobStates } from './scheduling/job-states.js';
 import { JobRuns } from './scheduling/job-runs.js';
 import { JOB_EVENTS_CHANNEL, type JobEventMessage } from './events/types.js';
 import { registerJobs } from './scheduling/jobs.js';
-import { AuctionService } from './services/auctions.js';
+import { auctionEnds, AuctionService } from './services/auctions.js';
 import { AuditLog } from './services/audit.js';
 import { MessageService } from './services/messages.js';
 import { VipService } from './services/vip.js';
@@ -99,8 +100,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   watchRedis(redisSub, 'subscriber', log);
   await Promise.all([redisPub.ping(), redisSub.ping()]);
 
-  const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log, committedSince(orm), config.eventDedupeWindowSeconds * 1000);
-  const relay = new OutboxRelay(orm, bus, log, config.outboxRepublishAfterSeconds, config.outboxRetentionHours);
+  const batches = new EventBatches([auctionEnds]);
+  const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log, committedSince(orm, batches), config.eventDedupeWindowSeconds * 1000);
+  const relay = new OutboxRelay(orm, bus, log, batches, config.outboxRepublishAfterSeconds, config.outboxRetentionHours);
   const tx = new Transactions(orm, relay, clock, log);
   const { scheduler, backend } = createScheduler(config, instanceName, log, outage);
   const jobs = trackRunning(scheduler, backend);

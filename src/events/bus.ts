@@ -12,6 +12,8 @@ export interface PublishedEvent {
    * sent as is. Such a producer may give only `eventId` in `payload`, and nothing but the bus reads more.
    */
   wire?: string;
+  /** The outbox row that holds it, when that is not a row of its own (an event batch: `EventBatchKind`). */
+  outboxId?: string;
 }
 
 type Listener = (payload: PublishedEvent['payload']) => void;

@@ -66,6 +66,59 @@ export class EventSink {
   }
 }
 
+/**
+ * An outbox row that stands for many events: a set-based statement that changes many rows at once (a
+ * batch of auction ends) writes one such row, under a topic of its own that starts with `@` (never a
+ * channel), instead of one row per event. Its events are built from the rows the statement changed:
+ * right after commit by the statement's caller, and again from the same rows, with the same event ids,
+ * whenever the outbox is read back (the sweep after a crash, a subscriber's catch-up). So the rows must
+ * not change after the batch: an ended auction never does.
+ */
+export interface EventBatchKind {
+  /** The outbox rows' topic, `@`-prefixed. */
+  readonly topic: string;
+  /** The events of these rows' payloads, in the order they were committed. */
+  expand(em: EntityManager, rows: ReadonlyArray<{ id: string; payload: unknown }>): Promise<PublishedEvent[]>;
+}
+
+/** An outbox row as read back: its own event, or a batch of them. */
+export interface OutboxRow {
+  id: string;
+  topic: string;
+  payload: Record<string, unknown>;
+}
+
+/** The event batch kinds of this server, by topic: turns outbox rows back into the events they hold. */
+export class EventBatches {
+  private readonly kinds: Map<string, EventBatchKind>;
+
+  constructor(kinds: readonly EventBatchKind[]) {
+    for (const kind of kinds) if (!kind.topic.startsWith('@')) throw new Error(`event batch topic ${kind.topic} must start with @`);
+    this.kinds = new Map(kinds.map((k) => [k.topic, k]));
+  }
+
+  get topics(): string[] {
+    return [...this.kinds.keys()];
+  }
+
+  /** The events of these rows, in the rows' order; each carries the id of the row that holds it. */
+  async expand(em: EntityManager, rows: readonly OutboxRow[]): Promise<PublishedEvent[]> {
+    const expanded = new Map<string, PublishedEvent[]>();
+    for (const [topic, kind] of this.kinds) {
+      const own = rows.filter((r) => r.topic === topic);
+      if (own.length === 0) continue;
+      for (const event of await kind.expand(em, own)) {
+        const list = expanded.get(event.outboxId!) ?? [];
+        list.push(event);
+        expanded.set(event.outboxId!, list);
+      }
+    }
+    return rows.flatMap((r) =>
+      this.kinds.has(r.topic) ? (expanded.get(r.id) ?? []) : [{ channel: r.topic, payload: r.payload as PublishedEvent['payload'], outboxId: r.id }],
+    );
+  }
+}
+
 function outboxRow(item: EventItem) {
   const id = randomUUID();
   return { id, topic: channelOf(item.topic, item.key), payload: { ...item.payload, eventId: id } as PublishedEvent['payload'] };

@@ -1,17 +1,22 @@
 import { sql } from 'kysely';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { OutboxEvent } from '../entities/OutboxEvent.js';
 import type { Logger } from '../logger.js';
 import type { CommittedSince, EventBus, PublishedEvent } from './bus.js';
+import type { EventBatches, OutboxRow } from './outbox.js';
 
-/** The outbox read back for a subscriber that was cut off: events on these topics committed since `since`, oldest first. */
-export function committedSince(orm: MikroORM): CommittedSince {
+/**
+ * The outbox read back for a subscriber that was cut off: events on these topics committed since
+ * `since`, oldest first. Event batches are read whole and kept to the events on these topics.
+ */
+export function committedSince(orm: MikroORM, batches: EventBatches): CommittedSince {
   return async (topics, since) => {
-    const { rows } = await sql<{ topic: string; payload: PublishedEvent['payload'] }>`
-      select topic, payload from outbox_events where created_at >= ${since} and topic = any(${topics}::text[]) order by created_at`.execute(
-      orm.em.getKysely(),
-    );
-    return rows.map((r) => ({ channel: r.topic, payload: r.payload }));
+    const em = orm.em.fork();
+    const { rows } = await sql<OutboxRow>`
+      select id, topic, payload from outbox_events
+       where created_at >= ${since} and (topic = any(${topics}::text[]) or topic = any(${batches.topics}::text[]))
+       order by created_at`.execute(em.getKysely());
+    const wanted = new Set(topics);
+    return (await batches.expand(em, rows)).filter((e) => wanted.has(e.channel));
   };
 }
 
@@ -28,6 +33,7 @@ export class OutboxRelay {
     private readonly orm: MikroORM,
     private readonly bus: EventBus,
     private readonly log: Logger,
+    private readonly batches: EventBatches,
     private readonly republishAfterSeconds: number,
     private readonly retentionHours = 24,
   ) {}
@@ -43,7 +49,7 @@ export class OutboxRelay {
     this.bus.deliverLocal(events);
     try {
       await this.bus.publish(events);
-      await this.markPublished(events.map((e) => e.payload.eventId));
+      await this.markPublished([...new Set(events.map((e) => e.outboxId ?? e.payload.eventId))]);
       if (this.failing) this.log.info('outbox: publishing works again');
       this.failing = false;
     } catch (err) {
@@ -74,7 +80,7 @@ export class OutboxRelay {
   async sweep(limit = 500): Promise<number> {
     // Claim and read in one statement (SKIP LOCKED: two sweeps never take the same rows).
     const em = this.orm.em.fork();
-    const claimed = await em.execute<Array<Record<string, unknown>>>(
+    const rows = await em.execute<OutboxRow[]>(
       `update outbox_events set claimed_at = now()
         where id in (
           select id from outbox_events
@@ -84,19 +90,14 @@ export class OutboxRelay {
            order by created_at
            limit ?
            for update skip locked)
-        returning *`,
+        returning id, topic, payload`,
       [this.republishAfterSeconds, this.republishAfterSeconds, limit],
     );
-    const rows = claimed.map((row) => em.map(OutboxEvent, row));
-    if (rows.length > 0) this.log.info({ count: rows.length }, 'republishing outbox events');
-    await this.send(rows);
-    return rows.length;
-  }
-
-  private async send(rows: OutboxEvent[]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.bus.publish(rows.map((r) => ({ channel: r.topic, payload: r.payload as PublishedEvent['payload'] })));
+    if (rows.length === 0) return 0;
+    this.log.info({ count: rows.length }, 'republishing outbox events');
+    await this.bus.publish(await this.batches.expand(em, rows));
     await this.markPublished(rows.map((r) => r.id));
+    return rows.length;
   }
 
   /**

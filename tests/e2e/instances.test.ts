@@ -1,5 +1,6 @@
 import type { App } from '../../src/app.js';
 import type { Config } from '../../src/config.js';
+import { AUCTION_ENDED_EVENTS_SQL } from '../../src/services/auctions.js';
 import {
   createAuction,
   createTestDatabase,
@@ -23,7 +24,7 @@ async function endedCounts(app: App, ids: string[]) {
     ids,
   );
   const events = await em.execute<Array<{ id: string; n: string }>>(
-    `select payload->'auction'->>'id' as id, count(*) as n from outbox_events where topic = 'AUCTION_ENDED' group by 1`,
+    `select auction_id as id, count(*) as n from ${AUCTION_ENDED_EVENTS_SQL} e group by 1`,
   );
   return { rows, events: new Map(events.map((e) => [e.id, Number(e.n)])) };
 }

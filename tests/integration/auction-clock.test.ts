@@ -5,6 +5,10 @@ import { startApp } from '../../src/app.js';
 import { pino } from 'pino';
 import { Auction } from '../../src/entities/Auction.js';
 import { auctionWire } from '../../src/events/types.js';
+import type { PublishedEvent } from '../../src/events/bus.js';
+import { EventBatches } from '../../src/events/outbox.js';
+import { committedSince } from '../../src/events/relay.js';
+import { auctionEnds } from '../../src/services/auctions.js';
 
 /** Business rules read "now" from the injected clock: here the test moves time, nothing sleeps. */
 class TestClock implements Clock {
@@ -82,29 +86,39 @@ test('an end time not in the future (by the server clock) is BAD_USER_INPUT', as
   expect(res.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
 });
 
-test('the events of an end carry the auction as auctionWire writes it, with its winner and price', async () => {
+test('the events of an end carry the auction as auctionWire writes it, with its winner and price, live and read back from the outbox', async () => {
   clock.set(T + 200_000);
   const won = await createAuction(app, seller, new Date(T + 260_000).toISOString());
   const unsold = await createAuction(app, seller, new Date(T + 260_000).toISOString());
   clock.set(T + 230_000);
   await gql(app, `mutation { placeBid(input: { auctionId: "${won.id}", amount: 250 }) { id } }`, {}, bidder);
+  const channels = ['AUCTION_ENDED', `AUCTION_UPDATED:${won.id}`, `AUCTION_UPDATED:${unsold.id}`];
+  const live: PublishedEvent[] = [];
+  const stops = await Promise.all(channels.map((channel) => app.services.bus.listen(channel, (payload) => live.push({ channel, payload }))));
+  const since = new Date();
   clock.set(T + 260_000);
   await app.deadlines.wake('auction-end'); // these two, and what earlier tests left ACTIVE
+  await Promise.all(stops.map((stop) => stop()));
+  // What a subscriber cut off meanwhile reads (and the sweep republishes): the same events, rebuilt.
+  const readBack = await committedSince(app.services.orm, new EventBatches([auctionEnds]))(channels, since);
 
   const em = app.services.orm.em.fork();
-  for (const [id, winnerId, finalPrice] of [[won.id, 'clock-bidder', 250], [unsold.id, null, null]] as const) {
-    const auction = auctionWire(await em.findOneOrFail(Auction, { id }));
-    expect(auction).toMatchObject({ status: 'ENDED', winnerId, endedAt: new Date(T + 260_000).toISOString() });
-    const rows = await em.execute<Array<{ id: string; topic: string; payload: Record<string, unknown> }>>(
-      `select id, topic, payload from outbox_events where topic in ('AUCTION_ENDED', ?) and payload -> 'auction' ->> 'id' = ? order by topic`,
-      [`AUCTION_UPDATED:${id}`, id],
-    );
-    const ended = rows.filter((r) => r.topic === 'AUCTION_ENDED');
-    // The end's own AUCTION_UPDATED (the auction's earlier ones come from its creation and its bid).
-    const updated = rows.filter((r) => r.topic !== 'AUCTION_ENDED' && (r.payload.auction as { status: string }).status === 'ENDED');
-    expect(ended).toHaveLength(1);
-    expect(ended[0].payload).toEqual({ eventId: ended[0].id, auction, winnerId, finalPrice, endedAt: auction.endedAt });
-    expect(updated).toHaveLength(1);
-    expect(updated[0].payload).toEqual({ eventId: updated[0].id, auction });
+  for (const events of [live, readBack]) {
+    for (const [id, winnerId, finalPrice] of [[won.id, 'clock-bidder', 250], [unsold.id, null, null]] as const) {
+      const auction = auctionWire(await em.findOneOrFail(Auction, { id }));
+      expect(auction).toMatchObject({ status: 'ENDED', winnerId, endedAt: new Date(T + 260_000).toISOString() });
+      const ended = events.filter((e) => e.channel === 'AUCTION_ENDED' && (e.payload.auction as { id: string }).id === id);
+      const updated = events.filter((e) => e.channel === `AUCTION_UPDATED:${id}`);
+      expect(ended.map((e) => e.payload)).toEqual([{ eventId: expect.any(String), auction, winnerId, finalPrice, endedAt: auction.endedAt }]);
+      expect(updated.map((e) => e.payload)).toEqual([{ eventId: expect.any(String), auction }]);
+    }
   }
+  const ids = (events: PublishedEvent[]) => events.map((e) => `${e.channel} ${e.payload.eventId}`).sort();
+  expect(ids(readBack)).toEqual(ids(live));
+  // One outbox row holds the batch, its events published with it.
+  const [{ rows, unpublished }] = await em.execute<Array<{ rows: number; unpublished: number }>>(
+    `select count(*)::int as rows, count(*) filter (where published_at is null)::int as unpublished from outbox_events where created_at >= ? and topic like '@%'`,
+    [since],
+  );
+  expect({ rows, unpublished }).toEqual({ rows: 1, unpublished: 0 });
 });

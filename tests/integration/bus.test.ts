@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { EventBus } from '../../src/events/bus.js';
+import { EventBatches } from '../../src/events/outbox.js';
 import { OutboxRelay } from '../../src/events/relay.js';
 import { waitUntil } from '../support/harness.js';
 
@@ -66,7 +67,7 @@ test('with the Redis publisher down, a listener on the committing instance still
   const offline = new EventBus(down, sub, `${prefix}:offline`, pino({ level: 'silent' }), async () => [], 60_000);
   const heard: string[] = [];
   await offline.listen('OWN', (payload) => heard.push(payload.eventId));
-  const relay = new OutboxRelay(undefined as unknown as MikroORM, offline, pino({ level: 'silent' }), 60);
+  const relay = new OutboxRelay(undefined as unknown as MikroORM, offline, pino({ level: 'silent' }), new EventBatches([]), 60);
   const id = randomUUID();
   await relay.publish([{ channel: 'OWN', payload: { eventId: id } }]);
   // The publish failed (left to the outbox sweep), the local listener heard it anyway.

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { App } from '../../src/app.js';
 import { UnknownJob, type JobInfo } from '../../src/scheduling/job-control.js';
+import { AUCTION_ENDED_EVENTS_SQL } from '../../src/services/auctions.js';
 import { AUCTION_FIELDS, createAuction, createTestDatabase, gql, inSeconds, LogCapture, sleep, start, testConfig, token, waitUntil } from '../support/harness.js';
 import { createOrder, createProduct, credit, withDb } from '../support/orders.js';
 
@@ -104,7 +105,7 @@ const auctionStatus = async (id: string) => {
 
 const endedEvents = (auctionId: string) =>
   withDb(db.url, async (c) => {
-    const { rows } = await c.query(`select count(*)::int as n from outbox_events where topic = 'AUCTION_ENDED' and payload->'auction'->>'id' = $1`, [auctionId]);
+    const { rows } = await c.query(`select count(*)::int as n from ${AUCTION_ENDED_EVENTS_SQL} e where auction_id = $1`, [auctionId]);
     return rows[0].n as number;
   });
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { App } from '../../src/app.js';
+import { EventSink } from '../../src/events/outbox.js';
 import { createTestDatabase, sleep, start, subscribed, testConfig, token, wsClient } from '../support/harness.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -40,6 +41,39 @@ test('an event committed but never published (a crash after commit) is published
   expect(await app.relay.sweep()).toBe(1);
   await sleep(500);
   expect(sub.events).toHaveLength(1);
+  sub.dispose();
+  await client.dispose();
+});
+
+test('a batch of auction ends committed but never published is published by the sweep: each event, with the ids the batch keeps', async () => {
+  const client = wsClient(app, token('listener'));
+  const sub = await subscribed(app, client, `subscription { auctionEnded { eventId auction { id status } winnerId } }`, {}, 'AUCTION_ENDED');
+  const em = app.services.orm.em.fork();
+  await em.execute(`insert into users (id, role) values ('batch-seller', 'user') on conflict do nothing`);
+  const ids = (
+    await em.execute<Array<{ id: string }>>(
+      `insert into auctions (seller_id, nft_id, title, starting_price, min_increment, end_time, soft_close_seconds)
+       select 'batch-seller', 'nft-' || g, 'Batch lot', 1, 1, now() - interval '1 second', 0 from generate_series(1, 3) g returning id::text`,
+    )
+  ).map((r) => r.id);
+  // What a process that died between commit and publish leaves behind: the ends and their batch row.
+  const ended = await em.fork().transactional((tem) =>
+    app.services.auctions.endDue({ em: tem, events: new EventSink(tem), now: new Date(), afterCommit: () => undefined }, 10, []),
+  );
+  expect(ended.settled.sort()).toEqual([...ids].sort());
+  const [batch] = await em.execute<Array<{ id: string; payload: { auctions: string[][] } }>>(
+    `update outbox_events set created_at = now() - interval '1 second' where topic like '@%' and published_at is null returning id, payload`,
+  );
+  expect(await app.relay.sweep()).toBe(1);
+  await sub.waitFor((s) => s.events.length === 3, 3_000, 'the three ends');
+  expect(sub.events.map((e) => e.auctionEnded).sort((a, b) => a.auction.id.localeCompare(b.auction.id))).toEqual(
+    batch.payload.auctions
+      .map(([id, eventId]) => ({ eventId, auction: { id, status: 'ENDED' }, winnerId: null }))
+      .sort((a, b) => a.auction.id.localeCompare(b.auction.id)),
+  );
+  expect(await app.relay.sweep()).toBe(0);
+  await sleep(300);
+  expect(sub.events).toHaveLength(3);
   sub.dispose();
   await client.dispose();
 });
