@@ -25,6 +25,8 @@ export interface Context {
   now(): Date;
   /** Subscriptions only: the operation, its variables and the caller's role (see sharedSubscribe). */
   operationKey?: string;
+  /** Subscriptions only: the operation and its name, whose compiled form serves every subscriber of it. */
+  operationText?: string;
 }
 
 export async function createContext(services: AppServices, authorization: unknown, requestId?: string): Promise<Context> {

@@ -17,6 +17,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 type PromiseOrValue<T> = T | Promise<T>;
+import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import { mapIterator } from '../events/iterators.js';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -333,14 +334,41 @@ async function sharedSubscribe(args: ExecutionArgs) {
   const stream = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in stream)) return stream as ExecutionResult;
   const key = (args.contextValue as Context).operationKey ?? '';
+  const run = eventExecutor(args);
   return mapIterator(stream as AsyncIterableIterator<unknown>, (payload) => {
-    if (payload === null || typeof payload !== 'object' || !key) return execute({ ...args, rootValue: payload });
+    if (payload === null || typeof payload !== 'object' || !key) return run(payload);
     let results = sharedResults.get(payload);
     if (!results) sharedResults.set(payload, (results = new Map()));
     let result = results.get(key);
-    if (!result) results.set(key, (result = execute({ ...args, rootValue: payload })));
+    if (!result) results.set(key, (result = run(payload)));
     return result;
   });
+}
+
+/**
+ * Compiled subscription operations (graphql-jit), by operation text and name: executing one event's
+ * selection is a call of the compiled function, not a walk of the document by graphql-js (which
+ * collects the fields and reads the directives anew for every event: 24 of the 45 ms a watcher's
+ * 1,000 same-instant ends took on the server, CPU profile in docs/benchmarks.md). Bounded: the oldest
+ * compiled operation is dropped past COMPILED_MAX. An operation graphql-jit cannot compile runs on graphql-js.
+ */
+const COMPILED_MAX = 500;
+const compiled = new Map<string, CompiledQuery | null>();
+
+function eventExecutor(args: ExecutionArgs): (payload: unknown) => PromiseOrValue<ExecutionResult> {
+  const byGraphqlJs = (payload: unknown) => execute({ ...args, rootValue: payload });
+  const text = (args.contextValue as Context).operationText;
+  if (text === undefined) return byGraphqlJs;
+  let query = compiled.get(text);
+  if (query === undefined) {
+    const made = compileQuery(args.schema, args.document, args.operationName ?? undefined);
+    query = isCompiledQuery(made) ? made : null;
+    if (compiled.size >= COMPILED_MAX) compiled.delete(compiled.keys().next().value!);
+    compiled.set(text, query);
+  }
+  if (query === null) return byGraphqlJs;
+  const jit = query;
+  return (payload) => jit.query(payload, args.contextValue, args.variableValues ?? {}) as PromiseOrValue<ExecutionResult>;
 }
 
 /**
@@ -398,6 +426,7 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
         const contextValue = await createContext(services, undefined);
         contextValue.user = ctx.extra.identity ?? null;
         contextValue.now = () => services.clock.now();
+        contextValue.operationText = JSON.stringify([payload.query, payload.operationName]);
         contextValue.operationKey = JSON.stringify([payload.query, payload.operationName, payload.variables, contextValue.user?.role]);
         return { schema, document, variableValues: payload.variables, operationName: payload.operationName, contextValue };
       },

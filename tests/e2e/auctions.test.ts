@@ -63,6 +63,40 @@ test('an auction ends at its time, with its winner, and its watchers hear auctio
   sub.dispose();
 });
 
+test('an event runs the whole document of each subscriber: aliases, fragments, directives by variables, a field resolver that reads the database', async () => {
+  const a = await createAuction(app, seller, inSeconds(1.2));
+  const query = `subscription($id: ID, $withBids: Boolean!, $noPrice: Boolean!) {
+    ended: auctionEnded(auctionId: $id) {
+      ...Who
+      price: finalPrice @skip(if: $noPrice)
+      auction { lot: title bids @include(if: $withBids) { amount bidderId } status }
+    }
+  }
+  fragment Who on AuctionEnded { __typename winnerId eventId }`;
+  const full = await subscribed(app, client, query, { id: a.id, withBids: true, noPrice: false }, 'AUCTION_ENDED');
+  const bare = await subscribed(app, client, query, { id: a.id, withBids: false, noPrice: true }, 'AUCTION_ENDED');
+  await gql(app, `mutation { placeBid(input: { auctionId: "${a.id}", amount: 150 }) { id } }`, {}, bidder);
+  await gql(app, `mutation { placeBid(input: { auctionId: "${a.id}", amount: 170 }) { id } }`, {}, token('bidder-2'));
+  await full.waitFor((s) => s.events.length >= 1, 10_000, 'auctionEnded (full)');
+  await bare.waitFor((s) => s.events.length >= 1, 10_000, 'auctionEnded (bare)');
+  const eventId = full.events[0].ended.eventId;
+  expect(full.events).toEqual([
+    {
+      ended: {
+        __typename: 'AuctionEnded',
+        winnerId: 'bidder-2',
+        eventId,
+        price: 170,
+        auction: { lot: 'Lot', bids: [{ amount: 170, bidderId: 'bidder-2' }, { amount: 150, bidderId: 'bidder-1' }], status: 'ENDED' },
+      },
+    },
+  ]);
+  expect(bare.events).toEqual([{ ended: { __typename: 'AuctionEnded', winnerId: 'bidder-2', eventId, auction: { lot: 'Lot', status: 'ENDED' } } }]);
+  expect(full.errors).toEqual([]);
+  full.dispose();
+  bare.dispose();
+});
+
 test('a cancelled auction never ends, and only its seller (or an admin) may cancel it', async () => {
   const a = await createAuction(app, seller, inSeconds(1));
   const sub = await subscribed(app, client, ENDED_SUB, { id: a.id }, 'AUCTION_ENDED');
