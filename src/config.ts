@@ -321,7 +321,7 @@ export function loadConfig(env: Env = process.env): Config {
     deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),
     deadlineWatchMs: num(env, 'DEADLINE_WATCH_MS', 200, { min: 0 }),
     deadlineWatchGraceMs: num(env, 'DEADLINE_WATCH_GRACE_MS', 400, { min: 0 }),
-    deadlineArmBackstopMs: num(env, 'DEADLINE_ARM_BACKSTOP_MS', 50, { min: 0 }),
+    deadlineArmBackstopMs: num(env, 'DEADLINE_ARM_BACKSTOP_MS', 10, { min: 0 }),
     outboxSweepSeconds: num(env, 'OUTBOX_SWEEP_SECONDS', 10, { min: 0.1 }),
     outboxRepublishAfterSeconds: num(env, 'OUTBOX_REPUBLISH_AFTER_SECONDS', 5, { min: 0 }),
     eventDedupeWindowSeconds: num(env, 'EVENT_DEDUPE_WINDOW_SECONDS', 600, { min: 1 }),
