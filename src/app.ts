@@ -104,7 +104,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log, committedSince(orm, batches), config.eventDedupeWindowSeconds * 1000);
   const relay = new OutboxRelay(orm, bus, log, batches, config.outboxRepublishAfterSeconds, config.outboxRetentionHours);
   const tx = new Transactions(orm, relay, clock, log);
-  const { scheduler, backend } = createScheduler(config, instanceName, log, outage);
+  const { scheduler, backend, nudge } = createScheduler(config, instanceName, log, outage);
   const jobs = trackRunning(scheduler, backend);
   // A failure on another instance arrives here too (remote = true); that instance logs its own.
   scheduler.on('fail', (err: Error, job: { attrs: { name: string } }, remote?: boolean) => {
@@ -120,6 +120,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     // By then every scheduler has scanned again and runs the wake-ups re-armed meanwhile.
     handoverMs: (config.jobProcessEverySeconds + 1) * 1000,
     armBackstopMs: config.deadlineArmBackstopMs,
+    nudge,
   });
   // Local starts, and other instances' through Agenda's state notifications (remote = true).
   scheduler.on('start', (job: { attrs?: { name: string }; jobName?: string }, remote?: boolean) => {

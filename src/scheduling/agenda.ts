@@ -1,4 +1,4 @@
-import { Agenda, type AgendaBackend } from 'agenda';
+import { Agenda, toJobId, type AgendaBackend, type NotificationChannel } from 'agenda';
 import { PostgresBackend, type PostgresJobRepository } from '@agendajs/postgres-backend';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { RedisNotificationChannel } from '@agendajs/redis-backend';
@@ -26,7 +26,27 @@ function schedulerError(log: Logger, err: Error): void {
  * pub/sub telling every instance at once that a job was saved), otherwise PostgreSQL on the app's
  * database with LISTEN/NOTIFY. Its tables come from a migration (ensureSchema: false).
  */
-export function createScheduler(config: Config, instanceName: string, log: Logger, outage: OutageLog): { scheduler: Scheduler; backend: AgendaBackend } {
+/**
+ * Tells every instance's Agenda, through its notification channel, that a job of this name is due now:
+ * each fills its queue for that name and processes it at once, as for a job just saved. A job one of
+ * them holds locked, waiting for a timer that fired before its time, then runs (see Deadlines' backstop).
+ */
+export type NudgeJobs = (jobName: string) => Promise<void>;
+
+function nudger(channel: NotificationChannel | undefined, source: string): NudgeJobs {
+  return async (jobName) => {
+    if (!channel) return;
+    const now = new Date();
+    await channel.publish({ jobId: toJobId(`nudge-${jobName}`), jobName, nextRunAt: now, priority: 0, timestamp: now, source });
+  };
+}
+
+export function createScheduler(
+  config: Config,
+  instanceName: string,
+  log: Logger,
+  outage: OutageLog,
+): { scheduler: Scheduler; backend: AgendaBackend; nudge: NudgeJobs } {
   const common = {
     name: instanceName,
     processEvery: config.jobProcessEverySeconds * 1000,
@@ -42,7 +62,7 @@ export function createScheduler(config: Config, instanceName: string, log: Logge
     });
     const scheduler = new Agenda({ ...common, backend, notificationChannel });
     scheduler.on('error', (err: Error) => schedulerError(log, err));
-    return { scheduler, backend };
+    return { scheduler, backend, nudge: nudger(notificationChannel, instanceName) };
   }
   const backend = new PostgresBackend({ poolConfig: { connectionString: config.databaseUrl, max: 5, ...poolSafety }, ensureSchema: false });
   const scheduler = new Agenda({ ...common, backend });
@@ -53,7 +73,7 @@ export function createScheduler(config: Config, instanceName: string, log: Logge
   guardPool((backend.repository as PostgresJobRepository).getPool(), outage);
   backend.notificationChannel?.on('error', (err: Error) => outage.failed(err));
   scheduler.on('error', (err: Error) => (isDatabaseUnavailable(err) ? outage.failed(err) : schedulerError(log, err)));
-  return { scheduler, backend };
+  return { scheduler, backend, nudge: nudger(backend.notificationChannel, instanceName) };
 }
 
 /**

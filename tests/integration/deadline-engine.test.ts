@@ -452,6 +452,37 @@ test('taking over from a stopping instance: each kind\'s next deadline is settle
   deadlines.stop();
 });
 
+test('a wake-up not started 2 ms after its time is nudged (every Agenda told it is due), before the backstop saves a job; a timer early by the clock waits; a started one is not', async () => {
+  const nudged: string[] = [];
+  const { clock, deadlines, scheduler, kinds: [kind], T } = setup(1, { armBackstopMs: 400, nudge: async (name) => void nudged.push(name) });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const nows: WakeupPayload[] = [];
+  scheduler.onNow = (data) => void nows.push(data);
+  try {
+    kind.add('missed', T + 200);
+    await deadlines.arm(kind.name, new Date(T + 200));
+    const armedAt = Date.now();
+    // The nudge's timer fires at T + 202 by the real clock, while the server's clock still says
+    // T + 150 (a timer can fire early): it waits until the clock says it is time.
+    clock.t = T + 150;
+    await sleep(260 - (Date.now() - armedAt));
+    expect(nudged).toEqual([]);
+    clock.t = T + 202;
+    for (let waited = 0; nudged.length === 0 && waited < 2_000; waited += 20) await sleep(20);
+    expect(nudged).toEqual([wakeJobName(kind.name)]);
+    expect(nows).toEqual([]); // the backstop's own job comes later, if the nudge did not help
+
+    kind.add('started', T + 500);
+    await deadlines.arm(kind.name, new Date(T + 500));
+    clock.t = T + 502;
+    deadlines.noteJobStart(wakeJobName(kind.name));
+    await sleep(400);
+    expect(nudged).toHaveLength(1);
+  } finally {
+    deadlines.stop();
+  }
+});
+
 test('a wake-up that does not start on time is run (a job due now) by the instance that armed it, armBackstopMs after; one that started is left alone', async () => {
   const { clock, deadlines, scheduler, kinds: [kind], T } = setup(1, { armBackstopMs: 100 });
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
