@@ -33,6 +33,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import type { App } from '../src/app.js';
 import { benchConfig, pct, stopAfter, withDatabase } from './support.js';
+import { ORDER_EXPIRED_EVENTS_SQL } from '../src/services/orders/settle.js';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -405,8 +406,8 @@ async function runExpiry(mode: Mode, batch: number): Promise<ExpiryResult> {
         (select count(*) from orders where payment_method = 'MIXED')::int as mixed,
         (select extract(epoch from min(closed_at)) * 1000 from orders where status = 'EXPIRED') as first_closed,
         (select extract(epoch from max(closed_at)) * 1000 from orders where status = 'EXPIRED') as last_closed,
-        (select count(*) from outbox_events where topic = 'ORDER_EXPIRED')::int as expired_events,
-        (select count(distinct payload->'order'->>'id') from outbox_events where topic = 'ORDER_EXPIRED')::int as expired_event_orders,
+        (select count(*) from ${ORDER_EXPIRED_EVENTS_SQL} e)::int as expired_events,
+        (select count(distinct order_id) from ${ORDER_EXPIRED_EVENTS_SQL} e)::int as expired_event_orders,
         (select count(*) from outbox_events where published_at is null)::int as unpublished`);
     const wallets = await checkWallets(db);
 

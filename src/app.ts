@@ -39,7 +39,7 @@ import { VipReminders } from './services/vip-reminders.js';
 import { localDay, localTime } from './services/calendar.js';
 import { OrderCreation } from './services/orders/create.js';
 import { OrderQueries } from './services/orders/queries.js';
-import { OrderSettlement } from './services/orders/settle.js';
+import { orderCloses, OrderSettlement } from './services/orders/settle.js';
 import { PaymentRecorder } from './services/payment-recorder.js';
 import { PaymentService } from './services/payments.js';
 import { Reconciliation } from './services/reconciliation.js';
@@ -100,7 +100,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   watchRedis(redisSub, 'subscriber', log);
   await Promise.all([redisPub.ping(), redisSub.ping()]);
 
-  const batches = new EventBatches([auctionEnds]);
+  const batches = new EventBatches([auctionEnds, orderCloses]);
   const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log, committedSince(orm, batches), config.eventDedupeWindowSeconds * 1000);
   const relay = new OutboxRelay(orm, bus, log, batches, config.outboxRepublishAfterSeconds, config.outboxRetentionHours);
   const tx = new Transactions(orm, relay, clock, log);

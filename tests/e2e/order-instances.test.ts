@@ -2,6 +2,7 @@ import type { App } from '../../src/app.js';
 import { createTestDatabase, gql, LogCapture, sleep, start, subscribed, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
 import { envOf, spawnServer } from '../support/child.js';
 import { ADMIN, CANCEL, createOrder, createProduct, credit, invariants, PAY, withDb, type OrderResult } from '../support/orders.js';
+import { ORDER_EXPIRED_EVENTS_SQL } from '../../src/services/orders/settle.js';
 
 // Two instances, a restart and a killed process, all on one database: the money must add up after each.
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -83,7 +84,7 @@ test('two instances: both expire, pay and cancel the same orders at once; each o
     else if (r.errors) expect(statusOf.get(orders[i].id)).toBe('EXPIRED');
     else expect(statusOf.get(orders[i].id)).toBe(action(i) === 'pay' ? 'PAID' : 'CANCELLED');
   });
-  const outbox = await withDb(db.url, async (c) => (await c.query(`select payload->'order'->>'id' as id, count(*)::int as n from outbox_events where topic = 'ORDER_EXPIRED' group by 1 having count(*) > 1`)).rows);
+  const outbox = await withDb(db.url, async (c) => (await c.query(`select order_id as id, count(*)::int as n from ${ORDER_EXPIRED_EVENTS_SQL} e group by 1 having count(*) > 1`)).rows);
   expect(outbox).toEqual([]);
   expect((await invariants(db.url, { running: true })).violations).toEqual([]);
   heard.dispose();
@@ -149,7 +150,7 @@ test('a server process killed with SIGKILL while expiring: what it committed sta
   await waitUntil(async () => (await pending()) === 0, 10_000, 'the rest to expire');
   expect((await invariants(db.url, { running: true })).violations).toEqual([]);
   // Every expiry's events were written once and are (re)published by the outbox sweep.
-  const dupes = await withDb(db.url, async (c) => (await c.query(`select payload->'order'->>'id' as id from outbox_events where topic = 'ORDER_EXPIRED' group by 1 having count(*) > 1`)).rows);
+  const dupes = await withDb(db.url, async (c) => (await c.query(`select order_id as id from ${ORDER_EXPIRED_EVENTS_SQL} e group by 1 having count(*) > 1`)).rows);
   expect(dupes).toEqual([]);
   await waitUntil(async () => (await withDb(db.url, (c) => c.query('select 1 from outbox_events where published_at is null'))).rowCount === 0, 10_000, 'outbox drained');
   expect(next.services.config.redisPrefix).toBe(config.redisPrefix);

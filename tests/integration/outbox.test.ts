@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { App } from '../../src/app.js';
-import { EventSink } from '../../src/events/outbox.js';
+import { sql } from 'kysely';
+import { rowsAs } from '../../src/db/rows.js';
+import { Order } from '../../src/entities/Order.js';
+import type { PublishedEvent } from '../../src/events/bus.js';
+import { EventBatches, EventSink } from '../../src/events/outbox.js';
+import { committedSince } from '../../src/events/relay.js';
+import { orderWire } from '../../src/events/types.js';
+import { orderCloses } from '../../src/services/orders/settle.js';
+import { CANCEL, createOrder, createProduct, credit, ok } from '../support/orders.js';
 import { createTestDatabase, sleep, start, subscribed, testConfig, token, wsClient } from '../support/harness.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -76,6 +84,33 @@ test('a batch of auction ends committed but never published is published by the 
   expect(sub.events).toHaveLength(3);
   sub.dispose();
   await client.dispose();
+});
+
+test('orders closed in a batch: their events live and read back from the batch row are the same, as orderWire writes the closed order', async () => {
+  const buyer = token('closer');
+  await credit(app, 'closer', 10_000);
+  const product = await createProduct(app, { name: 'Closer tea', price: 300 });
+  const [expiring, cancelled] = [await createOrder(app, buyer, { productId: product.id, paymentMethod: 'WALLET' }), await createOrder(app, buyer, { productId: product.id, paymentMethod: 'WALLET' })];
+  const channels = ['ORDER_EXPIRED', `ORDER_UPDATED:${expiring.id}`, `ORDER_UPDATED:${cancelled.id}`];
+  const live: PublishedEvent[] = [];
+  const stops = await Promise.all(channels.map((channel) => app.services.bus.listen(channel, (payload) => live.push({ channel, payload }))));
+  const since = new Date();
+  await ok(app, CANCEL, { id: cancelled.id, reason: 'changed my mind' }, buyer);
+  await app.services.tx.run((uow) => app.services.orderSettlement.expireNow(uow, expiring.id, 'unpaid at the provider'));
+  await Promise.all(stops.map((stop) => stop()));
+  const readBack = await committedSince(app.services.orm, new EventBatches([orderCloses]))(channels, since);
+
+  const key = (e: PublishedEvent) => `${e.channel} ${e.payload.eventId} ${JSON.stringify(e.payload)}`;
+  expect(readBack.map(key).sort()).toEqual(live.map(key).sort());
+  const { rows } = await sql<Record<string, unknown>>`select * from orders where id in (${expiring.id}, ${cancelled.id})`.execute(app.services.orm.em.getKysely());
+  const wire = new Map(rowsAs(app.services.orm.em, Order, rows).map((o) => [o.id, orderWire(o)]));
+  expect(wire.get(expiring.id)).toMatchObject({ status: 'EXPIRED', cancelReason: 'unpaid at the provider', expiresAt: null });
+  expect(wire.get(cancelled.id)).toMatchObject({ status: 'CANCELLED', cancelReason: 'changed my mind', expiresAt: null });
+  expect(live.map((e) => [e.channel, e.payload.order])).toEqual([
+    [`ORDER_UPDATED:${cancelled.id}`, wire.get(cancelled.id)],
+    ['ORDER_EXPIRED', wire.get(expiring.id)],
+    [`ORDER_UPDATED:${expiring.id}`, wire.get(expiring.id)],
+  ]);
 });
 
 test('published events past OUTBOX_RETENTION_HOURS (24) are deleted by the sweep; an unpublished one never is', async () => {
