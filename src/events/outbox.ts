@@ -101,6 +101,11 @@ export class EventBatches {
     return [...this.kinds.keys()];
   }
 
+  /** Whether this row is an event batch (not an event of its own). */
+  holds(row: OutboxRow): boolean {
+    return this.kinds.has(row.topic);
+  }
+
   /** The events of these rows, in the rows' order; each carries the id of the row that holds it. */
   async expand(em: EntityManager, rows: readonly OutboxRow[]): Promise<PublishedEvent[]> {
     const expanded = new Map<string, PublishedEvent[]>();

@@ -95,8 +95,19 @@ export class OutboxRelay {
     );
     if (rows.length === 0) return 0;
     this.log.info({ count: rows.length }, 'republishing outbox events');
-    await this.bus.publish(await this.batches.expand(em, rows));
-    await this.markPublished(rows.map((r) => r.id));
+    // An event batch holds up to a batch's events (2,000 for 1,000 auctions): each is expanded, published
+    // and marked on its own, so a backlog of them (a Redis outage during an expiry backlog) is never all
+    // in memory at once. A row left claimed by a crash meanwhile is claimed again later.
+    const groups: OutboxRow[][] = [];
+    for (const row of rows) {
+      const last = groups.at(-1);
+      if (this.batches.holds(row) || !last || this.batches.holds(last[0])) groups.push([row]);
+      else last.push(row);
+    }
+    for (const group of groups) {
+      await this.bus.publish(await this.batches.expand(em, group));
+      await this.markPublished(group.map((r) => r.id));
+    }
     return rows.length;
   }
 

@@ -53,7 +53,7 @@ test('an event committed but never published (a crash after commit) is published
   await client.dispose();
 });
 
-test('a batch of auction ends committed but never published is published by the sweep: each event, with the ids the batch keeps', async () => {
+test('batches of auction ends committed but never published are published by the sweep, beside a row of its own: each event once, with the ids the batch keeps', async () => {
   const client = wsClient(app, token('listener'));
   const sub = await subscribed(app, client, `subscription { auctionEnded { eventId auction { id status } winnerId } }`, {}, 'AUCTION_ENDED');
   const em = app.services.orm.em.fork();
@@ -61,27 +61,38 @@ test('a batch of auction ends committed but never published is published by the 
   const ids = (
     await em.execute<Array<{ id: string }>>(
       `insert into auctions (seller_id, nft_id, title, starting_price, min_increment, end_time, soft_close_seconds)
-       select 'batch-seller', 'nft-' || g, 'Batch lot', 1, 1, now() - interval '1 second', 0 from generate_series(1, 3) g returning id::text`,
+       select 'batch-seller', 'nft-' || g, 'Batch lot', 1, 1, now() - interval '1 second', 0 from generate_series(1, 5) g returning id::text`,
     )
   ).map((r) => r.id);
-  // What a process that died between commit and publish leaves behind: the ends and their batch row.
-  const ended = await em.fork().transactional((tem) =>
-    app.services.auctions.endDue({ em: tem, events: new EventSink(tem), now: new Date(), afterCommit: () => undefined }, 10, []),
+  // What a process that died between commits and publication leaves behind: the ends, in two batches of
+  // at most 3, their two rows, and an event of its own committed between them.
+  const endBatch = () =>
+    em.fork().transactional((tem) => app.services.auctions.endDue({ em: tem, events: new EventSink(tem), now: new Date(), afterCommit: () => undefined }, 3, []));
+  const first = await endBatch();
+  const single = randomUUID();
+  await em.execute(`insert into outbox_events (id, topic, payload) values (?, 'AUCTION_ENDED', ?)`, [
+    single,
+    JSON.stringify({ eventId: single, auction: snapshot('78'), winnerId: null, finalPrice: null, endedAt: new Date().toISOString() }),
+  ]);
+  const second = await endBatch();
+  expect([...first.settled, ...second.settled].sort()).toEqual([...ids].sort());
+  const batches = await em.execute<Array<{ id: string; payload: { auctions: string[][] } }>>(
+    `update outbox_events set created_at = created_at - interval '1 second' where published_at is null and (topic like '@%' or id = ?) returning id, payload`,
+    [single],
   );
-  expect(ended.settled.sort()).toEqual([...ids].sort());
-  const [batch] = await em.execute<Array<{ id: string; payload: { auctions: string[][] } }>>(
-    `update outbox_events set created_at = now() - interval '1 second' where topic like '@%' and published_at is null returning id, payload`,
-  );
-  expect(await app.relay.sweep()).toBe(1);
-  await sub.waitFor((s) => s.events.length === 3, 3_000, 'the three ends');
-  expect(sub.events.map((e) => e.auctionEnded).sort((a, b) => a.auction.id.localeCompare(b.auction.id))).toEqual(
-    batch.payload.auctions
-      .map(([id, eventId]) => ({ eventId, auction: { id, status: 'ENDED' }, winnerId: null }))
-      .sort((a, b) => a.auction.id.localeCompare(b.auction.id)),
+  expect(batches).toHaveLength(3);
+  expect(await app.relay.sweep()).toBe(3);
+  await sub.waitFor((s) => s.events.length === 6, 3_000, 'the five ends and the single event');
+  const byAuction = (a: { auction: { id: string } }, b: { auction: { id: string } }) => a.auction.id.localeCompare(b.auction.id);
+  expect(sub.events.map((e) => e.auctionEnded).sort(byAuction)).toEqual(
+    [
+      ...batches.flatMap((b) => b.payload.auctions ?? []).map(([id, eventId]) => ({ eventId, auction: { id, status: 'ENDED' }, winnerId: null })),
+      { eventId: single, auction: { id: '78', status: 'ENDED' }, winnerId: null },
+    ].sort(byAuction),
   );
   expect(await app.relay.sweep()).toBe(0);
   await sleep(300);
-  expect(sub.events).toHaveLength(3);
+  expect(sub.events).toHaveLength(6);
   sub.dispose();
   await client.dispose();
 });
