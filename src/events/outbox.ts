@@ -77,6 +77,8 @@ export class EventSink {
 export interface EventBatchKind {
   /** The outbox rows' topic, `@`-prefixed. */
   readonly topic: string;
+  /** Whether its events may be on this channel (a subscriber catching up reads only batches that may hold its). */
+  covers(channel: string): boolean;
   /** The events of these rows' payloads, in the order they were committed. */
   expand(em: EntityManager, rows: ReadonlyArray<{ id: string; payload: unknown }>): Promise<PublishedEvent[]>;
 }
@@ -97,8 +99,9 @@ export class EventBatches {
     this.kinds = new Map(kinds.map((k) => [k.topic, k]));
   }
 
-  get topics(): string[] {
-    return [...this.kinds.keys()];
+  /** The batch topics whose events may be on any of these channels. */
+  topicsCovering(channels: readonly string[]): string[] {
+    return [...this.kinds.values()].filter((k) => channels.some((c) => k.covers(c))).map((k) => k.topic);
   }
 
   /** Whether this row is an event batch (not an event of its own). */

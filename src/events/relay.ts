@@ -13,7 +13,7 @@ export function committedSince(orm: MikroORM, batches: EventBatches): CommittedS
     const em = orm.em.fork();
     const { rows } = await sql<OutboxRow>`
       select id, topic, payload from outbox_events
-       where created_at >= ${since} and (topic = any(${topics}::text[]) or topic = any(${batches.topics}::text[]))
+       where created_at >= ${since} and (topic = any(${topics}::text[]) or topic = any(${batches.topicsCovering(topics)}::text[]))
        order by created_at`.execute(em.getKysely());
     const wanted = new Set(topics);
     return (await batches.expand(em, rows)).filter((e) => wanted.has(e.channel));

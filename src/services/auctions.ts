@@ -75,6 +75,7 @@ function endEvents({ endedEvent, updatedEvent, ...auction }: EndedRow, outboxId:
  */
 export const auctionEnds: EventBatchKind = {
   topic: AUCTION_ENDS,
+  covers: (channel) => channel === channelOf('AUCTION_ENDED') || channel.startsWith(channelOf('AUCTION_UPDATED', '')),
   async expand(em, rows) {
     const entries = rows.flatMap((r) => (r.payload as { auctions: Array<[string, string, string]> }).auctions.map((e) => ({ outboxId: r.id, e })));
     if (entries.length === 0) return [];

@@ -41,6 +41,7 @@ function closeEvents(order: Wire<OrderData>, expiredEvent: string | null, update
  */
 export const orderCloses: EventBatchKind = {
   topic: ORDER_CLOSES,
+  covers: (channel) => channel === channelOf('ORDER_EXPIRED') || channel.startsWith(channelOf('ORDER_UPDATED', '')),
   async expand(em, rows) {
     const entries = rows.flatMap((r) => (r.payload as { orders: Array<[string, string | null, string]> }).orders.map((e) => ({ outboxId: r.id, e })));
     if (entries.length === 0) return [];
