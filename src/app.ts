@@ -16,7 +16,6 @@ import { afterMajorGc } from './http/gc-watch.js';
 import { createApollo, createWsServer, graphqlJsonPost, graphqlOverHttp, httpContext } from './http/graphql.js';
 import { Metrics } from './http/metrics.js';
 import { adminRoutes } from './http/admin.js';
-import { OutboxEvent } from './entities/OutboxEvent.js';
 import { playgroundHtml, restRoutes, wantsPlayground } from './http/routes.js';
 import { AUCTION_END } from './jobs/auction-end.js';
 import { jobCatalogue, pausedKinds } from './jobs/catalogue.js';
@@ -236,8 +235,14 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   metrics.gauge('deadline_deadline_next_wakeup_timestamp_seconds', 'When each kind\'s wake-up is armed (Unix seconds); absent when none is', ['kind'], async (g) => {
     for (const { kind, wakeAt } of await deadlines.armed()) if (wakeAt) g.set({ kind }, wakeAt.getTime() / 1000);
   });
-  metrics.gauge('deadline_outbox_backlog', 'Outbox events not yet published to Redis', [], async (g) => {
-    g.set(await orm.em.fork().count(OutboxEvent, { publishedAt: null }));
+  metrics.gauge('deadline_outbox_backlog', 'Outbox changes not yet published to Redis (an event batch counts each entity it holds)', [], async (g) => {
+    const [{ n }] = await orm.em
+      .fork()
+      .execute<Array<{ n: number }>>(
+        `select coalesce(sum(case when topic = any(?::text[]) then jsonb_array_length(payload -> 'entries') else 1 end), 0)::int as n from outbox_events where published_at is null`,
+        [`{${batches.topics().join(',')}}`],
+      );
+    g.set(n);
   });
   afterMajorGc(); // starts watching
   metrics.gauge('deadline_heap_used_after_major_gc_bytes', 'V8 heap used right after the last major collection: what the heap keeps alive (0 before the first)', [], (g) => {

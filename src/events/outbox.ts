@@ -66,21 +66,24 @@ export class EventSink {
   }
 }
 
+/** One entity of an event batch: its id, then the ids of its events (null for an event it did not have). */
+export type BatchEntry = [string, ...Array<string | null>];
+
 /**
  * An outbox row that stands for many events: a set-based statement that changes many rows at once (a
  * batch of auction ends) writes one such row, under a topic of its own that starts with `@` (never a
- * channel), instead of one row per event. Its events are built from the rows the statement changed:
- * right after commit by the statement's caller, and again from the same rows, with the same event ids,
- * whenever the outbox is read back (the sweep after a crash, a subscriber's catch-up). So the rows must
- * not change after the batch: an ended auction never does.
+ * channel), with the payload `{ entries: BatchEntry[] }`, instead of one row per event. Its events are
+ * built from the rows the statement changed: right after commit by the statement's caller, and again
+ * from the same rows, with the same event ids, whenever the outbox is read back (the sweep after a
+ * crash, a subscriber's catch-up). So the rows must not change after the batch: an ended auction never does.
  */
 export interface EventBatchKind {
   /** The outbox rows' topic, `@`-prefixed. */
   readonly topic: string;
-  /** Whether its events may be on this channel (a subscriber catching up reads only batches that may hold its). */
-  covers(channel: string): boolean;
-  /** The events of these rows' payloads, in the order they were committed. */
-  expand(em: EntityManager, rows: ReadonlyArray<{ id: string; payload: unknown }>): Promise<PublishedEvent[]>;
+  /** For a channel: 'all' when any entity of the batch may have an event on it, an entity's id when only that one may, null when none. */
+  entityOn(channel: string): 'all' | string | null;
+  /** The events of these entries, each held by its `outboxId`, in the entries' order. */
+  expand(em: EntityManager, entries: ReadonlyArray<{ outboxId: string; entry: BatchEntry }>): Promise<PublishedEvent[]>;
 }
 
 /** An outbox row as read back: its own event, or a batch of them. */
@@ -88,6 +91,13 @@ export interface OutboxRow {
   id: string;
   topic: string;
   payload: Record<string, unknown>;
+}
+
+/** Which batches' entries a reader of some channels needs, per batch topic: all of them, or those of some entities. */
+export interface BatchWants {
+  topic: string;
+  all: boolean;
+  ids: string[];
 }
 
 /** The event batch kinds of this server, by topic: turns outbox rows back into the events they hold. */
@@ -99,9 +109,18 @@ export class EventBatches {
     this.kinds = new Map(kinds.map((k) => [k.topic, k]));
   }
 
-  /** The batch topics whose events may be on any of these channels. */
-  topicsCovering(channels: readonly string[]): string[] {
-    return [...this.kinds.values()].filter((k) => channels.some((c) => k.covers(c))).map((k) => k.topic);
+  topics(): string[] {
+    return [...this.kinds.keys()];
+  }
+
+  /** Per batch topic whose events may be on these channels: whether every entry is wanted, or which entities'. */
+  wants(channels: readonly string[]): BatchWants[] {
+    const wants: BatchWants[] = [];
+    for (const kind of this.kinds.values()) {
+      const on = channels.map((c) => kind.entityOn(c)).filter((e) => e !== null);
+      if (on.length > 0) wants.push({ topic: kind.topic, all: on.includes('all'), ids: [...new Set(on.filter((e) => e !== 'all'))] });
+    }
+    return wants;
   }
 
   /** Whether this row is an event batch (not an event of its own). */
@@ -109,13 +128,24 @@ export class EventBatches {
     return this.kinds.has(row.topic);
   }
 
-  /** The events of these rows, in the rows' order; each carries the id of the row that holds it. */
-  async expand(em: EntityManager, rows: readonly OutboxRow[]): Promise<PublishedEvent[]> {
+  /**
+   * The events of these rows, in the rows' order; each carries the id of the row that holds it. Given
+   * `channels`, a batch's entries are kept to those that may have an event on one of them (a subscriber
+   * of one auction catching up reads that auction, not every auction of the batch).
+   */
+  async expand(em: EntityManager, rows: readonly OutboxRow[], channels?: readonly string[]): Promise<PublishedEvent[]> {
+    const wanted = channels && new Map(this.wants(channels).map((w) => [w.topic, w]));
     const expanded = new Map<string, PublishedEvent[]>();
     for (const [topic, kind] of this.kinds) {
-      const own = rows.filter((r) => r.topic === topic);
-      if (own.length === 0) continue;
-      for (const event of await kind.expand(em, own)) {
+      const want = wanted?.get(topic);
+      if (wanted && !want) continue;
+      const ids = want && !want.all ? new Set(want.ids) : null;
+      const entries = rows
+        .filter((r) => r.topic === topic)
+        .flatMap((r) => ((r.payload.entries ?? []) as BatchEntry[]).map((entry) => ({ outboxId: r.id, entry })))
+        .filter(({ entry }) => ids === null || ids.has(entry[0]));
+      if (entries.length === 0) continue;
+      for (const event of await kind.expand(em, entries)) {
         const list = expanded.get(event.outboxId!) ?? [];
         list.push(event);
         expanded.set(event.outboxId!, list);

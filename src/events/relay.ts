@@ -11,12 +11,21 @@ import type { EventBatches, OutboxRow } from './outbox.js';
 export function committedSince(orm: MikroORM, batches: EventBatches): CommittedSince {
   return async (topics, since) => {
     const em = orm.em.fork();
+    // Event batches that may hold these channels' events: all of a topic's for a channel every entity
+    // has events on (AUCTION_ENDED), else only those that hold one of the wanted entities.
+    const batchRows = batches
+      .wants(topics)
+      .map((w) =>
+        w.all
+          ? sql`topic = ${w.topic}`
+          : sql`(topic = ${w.topic} and exists (select 1 from unnest(${w.ids}::text[]) i where payload -> 'entries' @> jsonb_build_array(jsonb_build_array(i))))`,
+      );
     const { rows } = await sql<OutboxRow>`
       select id, topic, payload from outbox_events
-       where created_at >= ${since} and (topic = any(${topics}::text[]) or topic = any(${batches.topicsCovering(topics)}::text[]))
+       where created_at >= ${since} and (topic = any(${topics}::text[]) ${batchRows.length > 0 ? sql`or ${sql.join(batchRows, sql` or `)}` : sql``})
        order by created_at`.execute(em.getKysely());
     const wanted = new Set(topics);
-    return (await batches.expand(em, rows)).filter((e) => wanted.has(e.channel));
+    return (await batches.expand(em, rows, topics)).filter((e) => wanted.has(e.channel));
   };
 }
 
@@ -76,28 +85,41 @@ export class OutboxRelay {
     return Number(result.numAffectedRows ?? 0);
   }
 
-  /** The safety net: publishes what a crash or a Redis outage left behind. Returns how many. */
-  async sweep(limit = 500): Promise<number> {
+  /**
+   * The safety net: publishes what a crash or a Redis outage left behind, oldest first. Returns how
+   * many rows. A run takes at most `limit` rows and, an event batch weighing its entries, at most
+   * `maxEntities` entities' events (and at least one row): a run stays short, within the time after
+   * which another sweep may claim its rows again, and its events are never all in memory at once.
+   */
+  async sweep(limit = 500, maxEntities = 10_000): Promise<number> {
     // Claim and read in one statement (SKIP LOCKED: two sweeps never take the same rows).
     const em = this.orm.em.fork();
-    const rows = await em.execute<OutboxRow[]>(
+    const batchTopics = `{${this.batches.topics().join(',')}}`;
+    const rows = await em.execute<Array<OutboxRow & { created_at: Date | string }>>(
       `update outbox_events set claimed_at = now()
         where id in (
           select id from outbox_events
-           where published_at is null
-             and created_at < now() - make_interval(secs => ?)
-             and (claimed_at is null or claimed_at < now() - make_interval(secs => ?))
-           order by created_at
-           limit ?
+           where id in (
+             select id from (
+               select id, sum(weight) over (order by created_at, id) - weight as before
+                 from (select id, created_at, case when topic = any(?::text[]) then jsonb_array_length(payload -> 'entries') else 1 end as weight
+                         from outbox_events
+                        where published_at is null
+                          and created_at < now() - make_interval(secs => ?)
+                          and (claimed_at is null or claimed_at < now() - make_interval(secs => ?))
+                        order by created_at, id
+                        limit ?) candidates) weighed
+              where before < ?)
            for update skip locked)
-        returning id, topic, payload`,
-      [this.republishAfterSeconds, this.republishAfterSeconds, limit],
+        returning id, topic, payload, created_at`,
+      [batchTopics, this.republishAfterSeconds, this.republishAfterSeconds, limit, maxEntities],
     );
     if (rows.length === 0) return 0;
+    // As they were committed: an entity's events in order (`returning` keeps none).
+    const at = (r: { created_at: Date | string }) => new Date(r.created_at).getTime();
+    rows.sort((x, y) => at(x) - at(y) || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
     this.log.info({ count: rows.length }, 'republishing outbox events');
-    // An event batch holds up to a batch's events (2,000 for 1,000 auctions): each is expanded, published
-    // and marked on its own, so a backlog of them (a Redis outage during an expiry backlog) is never all
-    // in memory at once. A row left claimed by a crash meanwhile is claimed again later.
+    // Each event batch is expanded, published and marked on its own; rows of their own in groups.
     const groups: OutboxRow[][] = [];
     for (const row of rows) {
       const last = groups.at(-1);

@@ -353,12 +353,15 @@ async function sharedSubscribe(args: ExecutionArgs) {
  * compiled operation is dropped past COMPILED_MAX. An operation graphql-jit cannot compile runs on graphql-js.
  */
 const COMPILED_MAX = 500;
-const compiled = new Map<string, CompiledQuery | null>();
+/** Per schema (each server has its own; several run in one test process). */
+const compiledBySchema = new WeakMap<GraphQLSchema, Map<string, CompiledQuery | null>>();
 
 function eventExecutor(args: ExecutionArgs): (payload: unknown) => PromiseOrValue<ExecutionResult> {
   const byGraphqlJs = (payload: unknown) => execute({ ...args, rootValue: payload });
   const text = (args.contextValue as Context).operationText;
   if (text === undefined) return byGraphqlJs;
+  let compiled = compiledBySchema.get(args.schema);
+  if (!compiled) compiledBySchema.set(args.schema, (compiled = new Map()));
   let query = compiled.get(text);
   if (query === undefined) {
     const made = compileQuery(args.schema, args.document, args.operationName ?? undefined);

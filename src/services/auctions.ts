@@ -33,7 +33,7 @@ const checkAuctionId = (id: string) => parseId(id, 'an auction', 'auctionId');
 export const pendingAuctions = (skip: readonly string[] = []): FilterObject<Auction> =>
   skip.length > 0 ? { status: 'ACTIVE', id: { $nin: [...skip] } } : { status: 'ACTIVE' };
 
-/** The outbox topic of a batch of auction ends: `{ auctions: [[auctionId, endedEventId, updatedEventId], …] }`. */
+/** The outbox topic of a batch of auction ends, whose entries are `[auctionId, endedEventId, updatedEventId]`. */
 const AUCTION_ENDS = '@auction-ends';
 
 /** An auction's columns as `auctionWire` writes them (auction-clock.test pins the two together). */
@@ -47,7 +47,7 @@ const auctionWireColumns = sql`id::text as "id", seller_id as "sellerId", nft_id
  * in a batch or a row of its own: for checks that every auction ended once (tests, bench:failover).
  */
 export const AUCTION_ENDED_EVENTS_SQL = `(select e ->> 0 as auction_id, e ->> 1 as event_id
-   from outbox_events o cross join jsonb_array_elements(o.payload -> 'auctions') e where o.topic = '${AUCTION_ENDS}'
+   from outbox_events o cross join jsonb_array_elements(o.payload -> 'entries') e where o.topic = '${AUCTION_ENDS}'
   union all
   select payload -> 'auction' ->> 'id', id::text from outbox_events where topic = 'AUCTION_ENDED')`;
 
@@ -75,16 +75,15 @@ function endEvents({ endedEvent, updatedEvent, ...auction }: EndedRow, outboxId:
  */
 export const auctionEnds: EventBatchKind = {
   topic: AUCTION_ENDS,
-  covers: (channel) => channel === channelOf('AUCTION_ENDED') || channel.startsWith(channelOf('AUCTION_UPDATED', '')),
-  async expand(em, rows) {
-    const entries = rows.flatMap((r) => (r.payload as { auctions: Array<[string, string, string]> }).auctions.map((e) => ({ outboxId: r.id, e })));
-    if (entries.length === 0) return [];
+  entityOn: (channel) =>
+    channel === channelOf('AUCTION_ENDED') ? 'all' : channel.startsWith(channelOf('AUCTION_UPDATED', '')) ? channel.slice(channelOf('AUCTION_UPDATED', '').length) : null,
+  async expand(em, entries) {
     const { rows: auctions } = await sql<Wire<AuctionData>>`
-      select ${auctionWireColumns} from auctions where id = any(${pgArray(entries.map(({ e }) => e[0]))}::bigint[])`.execute(em.getKysely());
+      select ${auctionWireColumns} from auctions where id = any(${pgArray(entries.map(({ entry }) => entry[0]))}::bigint[])`.execute(em.getKysely());
     const byId = new Map(auctions.map((a) => [a.id, a]));
-    return entries.flatMap(({ outboxId, e: [id, endedEvent, updatedEvent] }) => {
+    return entries.flatMap(({ outboxId, entry: [id, endedEvent, updatedEvent] }) => {
       const auction = byId.get(id);
-      return auction ? endEvents({ ...auction, endedEvent, updatedEvent }, outboxId) : [];
+      return auction && endedEvent && updatedEvent ? endEvents({ ...auction, endedEvent, updatedEvent }, outboxId) : [];
     });
   },
 };
@@ -170,11 +169,11 @@ export class AuctionService {
         returning *, gen_random_uuid()::text as ended_event, gen_random_uuid()::text as updated_event),
       batch as (
         insert into outbox_events (id, topic, payload)
-        select gen_random_uuid(), ${AUCTION_ENDS}, jsonb_build_object('auctions', jsonb_agg(jsonb_build_array(id::text, ended_event, updated_event)))
+        select gen_random_uuid(), ${AUCTION_ENDS}, jsonb_build_object('entries', jsonb_agg(jsonb_build_array(id::text, ended_event, updated_event) order by end_time, id))
           from ended having count(*) > 0
         returning id)
       select ${auctionWireColumns}, ended_event as "endedEvent", updated_event as "updatedEvent", (select id::text from batch) as "outboxId"
-        from ended`.execute(uow.em.getKysely());
+        from ended order by end_time, id`.execute(uow.em.getKysely());
     const settled: string[] = [];
     const dueAt: Date[] = [];
     for (const { outboxId, ...row } of rows) {

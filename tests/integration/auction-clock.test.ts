@@ -118,10 +118,15 @@ test('the events of an end carry the auction as auctionWire writes it, with its 
   const ids = (events: PublishedEvent[]) => events.filter(ours).map((e) => `${e.channel} ${e.payload.eventId}`).sort();
   expect(ids(readBack)).toHaveLength(4);
   expect(ids(readBack)).toEqual(ids(live));
+  // A subscriber of one auction catching up reads the batches holding that auction, and only its events.
+  const oneAuction = await committedSince(app.services.orm, new EventBatches([auctionEnds]))([`AUCTION_UPDATED:${won.id}`], since);
+  expect(oneAuction.map((e) => [e.channel, e.payload.eventId])).toEqual(
+    live.filter((e) => e.channel === `AUCTION_UPDATED:${won.id}`).map((e) => [e.channel, e.payload.eventId]),
+  );
   // One outbox row holds the batch (with the events' ids), marked published with its events.
   const holders = await em.execute<Array<{ id: string; published: boolean; ended: string }>>(
     `select o.id, o.published_at is not null as published, e ->> 1 as ended
-       from outbox_events o cross join jsonb_array_elements(o.payload -> 'auctions') e
+       from outbox_events o cross join jsonb_array_elements(o.payload -> 'entries') e
       where o.topic = '@auction-ends' and e ->> 0 in (?, ?)`,
     [won.id, unsold.id],
   );

@@ -76,17 +76,27 @@ test('batches of auction ends committed but never published are published by the
   ]);
   const second = await endBatch();
   expect([...first.settled, ...second.settled].sort()).toEqual([...ids].sort());
-  const batches = await em.execute<Array<{ id: string; payload: { auctions: string[][] } }>>(
-    `update outbox_events set created_at = created_at - interval '1 second' where published_at is null and (topic like '@%' or id = ?) returning id, payload`,
-    [single],
-  );
+  // Committed 3, 2 and 1 s ago, in that order: the first batch, the row of its own, the second batch.
+  const age = (where: string, params: unknown[], seconds: number) =>
+    em.execute<Array<{ id: string; payload: { entries?: string[][] } }>>(
+      `update outbox_events set created_at = now() - make_interval(secs => ${seconds}) where published_at is null and ${where} returning id, payload`,
+      params,
+    );
+  const batches = [
+    ...(await age(`topic like '@%' and payload -> 'entries' @> jsonb_build_array(jsonb_build_array(?::text))`, [first.settled[0]], 3)),
+    ...(await age('id = ?', [single], 2)),
+    ...(await age(`topic like '@%' and payload -> 'entries' @> jsonb_build_array(jsonb_build_array(?::text))`, [second.settled[0]], 1)),
+  ];
   expect(batches).toHaveLength(3);
-  expect(await app.relay.sweep()).toBe(3);
+  // A sweep takes at most so many entities' events, and at least one row: the first batch (3) only.
+  expect(await app.relay.sweep(500, 3)).toBe(1);
+  await sub.waitFor((s) => s.events.length === 3, 3_000, 'the first batch');
+  expect(await app.relay.sweep()).toBe(2);
   await sub.waitFor((s) => s.events.length === 6, 3_000, 'the five ends and the single event');
   const byAuction = (a: { auction: { id: string } }, b: { auction: { id: string } }) => a.auction.id.localeCompare(b.auction.id);
   expect(sub.events.map((e) => e.auctionEnded).sort(byAuction)).toEqual(
     [
-      ...batches.flatMap((b) => b.payload.auctions ?? []).map(([id, eventId]) => ({ eventId, auction: { id, status: 'ENDED' }, winnerId: null })),
+      ...batches.flatMap((b) => b.payload.entries ?? []).map(([id, eventId]) => ({ eventId, auction: { id, status: 'ENDED' }, winnerId: null })),
       { eventId: single, auction: { id: '78', status: 'ENDED' }, winnerId: null },
     ].sort(byAuction),
   );

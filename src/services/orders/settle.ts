@@ -23,7 +23,7 @@ function assertTransition(order: Order, to: OrderStatus): void {
   if (!ORDER_TRANSITIONS[order.status].includes(to)) throw conflict(`Order ${order.id} is ${order.status}, not PENDING`);
 }
 
-/** The outbox topic of a batch of closed orders: `{ orders: [[orderId, expiredEventId | null, updatedEventId], …] }`. */
+/** The outbox topic of a batch of closed orders, whose entries are `[orderId, expiredEventId | null, updatedEventId]`. */
 const ORDER_CLOSES = '@order-closes';
 
 /** A closed order's events (ORDER_EXPIRED when it expired, and ORDER_UPDATED), held by the outbox row `outboxId`. */
@@ -41,17 +41,16 @@ function closeEvents(order: Wire<OrderData>, expiredEvent: string | null, update
  */
 export const orderCloses: EventBatchKind = {
   topic: ORDER_CLOSES,
-  covers: (channel) => channel === channelOf('ORDER_EXPIRED') || channel.startsWith(channelOf('ORDER_UPDATED', '')),
-  async expand(em, rows) {
-    const entries = rows.flatMap((r) => (r.payload as { orders: Array<[string, string | null, string]> }).orders.map((e) => ({ outboxId: r.id, e })));
-    if (entries.length === 0) return [];
-    const { rows: found } = await sql<Record<string, unknown>>`select * from orders where id = any(${pgArray(entries.map(({ e }) => e[0]))}::bigint[])`.execute(
+  entityOn: (channel) =>
+    channel === channelOf('ORDER_EXPIRED') ? 'all' : channel.startsWith(channelOf('ORDER_UPDATED', '')) ? channel.slice(channelOf('ORDER_UPDATED', '').length) : null,
+  async expand(em, entries) {
+    const { rows: found } = await sql<Record<string, unknown>>`select * from orders where id = any(${pgArray(entries.map(({ entry }) => entry[0]))}::bigint[])`.execute(
       em.getKysely(),
     );
     const byId = new Map(rowsAs(em, Order, found).map((o) => [String(o.id), o]));
-    return entries.flatMap(({ outboxId, e: [id, expired, updated] }) => {
+    return entries.flatMap(({ outboxId, entry: [id, expired, updated] }) => {
       const order = byId.get(id);
-      return order ? closeEvents(orderWire(order), expired, updated, outboxId) : [];
+      return order && updated ? closeEvents(orderWire(order), expired ?? null, updated, outboxId) : [];
     });
   },
 };
@@ -61,7 +60,7 @@ export const orderCloses: EventBatchKind = {
  * in a batch or a row of its own: for checks that every order expired once (tests, bench:orders).
  */
 export const ORDER_EXPIRED_EVENTS_SQL = `(select e ->> 0 as order_id, e ->> 1 as event_id
-   from outbox_events o cross join jsonb_array_elements(o.payload -> 'orders') e where o.topic = '${ORDER_CLOSES}' and e ->> 1 is not null
+   from outbox_events o cross join jsonb_array_elements(o.payload -> 'entries') e where o.topic = '${ORDER_CLOSES}' and e ->> 1 is not null
   union all
   select payload -> 'order' ->> 'id', id::text from outbox_events where topic = 'ORDER_EXPIRED')`;
 
@@ -261,7 +260,7 @@ export class OrderSettlement {
           where ${holdsFrozenPart} order by id),
        events as (
          insert into outbox_events (id, topic, payload)
-         select gen_random_uuid(), ${ORDER_CLOSES}, jsonb_build_object('orders', jsonb_agg(jsonb_build_array(id::text, expired_event, updated_event) order by id))
+         select gen_random_uuid(), ${ORDER_CLOSES}, jsonb_build_object('entries', jsonb_agg(jsonb_build_array(id::text, expired_event, updated_event) order by id))
            from closed having count(*) > 0
          returning id)
        select closed.*, p.kind as product_kind, (select id::text from events) as outbox_id
