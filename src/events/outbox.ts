@@ -86,6 +86,12 @@ export interface EventBatchKind {
   expand(em: EntityManager, entries: ReadonlyArray<{ outboxId: string; entry: BatchEntry }>): Promise<PublishedEvent[]>;
 }
 
+/** `entityOn` for a batch whose events go on `all` (every entity's) and on `each:<entity id>`. */
+export function entityOnChannels(all: string, each: string): EventBatchKind['entityOn'] {
+  const prefix = `${each}:`;
+  return (channel) => (channel === all ? 'all' : channel.startsWith(prefix) ? channel.slice(prefix.length) : null);
+}
+
 /** An outbox row as read back: its own event, or a batch of them. */
 export interface OutboxRow {
   id: string;

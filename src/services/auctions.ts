@@ -7,7 +7,7 @@ import { Auction, AUCTION_TRANSITIONS, type AuctionStatus } from '../entities/Au
 import { Bid } from '../entities/Bid.js';
 import { badInput, conflict, forbidden, notFound } from '../errors.js';
 import type { PublishedEvent } from '../events/bus.js';
-import type { EventBatchKind } from '../events/outbox.js';
+import { entityOnChannels, type EventBatchKind } from '../events/outbox.js';
 import { auctionWire, channelOf, type AuctionData, type DomainEvents, type Wire } from '../events/types.js';
 import type { ArmDeadline, SettleOutcome } from './deadline-handle.js';
 import { parseId } from './ids.js';
@@ -75,8 +75,7 @@ function endEvents({ endedEvent, updatedEvent, ...auction }: EndedRow, outboxId:
  */
 export const auctionEnds: EventBatchKind = {
   topic: AUCTION_ENDS,
-  entityOn: (channel) =>
-    channel === channelOf('AUCTION_ENDED') ? 'all' : channel.startsWith(channelOf('AUCTION_UPDATED', '')) ? channel.slice(channelOf('AUCTION_UPDATED', '').length) : null,
+  entityOn: entityOnChannels(channelOf('AUCTION_ENDED'), channelOf('AUCTION_UPDATED')),
   async expand(em, entries) {
     const { rows: auctions } = await sql<Wire<AuctionData>>`
       select ${auctionWireColumns} from auctions where id = any(${pgArray(entries.map(({ entry }) => entry[0]))}::bigint[])`.execute(em.getKysely());

@@ -7,7 +7,7 @@ import { Order, ORDER_TRANSITIONS, type OrderStatus } from '../../entities/Order
 import { Product, type ProductKind } from '../../entities/Product.js';
 import { badInput, conflict, notFound } from '../../errors.js';
 import type { PublishedEvent } from '../../events/bus.js';
-import type { EventBatchKind } from '../../events/outbox.js';
+import { entityOnChannels, type EventBatchKind } from '../../events/outbox.js';
 import { channelOf, orderWire, type DomainEvents, type OrderData, type Wire } from '../../events/types.js';
 import type { Logger } from '../../logger.js';
 import type { SettleFailure, SettleOutcome } from '../deadline-handle.js';
@@ -41,8 +41,7 @@ function closeEvents(order: Wire<OrderData>, expiredEvent: string | null, update
  */
 export const orderCloses: EventBatchKind = {
   topic: ORDER_CLOSES,
-  entityOn: (channel) =>
-    channel === channelOf('ORDER_EXPIRED') ? 'all' : channel.startsWith(channelOf('ORDER_UPDATED', '')) ? channel.slice(channelOf('ORDER_UPDATED', '').length) : null,
+  entityOn: entityOnChannels(channelOf('ORDER_EXPIRED'), channelOf('ORDER_UPDATED')),
   async expand(em, entries) {
     const { rows: found } = await sql<Record<string, unknown>>`select * from orders where id = any(${pgArray(entries.map(({ entry }) => entry[0]))}::bigint[])`.execute(
       em.getKysely(),
