@@ -6,7 +6,8 @@ import type { EventBatches, OutboxRow } from './outbox.js';
 
 /**
  * The outbox read back for a subscriber that was cut off: events on these topics committed since
- * `since`, oldest first. Event batches are read whole and kept to the events on these topics.
+ * `since`, oldest first, including those held by event batches (only the batches, and the entries of
+ * them, that may have events on these topics are read and rebuilt).
  */
 export function committedSince(orm: MikroORM, batches: EventBatches): CommittedSince {
   return async (topics, since) => {

@@ -22,11 +22,6 @@ function schedulerError(log: Logger, err: Error): void {
 }
 
 /**
- * Agenda, the only scheduler. Its job store is MongoDB when AGENDA_MONGO_URL is set (with Redis
- * pub/sub telling every instance at once that a job was saved), otherwise PostgreSQL on the app's
- * database with LISTEN/NOTIFY. Its tables come from a migration (ensureSchema: false).
- */
-/**
  * Tells every instance's Agenda, through its notification channel, that a job of this name is due now:
  * each fills its queue for that name and processes it at once, as for a job just saved. A job one of
  * them holds locked, waiting for a timer that fired before its time, then runs (see Deadlines' backstop).
@@ -41,6 +36,11 @@ function nudger(channel: NotificationChannel | undefined, source: string): Nudge
   };
 }
 
+/**
+ * Agenda, the only scheduler. Its job store is MongoDB when AGENDA_MONGO_URL is set (with Redis
+ * pub/sub telling every instance at once that a job was saved), otherwise PostgreSQL on the app's
+ * database with LISTEN/NOTIFY. Its tables come from a migration (ensureSchema: false).
+ */
 export function createScheduler(
   config: Config,
   instanceName: string,
