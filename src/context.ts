@@ -7,6 +7,7 @@ import type { PaymentIntent } from './entities/PaymentIntent.js';
 import type { Identity } from './services/users.js';
 import { unauthenticated, forbidden } from './errors.js';
 import { BatchLoader } from './services/batch-loader.js';
+import type { DirectSubscriber } from './http/subscriptions.js';
 
 /** Per request (or per subscription): a forked entity manager, the caller, a request id, loaders. */
 export interface Context {
@@ -27,6 +28,8 @@ export interface Context {
   operationKey?: string;
   /** Subscriptions only: the operation and its name, whose compiled form serves every subscriber of it. */
   operationText?: string;
+  /** graphql-ws subscriptions: where their results are written (see sendDirect in http/subscriptions.ts). */
+  subscriber?: DirectSubscriber;
 }
 
 export async function createContext(services: AppServices, authorization: unknown, requestId?: string): Promise<Context> {

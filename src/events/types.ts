@@ -119,8 +119,27 @@ export function auctionWire(a: AuctionData): Wire<AuctionData> {
   };
 }
 
+/**
+ * Written out, not spread: a subscription executes this once per event, and a spread of a row's
+ * object took ~3 µs of the 7 µs an auction's end took to execute (CPU profile, bench:auctions).
+ */
 export function reviveAuction(w: Wire<AuctionData>): AuctionData {
-  return { ...w, endTime: new Date(w.endTime), endedAt: date(w.endedAt), createdAt: new Date(w.createdAt) };
+  return {
+    id: w.id,
+    sellerId: w.sellerId,
+    nftId: w.nftId,
+    title: w.title,
+    startingPrice: w.startingPrice,
+    minIncrement: w.minIncrement,
+    endTime: new Date(w.endTime),
+    status: w.status,
+    highestBid: w.highestBid,
+    highestBidderId: w.highestBidderId,
+    winnerId: w.winnerId,
+    softCloseSeconds: w.softCloseSeconds,
+    endedAt: date(w.endedAt),
+    createdAt: new Date(w.createdAt),
+  };
 }
 
 export function orderWire(o: OrderData): Wire<OrderData> {

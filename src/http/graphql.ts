@@ -4,22 +4,8 @@ import type { NextFunction, Request, Response } from 'express';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { unwrapResolverError } from '@apollo/server/errors';
-import {
-  createSourceEventStream,
-  execute,
-  GraphQLError,
-  parse,
-  specifiedRules,
-  validate,
-  type ExecutionArgs,
-  type ExecutionResult,
-  type GraphQLFormattedError,
-  type GraphQLSchema,
-} from 'graphql';
-type PromiseOrValue<T> = T | Promise<T>;
-import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
-import { mapIterator } from '../events/iterators.js';
-import { WebSocketServer } from 'ws';
+import { GraphQLError, parse, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { ArgumentValidationError } from 'type-graphql';
 import { createContext, type Context } from '../context.js';
@@ -28,7 +14,8 @@ import type { Identity } from '../services/users.js';
 import type { AppServices } from '../app-services.js';
 import { queryLimits } from '../schema/limits.js';
 import { nulCharacterError } from './input-guard.js';
-import { guardWrites } from './ws-writes.js';
+import { guardWrites, type SendText } from './ws-writes.js';
+import { sharedSubscribe } from './subscriptions.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 
 /** PostgreSQL unreachable: a client may send the same request again later. */
@@ -322,59 +309,6 @@ export async function httpContext(services: AppServices, authorization: unknown,
 }
 
 /**
- * Subscriptions whose event is one shared object (every Redis event is parsed once per instance and
- * handed to all its listeners) are executed once per (event, operation, variables, role) and the
- * result is sent to every such subscriber: 10 watchers of 10,000 ending auctions cost 10,000
- * executions, not 100,000. Authorisation happens when subscribing; payload fields must not depend on
- * who asks beyond the role. Events made per subscriber (the countdown) are executed per subscriber.
- */
-const sharedResults = new WeakMap<object, Map<string, PromiseOrValue<ExecutionResult>>>();
-
-async function sharedSubscribe(args: ExecutionArgs) {
-  const stream = await createSourceEventStream(args);
-  if (!(Symbol.asyncIterator in stream)) return stream as ExecutionResult;
-  const key = (args.contextValue as Context).operationKey ?? '';
-  const run = eventExecutor(args);
-  return mapIterator(stream as AsyncIterableIterator<unknown>, (payload) => {
-    if (payload === null || typeof payload !== 'object' || !key) return run(payload);
-    let results = sharedResults.get(payload);
-    if (!results) sharedResults.set(payload, (results = new Map()));
-    let result = results.get(key);
-    if (!result) results.set(key, (result = run(payload)));
-    return result;
-  });
-}
-
-/**
- * Compiled subscription operations (graphql-jit), by operation text and name: executing one event's
- * selection is a call of the compiled function, not a walk of the document by graphql-js (which
- * collects the fields and reads the directives anew for every event: 24 of the 45 ms a watcher's
- * 1,000 same-instant ends took on the server, CPU profile in docs/benchmarks.md). Bounded: the oldest
- * compiled operation is dropped past COMPILED_MAX. An operation graphql-jit cannot compile runs on graphql-js.
- */
-const COMPILED_MAX = 500;
-/** Per schema (each server has its own; several run in one test process). */
-const compiledBySchema = new WeakMap<GraphQLSchema, Map<string, CompiledQuery | null>>();
-
-function eventExecutor(args: ExecutionArgs): (payload: unknown) => PromiseOrValue<ExecutionResult> {
-  const byGraphqlJs = (payload: unknown) => execute({ ...args, rootValue: payload });
-  const text = (args.contextValue as Context).operationText;
-  if (text === undefined) return byGraphqlJs;
-  let compiled = compiledBySchema.get(args.schema);
-  if (!compiled) compiledBySchema.set(args.schema, (compiled = new Map()));
-  let query = compiled.get(text);
-  if (query === undefined) {
-    const made = compileQuery(args.schema, args.document, args.operationName ?? undefined);
-    query = isCompiledQuery(made) ? made : null;
-    if (compiled.size >= COMPILED_MAX) compiled.delete(compiled.keys().next().value!);
-    compiled.set(text, query);
-  }
-  if (query === null) return byGraphqlJs;
-  const jit = query;
-  return (payload) => jit.query(payload, args.contextValue, args.variableValues ?? {}) as PromiseOrValue<ExecutionResult>;
-}
-
-/**
  * graphql-ws on the same HTTP server and path. The token is read once, in `onConnect`, from
  * `connectionParams.authorization`; a connection without a valid one is closed (4403 Forbidden).
  * Every subscription is checked against the same depth and cost limits as HTTP queries. A socket
@@ -383,15 +317,18 @@ function eventExecutor(args: ExecutionArgs): (payload: unknown) => PromiseOrValu
 export function createWsServer(services: AppServices, schema: GraphQLSchema, httpServer: Server, onSlowClose: () => void = () => {}) {
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const maxBufferedBytes = services.config.wsMaxBufferedBytes;
-  wsServer.on('connection', (socket, request) =>
-    guardWrites(socket, {
+  // Each socket's `sendText` (ws-writes.ts), for its subscriptions' results.
+  const senders = new WeakMap<WebSocket, SendText>();
+  wsServer.on('connection', (socket, request) => {
+    const sendText = guardWrites(socket, {
       maxBufferedBytes,
       onSlowClose: (bufferedBytes) => {
         services.log.warn({ bufferedBytes, maxBufferedBytes, remoteAddress: request.socket.remoteAddress }, 'closed a WebSocket that does not read its events');
         onSlowClose();
       },
-    }),
-  );
+    });
+    if (sendText) senders.set(socket, sendText);
+  });
   const limits = [...specifiedRules, queryLimits(services.config.graphqlMaxDepth, services.config.graphqlMaxCost)];
   type Extra = { identity?: Identity; subscriptions?: Set<string> };
   // Each open socket's running subscriptions, for the metrics.
@@ -415,7 +352,7 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
           return false;
         }
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         let document;
         try {
           document = parse(payload.query);
@@ -431,6 +368,8 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
         contextValue.now = () => services.clock.now();
         contextValue.operationText = JSON.stringify([payload.query, payload.operationName]);
         contextValue.operationKey = JSON.stringify([payload.query, payload.operationName, payload.variables, contextValue.user?.role]);
+        const socket = ctx.extra.socket;
+        contextValue.subscriber = { id, send: senders.get(socket) ?? ((text) => socket.send(text)) };
         return { schema, document, variableValues: payload.variables, operationName: payload.operationName, contextValue };
       },
       subscribe: sharedSubscribe,

@@ -21,7 +21,8 @@ export class AuctionSubscriptionResolver {
     @Root() event: DomainEvents['AUCTION_ENDED'],
     @Arg('auctionId', () => ID, { nullable: true }) _auctionId?: string,
   ): AuctionEnded {
-    return { ...event, auction: reviveAuction(event.auction), endedAt: new Date(event.endedAt) };
+    const { eventId, winnerId, finalPrice } = event;
+    return { eventId, auction: reviveAuction(event.auction), winnerId, finalPrice, endedAt: new Date(event.endedAt) };
   }
 
   @Subscription(() => Auction, {

@@ -54,7 +54,25 @@ export const AUCTION_ENDED_EVENTS_SQL = `(select e ->> 0 as auction_id, e ->> 1 
 type EndedRow = Wire<AuctionData> & { endedEvent: string; updatedEvent: string };
 
 /** An ended auction's AUCTION_ENDED and AUCTION_UPDATED events, held by the outbox row `outboxId`. */
-function endEvents({ endedEvent, updatedEvent, ...auction }: EndedRow, outboxId: string): PublishedEvent[] {
+function endEvents(row: EndedRow, outboxId: string): PublishedEvent[] {
+  // Each column named, not the rest of the row spread: every subscriber's execution reads this object.
+  const auction: Wire<AuctionData> = {
+    id: row.id,
+    sellerId: row.sellerId,
+    nftId: row.nftId,
+    title: row.title,
+    startingPrice: row.startingPrice,
+    minIncrement: row.minIncrement,
+    endTime: row.endTime,
+    status: row.status,
+    highestBid: row.highestBid,
+    highestBidderId: row.highestBidderId,
+    winnerId: row.winnerId,
+    softCloseSeconds: row.softCloseSeconds,
+    endedAt: row.endedAt,
+    createdAt: row.createdAt,
+  };
+  const { endedEvent, updatedEvent } = row;
   const ended: DomainEvents['AUCTION_ENDED'] = {
     eventId: endedEvent,
     auction,
