@@ -13,7 +13,8 @@ export const AUCTION_TRANSITIONS: Record<AuctionStatus, readonly AuctionStatus[]
 };
 
 @Entity({ tableName: 'auctions' })
-@Index({ name: 'auctions_status_end_time_idx', properties: ['status', 'endTime'] })
+// Pending auctions by end (the wake-up's next end, the end batch): an ended one leaves it.
+@Index({ name: 'auctions_active_end_time_idx', properties: ['endTime'], where: `"status" = 'ACTIVE'` })
 export class Auction {
   [OptionalProps]?: 'status' | 'createdAt' | 'highestBid' | 'highestBidderId' | 'winnerId' | 'endedAt';
 

@@ -29,7 +29,7 @@ function assertTransition(from: AuctionStatus, to: AuctionStatus, id: string): v
 
 const checkAuctionId = (id: string) => parseId(id, 'an auction', 'auctionId');
 
-/** Auctions whose end is still to come: ACTIVE. The end is their deadline (`auctions_status_end_time_idx`). */
+/** Auctions whose end is still to come: ACTIVE. The end is their deadline (`auctions_active_end_time_idx`). */
 export const pendingAuctions = (skip: readonly string[] = []): FilterObject<Auction> =>
   skip.length > 0 ? { status: 'ACTIVE', id: { $nin: [...skip] } } : { status: 'ACTIVE' };
 
