@@ -120,6 +120,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     handoverMs: (config.jobProcessEverySeconds + 1) * 1000,
     armBackstopMs: config.deadlineArmBackstopMs,
     nudge,
+    settleOnTime: config.deadlineSettleOnTime,
   });
   // Local starts, and other instances' through Agenda's state notifications (remote = true).
   scheduler.on('start', (job: { attrs?: { name: string }; jobName?: string }, remote?: boolean) => {

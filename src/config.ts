@@ -57,6 +57,7 @@ export interface Config {
   /** How overdue a deadline must be before the watch settles it itself. */
   deadlineWatchGraceMs: number;
   deadlineArmBackstopMs: number;
+  deadlineSettleOnTime: boolean;
   /** Outbox: how often unpublished events are looked for, and how old they must be. */
   outboxSweepSeconds: number;
   outboxRepublishAfterSeconds: number;
@@ -322,6 +323,7 @@ export function loadConfig(env: Env = process.env): Config {
     deadlineWatchMs: num(env, 'DEADLINE_WATCH_MS', 200, { min: 0 }),
     deadlineWatchGraceMs: num(env, 'DEADLINE_WATCH_GRACE_MS', 400, { min: 0 }),
     deadlineArmBackstopMs: num(env, 'DEADLINE_ARM_BACKSTOP_MS', 10, { min: 0 }),
+    deadlineSettleOnTime: bool(env, 'DEADLINE_SETTLE_ON_TIME', true),
     outboxSweepSeconds: num(env, 'OUTBOX_SWEEP_SECONDS', 10, { min: 0.1 }),
     outboxRepublishAfterSeconds: num(env, 'OUTBOX_REPUBLISH_AFTER_SECONDS', 5, { min: 0 }),
     eventDedupeWindowSeconds: num(env, 'EVENT_DEDUPE_WINDOW_SECONDS', 600, { min: 1 }),

@@ -516,3 +516,58 @@ test('a wake-up that does not start on time is run (a job due now) by the instan
     deadlines.stop();
   }
 });
+
+test('on time: the arming instance settles at the armed time itself, as that arm, never early; the arm\'s own job is kept and finds nothing; a paused kind or a started wake-up is left alone', async () => {
+  const paused: string[] = [];
+  const { clock, deadlines, scheduler, kinds: [kind] } = setup(1, { settleOnTime: true });
+  deadlines.watch(0, 0, async () => paused); // the pause switch; no watch timer
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const waitSettled = async (id: string) => {
+    for (let waited = 0; !kind.get(id).settled && waited < 2_000; waited += 5) await sleep(5);
+  };
+  try {
+    clock.t = Date.now(); // the engine's timers count real time from the engine's clock
+    let due = clock.t + 200;
+    kind.add('on-time', due);
+    await deadlines.arm(kind.name, new Date(due));
+    const [own] = scheduler.live(kind.name);
+    // The timer fires by the real clock while the engine's clock still says 50 ms before: it waits.
+    clock.t = due - 50;
+    await sleep(260);
+    expect(kind.get('on-time').settled).toBe(false);
+    clock.t = due;
+    const movedAt = Date.now();
+    await waitSettled('on-time');
+    expect(kind.get('on-time').settled).toBe(true);
+    expect(Date.now() - movedAt).toBeLessThan(1_000);
+    // Agenda's job of that arm is still there, runs, and settles nothing more.
+    expect(own.cancelled).toBe(false);
+    await deadlines.runWakeup(own.data);
+    expect(kind.batches.flat()).toEqual(['on-time']);
+
+    // Paused: the timer leaves it to the wake-up job (which the pause skips).
+    paused.push(wakeJobName(kind.name));
+    clock.t = Date.now();
+    due = clock.t + 100;
+    kind.add('paused', due);
+    await deadlines.arm(kind.name, new Date(due));
+    await sleep(100);
+    clock.t = due;
+    await sleep(200);
+    expect(kind.get('paused').settled).toBe(false);
+
+    // A wake-up that started at its time (here or elsewhere): the timer does not settle beside it.
+    paused.length = 0;
+    clock.t = Date.now();
+    due = clock.t + 100;
+    kind.add('started', due);
+    await deadlines.arm(kind.name, new Date(due));
+    await sleep(90);
+    clock.t = due;
+    deadlines.noteJobStart(wakeJobName(kind.name));
+    await sleep(200);
+    expect(kind.get('started').settled).toBe(false);
+  } finally {
+    deadlines.stop();
+  }
+});
