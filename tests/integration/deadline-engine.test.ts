@@ -545,28 +545,24 @@ test('on time: the arming instance settles at the armed time itself, as that arm
     await deadlines.runWakeup(own.data);
     expect(kind.batches.flat()).toEqual(['on-time']);
 
+    // A deadline 100 ms ahead, armed; at its time `atDue` runs, then the timer has 200 ms to act.
+    const armThenWatch = async (id: string, atDue: () => void) => {
+      clock.t = Date.now();
+      due = clock.t + 100;
+      kind.add(id, due);
+      await deadlines.arm(kind.name, new Date(due));
+      await sleep(95);
+      clock.t = due;
+      atDue();
+      await sleep(200);
+      return kind.get(id).settled;
+    };
     // Paused: the timer leaves it to the wake-up job (which the pause skips).
     paused.push(wakeJobName(kind.name));
-    clock.t = Date.now();
-    due = clock.t + 100;
-    kind.add('paused', due);
-    await deadlines.arm(kind.name, new Date(due));
-    await sleep(100);
-    clock.t = due;
-    await sleep(200);
-    expect(kind.get('paused').settled).toBe(false);
-
+    expect(await armThenWatch('paused', () => undefined)).toBe(false);
     // A wake-up that started at its time (here or elsewhere): the timer does not settle beside it.
     paused.length = 0;
-    clock.t = Date.now();
-    due = clock.t + 100;
-    kind.add('started', due);
-    await deadlines.arm(kind.name, new Date(due));
-    await sleep(90);
-    clock.t = due;
-    deadlines.noteJobStart(wakeJobName(kind.name));
-    await sleep(200);
-    expect(kind.get('started').settled).toBe(false);
+    expect(await armThenWatch('started', () => deadlines.noteJobStart(wakeJobName(kind.name)))).toBe(false);
   } finally {
     deadlines.stop();
   }
