@@ -67,7 +67,20 @@ export interface Config {
   eventDedupeWindowSeconds: number;
   countdownTickSeconds: number;
   graphqlMaxDepth: number;
+  /** A query's cost: every field 1, a list's children times its page size (`first`, its variable's value included). */
   graphqlMaxCost: number;
+  /** Fragment definitions one document may hold. */
+  graphqlMaxFragments: number;
+  /** Tokens one document may hold: counted by the parser, before any validation rule runs. */
+  graphqlMaxTokens: number;
+  /** A graphql-ws message larger than this closes its socket (1009 Message Too Big). */
+  wsMaxMessageBytes: number;
+  /** Subscriptions running on one socket; one more is refused with LIMIT_EXCEEDED. */
+  wsMaxSubscriptions: number;
+  /** graphql-ws sockets one user holds on one instance; one more is closed with 4429. */
+  wsMaxSocketsPerUser: number;
+  /** Every socket is pinged this often; one that did not answer the previous ping is closed. */
+  wsPingSeconds: number;
   /**
    * Bytes a subscriber's socket may hold unsent (after the kernel took what it would) before it is
    * closed with 1013: one slow or stalled client costs at most this much memory.
@@ -87,6 +100,24 @@ export interface Config {
   sandboxPayUrl: string;
   /** A provider call taking longer than this fails (and is retried by reconciliation). */
   paymentTimeoutSeconds: number;
+  /**
+   * The sandbox provider stands in for unconfigured providers, and its callbacks are accepted, only while
+   * this is on (PAYMENTS_SANDBOX; default on in development and test, off in production).
+   */
+  paymentsSandbox: boolean;
+  orders: {
+    /** Unpaid `createOrder` orders one user may hold at once (flash-sale orders not counted). */
+    maxPendingPerUser: number;
+    /** Units one order may take. */
+    maxQuantity: number;
+  };
+  /** Express's `trust proxy` setting, as given (unset: no proxy trusted). */
+  trustProxy: boolean | number | string | undefined;
+  /** Origins browsers may call from (HTTP and WebSocket); empty: no cross-origin access. */
+  corsOrigins: string[];
+  /** Checked in every token when set. */
+  jwtIssuer: string | undefined;
+  jwtAudience: string | undefined;
   vip: {
     /** Daily reminders at this local time (HH:MM) in APP_TIMEZONE. */
     reminderTime: string;
@@ -150,6 +181,8 @@ export interface AlipayConfig {
   privateKey: string;
   publicKey: string;
   gateway: string;
+  /** When set, a notification or query answer for another seller is refused. */
+  sellerId: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -255,6 +288,7 @@ function alipayConfig(env: Env): AlipayConfig | undefined {
     privateKey: required(env, 'ALIPAY_PRIVATE_KEY', because),
     publicKey: required(env, 'ALIPAY_PUBLIC_KEY', because),
     gateway: url(env, 'ALIPAY_GATEWAY', 'https://openapi.alipay.com/gateway.do', ['https:', 'http:'])!,
+    sellerId: env.ALIPAY_SELLER_ID || undefined,
   };
 }
 
@@ -273,6 +307,32 @@ function outboxRetention(env: Env): number {
     throw new ConfigError('OUTBOX_RETENTION_HOURS', `must cover EVENT_DEDUPE_WINDOW_SECONDS (${window} s), got "${env.OUTBOX_RETENTION_HOURS}"`);
   }
   return hours;
+}
+
+/** TRUST_PROXY as Express takes it: true/false, a hop count, or addresses and subnets (comma-separated). */
+function trustProxy(env: Env): Config['trustProxy'] {
+  const raw = env.TRUST_PROXY?.trim();
+  if (!raw) return undefined;
+  if (/^(true|false)$/i.test(raw)) return raw.toLowerCase() === 'true';
+  if (/^\d+$/.test(raw)) return Number(raw);
+  if (!/^[\w.:/, -]+$/.test(raw)) throw new ConfigError('TRUST_PROXY', `must be true, false, a hop count or addresses, got "${raw}"`);
+  return raw;
+}
+
+function corsOrigins(env: Env): string[] {
+  const list = (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of list) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin.replace(/\/+$/, '')) {
+      throw new ConfigError('CORS_ORIGINS', `must list origins such as https://shop.example.com, got "${origin}"`);
+    }
+  }
+  return list.map((o) => o.replace(/\/+$/, ''));
 }
 
 function seckillGroup(env: Env): string {
@@ -331,6 +391,12 @@ export function loadConfig(env: Env = process.env): Config {
     countdownTickSeconds: num(env, 'COUNTDOWN_TICK_SECONDS', 1, { min: 0.05 }),
     graphqlMaxDepth: num(env, 'GRAPHQL_MAX_DEPTH', 15, { min: 1, integer: true }),
     graphqlMaxCost: num(env, 'GRAPHQL_MAX_COST', 5000, { min: 1, integer: true }),
+    graphqlMaxFragments: num(env, 'GRAPHQL_MAX_FRAGMENTS', 100, { min: 1, integer: true }),
+    graphqlMaxTokens: num(env, 'GRAPHQL_MAX_TOKENS', 5000, { min: 100, integer: true }),
+    wsMaxMessageBytes: num(env, 'WS_MAX_MESSAGE_BYTES', 1024 * 1024, { min: 1024, integer: true }),
+    wsMaxSubscriptions: num(env, 'WS_MAX_SUBSCRIPTIONS', 100, { min: 1, integer: true }),
+    wsMaxSocketsPerUser: num(env, 'WS_MAX_SOCKETS_PER_USER', 20, { min: 1, integer: true }),
+    wsPingSeconds: num(env, 'WS_PING_SECONDS', 30, { min: 0.05 }),
     // 4 MiB: a burst of 1,000 auction ends (one settlement batch) to a watcher of all auctions is ~0.5 MB.
     wsMaxBufferedBytes: num(env, 'WS_MAX_BUFFERED_BYTES', 4 * 1024 * 1024, { min: 1024, integer: true }),
     shutdownGraceSeconds: num(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0 }),
@@ -339,6 +405,15 @@ export function loadConfig(env: Env = process.env): Config {
     alipay: alipayConfig(env),
     sandboxPayUrl: url(env, 'SANDBOX_PAY_URL', 'http://127.0.0.1:4010', ['http:', 'https:'])!.replace(/\/+$/, ''),
     paymentTimeoutSeconds: num(env, 'PAYMENT_PROVIDER_TIMEOUT_SECONDS', 10, { min: 0.1 }),
+    paymentsSandbox: bool(env, 'PAYMENTS_SANDBOX', nodeEnv !== 'production'),
+    orders: {
+      maxPendingPerUser: num(env, 'ORDER_MAX_PENDING_PER_USER', 20, { min: 1, integer: true }),
+      maxQuantity: num(env, 'ORDER_MAX_QUANTITY', 100, { min: 1, integer: true }),
+    },
+    trustProxy: trustProxy(env),
+    corsOrigins: corsOrigins(env),
+    jwtIssuer: env.JWT_ISSUER || undefined,
+    jwtAudience: env.JWT_AUDIENCE || undefined,
     vip: {
       reminderTime: clockTime(env, 'VIP_REMINDER_TIME', '09:00'),
       reminderBatchSize: num(env, 'VIP_REMINDER_BATCH_SIZE', 2000, { min: 1, integer: true }),

@@ -1,0 +1,97 @@
+import type { Server } from 'node:http';
+import { GraphQLError, parse, specifiedRules, validate, type GraphQLSchema } from 'graphql';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { createContext } from '../context.js';
+import type { Identity } from '../services/users.js';
+import type { AppServices } from '../app-services.js';
+import { queryLimits } from '../schema/limits.js';
+import { nulCharacterError } from './input-guard.js';
+import { guardWrites, type SendText } from './ws-writes.js';
+import { sharedSubscribe } from './subscriptions.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
+import { databaseUnavailable } from './graphql-errors.js';
+
+/**
+ * graphql-ws on the same HTTP server and path. The token is read once, in `onConnect`, from
+ * `connectionParams.authorization`; a connection without a valid one is closed (4403 Forbidden).
+ * Every subscription is checked against the same depth and cost limits as HTTP queries. A socket
+ * holding more than WS_MAX_BUFFERED_BYTES its client has not read is closed (1013, see ws-writes.ts).
+ */
+export function createWsServer(services: AppServices, schema: GraphQLSchema, httpServer: Server, onSlowClose: () => void = () => {}) {
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const maxBufferedBytes = services.config.wsMaxBufferedBytes;
+  // Each socket's `sendText` (ws-writes.ts), for its subscriptions' results.
+  const senders = new WeakMap<WebSocket, SendText>();
+  wsServer.on('connection', (socket, request) => {
+    const sendText = guardWrites(socket, {
+      maxBufferedBytes,
+      onSlowClose: (bufferedBytes) => {
+        services.log.warn({ bufferedBytes, maxBufferedBytes, remoteAddress: request.socket.remoteAddress }, 'closed a WebSocket that does not read its events');
+        onSlowClose();
+      },
+    });
+    if (sendText) senders.set(socket, sendText);
+  });
+  const limits = [...specifiedRules, queryLimits(services.config.graphqlMaxDepth, services.config.graphqlMaxCost)];
+  type Extra = { identity?: Identity; subscriptions?: Set<string> };
+  // Each open socket's running subscriptions, for the metrics.
+  const live = new Set<Set<string>>();
+  const cleanup = useServer<Record<string, unknown> | undefined, Extra>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const header = params.authorization ?? params.Authorization;
+        try {
+          const c = await createContext(services, header);
+          if (!c.user) return false;
+          ctx.extra.identity = c.user;
+          ctx.extra.subscriptions = new Set();
+          live.add(ctx.extra.subscriptions);
+          return true;
+        } catch (err) {
+          // Not the token's fault: 1013 Try Again Later, not 4403 Forbidden (the later close is a no-op).
+          if (isDatabaseUnavailable(err)) ctx.extra.socket.close(1013, databaseUnavailable().message);
+          return false;
+        }
+      },
+      onSubscribe: async (ctx, id, payload) => {
+        let document;
+        try {
+          document = parse(payload.query);
+        } catch (err) {
+          return [new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+        }
+        const errors = validate(schema, document, limits);
+        if (errors.length > 0) return errors;
+        const nul = nulCharacterError(document, payload.variables);
+        if (nul) return [nul];
+        const contextValue = await createContext(services, undefined);
+        contextValue.user = ctx.extra.identity ?? null;
+        contextValue.now = () => services.clock.now();
+        contextValue.operationText = JSON.stringify([payload.query, payload.operationName]);
+        contextValue.operationKey = JSON.stringify([payload.query, payload.operationName, payload.variables, contextValue.user?.role]);
+        const socket = ctx.extra.socket;
+        contextValue.subscriber = { id, send: senders.get(socket) ?? ((text) => socket.send(text)) };
+        return { schema, document, variableValues: payload.variables, operationName: payload.operationName, contextValue };
+      },
+      subscribe: sharedSubscribe,
+      onOperation: (ctx, id) => void ctx.extra.subscriptions?.add(id),
+      onComplete: (ctx, id) => void ctx.extra.subscriptions?.delete(id),
+      onClose: (ctx) => {
+        if (ctx.extra.subscriptions) live.delete(ctx.extra.subscriptions);
+      },
+      onError: (_ctx, _id, _payload, errors) => {
+        services.log.warn({ errors: errors.map((e) => e.message) }, 'subscription error');
+      },
+    },
+    wsServer,
+  );
+  return {
+    wsServer,
+    dispose: async () => void (await cleanup.dispose()),
+    /** Open sockets, and subscriptions running on them. */
+    counts: () => ({ sockets: wsServer.clients.size, subscriptions: [...live].reduce((n, s) => n + s.size, 0) }),
+  };
+}
