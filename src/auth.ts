@@ -35,7 +35,7 @@ export function verifyToken(secret: string, token: string, nowMs = Date.now()): 
     throw unauthenticated('Invalid token: no subject');
   }
   if (claims.role !== 'user' && claims.role !== 'admin') throw unauthenticated('Invalid token: role must be user or admin');
-  return { id: claims.sub, role: claims.role };
+  return { id: claims.sub, role: claims.role, expiresAt: typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : undefined };
 }
 
 /** Reads `Bearer <token>`; no header means an anonymous caller, a bad one is an error. */

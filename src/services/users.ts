@@ -7,6 +7,8 @@ import { GroupQueue, type Waiting } from './group-queue.js';
 export interface Identity {
   id: string;
   role: Role;
+  /** When the token it came from expires (its `exp`); a graphql-ws socket is closed then (4403). */
+  expiresAt?: Date;
 }
 
 /**
