@@ -18,7 +18,7 @@ import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { pino } from 'pino';
 import { startApp, type App } from '../src/app.js';
-import { signToken } from '../src/auth.js';
+import { signToken, tokenKeys } from '../src/auth.js';
 import { Auction } from '../src/entities/Auction.js';
 import { auctionWire } from '../src/events/types.js';
 import { AUCTION_END } from '../src/jobs/auction-end.js';
@@ -66,7 +66,7 @@ async function run(design: Design, n: number, shape: Shape, clients: number): Pr
       ...(BATCH ? { AUCTION_END_BATCH_SIZE: BATCH } : {}),
     });
     const app = await startApp(config, { log: pino({ level: 'warn' }) });
-    const token = signToken(config.jwtSecret, 'bench-watcher', 'user');
+    const token = signToken(tokenKeys(config), 'bench-watcher', 'user');
     const em = app.services.orm.em.fork();
     await em.execute(`insert into users (id, role) values ('bench-seller', 'user') on conflict do nothing`);
     // A server that has been running: the same case once, unmeasured, before the measured one.

@@ -79,7 +79,7 @@ async function run(mode: 'kill' | 'term') {
         [ends],
       );
       const { signToken } = await import('../src/auth.js');
-      const token = signToken(SECRET, 'failover-seller', 'user');
+      const token = signToken({ secret: SECRET }, 'failover-seller', 'user');
       for (const instance of instances) {
         const res = await fetch(`${instance.base}/graphql`, {
           method: 'POST',

@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { startApp } from '../src/app.js';
-import { signToken } from '../src/auth.js';
+import { signToken, tokenKeys } from '../src/auth.js';
 import { AUCTION_END } from '../src/jobs/auction-end.js';
 import { benchConfig, stopAfter, withDatabase } from './support.js';
 
@@ -39,7 +39,7 @@ console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.r
 await withDatabase(async (databaseUrl) => {
   const config = benchConfig(databaseUrl, { ENABLE_CRON: 'false' });
   const app = await startApp(config, { log: pino({ level: 'warn' }) });
-  const seller = signToken(config.jwtSecret, 'fanout-seller', 'user');
+  const seller = signToken(tokenKeys(config), 'fanout-seller', 'user');
   const em = app.services.orm.em.fork();
   await em.execute(`insert into users (id, role) values ('fanout-seller', 'user') on conflict do nothing`);
   const results: Array<{ lastMs: number; endedMs: number; heard: number; duplicates: number }> = [];

@@ -307,7 +307,7 @@ interface ExpiryResult {
 
 async function runExpiry(mode: Mode, batch: number): Promise<ExpiryResult> {
   const { startApp } = await import('../src/app.js');
-  const { signToken } = await import('../src/auth.js');
+  const { signToken, tokenKeys } = await import('../src/auth.js');
   const { pino } = await import('pino');
   return withDatabase(async (databaseUrl, db) => {
     const orm = await migrateSchema(databaseUrl);
@@ -335,7 +335,7 @@ async function runExpiry(mode: Mode, batch: number): Promise<ExpiryResult> {
     let clientDone: Promise<ClientReport> | undefined;
     let clientReport: ClientReport | undefined;
     if (mode !== 'overdue') {
-      const token = signToken(config.jwtSecret, 'bench-admin', 'admin');
+      const token = signToken(tokenKeys(config), 'bench-admin', 'admin');
       worker = new Worker(new URL(import.meta.url), {
         workerData: { url: app.url.replace('http', 'ws'), token, clients: CLIENTS, due },
       });

@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { startApp } from '../src/app.js';
-import { signToken } from '../src/auth.js';
+import { signToken, tokenKeys } from '../src/auth.js';
 import { SaleStore } from '../src/services/seckill/store.js';
 import { startBenchSandbox, type SandboxMode } from './sandbox-thread.js';
 import { benchConfig, dropLiveDatabases, pct, pool, withDatabase } from './support.js';
@@ -138,7 +138,7 @@ async function endToEnd(url: string) {
   const config = benchConfig(url, { ENABLE_CRON: 'false', SANDBOX_PAY_URL: sandbox.url, ...(SECKILL_BATCH ? { SECKILL_BATCH: String(SECKILL_BATCH) } : {}) });
   config.seckill.keyPrefix = `${config.redisPrefix}:`;
   const app = await startApp(config, { log: pino({ level: 'warn' }) });
-  const admin = signToken(config.jwtSecret, 'bench-admin', 'admin');
+  const admin = signToken(tokenKeys(config), 'bench-admin', 'admin');
   const gql = async (query: string, variables: Record<string, unknown>, bearer: string) => {
     const res = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` }, body: JSON.stringify({ query, variables }) });
     const body = (await res.json()) as { data?: any; errors?: unknown[] };
@@ -161,7 +161,7 @@ async function endToEnd(url: string) {
     if (WARMUP > 0) {
       const warmProduct = await sale('bench warm-up', WARMUP_UNITS);
       const w0 = performance.now();
-      const warmUsers = Array.from({ length: WARMUP }, (_, i) => `warm-${i}`).map((u): [string, string] => [u, signToken(config.jwtSecret, u, 'user')]);
+      const warmUsers = Array.from({ length: WARMUP }, (_, i) => `warm-${i}`).map((u): [string, string] => [u, signToken(tokenKeys(config), u, 'user')]);
       await (await clientThreads({ url: app.url, productId: warmProduct, users: warmUsers, clients: CLIENTS }, CLIENT_THREADS)).go();
       warmupMs = Math.round(performance.now() - w0);
       await new Promise((r) => setTimeout(r, 1_000)); // its orders written
@@ -183,7 +183,7 @@ async function endToEnd(url: string) {
     });
 
     const users = Array.from({ length: USERS }, (_, i) => `bench-${i}`);
-    const tokens = new Map(users.map((u) => [u, signToken(config.jwtSecret, u, 'user')]));
+    const tokens = new Map(users.map((u) => [u, signToken(tokenKeys(config), u, 'user')]));
     // A user's first request writes their user row and wallet (one statement per group of first requests); --warm pays that before the sale.
     let warmMs = 0;
     if (process.argv.includes('--warm')) {

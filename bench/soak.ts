@@ -29,7 +29,7 @@ const AUCTIONS_PER_SECOND = Number(arg('auctions', '2'));
 const ORDERS_PER_SECOND = Number(arg('orders', '5'));
 const ORDER_EXPIRE_MINUTES = 0.25;
 const SECRET = 'bench-secret-0123456789abcdef';
-const ADMIN = signToken(SECRET, 'soak-admin', 'admin');
+const ADMIN = signToken({ secret: SECRET }, 'soak-admin', 'admin');
 
 stopAfter((MINUTES + 5) * 60_000);
 
@@ -161,9 +161,9 @@ await withDatabase(async (databaseUrl, db) => {
     await until('the server', async () => (await fetch(`${base}/health`)).ok, 60_000);
 
     const product = await gql<{ createProduct: { id: string } }>(url, 'mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }', { i: { kind: 'GOODS', name: 'Soak goods', price: 100 } }, ADMIN);
-    const buyers = Array.from({ length: 50 }, (_, i) => ({ id: `soak-buyer-${i}`, token: signToken(SECRET, `soak-buyer-${i}`, 'user') }));
+    const buyers = Array.from({ length: 50 }, (_, i) => ({ id: `soak-buyer-${i}`, token: signToken({ secret: SECRET }, `soak-buyer-${i}`, 'user') }));
     for (const b of buyers) await gql(url, 'mutation($u: ID!) { creditWallet(userId: $u, amount: 1000000000) { balance } }', { u: b.id }, ADMIN);
-    const seller = signToken(SECRET, 'soak-seller', 'user');
+    const seller = signToken({ secret: SECRET }, 'soak-seller', 'user');
 
     worker = new Worker(new URL('./clients.js', import.meta.url), { workerData: { url: url.replace('http', 'ws'), token: ADMIN, clients: SUBSCRIBERS, n: Number.MAX_SAFE_INTEGER } });
     const ready = await new Promise<{ type: string }>((resolve, reject) => {

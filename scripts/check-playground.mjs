@@ -74,7 +74,7 @@ async function runInPlayground(page, query, expectText, timeout = 15_000) {
 
 try {
   await startServer();
-  const token = signToken(secret, 'playground-admin', 'admin');
+  const token = signToken({ secret }, 'playground-admin', 'admin');
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],

@@ -1,4 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import type { TokenKeys } from './auth.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Transactions } from './db/transactions.js';
@@ -23,6 +24,8 @@ import type { WalletService } from './services/wallets.js';
 /** The composition root's product: infrastructure and domain services the edges (resolvers, routes) reach. */
 export interface AppServices {
   config: Config;
+  /** The keys tokens are checked with (JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE). */
+  tokens: TokenKeys;
   orm: MikroORM;
   clock: Clock;
   log: Logger;

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import express from 'express';
 import { Redis } from 'ioredis';
+import { tokenKeys } from './auth.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { ensureDatabase, initOrm, migrate } from './db/orm.js';
@@ -83,6 +84,8 @@ const GRAPHQL_BODY_LIMIT_BYTES = 100 * 1024;
 /** Start-up in order: config -> database (created and migrated) -> Redis -> scheduler -> HTTP + WebSocket. */
 export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.logLevel);
+  // Before anything starts: without a secret no token could be checked (src/main.ts resolves a development one).
+  const tokens = tokenKeys(config);
   const clock = opts.clock ?? systemClock;
   const instanceName = opts.instanceName ?? `${hostname()}:${process.pid}:${config.port}`;
 
@@ -172,6 +175,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries, reconciliation, orm, vip, reminders });
   const services: AppServices = {
     config,
+    tokens,
     orm,
     clock,
     log,
@@ -281,7 +285,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
       res.status(503).type('text/plain').send('metrics could not be collected\n');
     }
   });
-  app.use(adminRoutes(config.jwtSecret, scheduler, log));
+  app.use(adminRoutes(tokens, scheduler, log));
   app.use(restRoutes(services, redisPub));
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

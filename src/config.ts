@@ -10,7 +10,12 @@ export interface Config {
   redisUrl: string;
   /** Unset: Agenda stores jobs in PostgreSQL. Set: MongoDB, with Redis pub/sub for notifications. */
   agendaMongoUrl: string | undefined;
-  jwtSecret: string;
+  /**
+   * JWT_SECRET. Unset in development only: the server then signs with a random secret of its own, made
+   * on its first start in `.deadline/jwt-secret` (resolveJwtSecret in src/jwt-secret.ts), which
+   * `npm run token` reads. There is no built-in secret: anyone could sign an admin's token with it.
+   */
+  jwtSecret: string | undefined;
   appTimezone: string;
   enableCron: boolean;
   logLevel: string;
@@ -341,8 +346,6 @@ function seckillGroup(env: Env): string {
   return group;
 }
 
-const DEV_JWT_SECRET = 'deadline-development-secret';
-
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnvRaw = str(env, 'NODE_ENV', 'development');
   if (!['development', 'production', 'test'].includes(nodeEnvRaw)) {
@@ -363,7 +366,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/deadline', ['postgres:', 'postgresql:'])!,
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:'])!,
     agendaMongoUrl: url(env, 'AGENDA_MONGO_URL', undefined, ['mongodb:', 'mongodb+srv:']),
-    jwtSecret: jwtSecret || DEV_JWT_SECRET,
+    jwtSecret: jwtSecret || undefined,
     appTimezone: timezone(env, 'APP_TIMEZONE', 'Asia/Shanghai'),
     enableCron: bool(env, 'ENABLE_CRON', true),
     logLevel: str(env, 'LOG_LEVEL', nodeEnv === 'test' ? 'warn' : 'info'),

@@ -37,7 +37,7 @@ export async function createContext(services: AppServices, authorization: unknow
   // the fork was 4% of the server's thread per request there (CPU profile of `bench:seckill`).
   let em: EntityManager | undefined;
   const emOf = () => (em ??= services.orm.em.fork());
-  const user = identityFromHeader(services.config.jwtSecret, authorization);
+  const user = identityFromHeader(services.tokens, authorization);
   if (user) await services.users.ensure(emOf, user);
   let instant: Date | undefined;
   return {

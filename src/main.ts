@@ -2,10 +2,14 @@ import 'reflect-metadata';
 import { ConfigError, loadConfig } from './config.js';
 import { startApp, type App } from './app.js';
 import { createLogger } from './logger.js';
+import { DEV_SECRET_FILE, resolveJwtSecret } from './jwt-secret.js';
 
 let config;
+let ownSecret = false;
 try {
-  config = loadConfig();
+  const loaded = loadConfig();
+  ownSecret = !loaded.jwtSecret;
+  config = resolveJwtSecret(loaded, process.cwd());
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(err.message);
@@ -14,6 +18,7 @@ try {
   throw err;
 }
 const log = createLogger(config.logLevel);
+if (ownSecret) log.info({ file: DEV_SECRET_FILE }, 'JWT_SECRET unset: development tokens are signed with this server\'s own secret (npm run token reads it)');
 
 // Listening from the start: a signal during start-up stops the server as soon as it has started.
 let app: App | undefined;

@@ -1,7 +1,10 @@
-import { loadConfig } from '../config.js';
-import { signToken } from '../auth.js';
+import { ConfigError, loadConfig } from '../config.js';
+import { signToken, tokenKeys } from '../auth.js';
+import { resolveJwtSecret } from '../jwt-secret.js';
 
-// npm run token -- <userId> [--admin]: prints a JWT signed with the configured JWT_SECRET.
+// npm run token -- <userId> [--admin]: prints a JWT the server accepts, signed with JWT_SECRET or, in
+// development without it, with the secret the server keeps in .deadline/jwt-secret (made here if absent),
+// and carrying JWT_ISSUER and JWT_AUDIENCE when they are set.
 const args = process.argv.slice(2);
 const admin = args.includes('--admin');
 const userId = args.find((a) => !a.startsWith('--'));
@@ -9,5 +12,12 @@ if (!userId) {
   console.error('usage: npm run token -- <userId> [--admin]');
   process.exit(2);
 }
-const config = loadConfig();
-console.log(signToken(config.jwtSecret, userId, admin ? 'admin' : 'user'));
+let config;
+try {
+  config = resolveJwtSecret(loadConfig(), process.cwd());
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(err.message);
+  process.exit(1);
+}
+console.log(signToken(tokenKeys(config), userId, admin ? 'admin' : 'user'));

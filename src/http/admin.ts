@@ -1,6 +1,6 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { createExpressMiddleware } from 'agendash';
-import { identityFromHeader, verifyToken } from '../auth.js';
+import { identityFromHeader, verifyToken, type TokenKeys } from '../auth.js';
 import type { Identity } from '../services/users.js';
 import type { Scheduler } from '../scheduling/agenda.js';
 import type { Logger } from '../logger.js';
@@ -18,11 +18,11 @@ function cookieToken(req: Request): string | undefined {
 }
 
 /** Who is asking: the Bearer header first, else the admin cookie. null: nobody; throws on a bad token. */
-function identity(secret: string, req: Request): Identity | null {
+function identity(keys: TokenKeys, req: Request): Identity | null {
   const header = req.headers.authorization;
-  if (header) return identityFromHeader(secret, header);
+  if (header) return identityFromHeader(keys, header);
   const token = cookieToken(req);
-  return token ? verifyToken(secret, token) : null;
+  return token ? verifyToken(keys, token) : null;
 }
 
 const refuse = (res: Response, status: 401 | 403, message: string) =>
@@ -32,11 +32,11 @@ const refuse = (res: Response, status: 401 | 403, message: string) =>
  * Admins only, by Bearer token or the admin cookie: Agendash has no authentication of its own
  * (FIELD-NOTES.md), so nothing under the mount is reached without this.
  */
-export function requireAdmin(secret: string) {
+export function requireAdmin(keys: TokenKeys) {
   return (req: Request, res: Response, next: NextFunction) => {
     let who: Identity | null;
     try {
-      who = identity(secret, req);
+      who = identity(keys, req);
     } catch (err) {
       return refuse(res, 401, err instanceof AppError ? err.message : 'Invalid token');
     }
@@ -52,21 +52,21 @@ export function requireAdmin(secret: string) {
  * cookie for `/admin` lasting as long as the token (a browser cannot send the header when it opens a
  * page); `DELETE /admin/session` clears it. `/admin/jobs`: Agendash over this instance's Agenda.
  */
-export function adminRoutes(secret: string, scheduler: Scheduler, log: Logger): Router {
+export function adminRoutes(keys: TokenKeys, scheduler: Scheduler, log: Logger): Router {
   const router = Router();
   router.post('/admin/session', (req: Request, res: Response) => {
     let who: Identity | null;
     let token: string;
     try {
-      who = identityFromHeader(secret, req.headers.authorization);
+      who = identityFromHeader(keys, req.headers.authorization);
       token = String(req.headers.authorization).trim().split(/\s+/)[1];
     } catch (err) {
       return refuse(res, 401, err instanceof AppError ? err.message : 'Invalid token');
     }
     if (!who) return refuse(res, 401, 'Authorization: Bearer <admin token> is required');
     if (who.role !== 'admin') return refuse(res, 403, 'Admins only');
-    const exp = (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp?: number }).exp;
-    const maxAge = exp ? Math.max(0, exp - Math.floor(Date.now() / 1000)) : 8 * 3600;
+    // Every accepted token expires (verifyToken refuses one without exp).
+    const maxAge = Math.max(0, Math.floor(((who.expiresAt?.getTime() ?? Date.now()) - Date.now()) / 1000));
     const secure = req.secure ? '; Secure' : '';
     res.setHeader('Set-Cookie', `${ADMIN_COOKIE}=${encodeURIComponent(token)}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure}`);
     log.info({ userId: who.id }, 'admin session cookie set');
@@ -76,7 +76,7 @@ export function adminRoutes(secret: string, scheduler: Scheduler, log: Logger): 
     res.setHeader('Set-Cookie', `${ADMIN_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0`);
     res.status(204).end();
   });
-  router.use('/admin/jobs', requireAdmin(secret), agendashActions(log), createExpressMiddleware(scheduler));
+  router.use('/admin/jobs', requireAdmin(keys), agendashActions(log), createExpressMiddleware(scheduler));
   return router;
 }
 

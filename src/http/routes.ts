@@ -66,7 +66,7 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
   // The seed's REST shape: cancel an auction's end task (the auction itself is cancelled).
   router.delete('/api/auction-tasks/:auctionId', async (req: Request, res: Response) => {
     try {
-      const user = identityFromHeader(services.config.jwtSecret, req.headers.authorization);
+      const user = identityFromHeader(services.tokens, req.headers.authorization);
       if (!user) throw unauthenticated();
       await services.users.ensure(() => services.orm.em.fork(), user);
       const auctionId = String(req.params.auctionId);

@@ -41,7 +41,9 @@ export async function spawnServer(env: Record<string, string>): Promise<{ url: s
 export function envOf(config: Config, extra: Record<string, string> = {}): Record<string, string> {
   return {
     NODE_ENV: 'test',
-    JWT_SECRET: config.jwtSecret,
+    JWT_SECRET: config.jwtSecret ?? '',
+    JWT_ISSUER: config.jwtIssuer ?? '',
+    JWT_AUDIENCE: config.jwtAudience ?? '',
     DATABASE_URL: config.databaseUrl,
     REDIS_PREFIX: config.redisPrefix,
     SECKILL_KEY_PREFIX: config.seckill.keyPrefix,

@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { loadConfig, type Config } from '../../src/config.js';
 import { startApp, type App } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
-import { signToken } from '../../src/auth.js';
+import { signToken, type TokenKeys } from '../../src/auth.js';
 import { startSandbox, type SandboxHandle } from '../../src/payments/sandbox/server.js';
 
 export const JWT_SECRET = 'test-secret-0123456789abcdef';
@@ -133,7 +133,8 @@ export class MovableClock implements Clock {
   }
 }
 
-export const token = (userId: string, admin = false) => signToken(JWT_SECRET, userId, admin ? 'admin' : 'user');
+/** A token for `testConfig`'s secret; `keys` for a server configured with JWT_ISSUER or JWT_AUDIENCE. */
+export const token = (userId: string, admin = false, keys: TokenKeys = { secret: JWT_SECRET }) => signToken(keys, userId, admin ? 'admin' : 'user');
 
 export interface GqlResult<T = Record<string, any>> {
   data?: T | null;

@@ -1,17 +1,18 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { identityFromHeader, signToken, verifyToken } from '../../src/auth.js';
+import { identityFromHeader, signToken, tokenKeys, verifyToken, type TokenKeys } from '../../src/auth.js';
 
 const SECRET = 'unit-secret-0123456789abcdef';
+const KEYS: TokenKeys = { secret: SECRET };
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 /** A token with any header and payload, signed HS256 with `secret` over exactly what it carries. */
 const forge = (header: unknown, payload: unknown, secret = SECRET) => {
   const signed = `${b64(header)}.${b64(payload)}`;
   return `${signed}.${createHmac('sha256', secret).update(signed).digest('base64url')}`;
 };
-const rejection = (token: string, nowMs?: number): string | null => {
+const rejection = (token: string, nowMs?: number, keys = KEYS): string | null => {
   try {
-    verifyToken(SECRET, token, nowMs);
+    verifyToken(keys, token, nowMs);
     return null;
   } catch (err) {
     expect((err as { extensions?: { code?: string } }).extensions?.code).toBe('UNAUTHENTICATED');
@@ -20,10 +21,12 @@ const rejection = (token: string, nowMs?: number): string | null => {
 };
 
 test('a token signed by signToken names its user and role', () => {
-  expect(verifyToken(SECRET, signToken(SECRET, 'user-1', 'user'))).toEqual({ id: 'user-1', role: 'user' });
-  expect(verifyToken(SECRET, signToken(SECRET, 'boss', 'admin'))).toEqual({ id: 'boss', role: 'admin' });
-  expect(identityFromHeader(SECRET, `Bearer ${signToken(SECRET, 'user-2', 'user')}`)).toEqual({ id: 'user-2', role: 'user' });
-  expect(identityFromHeader(SECRET, undefined)).toBeNull();
+  expect(verifyToken(KEYS, signToken(KEYS, 'user-1', 'user'))).toMatchObject({ id: 'user-1', role: 'user' });
+  expect(verifyToken(KEYS, signToken(KEYS, 'boss', 'admin'))).toMatchObject({ id: 'boss', role: 'admin' });
+  expect(identityFromHeader(KEYS, `Bearer ${signToken(KEYS, 'user-2', 'user')}`)).toMatchObject({ id: 'user-2', role: 'user' });
+  expect(identityFromHeader(KEYS, undefined)).toBeNull();
+  const now = Date.now();
+  expect(verifyToken(KEYS, signToken(KEYS, 'u', 'user', 60), now).expiresAt!.getTime()).toBeGreaterThanOrEqual(Math.floor(now / 1000) * 1000 + 60_000);
 });
 
 test('expiry and not-before are honoured to the second', () => {
@@ -32,9 +35,9 @@ test('expiry and not-before are honoured to the second', () => {
   const exp = (jwt.decode(token) as { exp: number }).exp;
   expect(rejection(token, exp * 1000 - 1)).toBeNull();
   expect(rejection(token, exp * 1000)).toBe('Invalid token: jwt expired');
-  expect(rejection(signToken(SECRET, 'u', 'user', 7 * 24 * 3600), now + 8 * 24 * 3600_000)).toBe('Invalid token: jwt expired');
+  expect(rejection(signToken(KEYS, 'u', 'user', 7 * 24 * 3600), now + 8 * 24 * 3600_000)).toBe('Invalid token: jwt expired');
 
-  const later = jwt.sign({ role: 'user' }, SECRET, { algorithm: 'HS256', subject: 'u', notBefore: 60 });
+  const later = jwt.sign({ role: 'user' }, SECRET, { algorithm: 'HS256', subject: 'u', notBefore: 60, expiresIn: 3600 });
   const nbf = (jwt.decode(later) as { nbf: number }).nbf;
   expect(rejection(later, nbf * 1000 - 1)).toBe('Invalid token: jwt not active');
   expect(rejection(later, nbf * 1000)).toBeNull();
@@ -42,9 +45,9 @@ test('expiry and not-before are honoured to the second', () => {
 });
 
 test('another key, another algorithm, a changed payload or signature are refused', () => {
-  const good = signToken(SECRET, 'u', 'user');
+  const good = signToken(KEYS, 'u', 'user');
   const [header, payload, signature] = good.split('.') as [string, string, string];
-  expect(rejection(signToken('another-secret-0123456789abcdef', 'u', 'user'))).toBe('Invalid token: invalid signature');
+  expect(rejection(signToken({ secret: 'another-secret-0123456789abcdef' }, 'u', 'user'))).toBe('Invalid token: invalid signature');
   expect(rejection(good)).toBeNull();
   // Made an admin by editing the payload, signature kept.
   const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
@@ -71,5 +74,35 @@ test('malformed tokens and claims are refused with a reason', () => {
   expect(rejection(forge({ alg: 'HS256' }, { role: 'user' }))).toBe('Invalid token: no subject');
   expect(rejection(forge({ alg: 'HS256' }, { sub: 'x'.repeat(129), role: 'user' }))).toBe('Invalid token: no subject');
   expect(rejection(forge({ alg: 'HS256' }, { sub: 'u', role: 'root' }))).toBe('Invalid token: role must be user or admin');
-  expect(() => identityFromHeader(SECRET, 'Basic abc')).toThrow('Authorization must be "Bearer <token>"');
+  expect(() => identityFromHeader(KEYS, 'Basic abc')).toThrow('Authorization must be "Bearer <token>"');
+});
+
+test('a token without an expiry is refused, however well signed', () => {
+  const forever = jwt.sign({ role: 'admin' }, SECRET, { algorithm: 'HS256', subject: 'boss' });
+  expect(rejection(forever)).toBe('Invalid token: no expiry (exp)');
+  expect(rejection(forge({ alg: 'HS256', typ: 'JWT' }, { sub: 'boss', role: 'admin' }))).toBe('Invalid token: no expiry (exp)');
+  expect(() => identityFromHeader(KEYS, `Bearer ${forever}`)).toThrow('Invalid token: no expiry (exp)');
+});
+
+test('with an issuer and an audience configured, tokens carry them and others are refused', () => {
+  const keys = tokenKeys({ jwtSecret: SECRET, jwtIssuer: 'https://id.example.com', jwtAudience: 'deadline' });
+  expect(keys).toEqual({ secret: SECRET, issuer: 'https://id.example.com', audience: 'deadline' });
+  const signed = signToken(keys, 'u', 'user');
+  expect(jwt.decode(signed)).toMatchObject({ iss: 'https://id.example.com', aud: 'deadline', sub: 'u' });
+  expect(rejection(signed, undefined, keys)).toBeNull();
+
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const claims = { sub: 'u', role: 'user', exp };
+  expect(rejection(forge({ alg: 'HS256' }, claims), undefined, keys)).toMatch(/^Invalid token: jwt (issuer|audience) invalid/);
+  expect(rejection(forge({ alg: 'HS256' }, { ...claims, iss: 'https://id.example.com' }), undefined, keys)).toMatch(/^Invalid token: jwt audience invalid/);
+  expect(rejection(forge({ alg: 'HS256' }, { ...claims, aud: 'deadline' }), undefined, keys)).toMatch(/^Invalid token: jwt issuer invalid/);
+  expect(rejection(forge({ alg: 'HS256' }, { ...claims, iss: 'https://evil.example.com', aud: 'deadline' }), undefined, keys)).toMatch(/^Invalid token: jwt issuer invalid/);
+  expect(rejection(forge({ alg: 'HS256' }, { ...claims, iss: 'https://id.example.com', aud: 'another-api' }), undefined, keys)).toMatch(/^Invalid token: jwt audience invalid/);
+  // Unconfigured, they are not checked: the token above is good for a server that names neither.
+  expect(rejection(signed)).toBeNull();
+});
+
+test('no keys without a secret: a development config must be resolved first', () => {
+  expect(() => tokenKeys({ jwtSecret: undefined, jwtIssuer: undefined, jwtAudience: undefined })).toThrow(/No JWT secret/);
+  expect(() => tokenKeys({ jwtSecret: '', jwtIssuer: undefined, jwtAudience: undefined })).toThrow(/No JWT secret/);
 });

@@ -59,7 +59,10 @@ test.each([
   expect(() => loadConfig({ ...base, [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name} `));
 });
 
-test('JWT_SECRET is required outside development', () => {
+test('JWT_SECRET is required outside development; in development there is no built-in one', () => {
   expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is required/);
+  expect(() => loadConfig({ NODE_ENV: 'test' })).toThrow(/JWT_SECRET is required/);
   expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).jwtSecret).toBe('x'.repeat(32));
+  // The server makes its own (tests/unit/jwt-secret.test.ts).
+  expect(loadConfig({ NODE_ENV: 'development' }).jwtSecret).toBeUndefined();
 });
