@@ -25,6 +25,7 @@ import { jobCatalogue, pausedKinds } from './jobs/catalogue.js';
 import { ORDER_EXPIRY } from './jobs/order-expiry.js';
 import { VIP_EXPIRY } from './jobs/vip-expiry.js';
 import { createLogger, type Logger } from './logger.js';
+import { redactor } from './redact.js';
 import { createSchema } from './http/schema.js';
 import { createScheduler, storeName, trackRunning, type Scheduler } from './scheduling/agenda.js';
 import { Deadlines, wakeJobName } from './scheduling/deadlines.js';
@@ -83,7 +84,7 @@ const GRAPHQL_BODY_LIMIT_BYTES = 100 * 1024;
 
 /** Start-up in order: config -> database (created and migrated) -> Redis -> scheduler -> HTTP + WebSocket. */
 export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
-  const log = opts.log ?? createLogger(config.logLevel);
+  const log = opts.log ?? createLogger(config.logLevel, 'deadline', redactor(config));
   // Before anything starts: without a secret no token could be checked (src/main.ts resolves a development one).
   const tokens = tokenKeys(config);
   const clock = opts.clock ?? systemClock;

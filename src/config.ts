@@ -3,6 +3,8 @@
  * A bad value stops start-up with the variable's name in the message.
  * Durations are seconds and accept decimals (0.2 = 200 ms) so tests never wait long.
  */
+import { maskUrlPasswords } from './redact.js';
+
 export interface Config {
   nodeEnv: 'development' | 'production' | 'test';
   port: number;
@@ -230,7 +232,8 @@ function url(env: Env, name: string, fallback: string | undefined, protocols: st
   try {
     parsed = new URL(raw);
   } catch {
-    throw new ConfigError(name, `must be a URL, got "${raw}"`);
+    // Shown on the console and in logs: DATABASE_URL and REDIS_URL carry passwords.
+    throw new ConfigError(name, `must be a URL, got "${maskUrlPasswords(raw)}"`);
   }
   if (!protocols.includes(parsed.protocol)) {
     throw new ConfigError(name, `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);

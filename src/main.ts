@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { startApp, type App } from './app.js';
 import { createLogger } from './logger.js';
 import { DEV_SECRET_FILE, resolveJwtSecret } from './jwt-secret.js';
+import { redactor } from './redact.js';
 
 let config;
 let ownSecret = false;
@@ -17,7 +18,7 @@ try {
   }
   throw err;
 }
-const log = createLogger(config.logLevel);
+const log = createLogger(config.logLevel, 'deadline', redactor(config));
 if (ownSecret) log.info({ file: DEV_SECRET_FILE }, 'JWT_SECRET unset: development tokens are signed with this server\'s own secret (npm run token reads it)');
 
 // Listening from the start: a signal during start-up stops the server as soon as it has started.

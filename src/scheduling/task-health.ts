@@ -3,14 +3,18 @@ import type { JobDefinition, Schedule } from './jobs.js';
 /** What `GET /health/tasks` reports. */
 export interface TaskHealth {
   ok: boolean;
-  /** One line per problem, naming the job: empty when ok. */
+  /**
+   * One line per problem, naming the job and when: empty when ok. Never a job's error text: the
+   * endpoint answers anyone (probes, load balancers), and an error can name a table, a host or a
+   * provider's answer. Admins read it through the `jobs` query.
+   */
   reasons: string[];
 }
 
 /** What is known of a job's last run (its `job_states` row). */
 export interface LastRun {
   lastRunAt: Date | null;
-  lastError: string | null;
+  lastFinishedAt: Date | null;
   failCount: number;
   paused: boolean;
 }
@@ -39,7 +43,10 @@ export function taskHealth(catalogue: readonly JobDefinition[], states: Readonly
       const seconds = Math.round((now.getTime() - state.lastRunAt.getTime()) / 1000);
       reasons.push(`${job.name}: overdue, last run ${seconds} s ago (${state.lastRunAt.toISOString()}), expected within ${limit / 1000} s`);
     }
-    if (state.failCount > 0) reasons.push(`${job.name}: last run failed (${state.failCount} in a row): ${state.lastError ?? 'unknown error'}`);
+    if (state.failCount > 0) {
+      const at = state.lastFinishedAt ?? state.lastRunAt;
+      reasons.push(`${job.name}: last run failed${at ? ` at ${at.toISOString()}` : ''} (${state.failCount} in a row)`);
+    }
   }
   return { ok: reasons.length === 0, reasons };
 }

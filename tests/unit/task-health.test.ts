@@ -6,7 +6,7 @@ const daily = periodicJob({ name: 'daily', schedule: { cron: '0 9 * * *', timezo
 const catalogue: JobDefinition[] = [every('sweep', 10_000), daily];
 const now = new Date('2026-11-23T12:00:00.000Z');
 const ago = (ms: number) => new Date(now.getTime() - ms);
-const run = (lastRunAt: Date | null, extra: Partial<LastRun> = {}): LastRun => ({ lastRunAt, lastError: null, failCount: 0, paused: false, ...extra });
+const run = (lastRunAt: Date | null, extra: Partial<LastRun> = {}): LastRun => ({ lastRunAt, lastFinishedAt: lastRunAt, failCount: 0, paused: false, ...extra });
 
 test('healthy: every job ran within two of its intervals (a cron job within a day and an hour), none failing', () => {
   const states = new Map([
@@ -28,10 +28,12 @@ test('overdue: more than two intervals without a run, or more than 25 h for a cr
   expect(health.reasons[1]).toMatch(/^daily: overdue, last run 90001 s ago/);
 });
 
-test('failing: the last run failed, named with its error; paused and never-run jobs are not judged', () => {
-  expect(taskHealth(catalogue, new Map([['sweep', run(ago(1_000), { failCount: 2, lastError: 'db away' })]]), now)).toEqual({
+test('failing: the last run failed, named with when it ended, never its error text; paused and never-run jobs are not judged', () => {
+  // The row holds the error (admins read it through the `jobs` query); what anyone reads stops at the time.
+  const failed = { failCount: 2, lastFinishedAt: ago(500), lastError: 'connect ECONNREFUSED 10.0.0.7:5432 (postgres://app:hunter2@db)' };
+  expect(taskHealth(catalogue, new Map([['sweep', run(ago(1_000), failed)]]), now)).toEqual({
     ok: false,
-    reasons: ['sweep: last run failed (2 in a row): db away'],
+    reasons: ['sweep: last run failed at 2026-11-23T11:59:59.500Z (2 in a row)'],
   });
   const quiet = new Map([
     ['sweep', run(ago(3_600_000), { paused: true, failCount: 1 })],
