@@ -16,6 +16,8 @@ import { committedSince, OutboxRelay } from './events/relay.js';
 import { afterMajorGc } from './http/gc-watch.js';
 import { createApollo, graphqlOverHttp, httpContext } from './http/graphql.js';
 import { graphqlJsonPost } from './http/graphql-json.js';
+import { clientAddress, compileTrust } from './http/client-address.js';
+import { graphqlCors } from './http/cors.js';
 import { createWsServer } from './http/graphql-ws.js';
 import { Metrics } from './http/metrics.js';
 import { adminRoutes } from './http/admin.js';
@@ -228,9 +230,14 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const schema = await createSchema();
   const app = express();
   app.disable('x-powered-by');
+  // One reading of TRUST_PROXY for Express (req.ip, req.secure: the admin cookie's Secure) and the direct path's client address.
+  const trust = compileTrust(config.trustProxy);
+  app.set('trust proxy', trust);
+  const cors = graphqlCors(config.corsOrigins);
   // POST /graphql with a JSON body goes straight to Apollo (graphqlJsonPost); everything else to Express.
   let graphqlPost: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
   const httpServer = createServer((req, res) => {
+    if (cors?.(req, res)) return; // a CORS preflight, answered; otherwise its headers are set for both paths
     if (!graphqlPost?.(req, res)) app(req, res);
   });
   const ws = createWsServer(services, schema, httpServer, () => metrics.websocketSlowCloses.inc());
@@ -266,8 +273,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
   // GraphQL first: most requests are GraphQL, and they need not pass the other routers.
   app.get('/graphql', (req, res, next) => (wantsPlayground(req) ? res.type('html').send(playgroundHtml()) : next()));
-  // Without 'trust proxy', Express's req.ip is the socket's address too.
-  const requestContext = (req: IncomingMessage) => httpContext(services, req.headers.authorization, req.headers['x-request-id'], req.socket.remoteAddress);
+  // The client's address as Express's req.ip gives it, for both paths (H5 payments send it to the provider).
+  const requestContext = (req: IncomingMessage) => httpContext(services, req.headers.authorization, req.headers['x-request-id'], clientAddress(req, trust));
   graphqlPost = graphqlJsonPost(apollo, requestContext, GRAPHQL_BODY_LIMIT_BYTES, (err) => log.error({ err }, 'GraphQL request failed'));
   app.use('/graphql', express.json({ limit: GRAPHQL_BODY_LIMIT_BYTES }), graphqlOverHttp(apollo, requestContext));
   // A body the JSON parser refused (malformed, too large) gets a GraphQL-shaped error, not Express's HTML page.
