@@ -76,24 +76,55 @@ export function adminRoutes(keys: TokenKeys, scheduler: Scheduler, log: Logger):
     res.setHeader('Set-Cookie', `${ADMIN_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0`);
     res.status(204).end();
   });
-  router.use('/admin/jobs', requireAdmin(keys), agendashActions(log), createExpressMiddleware(scheduler));
+  router.use('/admin/jobs', requireAdmin(keys), agendashAllowlist(log), createExpressMiddleware(scheduler));
   return router;
 }
 
 /**
- * Pausing, resuming, creating or deleting through Agendash would go around `job_states` (a pause every
- * instance obeys and a restart keeps) and the audit log: refused, pointing to the GraphQL admin API.
- * Requeue and retry (run again now) are let through and logged with the admin's id.
+ * A path under the mount as Express's router may read it, reduced to one form: percent-encoding
+ * decoded, lower case, repeated slashes and a trailing one collapsed. null: it does not decode
+ * cleanly (malformed or double encoding), which no Agendash page or call sends.
  */
-function agendashActions(log: Logger) {
+export function normalisedPath(rawUrl: string): string | null {
+  const query = rawUrl.search(/[?#]/);
+  let path: string;
+  try {
+    path = decodeURIComponent(query === -1 ? rawUrl : rawUrl.slice(0, query));
+  } catch {
+    return null;
+  }
+  if (/[%\\\0]/.test(path)) return null;
+  return path.toLowerCase().replace(/\/{2,}/g, '/').replace(/\/$/, '') || '/';
+}
+
+/** Agendash's reads (its page, assets and GET api: the routes in agendash/dist/middlewares/express.js). */
+const AGENDASH_READS = /^\/(index\.html|assets\/[\w-]+\.(js|css)|api|api\/(stats|logs|events))?$/;
+/** Run again now: harmless to repeat, and logged with the admin's id. */
+const AGENDASH_ACTIONS = new Set(['/api/jobs/requeue', '/api/jobs/retry']);
+/** Refused with a pointer to the GraphQL admin API. */
+const AGENDASH_REFUSED = /^\/api\/jobs\/(pause|resume|create|delete)$/;
+
+/**
+ * An allowlist in front of Agendash, on the normalised path: Express matches routes ignoring case and
+ * a trailing slash, so a guard on the exact path (`/api/jobs/delete`) let `/api/jobs/DELETE/` through
+ * to Agendash (FIELD-NOTES.md, "Hostile input"). Reads and requeue/retry pass; pausing, resuming,
+ * creating or deleting would go around `job_states` (a pause every instance obeys and a restart keeps)
+ * and the audit log: 409 with the GraphQL mutation to use instead. Anything else is 404, before Agendash.
+ */
+function agendashAllowlist(log: Logger) {
   return (req: Request, res: Response, next: NextFunction) => {
-    if (req.method !== 'POST') return next();
-    const action = /^\/api\/jobs\/([a-z]+)$/.exec(req.path)?.[1];
-    if (action === 'pause' || action === 'resume' || action === 'create' || action === 'delete') {
-      res.status(409).json({ success: false, code: 'CONFLICT', message: `Use the GraphQL admin API (pauseJob, resumeJob, runJob) instead of Agendash's ${action}: it records job states and the audit log` });
+    const path = normalisedPath(req.url);
+    if (path === null) return void res.status(400).json({ success: false, code: 'BAD_REQUEST', message: 'The path is not encoded correctly' });
+    if ((req.method === 'GET' || req.method === 'HEAD') && AGENDASH_READS.test(path)) return next();
+    if (req.method === 'POST' && AGENDASH_ACTIONS.has(path)) {
+      log.info({ userId: (res.locals.admin as Identity).id, action: path.slice('/api/jobs/'.length), path }, 'agendash action');
+      return next();
+    }
+    const refused = req.method === 'POST' ? AGENDASH_REFUSED.exec(path)?.[1] : undefined;
+    if (refused) {
+      res.status(409).json({ success: false, code: 'CONFLICT', message: `Use the GraphQL admin API (pauseJob, resumeJob, runJob) instead of Agendash's ${refused}: it records job states and the audit log` });
       return;
     }
-    log.info({ userId: (res.locals.admin as Identity).id, action, path: req.path }, 'agendash action');
-    next();
+    res.status(404).json({ success: false, code: 'NOT_FOUND', message: 'Not one of the Agendash pages or calls this server allows' });
   };
 }
