@@ -4,6 +4,12 @@
  * at least `windowMs` and at most twice that. While the subscriber is cut off (`pause`) the clock of
  * the window stops, so the events heard just before an outage are still remembered when the catch-up
  * after it delivers them again.
+ *
+ * Bounded by count as well, far above the rates the window is made for: a generation that reaches
+ * `maxPerGeneration` (500,000) ids is rotated early, so at most 1,000,000 ids (~90 MB) are held however
+ * long an outage lasts (the window is stopped then, and this instance's own events still come in) or
+ * however fast events come (500,000 in a 10-minute window is 830 a second, sustained). The cost of an
+ * early rotation is a copy delivered twice: every event carries its `eventId` for clients to drop it.
  */
 export class RecentIds {
   private current = new Set<string>();
@@ -14,6 +20,7 @@ export class RecentIds {
   constructor(
     private readonly windowMs: number,
     private readonly now: () => number = Date.now,
+    private readonly maxPerGeneration = 500_000,
   ) {
     this.startedAt = now();
   }
@@ -22,6 +29,12 @@ export class RecentIds {
   firstTime(id: string): boolean {
     this.rotate();
     if (this.current.has(id) || this.previous.has(id)) return false;
+    if (this.current.size >= this.maxPerGeneration) {
+      this.previous = this.current;
+      this.current = new Set();
+      // While paused the window's clock stays where the outage stopped it.
+      if (this.pausedAt === undefined) this.startedAt = this.now();
+    }
     this.current.add(id);
     return true;
   }

@@ -11,15 +11,31 @@ import { guardWrites, type SendText } from './ws-writes.js';
 import { sharedSubscribe } from './subscriptions.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { databaseUnavailable } from './graphql-errors.js';
+import { closeAtExpiry, heartbeat, SocketsPerUser, tooManySubscriptions, TOO_MANY_SOCKETS_CLOSE, verifyOrigin } from './ws-limits.js';
 
 /**
  * graphql-ws on the same HTTP server and path. The token is read once, in `onConnect`, from
  * `connectionParams.authorization`; a connection without a valid one is closed (4403 Forbidden).
  * Every subscription is checked against the same depth and cost limits as HTTP queries. A socket
  * holding more than WS_MAX_BUFFERED_BYTES its client has not read is closed (1013, see ws-writes.ts).
+ * Limits against hostile clients (ws-limits.ts): messages up to WS_MAX_MESSAGE_BYTES (1009), browser
+ * pages of allowed origins only (403 on the upgrade), WS_MAX_SOCKETS_PER_USER (4429),
+ * WS_MAX_SUBSCRIPTIONS per socket (an `error` message, LIMIT_EXCEEDED), closed when the token expires
+ * (4403), terminated after an unanswered ping (WS_PING_SECONDS).
  */
 export function createWsServer(services: AppServices, schema: GraphQLSchema, httpServer: Server, onSlowClose: () => void = () => {}) {
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const { config } = services;
+  const wsServer = new WebSocketServer({
+    server: httpServer,
+    path: '/graphql',
+    // ws reads a frame's length from its header and closes with 1009 before taking in a byte more
+    // (also for a message in fragments); its default lets a client make the server buffer 100 MiB.
+    maxPayload: config.wsMaxMessageBytes,
+    verifyClient: verifyOrigin(config.corsOrigins),
+  });
+  const stopHeartbeat = heartbeat(wsServer, config.wsPingSeconds * 1000);
+  const socketsPerUser = new SocketsPerUser(config.wsMaxSocketsPerUser);
+  const maxSubscriptions = config.wsMaxSubscriptions;
   const maxBufferedBytes = services.config.wsMaxBufferedBytes;
   // Each socket's `sendText` (ws-writes.ts), for its subscriptions' results.
   const senders = new WeakMap<WebSocket, SendText>();
@@ -46,6 +62,14 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
         try {
           const c = await createContext(services, header);
           if (!c.user) return false;
+          const socket = ctx.extra.socket;
+          // Gone while its token was checked: no 'close' would come to uncount it or stop its timer.
+          if (socket.readyState !== socket.OPEN) return false;
+          if (!socketsPerUser.take(c.user.id, socket)) {
+            socket.close(TOO_MANY_SOCKETS_CLOSE.code, TOO_MANY_SOCKETS_CLOSE.reason); // the later 4403 is a no-op
+            return false;
+          }
+          closeAtExpiry(socket, c.user.expiresAt);
           ctx.extra.identity = c.user;
           ctx.extra.subscriptions = new Set();
           live.add(ctx.extra.subscriptions);
@@ -57,6 +81,9 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
         }
       },
       onSubscribe: async (ctx, id, payload) => {
+        // graphql-ws records the id before it calls this hook, and forgets it when the operation ends
+        // or is refused: this one is counted, and subscribe messages sent at once are all counted.
+        if (Object.keys(ctx.subscriptions).length > maxSubscriptions) return [tooManySubscriptions(maxSubscriptions)];
         let document;
         try {
           document = parse(payload.query);
@@ -87,10 +114,14 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
       },
     },
     wsServer,
+    0, // graphql-ws's keep-alive (a timer per socket, 12 s) is off: `heartbeat` pings every WS_PING_SECONDS
   );
   return {
     wsServer,
-    dispose: async () => void (await cleanup.dispose()),
+    dispose: async () => {
+      stopHeartbeat();
+      await cleanup.dispose();
+    },
     /** Open sockets, and subscriptions running on them. */
     counts: () => ({ sockets: wsServer.clients.size, subscriptions: [...live].reduce((n, s) => n + s.size, 0) }),
   };

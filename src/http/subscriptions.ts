@@ -106,10 +106,18 @@ function sendDirect(events: AsyncIterableIterator<unknown>, shared: (payload: un
  * Compiled subscription operations (graphql-jit), by operation text and name: executing one event's
  * selection is a call of the compiled function, not a walk of the document by graphql-js (which
  * collects the fields and reads the directives anew for every event: 24 of the 45 ms a watcher's
- * 1,000 same-instant ends took on the server, CPU profile in docs/benchmarks.md). Bounded: the oldest
- * compiled operation is dropped past COMPILED_MAX. An operation graphql-jit cannot compile runs on graphql-js.
+ * 1,000 same-instant ends took on the server, CPU profile in docs/benchmarks.md). An operation
+ * graphql-jit cannot compile runs on graphql-js.
+ *
+ * The texts are the clients': bounded to COMPILED_MAX operations, the least recently subscribed dropped
+ * first (a client cycling through made-up operations evicts those, not the ones every watcher uses),
+ * and a text over COMPILED_MAX_TEXT characters is compiled for its subscription alone, not kept: at
+ * most 500 × 32 KiB = 16 MiB of keys (a message may be WS_MAX_MESSAGE_BYTES, 1 MiB), each with its
+ * compiled function, itself bounded by the depth and cost limits. Real subscriptions are a few hundred
+ * characters.
  */
 const COMPILED_MAX = 500;
+const COMPILED_MAX_TEXT = 16 * 1024;
 /** Per schema (each server has its own; several run in one test process). */
 const compiledBySchema = new WeakMap<GraphQLSchema, Map<string, CompiledQuery | null>>();
 
@@ -123,7 +131,13 @@ function eventExecutor(args: ExecutionArgs): (payload: unknown) => PromiseOrValu
   if (query === undefined) {
     const made = compileQuery(args.schema, args.document, args.operationName ?? undefined);
     query = isCompiledQuery(made) ? made : null;
-    if (compiled.size >= COMPILED_MAX) compiled.delete(compiled.keys().next().value!);
+    if (text.length <= COMPILED_MAX_TEXT) {
+      if (compiled.size >= COMPILED_MAX) compiled.delete(compiled.keys().next().value!);
+      compiled.set(text, query);
+    }
+  } else {
+    // Most recently used last (a Map keeps insertion order): once per subscribe, not per event.
+    compiled.delete(text);
     compiled.set(text, query);
   }
   if (query === null) return byGraphqlJs;

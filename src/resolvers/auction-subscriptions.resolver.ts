@@ -7,12 +7,22 @@ import { filterIterator } from '../events/iterators.js';
 
 type Data<A> = SubscribeResolverData<unknown, A, Context>;
 
+/**
+ * NOT_FOUND (or BAD_USER_INPUT) for an auction that does not exist, before anything listens: a channel
+ * per id a client makes up would be a Redis subscription per made-up id. On an entity manager of its
+ * own, let go at once: the subscription's context lives as long as it does (10,000 idle subscribers).
+ */
+async function assertAuctionExists(context: Context, auctionId: string): Promise<void> {
+  await context.services.auctions.get(context.services.orm.em.fork(), auctionId);
+}
+
 @Resolver()
 export class AuctionSubscriptionResolver {
   @Subscription(() => AuctionEnded, {
     description: 'Every auction that ends, or only the given one',
-    subscribe: ({ args, context }: Data<{ auctionId?: string | null }>) => {
+    subscribe: async ({ args, context }: Data<{ auctionId?: string | null }>) => {
       requireUser(context);
+      if (args.auctionId) await assertAuctionExists(context, args.auctionId);
       const events = context.services.bus.iterate<DomainEvents['AUCTION_ENDED']>(channelOf('AUCTION_ENDED'));
       return args.auctionId ? filterIterator(events, (e) => e.auction.id === args.auctionId) : events;
     },
@@ -27,8 +37,9 @@ export class AuctionSubscriptionResolver {
 
   @Subscription(() => Auction, {
     description: 'The auction after every bid, extension, cancellation and end',
-    subscribe: ({ args, context }: Data<{ auctionId: string }>) => {
+    subscribe: async ({ args, context }: Data<{ auctionId: string }>) => {
       requireUser(context);
+      await assertAuctionExists(context, args.auctionId);
       return context.services.bus.iterate(channelOf('AUCTION_UPDATED', args.auctionId));
     },
   })
@@ -38,8 +49,10 @@ export class AuctionSubscriptionResolver {
 
   @Subscription(() => AuctionCountdown, {
     description: 'At once, then every second and whenever endTime moves; a last event at the end, then complete',
-    subscribe: ({ args, context }: Data<{ auctionId: string }>) => {
+    subscribe: async ({ args, context }: Data<{ auctionId: string }>) => {
       requireUser(context);
+      // The countdown reads the auction again once it listens (no update falls in between).
+      await assertAuctionExists(context, args.auctionId);
       return countdown(context.services, args.auctionId);
     },
   })

@@ -24,7 +24,9 @@ export class OrderSubscriptionResolver {
     description: 'The order after every change: payment, cancellation, expiry. The owner or an admin.',
     subscribe: async ({ args, context }: Data<{ orderId: string }>) => {
       const user = requireUser(context);
-      await context.services.orderQueries.assertMayWatch(context.em, user, args.orderId);
+      // NOT_FOUND / FORBIDDEN before anything listens; on an entity manager let go at once (the
+      // subscription's context, and its own, live as long as the subscription).
+      await context.services.orderQueries.assertMayWatch(context.services.orm.em.fork(), user, args.orderId);
       return context.services.bus.iterate(channelOf('ORDER_UPDATED', args.orderId));
     },
   })

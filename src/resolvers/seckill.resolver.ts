@@ -3,6 +3,7 @@ import { requireAdmin, requireUser, type Context } from '../context.js';
 import { channelOf, type DomainEvents } from '../events/types.js';
 import { FlashSale, SeckillResult, SeckillTicket } from '../schema/seckill-types.js';
 import { parseId } from '../services/ids.js';
+import { badInput } from '../errors.js';
 
 type Data<A> = SubscribeResolverData<unknown, A, Context>;
 
@@ -35,9 +36,13 @@ export class SeckillResolver {
 
   @Subscription(() => SeckillResult, {
     description: "The caller's own outcome in this sale, when a queued request was ordered or refused",
-    subscribe: ({ args, context }: Data<{ productId: string }>) => {
+    subscribe: async ({ args, context }: Data<{ productId: string }>) => {
       const user = requireUser(context);
       const id = parseId(args.productId, 'a product', 'productId');
+      // Before listening: the channel is per (product, user), so a made-up product would be a Redis
+      // subscription of its own. On an entity manager let go at once (the context lives on).
+      const product = await context.services.products.get(context.services.orm.em.fork(), id);
+      if (product.kind !== 'FLASH_SALE') throw badInput(`Product ${id} is not a FLASH_SALE`, 'productId');
       return context.services.bus.iterate<DomainEvents['SECKILL_RESULT']>(channelOf('SECKILL_RESULT', `${id}:${user.id}`));
     },
   })

@@ -12,11 +12,28 @@ export interface Identity {
 }
 
 /**
+ * Known (id, role) pairs one generation holds. Two generations: at most 2 × 100,000 keys (ids are at
+ * most 128 characters, verifyToken: ~40 MB at worst, ~10 MB for typical ids), and a flash sale's 50,000
+ * buyers stay known through the sale.
+ */
+const KNOWN_PER_GENERATION = 100_000;
+
+/**
  * The first time a valid token is seen its user gets a row and a wallet at zero. Known
  * (id, role) pairs are remembered so a request costs no write once its user exists.
  */
 export class UserService {
-  private readonly known = new Set<string>();
+  /**
+   * Bounded without forgetting the active users all at once: a pair found in the older generation moves
+   * to the newer one, and the older is dropped when the newer fills. (Clearing everything at 100,000
+   * made every active user write their row again together; a flood of new ids now costs the users
+   * unseen for a generation one idempotent upsert each.)
+   */
+  private known = new Set<string>();
+  private knownBefore = new Set<string>();
+
+  /** `perGeneration`: smaller in tests. */
+  constructor(private readonly perGeneration = KNOWN_PER_GENERATION) {}
   /**
    * First requests that arrive while one statement is running are written together by the next:
    * a flash sale's 50,000 first-time buyers cost one statement per group, not one commit each
@@ -31,8 +48,16 @@ export class UserService {
   async ensure(emOf: () => EntityManager, who: Identity): Promise<void> {
     const key = `${who.role}:${who.id}`;
     if (this.known.has(key)) return;
+    if (this.knownBefore.has(key)) return this.remember(key);
     await this.firsts.add({ emOf, who });
-    if (this.known.size > 100_000) this.known.clear();
+    this.remember(key);
+  }
+
+  private remember(key: string): void {
+    if (this.known.size >= this.perGeneration) {
+      this.knownBefore = this.known;
+      this.known = new Set();
+    }
     this.known.add(key);
   }
 

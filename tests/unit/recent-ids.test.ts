@@ -38,4 +38,17 @@ describe('the event ids an instance delivered', () => {
     now += 99_000;
     expect(seen.firstTime('heard-before-the-outage')).toBe(false);
   });
+
+  test('held ids are bounded by count too: an outage that never ends keeps at most two generations', () => {
+    now = 0;
+    const seen = new RecentIds(600_000, () => now, 1_000);
+    seen.firstTime('before');
+    seen.pause(); // the window's clock stops; this instance's own events keep coming
+    for (let i = 0; i < 10_000; i++) seen.firstTime(`local-${i}`);
+    expect(seen.size).toBeLessThanOrEqual(2_000);
+    // The last generation's ids are still dropped as copies; the oldest were let go.
+    expect(seen.firstTime('local-9999')).toBe(false);
+    expect(seen.firstTime('local-9000')).toBe(false);
+    expect(seen.firstTime('before')).toBe(true);
+  });
 });
