@@ -62,7 +62,10 @@ interface Result {
 async function run(design: Design, n: number, shape: Shape, clients: number): Promise<Result> {
   return withDatabase(async (databaseUrl) => {
     // The naive design must not be helped by Deadline's safety sweep.
+    // The watchers share one user's token: WS_MAX_SOCKETS_PER_USER (20) raised to this round's and the
+    // warm-up's, whose sockets may still be closing.
     const config = benchConfig(databaseUrl, { ENABLE_CRON: design === 'naive' ? 'false' : 'true', ...(LANES ? { AUCTION_END_LANES: LANES } : {}),
+      WS_MAX_SOCKETS_PER_USER: String(Math.max(20, 2 * clients)),
       ...(BATCH ? { AUCTION_END_BATCH_SIZE: BATCH } : {}),
     });
     const app = await startApp(config, { log: pino({ level: 'warn' }) });

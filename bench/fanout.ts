@@ -37,7 +37,8 @@ console.log(`Fan-out: one auctionEnded to ${SUBSCRIBERS} graphql-ws subscribers 
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
 
 await withDatabase(async (databaseUrl) => {
-  const config = benchConfig(databaseUrl, { ENABLE_CRON: 'false' });
+  // Every subscriber holds a token of one user: WS_MAX_SOCKETS_PER_USER (20) raised to their number.
+  const config = benchConfig(databaseUrl, { ENABLE_CRON: 'false', WS_MAX_SOCKETS_PER_USER: String(SUBSCRIBERS) });
   const app = await startApp(config, { log: pino({ level: 'warn' }) });
   const seller = signToken(tokenKeys(config), 'fanout-seller', 'user');
   const em = app.services.orm.em.fork();

@@ -322,7 +322,8 @@ async function runExpiry(mode: Mode, batch: number): Promise<ExpiryResult> {
     const seedMs = Date.now() - seedStarted;
     const lastDue = t0 + Math.floor(((ORDERS - 1) * span) / ORDERS);
 
-    const config = benchConfig(databaseUrl, { ORDER_EXPIRY_BATCH_SIZE: String(batch), ...(LANES ? { ORDER_EXPIRY_LANES: LANES } : {}) });
+    // --clients share the admin's token: WS_MAX_SOCKETS_PER_USER (20) raised to their number.
+    const config = benchConfig(databaseUrl, { ORDER_EXPIRY_BATCH_SIZE: String(batch), WS_MAX_SOCKETS_PER_USER: String(Math.max(20, CLIENTS)), ...(LANES ? { ORDER_EXPIRY_LANES: LANES } : {}) });
     const startStarted = Date.now();
     const app: App = await startApp(config, { log: pino({ level: 'warn' }) });
     const startupMs = Date.now() - startStarted;

@@ -143,6 +143,8 @@ await withDatabase(async (databaseUrl, db) => {
       JWT_SECRET: SECRET,
       LOG_LEVEL: 'warn',
       ORDER_EXPIRE_MINUTES: String(ORDER_EXPIRE_MINUTES),
+      // The subscribers share the admin's token: WS_MAX_SOCKETS_PER_USER (20) raised to their number.
+      WS_MAX_SOCKETS_PER_USER: String(SUBSCRIBERS),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
