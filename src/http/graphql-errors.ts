@@ -25,6 +25,7 @@ const PASS_THROUGH = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
   'QUERY_TOO_DEEP',
   'QUERY_TOO_COSTLY',
+  'QUERY_TOO_COMPLEX',
 ]);
 
 /** SQLSTATE class 22, "data exception", as the driver or MikroORM's wrapper reports it. */
@@ -34,20 +35,8 @@ function isDataException(err: unknown): boolean {
   return /^22[0-9A-Z]{3}$/.test(state);
 }
 
-/** The query limits' own codes: Apollo reports every validation error as GRAPHQL_VALIDATION_FAILED. */
-const LIMIT_CODES = new Set(['QUERY_TOO_DEEP', 'QUERY_TOO_COSTLY']);
-
-function limitCode(error: unknown): string | undefined {
-  const source = error instanceof GraphQLError ? error.originalError : undefined;
-  const own = source instanceof GraphQLError ? source.extensions?.code : undefined;
-  return typeof own === 'string' && LIMIT_CODES.has(own) ? own : undefined;
-}
-
 export function formatError(services: AppServices) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    // A query refused by its depth or cost answers the limit's code over HTTP, as over graphql-ws.
-    const limit = limitCode(error);
-    if (limit) formatted = { ...formatted, extensions: { ...formatted.extensions, code: limit } };
     const original = unwrapResolverError(error);
     if (original instanceof ArgumentValidationError) {
       const details = original.extensions.validationErrors as Array<{ property: string; constraints?: Record<string, string> }>;

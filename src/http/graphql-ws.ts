@@ -5,7 +5,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { createContext } from '../context.js';
 import type { Identity } from '../services/users.js';
 import type { AppServices } from '../app-services.js';
-import { queryLimits } from '../schema/limits.js';
+import { limitErrors, type QueryLimits } from '../schema/limits.js';
 import { nulCharacterError } from './input-guard.js';
 import { guardWrites, type SendText } from './ws-writes.js';
 import { sharedSubscribe } from './subscriptions.js';
@@ -49,7 +49,7 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
     });
     if (sendText) senders.set(socket, sendText);
   });
-  const limits = [...specifiedRules, queryLimits(services.config.graphqlMaxDepth, services.config.graphqlMaxCost)];
+  const limits: QueryLimits = { maxDepth: services.config.graphqlMaxDepth, maxCost: services.config.graphqlMaxCost, maxFragments: services.config.graphqlMaxFragments };
   type Extra = { identity?: Identity; subscriptions?: Set<string> };
   // Each open socket's running subscriptions, for the metrics.
   const live = new Set<Set<string>>();
@@ -86,11 +86,12 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
         if (Object.keys(ctx.subscriptions).length > maxSubscriptions) return [tooManySubscriptions(maxSubscriptions)];
         let document;
         try {
-          document = parse(payload.query);
+          document = parse(payload.query, { maxTokens: services.config.graphqlMaxTokens });
         } catch (err) {
           return [new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
         }
-        const errors = validate(schema, document, limits);
+        const invalid = validate(schema, document, specifiedRules);
+        const errors = invalid.length > 0 ? invalid : limitErrors(document, payload.operationName, payload.variables, limits);
         if (errors.length > 0) return errors;
         const nul = nulCharacterError(document, payload.variables);
         if (nul) return [nul];

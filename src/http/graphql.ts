@@ -7,7 +7,7 @@ import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { createContext, type Context } from '../context.js';
 import { AppError } from '../errors.js';
 import type { AppServices } from '../app-services.js';
-import { queryLimits } from '../schema/limits.js';
+import { limitErrors, type QueryLimits } from '../schema/limits.js';
 import { nulCharacterError } from './input-guard.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { databaseUnavailable, formatError } from './graphql-errors.js';
@@ -25,14 +25,30 @@ export async function createApollo(
       return { drainServer: wsCleanup };
     },
   };
+  const limits: QueryLimits = {
+    maxDepth: services.config.graphqlMaxDepth,
+    maxCost: services.config.graphqlMaxCost,
+    maxFragments: services.config.graphqlMaxFragments,
+  };
+  // Hostile input refused before anything runs. The limits need the request's variables (a `first: $n`
+  // costs its value), which validation rules never see: they run here, after graphql's own validation,
+  // as graphql-ws runs them in `onSubscribe`.
+  const refuseHostile: ApolloServerPlugin<Context> = {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, request }) {
+          const [refused] = limitErrors(document, request.operationName, request.variables, limits);
+          if (refused) throw new GraphQLError(refused.message, { nodes: refused.nodes, extensions: { ...refused.extensions, http: { status: 400 } } });
+          const nul = nulCharacterError(document, request.variables);
+          if (nul) throw nul;
+        },
+      };
+    },
+  };
   // One line per operation: who, what, which ids in its variables, and how it ended.
   const requestLog: ApolloServerPlugin<Context> = {
     async requestDidStart() {
       return {
-        async didResolveOperation({ document, request }) {
-          const nul = nulCharacterError(document, request.variables);
-          if (nul) throw nul;
-        },
         async willSendResponse({ contextValue, request, errors, operationName }) {
           // The name as resolved from the document: a client-sent name on a query that does not validate
           // would make labels without bound.
@@ -60,10 +76,7 @@ export async function createApollo(
         async willSendResponse({ response, errors }) {
           if (response.http.status !== 400 || !errors?.length) return;
           if (prefersGraphqlResponseJson(request.http?.headers.get('accept'))) return;
-          const notExecuted = errors.every((e) => {
-            const code = e.extensions?.code;
-            return code === 'GRAPHQL_PARSE_FAILED' || code === 'GRAPHQL_VALIDATION_FAILED' || code === 'BAD_USER_INPUT';
-          });
+          const notExecuted = errors.every((e) => typeof e.extensions?.code === 'string' && NOT_EXECUTED.has(e.extensions.code));
           if (notExecuted) response.http.status = 200;
         },
       };
@@ -76,14 +89,21 @@ export async function createApollo(
     // the process before the rest of the graceful stop had run.
     stopOnTerminationSignals: false,
     introspection: true,
-    validationRules: [queryLimits(services.config.graphqlMaxDepth, services.config.graphqlMaxCost)],
+    // The parser stops past this many tokens, before any validation rule runs: the cheapest first wall.
+    parseOptions: { maxTokens: services.config.graphqlMaxTokens },
     includeStacktraceInErrorResponses: services.config.nodeEnv === 'development',
     formatError: formatError(services),
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), disposeWs, requestLog, requestErrorsAs200, ApolloServerPluginLandingPageDisabled()],
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), disposeWs, refuseHostile, requestLog, requestErrorsAs200, ApolloServerPluginLandingPageDisabled()],
   });
   await apollo.start();
   return apollo;
 }
+
+/**
+ * Codes of a request that never executed. The query limits' codes are among them: they were validation
+ * errors (answered 200 to application/json) before the limits moved to `didResolveOperation`.
+ */
+const NOT_EXECUTED = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'QUERY_TOO_DEEP', 'QUERY_TOO_COSTLY', 'QUERY_TOO_COMPLEX']);
 
 /** Whether Apollo answers this Accept header with application/graphql-response+json (listed first, or only). */
 function prefersGraphqlResponseJson(accept: string | undefined | null): boolean {

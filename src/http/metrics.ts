@@ -1,6 +1,9 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReconcileSummary } from '../services/reconciliation.js';
 
+/** Operation names one instance labels its GraphQL operation counts with (a deployment's clients send a few dozen). */
+const MAX_OPERATION_NAMES = 100;
+
 /**
  * Prometheus metrics of one instance, `deadline_` prefixed, named after job-system exporters'
  * conventions (runs by job and outcome, a duration histogram, backlog gauges read on scrape).
@@ -72,8 +75,20 @@ export class Metrics {
     this.reconciliation.inc({ result: 'error' }, summary.errors);
   }
 
+  /**
+   * Operation names with a label of their own. Any client names its operations as it likes, and every
+   * new name was a new series kept for the process's life: the first MAX_OPERATION_NAMES seen keep
+   * theirs ('anonymous' among them), later ones count as 'other'.
+   */
+  private readonly operationNames = new Set<string>();
+
   graphqlOperation(operation: string | null | undefined, failed: boolean): void {
-    this.graphqlOperations.inc({ operation: operation ? operation.slice(0, 100) : 'anonymous', outcome: failed ? 'error' : 'success' });
+    let name = operation ? operation.slice(0, 100) : 'anonymous';
+    if (!this.operationNames.has(name)) {
+      if (this.operationNames.size < MAX_OPERATION_NAMES) this.operationNames.add(name);
+      else name = 'other';
+    }
+    this.graphqlOperations.inc({ operation: name, outcome: failed ? 'error' : 'success' });
   }
 
   async text(): Promise<{ contentType: string; body: string }> {

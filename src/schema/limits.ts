@@ -1,20 +1,20 @@
 import {
   GraphQLError,
   Kind,
-  type ASTVisitor,
+  getOperationAST,
+  type DocumentNode,
   type FieldNode,
   type FragmentDefinitionNode,
+  type OperationDefinitionNode,
   type SelectionSetNode,
-  type ValidationContext,
-  type ValidationRule,
 } from 'graphql';
-import { MAX_PAGE_SIZE } from '../services/pagination.js';
 
 /**
- * Refuses hostile queries before they run: too deep (nested selections) or too costly
- * (every field costs 1; the children of a field taking `first` count `first` times, a bid list's 20).
- * Validation runs before variables are known, so a `first` given as a variable counts as the largest
- * page, and a connection (a selection of `edges`) without `first` as its default page.
+ * Refuses hostile operations before they run: too many fragment definitions, too deep (nested
+ * selections), too costly (every field costs 1; the children of a field taking `first` count `first`
+ * times, with the request's value of a `first: $n`; a connection without `first` and a bid list count
+ * 20). One function for HTTP (an Apollo plugin, where the variables are known) and graphql-ws
+ * (`onSubscribe`), run after graphql's own validation.
  *
  * Aliases count: a field asked for under a second, third… response key at one level (`a: me { id }
  * b: me { id }`) runs its resolver again each time, and costs ALIAS_COST more per extra key. Without
@@ -22,90 +22,262 @@ import { MAX_PAGE_SIZE } from '../services/pagination.js';
  * reads (1.6 s of the server for one request); with it they cost 23,990. A plain rename
  * (`auctionId: id`, each field once) costs nothing more, and fields repeated under one key merge into
  * one execution (graphql's own rule), so neither is charged.
+ *
+ * The work is bounded by the document's size. Each fragment is costed once, at its first spread, and
+ * its cost, depth and top-level keys are reused at every other spread: re-walking it at each spread was
+ * exponential (32 levels of fragments each spreading two of the next, 2.5 KB, held the event loop
+ * more than 10 s). The walk stops as soon as a limit is passed. A fragment hands its level one key per
+ * field name plus a count of its other keys, not its whole key set: an exact union of the key sets
+ * reachable through fragments is not computable in time linear in the document, and the count can only
+ * charge more, and only for a fragment holding aliases of a field that its level holds too.
+ *
+ * Kept rather than graphql-armor's cost-limit: that one is a validation rule (it cannot see a
+ * `first: $n`'s value), weighs fields by depth rather than by page size, and costs a fragment more
+ * than the same fields inlined (graphql-armor#474, #529). graphql-js's own `maxTokens` bounds the
+ * document before all of this.
  */
+export interface QueryLimits {
+  maxDepth: number;
+  maxCost: number;
+  maxFragments: number;
+}
+
+/** What one check did: `visits` (selections walked, keys merged) is bounded by a small multiple of the document's tokens. */
+export interface LimitStats {
+  visits: number;
+  /** The cost, exact unless `stopped` (then what was counted when the walk stopped, already over a limit). */
+  cost: number;
+  depth: number;
+  stopped: boolean;
+}
+
 const DEFAULT_LIST_SIZE = 20;
-const MAX_PAGE = MAX_PAGE_SIZE;
+/** GraphQL's Int is 32 bits: a larger `first` fails its coercion, so it cannot cost more than this. */
+const MAX_INT = 2 ** 31 - 1;
 /** A resolver run costs about 10 scalar fields (0.8 ms per `me` against 0.1 ms per `serverTime`, measured). */
 export const ALIAS_COST = 10;
 
-/** Response keys asked for each field name at one selection level, fragments on that level included. */
-type LevelKeys = Map<string, Set<string>>;
+/** A field name's response keys at one level: those seen, and the extra keys counted by the fragments that merged into it. */
+type Keys = Map<string, { keys: Set<string>; extra: number }>;
 
-function measure(
-  set: SelectionSetNode,
-  fragments: Map<string, FragmentDefinitionNode>,
-  depth: number,
-  seen: Set<string>,
-  keys: LevelKeys = new Map(),
-): { depth: number; cost: number } {
-  let maxDepth = depth;
-  let cost = 0;
-  for (const sel of set.selections) {
-    if (sel.kind === Kind.FIELD) {
-      const name = sel.name.value;
-      const key = sel.alias?.value ?? name;
-      let asked = keys.get(name);
-      if (!asked) keys.set(name, (asked = new Set()));
-      if (!asked.has(key)) {
-        asked.add(key);
-        if (asked.size > 1) cost += ALIAS_COST;
+/** One selection level being counted: a field's (or the operation's) selection set, or a fragment's top level. */
+interface Level {
+  /** The fields' costs, nested levels' included, not yet this level's alias surcharge. */
+  cost: number;
+  /** Levels below this one. */
+  depth: number;
+  /** Absolute depth (the operation's selections are at 1) and the product of the enclosing lists' sizes. */
+  at: number;
+  scale: number;
+  /** Set on a field's or the operation's selection set: its alias surcharge is final there. A fragment's top level hands it on. */
+  charged: boolean;
+  keys?: Keys;
+  /** Fragments already merged here: a second spread adds its cost again but no keys. */
+  spreads?: Set<string>;
+}
+
+/** A fragment costed once: its top level's cost, depth and keys. */
+interface Summary {
+  cost: number;
+  depth: number;
+  keys?: Keys;
+}
+
+export function limitErrors(
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables: Record<string, unknown> | null | undefined,
+  limits: QueryLimits,
+  stats: LimitStats = { visits: 0, cost: 0, depth: 0, stopped: false },
+): GraphQLError[] {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  let count = 0;
+  for (const def of document.definitions) {
+    stats.visits++;
+    if (def.kind !== Kind.FRAGMENT_DEFINITION) continue;
+    count++;
+    if (!fragments.has(def.name.value)) fragments.set(def.name.value, def); // a second of one name is graphql's to report
+  }
+  if (count > limits.maxFragments) {
+    return [new GraphQLError(`Document has ${count} fragments; the limit is ${limits.maxFragments}`, { extensions: { code: 'QUERY_TOO_COMPLEX' } })];
+  }
+  const operation = getOperationAST(document, operationName);
+  if (!operation) return []; // graphql reports an operation it cannot find
+  const walk = new Walk(fragments, aliasedNames(document, stats), variableValues(operation, variables), limits, stats);
+  const { cost, depth } = walk.operation(operation.selectionSet);
+  stats.cost = walk.stopped ? walk.spent : cost;
+  stats.depth = walk.stopped ? walk.deepest : depth;
+  stats.stopped = walk.stopped;
+  const stopped = walk.stopped ? ' (counting stopped once past it)' : '';
+  if (stats.depth > limits.maxDepth) {
+    return [new GraphQLError(`Query is ${stats.depth} levels deep; the limit is ${limits.maxDepth}${stopped}`, { nodes: [operation], extensions: { code: 'QUERY_TOO_DEEP' } })];
+  }
+  if (stats.cost > limits.maxCost) {
+    return [new GraphQLError(`Query costs ${stats.cost}; the limit is ${limits.maxCost}${stopped}`, { nodes: [operation], extensions: { code: 'QUERY_TOO_COSTLY' } })];
+  }
+  return [];
+}
+
+/**
+ * Field names asked for under more than one response key anywhere in the document: only these can
+ * cost an alias surcharge, so only their keys are tracked (none, in a document without aliases).
+ */
+function aliasedNames(document: DocumentNode, stats: LimitStats): Set<string> {
+  const first = new Map<string, string>();
+  const aliased = new Set<string>();
+  const visit = (set: SelectionSetNode): void => {
+    for (const sel of set.selections) {
+      stats.visits++;
+      if (sel.kind === Kind.FIELD) {
+        const key = sel.alias?.value ?? sel.name.value;
+        const seen = first.get(sel.name.value);
+        if (seen === undefined) first.set(sel.name.value, key);
+        else if (seen !== key) aliased.add(sel.name.value);
       }
-      if (name === '__typename') continue;
-      cost += 1;
-      if (sel.selectionSet) {
-        const inner = measure(sel.selectionSet, fragments, depth + 1, seen);
-        maxDepth = Math.max(maxDepth, inner.depth);
-        cost += inner.cost * listSize(sel);
-      }
-    } else {
-      const target = sel.kind === Kind.INLINE_FRAGMENT ? sel : fragments.get(sel.name.value);
-      if (!target) continue;
-      if (sel.kind === Kind.FRAGMENT_SPREAD) {
-        if (seen.has(sel.name.value)) continue; // a cycle is reported by graphql's own rules
-        seen = new Set(seen).add(sel.name.value);
-      }
-      const inner = measure(target.selectionSet, fragments, depth, seen, keys);
-      maxDepth = Math.max(maxDepth, inner.depth);
-      cost += inner.cost;
+      if (sel.kind !== Kind.FRAGMENT_SPREAD && sel.selectionSet) visit(sel.selectionSet);
+    }
+  };
+  for (const def of document.definitions) {
+    if (def.kind === Kind.OPERATION_DEFINITION || def.kind === Kind.FRAGMENT_DEFINITION) visit(def.selectionSet);
+  }
+  return aliased;
+}
+
+/** The operation's variables as sent, or their defaults in the document: where a `first: $n` finds its page size. */
+function variableValues(operation: OperationDefinitionNode, variables: Record<string, unknown> | null | undefined): Map<string, unknown> {
+  const values = new Map<string, unknown>();
+  for (const def of operation.variableDefinitions ?? []) {
+    const name = def.variable.name.value;
+    if (variables && Object.hasOwn(variables, name)) values.set(name, variables[name]);
+    else if (def.defaultValue?.kind === Kind.INT) values.set(name, Number(def.defaultValue.value));
+  }
+  return values;
+}
+
+class Walk {
+  /** Cost counted so far, each part times its enclosing lists' sizes: never more than the query's cost. */
+  spent = 0;
+  /** The deepest level reached, absolute. */
+  deepest = 1;
+  stopped = false;
+  /** Fragments costed so far; null while one is being costed (a spread of it then is a cycle, which graphql reports). */
+  private readonly summaries = new Map<string, Summary | null>();
+
+  constructor(
+    private readonly fragments: Map<string, FragmentDefinitionNode>,
+    private readonly aliased: Set<string>,
+    private readonly variables: Map<string, unknown>,
+    private readonly limits: QueryLimits,
+    private readonly stats: LimitStats,
+  ) {}
+
+  operation(set: SelectionSetNode): { cost: number; depth: number } {
+    const { cost, depth } = this.selectionSet(set, 1, 1);
+    return { cost, depth: 1 + depth };
+  }
+
+  /** A field's (or the operation's) selection set at absolute depth `at`: its cost, surcharge included, and the levels below it. */
+  private selectionSet(set: SelectionSetNode, at: number, scale: number): { cost: number; depth: number } {
+    const level: Level = { cost: 0, depth: 0, at, scale, charged: true };
+    this.collect(set, level);
+    let surcharge = 0;
+    for (const { keys, extra } of level.keys?.values() ?? []) surcharge += keys.size - 1 + extra;
+    return { cost: level.cost + ALIAS_COST * surcharge, depth: level.depth };
+  }
+
+  private collect(set: SelectionSetNode, level: Level): void {
+    for (const sel of set.selections) {
+      if (this.stopped) return;
+      this.stats.visits++;
+      if (sel.kind === Kind.FIELD) this.field(sel, level);
+      else if (sel.kind === Kind.INLINE_FRAGMENT) this.collect(sel.selectionSet, level);
+      else this.spread(sel.name.value, level);
     }
   }
-  return { depth: maxDepth, cost };
-}
 
-function listSize(field: FieldNode): number {
-  const first = field.arguments?.find((a) => a.name.value === 'first');
-  if (first?.value.kind === Kind.INT) return Math.max(1, Number(first.value.value));
-  if (first?.value.kind === Kind.VARIABLE) return MAX_PAGE;
-  const isConnection = field.selectionSet?.selections.some((s) => s.kind === Kind.FIELD && s.name.value === 'edges');
-  return field.name.value === 'bids' || isConnection ? DEFAULT_LIST_SIZE : 1;
-}
+  private field(node: FieldNode, level: Level): void {
+    const name = node.name.value;
+    if (this.aliased.has(name)) this.addKey(level, name, node.alias?.value ?? name, 0);
+    if (name === '__typename') return;
+    this.spend(level.scale);
+    level.cost += 1;
+    if (!node.selectionSet) return;
+    if (!this.reach(level.at + 1)) return;
+    const size = this.listSize(node);
+    const inner = this.selectionSet(node.selectionSet, level.at + 1, level.scale * size);
+    level.cost += inner.cost * size;
+    level.depth = Math.max(level.depth, 1 + inner.depth);
+  }
 
-export function queryLimits(maxDepth: number, maxCost: number): ValidationRule {
-  return (context: ValidationContext): ASTVisitor => {
-    const fragments = new Map<string, FragmentDefinitionNode>();
-    for (const def of context.getDocument().definitions) {
-      if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  private spread(name: string, level: Level): void {
+    const known = this.summaries.has(name);
+    const summary = known ? this.summaries.get(name) : this.summarise(name, level);
+    if (!summary) return; // unknown, or a cycle: graphql's own rules report both
+    // Costed at its first spread; at another, its cost counts again, at this level's scale.
+    if (known) {
+      if (!this.reach(level.at + summary.depth)) return;
+      this.spend(summary.cost * level.scale);
     }
-    return {
-      OperationDefinition(node) {
-        const { depth, cost } = measure(node.selectionSet, fragments, 1, new Set());
-        if (depth > maxDepth) {
-          context.reportError(
-            new GraphQLError(`Query is ${depth} levels deep; the limit is ${maxDepth}`, {
-              nodes: [node],
-              extensions: { code: 'QUERY_TOO_DEEP' },
-            }),
-          );
-        }
-        if (cost > maxCost) {
-          context.reportError(
-            new GraphQLError(`Query costs ${cost}; the limit is ${maxCost}`, {
-              nodes: [node],
-              extensions: { code: 'QUERY_TOO_COSTLY' },
-            }),
-          );
-        }
-      },
-    };
-  };
+    level.cost += summary.cost;
+    level.depth = Math.max(level.depth, summary.depth);
+    if (level.spreads?.has(name)) return; // its keys are here already
+    (level.spreads ??= new Set()).add(name);
+    // One key per field name (the first), the others counted: what a level can merge in constant time.
+    for (const [field, { keys, extra }] of summary.keys ?? []) {
+      this.stats.visits++;
+      this.addKey(level, field, keys.values().next().value!, keys.size - 1 + extra);
+    }
+  }
+
+  /** Costs a fragment once, at its first spread (whose depth and scale count what it holds). */
+  private summarise(name: string, at: Level): Summary | null {
+    const def = this.fragments.get(name);
+    this.summaries.set(name, null);
+    if (!def) return null;
+    const top: Level = { cost: 0, depth: 0, at: at.at, scale: at.scale, charged: false };
+    this.collect(def.selectionSet, top);
+    const summary = { cost: top.cost, depth: top.depth, keys: top.keys };
+    this.summaries.set(name, summary);
+    return summary;
+  }
+
+  /** One more response key (and `extra` counted by a fragment) for a field name at a level: each beyond the first costs ALIAS_COST. */
+  private addKey(level: Level, field: string, key: string, extra: number): void {
+    const keys = (level.keys ??= new Map());
+    const known = keys.get(field);
+    let added = extra;
+    if (!known) keys.set(field, { keys: new Set([key]), extra });
+    else {
+      if (!known.keys.has(key)) {
+        known.keys.add(key);
+        added++;
+      }
+      known.extra += extra;
+    }
+    // A fragment's top level is charged where it is spread.
+    if (level.charged && added > 0) this.spend(ALIAS_COST * added * level.scale);
+  }
+
+  /** Whether a level at this absolute depth is within the limit; past it, the walk stops. */
+  private reach(at: number): boolean {
+    this.deepest = Math.max(this.deepest, at);
+    if (at > this.limits.maxDepth) this.stopped = true;
+    return !this.stopped;
+  }
+
+  private spend(cost: number): void {
+    this.spent += cost;
+    if (this.spent > this.limits.maxCost) this.stopped = true;
+  }
+
+  /** How many times a field's children run: its `first` (the request's value of a variable), or a default page. */
+  private listSize(field: FieldNode): number {
+    const first = field.arguments?.find((a) => a.name.value === 'first')?.value;
+    const value = first?.kind === Kind.INT ? Number(first.value) : first?.kind === Kind.VARIABLE ? this.variables.get(first.name.value) : undefined;
+    if (typeof value === 'number' && Number.isInteger(value)) return Math.min(MAX_INT, Math.max(1, value));
+    // No `first`, or one graphql will refuse or replace by the argument's default (20 on every connection).
+    if (first || field.name.value === 'bids') return DEFAULT_LIST_SIZE;
+    const isConnection = field.selectionSet?.selections.some((s) => s.kind === Kind.FIELD && s.name.value === 'edges');
+    return isConnection ? DEFAULT_LIST_SIZE : 1;
+  }
 }

@@ -4,22 +4,25 @@ import type { App } from '../../src/app.js';
 import { createAuction, createTestDatabase, gql, inSeconds, start, Subscription, testConfig, token, wsClient } from '../support/harness.js';
 
 /**
- * Aliases count toward the query cost, over HTTP and over graphql-ws: a document that asks one field
- * under thousands of response keys is refused before anything runs, with the cost limit's code;
- * queries a client really writes (a few aliases, renames, the playground's introspection) still run.
+ * Hostile documents are refused before anything runs, over HTTP and over graphql-ws alike: past the
+ * token limit by the parser (GRAPHQL_PARSE_FAILED), then by the limits with their own codes:
+ * QUERY_TOO_COMPLEX (fragment definitions), QUERY_TOO_DEEP, QUERY_TOO_COSTLY (aliases count, a
+ * `first: $n` counts the request's `n`). Queries a client really writes (a few aliases, renames,
+ * codegen's variables, the playground's introspection) still run.
  */
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let app: App;
-const clients: Client[] = [];
+let ws: Client;
 const user = token('cost-ann');
 
 beforeAll(async () => {
   db = await createTestDatabase('query_cost');
   app = await start(testConfig(db.url));
+  ws = wsClient(app, user); // one socket for the file: a user may hold WS_MAX_SOCKETS_PER_USER
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.dispose()));
+  await ws?.dispose();
   await app?.stop();
   await db?.drop();
 });
@@ -27,15 +30,9 @@ afterAll(async () => {
 const aliases = (n: number, field: string) => Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(' ');
 type Errors = Array<{ message: string; extensions?: { code?: string } }>;
 
-function client(): Client {
-  const c = wsClient(app, user);
-  clients.push(c);
-  return c;
-}
-
 /** The first thing a graphql-ws operation answers: its errors, or its first result's data. */
 async function firstAnswer(query: string, variables: Record<string, unknown> = {}): Promise<{ errors?: Errors; data?: any }> {
-  const sub = new Subscription(client(), query, variables);
+  const sub = new Subscription(ws, query, variables);
   try {
     await sub.waitFor((s) => s.events.length > 0 || s.errors.length > 0 || s.completed, 10_000, 'an answer');
     return sub.errors.length > 0 ? { errors: sub.errors[0] as Errors } : { data: sub.events[0] };
@@ -44,17 +41,95 @@ async function firstAnswer(query: string, variables: Record<string, unknown> = {
   }
 }
 
-describe('over HTTP', () => {
-  test('2,000 aliases of one field are refused with QUERY_TOO_COSTLY; nothing runs', async () => {
-    for (const field of ['me { id }', 'serverTime', '__typename']) {
-      const res = await gql(app, `{ ${aliases(2000, field)} }`, {}, user);
-      expect(res.errors).toHaveLength(1);
-      expect(res.errors![0].extensions?.code).toBe('QUERY_TOO_COSTLY');
-      expect(res.errors![0].message).toMatch(/^Query costs \d+; the limit is 5000$/);
+/** `levels` of fragments on `type`, each spreading two of the next level; the last level asks `leaf`. */
+function fragmentBomb(type: string, levels: number, leaf: string): { spread: string; fragments: string } {
+  let fragments = '';
+  for (let level = 0; level < levels; level++) {
+    for (const name of level === 0 ? ['F0a'] : [`F${level}a`, `F${level}b`]) fragments += `fragment ${name} on ${type} { ...F${level + 1}a ...F${level + 1}b }\n`;
+  }
+  fragments += `fragment F${levels}a on ${type} { ${leaf} }\nfragment F${levels}b on ${type} { ${leaf} }\n`;
+  return { spread: '...F0a', fragments };
+}
+/** 32 levels, 2.8 KB: 2^32 serverTimes when each spread is walked again; it held the event loop > 10 s. */
+const bomb = (() => {
+  const { spread, fragments } = fragmentBomb('Query', 32, 'serverTime');
+  return `query Bomb { ${spread} }\n${fragments}`;
+})();
+/** A refusal is prompt: far within the 10 s the walk once held the event loop for. */
+const PROMPT_MS = 10_000;
+
+async function post(query: string, bearer?: string, accept?: string): Promise<{ status: number; errors?: Errors; data?: unknown }> {
+  const res = await fetch(app.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(accept ? { accept } : {}), ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+    body: JSON.stringify({ query }),
+    signal: AbortSignal.timeout(PROMPT_MS),
+  });
+  return { status: res.status, ...((await res.json()) as { errors?: Errors; data?: unknown }) };
+}
+
+describe('a fragment bomb', () => {
+  test('over HTTP, with and without a token, is refused with QUERY_TOO_COSTLY, and the server still answers', async () => {
+    for (const bearer of [user, undefined]) {
+      const res = await post(bomb, bearer);
+      expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COSTLY']);
+      expect(res.errors?.[0].message).toMatch(/^Query costs \d+; the limit is 5000/);
       expect(res.data).toBeUndefined();
     }
-    // As a mutation too: 2,000 aliased writes would be 2,000 transactions, one after another.
-    const writes = await gql(app, `mutation { ${aliases(2000, 'markAllMessagesRead')} }`, {}, user);
+    expect((await post('{ serverTime }')).data).toEqual({ serverTime: expect.any(String) });
+  });
+
+  test('over graphql-ws, as a query and inside a subscription, is refused with QUERY_TOO_COSTLY', async () => {
+    const query = await firstAnswer(bomb);
+    expect(query.errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COSTLY']);
+    const events = fragmentBomb('AuctionEnded', 32, 'eventId');
+    const sub = await firstAnswer(`subscription { auctionEnded { ${events.spread} } }\n${events.fragments}`);
+    expect(sub.errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COSTLY']);
+    expect((await firstAnswer('{ serverTime }')).data).toEqual({ serverTime: expect.any(String) });
+    expect((await post('{ serverTime }')).data).toEqual({ serverTime: expect.any(String) });
+  });
+});
+
+describe('the document limits, over HTTP and graphql-ws', () => {
+  const fragments = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `...F${i}`).join(' ')} } ${Array.from({ length: n }, (_, i) => `fragment F${i} on Query { serverTime }`).join(' ')}`;
+
+  test('more than GRAPHQL_MAX_FRAGMENTS (100) fragment definitions: QUERY_TOO_COMPLEX', async () => {
+    expect((await post(fragments(100), user)).errors).toBeUndefined();
+    const http = await post(fragments(101), user);
+    expect(http.errors).toEqual([expect.objectContaining({ message: 'Document has 101 fragments; the limit is 100', extensions: { code: 'QUERY_TOO_COMPLEX' } })]);
+    expect((await firstAnswer(fragments(101))).errors?.[0].extensions?.code).toBe('QUERY_TOO_COMPLEX');
+  });
+
+  test('more than GRAPHQL_MAX_TOKENS (5,000) tokens: refused by the parser, GRAPHQL_PARSE_FAILED', async () => {
+    // 2,000 aliases of serverTime are 6,002 tokens.
+    const flood = `{ ${aliases(2000, 'serverTime')} }`;
+    const http = await post(flood, user);
+    expect(http.errors?.map((e) => e.extensions?.code)).toEqual(['GRAPHQL_PARSE_FAILED']);
+    expect(http.errors?.[0].message).toMatch(/more th\w+ 5000 tokens/);
+    expect((await firstAnswer(flood)).errors?.[0].extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+  });
+
+  test('a refused query answers 200 to application/json and 400 to application/graphql-response+json, as before the limits left validation', async () => {
+    const costly = `{ ${aliases(600, 'serverTime')} }`;
+    expect((await post(costly, user)).status).toBe(200);
+    const strict = await post(costly, user, 'application/graphql-response+json');
+    expect(strict.status).toBe(400);
+    expect(strict.errors?.[0].extensions?.code).toBe('QUERY_TOO_COSTLY');
+  });
+});
+
+describe('over HTTP', () => {
+  test('600 aliases of one field (under the token limit) are refused with QUERY_TOO_COSTLY; nothing runs', async () => {
+    // 600 x (me + id) + 599 x 10 = 7,190; 600 serverTimes or __typenames cost 6,590 and 5,990.
+    for (const field of ['me { id }', 'serverTime', '__typename']) {
+      const res = await gql(app, `{ ${aliases(600, field)} }`, {}, user);
+      expect(res.errors).toHaveLength(1);
+      expect(res.errors![0].extensions?.code).toBe('QUERY_TOO_COSTLY');
+      expect(res.errors![0].message).toMatch(/^Query costs \d+; the limit is 5000/);
+      expect(res.data).toBeUndefined();
+    }
+    // As a mutation too: 600 aliased writes would be 600 transactions, one after another.
+    const writes = await gql(app, `mutation { ${aliases(600, 'markAllMessagesRead')} }`, {}, user);
     expect(writes.errors?.[0].extensions?.code).toBe('QUERY_TOO_COSTLY');
     expect(writes.data).toBeUndefined();
   });
@@ -83,6 +158,17 @@ describe('over HTTP', () => {
     });
   });
 
+  test('a page size given as a variable costs its value: a codegen query asking a few runs, asking 100 is refused', async () => {
+    const query = 'query Page($n: Int!) { auctions(first: $n) { edges { node { id bids { id bidderId amount } } } } }';
+    // 1 + n x (edges + node + id + bids + 20 x 3): 129 for 2, 6,401 for 100 (which a variable always cost).
+    const few = await gql(app, query, { n: 2 }, user);
+    expect(few.errors).toBeUndefined();
+    expect(few.data?.auctions.edges).toEqual(expect.any(Array));
+    const many = await gql(app, query, { n: 100 }, user);
+    expect(many.errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COSTLY']);
+    expect(many.errors?.[0].message).toMatch(/^Query costs 6401; the limit is 5000/);
+  });
+
   test("the playground's introspection query runs", async () => {
     // The options GraphiQL (the playground's bundle) introspects with, typeDepth 9 included.
     const query = getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true, schemaDescription: true, oneOf: true });
@@ -97,12 +183,12 @@ describe('over HTTP', () => {
 
 describe('over graphql-ws', () => {
   test('an alias flood is refused with QUERY_TOO_COSTLY, as a query and inside a subscription', async () => {
-    const query = await firstAnswer(`{ ${aliases(2000, 'me { id }')} }`);
+    const query = await firstAnswer(`{ ${aliases(600, 'me { id }')} }`);
     expect(query.data).toBeUndefined();
     expect(query.errors?.[0].extensions?.code).toBe('QUERY_TOO_COSTLY');
-    expect(query.errors?.[0].message).toMatch(/^Query costs \d+; the limit is 5000$/);
+    expect(query.errors?.[0].message).toMatch(/^Query costs \d+; the limit is 5000/);
 
-    const sub = await firstAnswer(`subscription { auctionEnded { ${aliases(2000, 'eventId')} } }`);
+    const sub = await firstAnswer(`subscription { auctionEnded { ${aliases(600, 'eventId')} } }`);
     expect(sub.data).toBeUndefined();
     expect(sub.errors?.[0].extensions?.code).toBe('QUERY_TOO_COSTLY');
   });
@@ -119,5 +205,28 @@ describe('over graphql-ws', () => {
     const query = await firstAnswer('{ a: me { id } b: me { id } now: serverTime }');
     expect(query.errors).toBeUndefined();
     expect(query.data).toEqual({ a: { id: 'cost-ann' }, b: { id: 'cost-ann' }, now: expect.any(String) });
+
+    // A variable page size costs its value here too.
+    const page = 'query($n: Int!) { auctions(first: $n) { edges { node { id bids { id bidderId amount } } } } }';
+    expect((await firstAnswer(page, { n: 2 })).errors).toBeUndefined();
+    expect((await firstAnswer(page, { n: 100 })).errors?.[0].extensions?.code).toBe('QUERY_TOO_COSTLY');
+  });
+});
+
+describe('deadline_graphql_operations_total', () => {
+  test('labels at most 100 operation names per instance; the rest count as other', async () => {
+    for (let i = 0; i < 150; i++) expect((await gql(app, `query Named${i} { serverTime }`)).errors).toBeUndefined();
+    const text = await (await fetch(new URL('/metrics', app.url))).text();
+    const operations = new Map<string, number>();
+    for (const [, operation, outcome, value] of text.matchAll(/^deadline_graphql_operations_total\{operation="([^"]*)",outcome="(\w+)"\} (\S+)$/gm)) {
+      if (outcome === 'success') operations.set(operation!, Number(value));
+      else if (!operations.has(operation!)) operations.set(operation!, 0);
+    }
+    expect(operations.size).toBeGreaterThan(100);
+    expect(operations.size).toBeLessThanOrEqual(101);
+    expect(operations.get('Named0')).toBe(1);
+    // At least 50 of the 150 names found the 100 labels taken (more if this file's other tests took some).
+    expect(operations.get('other')).toBeGreaterThanOrEqual(50);
+    expect(operations.has('Named149')).toBe(false);
   });
 });
