@@ -106,8 +106,9 @@ export function closeAtExpiry(socket: WebSocket, expiresAt: Date | undefined): v
  * per socket as graphql-ws's own keep-alive (which graphql-ws.ts turns off): 10,000 sockets are one
  * timer and a WeakSet, not 10,000 timers and a `pong` listener per ping.
  *
- * A tick that comes late by half an interval or more (this server's event loop was blocked) terminates
- * nobody: the pongs that arrived meanwhile may still be unread, behind this very timer.
+ * A tick that comes late by half an interval or more, or before the event loop has read its sockets
+ * since the last one (this server was blocked), terminates nobody: the pongs that arrived meanwhile may
+ * still be unread, behind this very timer.
  */
 export function heartbeat(wsServer: WebSocketServer, intervalMs: number): () => void {
   const answered = new WeakSet<WebSocket>();
@@ -116,10 +117,14 @@ export function heartbeat(wsServer: WebSocketServer, intervalMs: number): () => 
     socket.on('pong', () => answered.add(socket));
   });
   let lastTick = Date.now();
+  // Set in the check phase, which comes after the poll phase that reads the sockets.
+  let polled = true;
   const timer = setInterval(() => {
     const now = Date.now();
-    const late = now - lastTick >= 1.5 * intervalMs;
+    const late = now - lastTick >= 1.5 * intervalMs || !polled;
     lastTick = now;
+    polled = false;
+    setImmediate(() => (polled = true));
     for (const socket of wsServer.clients) {
       if (socket.readyState !== socket.OPEN) continue;
       if (!answered.has(socket) && !late) {
