@@ -72,11 +72,6 @@ export class SocketsPerUser {
     });
     return true;
   }
-
-  /** Users holding a socket here (tests). */
-  get users(): number {
-    return this.open.size;
-  }
 }
 
 /** setTimeout's longest delay (2^31 − 1 ms, ~24.8 days): a longer one fires at once, with a warning. */
