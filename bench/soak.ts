@@ -164,7 +164,11 @@ await withDatabase(async (databaseUrl, db) => {
 
     const product = await gql<{ createProduct: { id: string } }>(url, 'mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }', { i: { kind: 'GOODS', name: 'Soak goods', price: 100 } }, ADMIN);
     const buyers = Array.from({ length: 50 }, (_, i) => ({ id: `soak-buyer-${i}`, token: signToken({ secret: SECRET }, `soak-buyer-${i}`, 'user') }));
-    for (const b of buyers) await gql(url, 'mutation($u: ID!) { creditWallet(userId: $u, amount: 1000000000) { balance } }', { u: b.id }, ADMIN);
+    // Each buyer is seen first (a request with their token), as creditWallet credits only users the server knows.
+    for (const b of buyers) {
+      await gql(url, '{ me { id } }', {}, b.token);
+      await gql(url, 'mutation($u: ID!) { creditWallet(userId: $u, amount: 1000000000) { balance } }', { u: b.id }, ADMIN);
+    }
     const seller = signToken({ secret: SECRET }, 'soak-seller', 'user');
 
     worker = new Worker(new URL('./clients.js', import.meta.url), { workerData: { url: url.replace('http', 'ws'), token: ADMIN, clients: SUBSCRIBERS, n: Number.MAX_SAFE_INTEGER } });

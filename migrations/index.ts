@@ -11,6 +11,7 @@ import { Migration20261123000500_job_runs } from './Migration20261123000500_job_
 import { Migration20261123000600_audit_log } from './Migration20261123000600_audit_log.js';
 import { Migration20261123000700_outbox_catch_up } from './Migration20261123000700_outbox_catch_up.js';
 import { Migration20261124000000_same_instant_ends } from './Migration20261124000000_same_instant_ends.js';
+import { Migration20261207000100_repairs } from './Migration20261207000100_repairs.js';
 
 /** Every migration, in order. Listed explicitly so the compiled server and the tests load the same set. */
 export const migrationsList: MigrationObject[] = [
@@ -26,4 +27,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123000600_audit_log', class: Migration20261123000600_audit_log },
   { name: 'Migration20261123000700_outbox_catch_up', class: Migration20261123000700_outbox_catch_up },
   { name: 'Migration20261124000000_same_instant_ends', class: Migration20261124000000_same_instant_ends },
+  { name: 'Migration20261207000100_repairs', class: Migration20261207000100_repairs },
 ];

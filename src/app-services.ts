@@ -17,6 +17,7 @@ import type { PaymentService } from './services/payments.js';
 import type { Providers } from './payments/registry.js';
 import type { VipService } from './services/vip.js';
 import type { FlashSales } from './services/seckill/sales.js';
+import type { DeadLetters } from './services/seckill/dead-letters.js';
 import type { ProductService } from './services/products.js';
 import type { UserService } from './services/users.js';
 import type { WalletService } from './services/wallets.js';
@@ -47,4 +48,5 @@ export interface AppServices {
   messages: MessageService;
   vip: VipService;
   flashSales: FlashSales;
+  seckillDeadLetters: DeadLetters;
 }

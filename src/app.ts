@@ -57,6 +57,7 @@ import { SeckillBatches } from './services/seckill/batch.js';
 import { SeckillConsumer } from './services/seckill/consumer.js';
 import { FlashSales } from './services/seckill/sales.js';
 import { SaleStore } from './services/seckill/store.js';
+import { DeadLetters } from './services/seckill/dead-letters.js';
 
 /** Redis channel on which a stopping instance says its deadline wake-ups are released. */
 const DEADLINE_HANDOVER = 'DEADLINE_HANDOVER';
@@ -142,9 +143,11 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
 
   // The composition root: each service gets the narrow handles it needs, never the engine.
   const users = new UserService();
-  const products = new ProductService();
+  // A flash sale's copy in Redis follows its product's changes (flashSales is made below).
+  const products = new ProductService({ FLASH_SALE: (uow, change) => flashSales.onProductChanged(uow, change) });
   const wallets = new WalletService(users);
-  const auctions = new AuctionService(deadlines.armer(AUCTION_END));
+  const audit = new AuditLog();
+  const auctions = new AuctionService(deadlines.armer(AUCTION_END), audit);
   const vip = new VipService(deadlines.armer(VIP_EXPIRY), config.appTimezone);
   const saleStore = new SaleStore(redisPub, config.seckill.keyPrefix);
   // The consumer is made below (it writes orders); sales hand it their streams through this closure.
@@ -185,7 +188,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     tx,
     bus,
     jobs: new AgendaJobControl(catalogue, scheduler, deadlines, states, runs),
-    audit: new AuditLog(),
+    audit,
     auctions,
     users,
     products,
@@ -199,6 +202,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     messages,
     vip,
     flashSales,
+    seckillDeadLetters: new DeadLetters(saleStore, flashSales),
   };
 
   let jobEventsFailing = false;
@@ -270,6 +274,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   metrics.gauge('deadline_websocket_connections', 'Open GraphQL WebSocket connections', [], (g) => g.set(ws.counts().sockets));
   metrics.gauge('deadline_subscriptions_active', 'GraphQL subscriptions running on this instance', [], (g) => g.set(ws.counts().subscriptions));
+  metrics.gauge('deadline_seckill_dead_letters', 'Flash-sale entries in the dead-letter streams, every sale together (flashSaleDeadLetters lists them)', [], async (g) =>
+    g.set(await services.seckillDeadLetters.total(orm.em.fork())),
+  );
 
   // GraphQL first: most requests are GraphQL, and they need not pass the other routers.
   app.get('/graphql', (req, res, next) => (wantsPlayground(req) ? res.type('html').send(playgroundHtml()) : next()));

@@ -152,6 +152,8 @@ export interface Config {
     paymentQuietMs: number;
     /** …or once their order is this old (ms), whichever is first. */
     paymentMaxDelayMs: number;
+    /** Acknowledged entries beyond a sale stream's newest this many are trimmed (never an unacknowledged one). */
+    streamKeep: number;
   };
   reconcile: {
     intervalMinutes: number;
@@ -435,6 +437,7 @@ export function loadConfig(env: Env = process.env): Config {
       discoverSeconds: num(env, 'SECKILL_DISCOVER_SECONDS', 5, { min: 0.05 }),
       paymentQuietMs: num(env, 'SECKILL_PAYMENT_QUIET_MS', 200, { min: 0, integer: true }),
       paymentMaxDelayMs: num(env, 'SECKILL_PAYMENT_MAX_DELAY_MS', 1000, { min: 0, integer: true }),
+      streamKeep: num(env, 'SECKILL_STREAM_KEEP', 10_000, { min: 0, integer: true }),
     },
     reconcile: {
       intervalMinutes: num(env, 'RECONCILE_INTERVAL_MINUTES', 5, { min: 0.001 }),

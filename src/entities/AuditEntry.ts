@@ -1,10 +1,28 @@
 import { OptionalProps } from '@mikro-orm/core';
 import { Entity, Enum, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
 
-export const AUDIT_ACTIONS = ['RUN_JOB', 'PAUSE_JOB', 'RESUME_JOB', 'CREDIT_WALLET'] as const;
+/** One per admin mutation, named after it. */
+export const AUDIT_ACTIONS = [
+  'RUN_JOB',
+  'PAUSE_JOB',
+  'RESUME_JOB',
+  'CREDIT_WALLET',
+  'ADJUST_WALLET',
+  'CREATE_PRODUCT',
+  'UPDATE_PRODUCT',
+  'START_FLASH_SALE',
+  'STOP_FLASH_SALE',
+  'REPLAY_DEAD_LETTER',
+  'DISCARD_DEAD_LETTER',
+  'CANCEL_AUCTION',
+  'ADMIN_CREATE_ORDER',
+  'CANCEL_ORDER',
+  'REFUND_ORDER',
+  'REFUND_PAYMENT',
+] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
-/** An admin action: who (`actorId`), what, on what (a job's name, a user's id), when. Never updated. */
+/** An admin action: who (`actorId`), what, on what (a job's name, a user's, product's or auction's id), when. Never updated. */
 @Entity({ tableName: 'audit_log' })
 export class AuditEntry {
   [OptionalProps]?: 'details' | 'createdAt';
@@ -21,7 +39,7 @@ export class AuditEntry {
   @Property({ type: 'text' })
   target!: string;
 
-  /** What else the action took (a credit's amount). */
+  /** The action's arguments and result (`{ args, result }`). */
   @Property({ type: 'jsonb', default: '{}' })
   details!: Record<string, unknown>;
 

@@ -3,13 +3,14 @@ import { Check, Entity, Enum, Index, ManyToOne, PrimaryKey, Property, Unique } f
 import { Order } from './Order.js';
 import { User } from './User.js';
 
-export const LEDGER_ENTRIES = ['CREDIT', 'FREEZE', 'UNFREEZE', 'DEBIT'] as const;
+export const LEDGER_ENTRIES = ['CREDIT', 'FREEZE', 'UNFREEZE', 'DEBIT', 'ADJUST'] as const;
 export type LedgerEntryKind = (typeof LEDGER_ENTRIES)[number];
 
 /**
  * One movement of wallet money. CREDIT adds to the balance, FREEZE moves balance to frozen,
  * UNFREEZE moves it back, DEBIT takes money out (from frozen for an H5 order, from the balance for
- * an admin's). Unique indexes allow one FREEZE and one release (UNFREEZE or DEBIT) per order.
+ * an admin's), ADJUST is an admin's correction of the balance, signed (the only line that may be
+ * negative). Unique indexes allow one FREEZE and one release (UNFREEZE or DEBIT) per order.
  */
 @Entity({ tableName: 'wallet_ledger' })
 @Index({ name: 'wallet_ledger_user_id_idx', properties: ['userId'] })
@@ -44,7 +45,7 @@ export class LedgerEntry {
   entry!: LedgerEntryKind;
 
   @Property({ type: 'integer' })
-  @Check({ name: 'wallet_ledger_amount_check', expression: '"amount" > 0' })
+  @Check({ name: 'wallet_ledger_amount_check', expression: `"amount" > 0 or ("entry" = 'ADJUST' and "amount" <> 0)` })
   amount!: number;
 
   @Property({ type: 'timestamptz', length: 3, defaultRaw: 'now()' })

@@ -8,7 +8,7 @@ export type ProductKind = (typeof PRODUCT_KINDS)[number];
 @Entity({ tableName: 'products' })
 @Check({ name: 'products_sale_window_check', expression: '"sale_starts_at" < "sale_ends_at"' })
 export class Product {
-  [OptionalProps]?: 'createdAt' | 'vipDays' | 'vipLevel' | 'vipLifetime' | 'stock' | 'saleStartsAt' | 'saleEndsAt';
+  [OptionalProps]?: 'createdAt' | 'vipDays' | 'vipLevel' | 'vipLifetime' | 'stock' | 'saleStartsAt' | 'saleEndsAt' | 'active';
 
   @PrimaryKey({ type: 'bigint', autoincrement: true })
   id!: string;
@@ -46,6 +46,10 @@ export class Product {
   /** … until this time (exclusive). */
   @Property({ type: 'timestamptz', length: 3, nullable: true })
   saleEndsAt: Date | null = null;
+
+  /** An inactive product (withdrawn by an admin) refuses new orders; the orders it has are kept. */
+  @Property({ type: 'boolean', default: true })
+  active: boolean = true;
 
   @Property({ type: 'timestamptz', length: 3, defaultRaw: 'now()' })
   createdAt!: Date;

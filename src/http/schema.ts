@@ -14,6 +14,7 @@ import { VipResolver } from '../resolvers/vip.resolver.js';
 import { SeckillResolver } from '../resolvers/seckill.resolver.js';
 import { JobResolver } from '../resolvers/job.resolver.js';
 import { AuditResolver } from '../resolvers/audit.resolver.js';
+import { FlashSaleAdminResolver } from '../resolvers/flash-sale-admin.resolver.js';
 
 export const resolvers = [
   AuctionResolver,
@@ -26,6 +27,7 @@ export const resolvers = [
   MessageResolver,
   VipResolver,
   SeckillResolver,
+  FlashSaleAdminResolver,
   JobResolver,
   AuditResolver,
 ] as const;

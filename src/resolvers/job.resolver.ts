@@ -37,7 +37,7 @@ export class JobResolver {
   async runJob(@Arg('name') name: string, @Ctx() ctx: Context): Promise<JobInfo> {
     const admin = requireAdmin(ctx);
     const info = await jobErrors(ctx.services.jobs.run(name));
-    await ctx.services.audit.recordDone(ctx.em, admin, 'RUN_JOB', name, ctx.now());
+    await ctx.services.audit.recordDone(ctx.em, admin, 'RUN_JOB', name, ctx.now(), { name, result: { ...info } });
     return info as JobInfo;
   }
 
@@ -45,7 +45,7 @@ export class JobResolver {
   async pauseJob(@Arg('name') name: string, @Ctx() ctx: Context): Promise<JobInfo> {
     const admin = requireAdmin(ctx);
     const info = await jobErrors(ctx.services.jobs.pause(name));
-    await ctx.services.audit.recordDone(ctx.em, admin, 'PAUSE_JOB', name, ctx.now());
+    await ctx.services.audit.recordDone(ctx.em, admin, 'PAUSE_JOB', name, ctx.now(), { name, result: { ...info } });
     return info as JobInfo;
   }
 
@@ -53,7 +53,7 @@ export class JobResolver {
   async resumeJob(@Arg('name') name: string, @Ctx() ctx: Context): Promise<JobInfo> {
     const admin = requireAdmin(ctx);
     const info = await jobErrors(ctx.services.jobs.resume(name));
-    await ctx.services.audit.recordDone(ctx.em, admin, 'RESUME_JOB', name, ctx.now());
+    await ctx.services.audit.recordDone(ctx.em, admin, 'RESUME_JOB', name, ctx.now(), { name, result: { ...info } });
     return info as JobInfo;
   }
 

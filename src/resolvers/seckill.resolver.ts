@@ -30,8 +30,11 @@ export class SeckillResolver {
 
   @Mutation(() => FlashSale, { description: 'Admins only: loads the sale into Redis from PostgreSQL (again: rebuilds it)' })
   async startFlashSale(@Arg('productId', () => ID) productId: string, @Ctx() ctx: Context): Promise<FlashSale> {
-    requireAdmin(ctx);
-    return ctx.services.flashSales.start(ctx.em, productId);
+    const admin = requireAdmin(ctx);
+    const sale = await ctx.services.flashSales.start(ctx.em, productId);
+    // Loading is a Redis step: its entry is written right after it.
+    await ctx.services.audit.recordDone(ctx.em, admin, 'START_FLASH_SALE', sale.productId, ctx.now(), { productId, result: { ...sale } });
+    return sale;
   }
 
   @Subscription(() => SeckillResult, {

@@ -57,6 +57,7 @@ export class Product {
   @Field(() => Int, { nullable: true, description: 'Units left; null is unlimited' }) stock!: number | null;
   @Field(() => Date, { nullable: true, description: 'FLASH_SALE: the sale opens' }) saleStartsAt!: Date | null;
   @Field(() => Date, { nullable: true, description: 'FLASH_SALE: the sale closes (exclusive)' }) saleEndsAt!: Date | null;
+  @Field({ description: 'False: withdrawn (updateProduct); new orders are refused with CONFLICT, orders made are kept' }) active!: boolean;
   @Field() createdAt!: Date;
 }
 

@@ -9,6 +9,7 @@ import { badInput, conflict, forbidden, notFound } from '../errors.js';
 import type { PublishedEvent } from '../events/bus.js';
 import { entityOnChannels, type EventBatchKind } from '../events/outbox.js';
 import { auctionWire, channelOf, type AuctionData, type DomainEvents, type Wire } from '../events/types.js';
+import type { AuditLog } from './audit.js';
 import type { ArmDeadline, SettleOutcome } from './deadline-handle.js';
 import { parseId } from './ids.js';
 import { keysetPage, type Page } from './pagination.js';
@@ -107,7 +108,10 @@ export const auctionEnds: EventBatchKind = {
 
 /** Auctions: creation, bids with soft close, cancellation, and ending those whose end has come. */
 export class AuctionService {
-  constructor(private readonly armEnd: ArmDeadline) {}
+  constructor(
+    private readonly armEnd: ArmDeadline,
+    private readonly audit?: AuditLog,
+  ) {}
 
   async create(uow: UnitOfWork, user: Identity, input: CreateAuctionInput): Promise<Auction> {
     if (!(input.endTime instanceof Date) || Number.isNaN(input.endTime.getTime())) throw badInput('endTime is not a date', 'endTime');
@@ -157,6 +161,8 @@ export class AuctionService {
     auction.status = 'CANCELLED';
     await uow.em.flush();
     await uow.events.add('AUCTION_UPDATED', { auction: auctionWire(auction) }, auction.id);
+    // An admin acting on another's auction is an admin action, whichever way it came (GraphQL or REST).
+    if (auction.sellerId !== user.id) await this.audit?.record(uow, user, 'CANCEL_AUCTION', auction.id, { id: auctionId, result: auctionWire(auction) });
     return auction;
   }
 

@@ -14,11 +14,12 @@ export class AuditLog {
 
   /**
    * For an action with no transaction of ours (a job's run, pause or resume goes through the job
-   * store): written right after it succeeded. A crash between the two loses the entry, not the action.
+   * store; a dead letter's replay or discard is a Redis step): written right after it succeeded. A
+   * crash between the two loses the entry, not the action.
    */
-  async recordDone(em: EntityManager, actor: Identity, action: AuditAction, target: string, now: Date): Promise<void> {
+  async recordDone(em: EntityManager, actor: Identity, action: AuditAction, target: string, now: Date, details: Record<string, unknown> = {}): Promise<void> {
     const fork = em.fork();
-    fork.create(AuditEntry, { actorId: actor.id, action, target, details: {}, createdAt: now });
+    fork.create(AuditEntry, { actorId: actor.id, action, target, details, createdAt: now });
     await fork.flush();
   }
 

@@ -1,9 +1,29 @@
-import { raw } from '@mikro-orm/core';
+import { LockMode, raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { UnitOfWork } from '../db/transactions.js';
 import { Product, type ProductKind } from '../entities/Product.js';
 import { badInput, conflict, notFound } from '../errors.js';
 import { parseId } from './ids.js';
+
+/** What `updateProduct` may change; an omitted field stays. `stock: null` makes a stock unlimited. */
+export interface ProductChanges {
+  name?: string | null;
+  price?: number | null;
+  stock?: number | null;
+  active?: boolean | null;
+}
+
+/** A product as it was before an update, beside what it is now, for the effects of the change. */
+export interface ProductChange {
+  before: Pick<Product, 'stock' | 'active'>;
+  product: Product;
+}
+
+/**
+ * What an update means beyond the row, per product kind (a flash sale's copy in Redis), called in
+ * the update's transaction with the row locked.
+ */
+export type ProductChangeEffect = (uow: UnitOfWork, change: ProductChange) => Promise<void>;
 
 export interface ProductInput {
   name: string;
@@ -19,6 +39,8 @@ export interface ProductInput {
 
 /** The catalogue. VIP plans carry a level and a length (none: lifetime); flash-sale items a stock. */
 export class ProductService {
+  constructor(private readonly effects: Partial<Record<ProductKind, ProductChangeEffect>> = {}) {}
+
   async create(uow: UnitOfWork, input: ProductInput): Promise<Product> {
     const vip = input.kind === 'VIP_PLAN';
     if (vip && !input.vipLevel) throw badInput('A VIP_PLAN needs a vipLevel', 'vipLevel');
@@ -53,6 +75,28 @@ export class ProductService {
     return product;
   }
 
+  /**
+   * Admins: renames, reprices, restocks, withdraws (`active: false`) or brings back a product. The
+   * row is locked first, so a concurrent order's conditional stock decrement sees the new stock. A
+   * new price applies to orders made from now on. A FLASH_SALE's `stock` is its units still to sell.
+   */
+  async update(uow: UnitOfWork, id: string, changes: ProductChanges): Promise<Product> {
+    const product = await uow.em.findOne(Product, { id: parseId(id, 'a product', 'id') }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    if (!product) throw notFound('Product', id);
+    if (changes.name === null || changes.price === null || changes.active === null) {
+      throw badInput('name, price and active cannot be null (omit a field to leave it)', changes.name === null ? 'name' : changes.price === null ? 'price' : 'active');
+    }
+    if (changes.stock === null && product.kind === 'FLASH_SALE') throw badInput('A FLASH_SALE product needs a stock', 'stock');
+    const before = { stock: product.stock, active: product.active };
+    if (changes.name !== undefined) product.name = changes.name;
+    if (changes.price !== undefined) product.price = changes.price;
+    if (changes.stock !== undefined) product.stock = changes.stock;
+    if (changes.active !== undefined) product.active = changes.active;
+    await uow.em.flush();
+    await this.effects[product.kind]?.(uow, { before, product });
+    return product;
+  }
+
   async get(em: EntityManager, id: string): Promise<Product> {
     const product = await em.findOne(Product, { id: parseId(id, 'a product', 'productId') });
     if (!product) throw notFound('Product', id);
@@ -65,9 +109,11 @@ export class ProductService {
 
   /**
    * Takes `quantity` from a counted stock (none from an unlimited one); CONFLICT when too few are
-   * left. A conditional decrement, not a row lock: concurrent buyers of one product never queue.
+   * left, or when the product was withdrawn (every order path takes its units here). A conditional
+   * decrement, not a row lock: concurrent buyers of one product never queue.
    */
   async take(uow: UnitOfWork, product: Product, quantity: number): Promise<void> {
+    if (!product.active) throw conflict(`Product ${product.id} is not on sale any more`);
     if (product.stock === null) return;
     const taken = await uow.em.nativeUpdate(Product, { id: product.id, stock: { $gte: quantity } }, { stock: raw('stock - ?', [quantity]) });
     if (taken === 0) throw conflict(`Product ${product.id} has fewer than ${quantity} left in stock`);

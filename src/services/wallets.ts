@@ -9,6 +9,9 @@ import type { UserService } from './users.js';
 /** Wallet columns are PostgreSQL integers: no balance may pass this many cents. */
 export const MAX_CENTS = 2_147_483_647;
 
+/** The most one admin credit or adjustment moves, in cents (creditWallet's bound from the start). */
+const MAX_ADMIN_CENTS = 1_000_000_000;
+
 /** A user id an admin types: not empty, no surrounding spaces (" bob" would be a new user), at most 200 characters. */
 export function checkUserId(userId: string): void {
   if (!userId || userId !== userId.trim() || userId.length > 200) {
@@ -26,7 +29,7 @@ export interface LedgerLine {
 /**
  * Wallets: `balance` is spendable, `frozen` is held by unpaid orders. Every movement is also a
  * `wallet_ledger` line written in the same transaction, so balance + frozen over all wallets always
- * equals credits minus debits. Each change locks the wallet row first, so the checks below hold
+ * equals credits plus adjustments (signed) minus debits. Each change locks the wallet row first, so the checks below hold
  * until commit.
  */
 export class WalletService {
@@ -38,18 +41,39 @@ export class WalletService {
     return wallet;
   }
 
-  /** Admin: puts money in a user's wallet (the user is created if the id was never seen). */
+  /**
+   * Admin: puts money in the wallet of a user the server has seen (a token of theirs was used, or an
+   * admin ordered for them). An id never seen is NOT_FOUND: a mistyped id would otherwise make a user
+   * (and credit them) that nobody owns.
+   */
   async credit(uow: UnitOfWork, userId: string, amount: number): Promise<Wallet> {
-    if (!Number.isInteger(amount) || amount < 1 || amount > 1_000_000_000) {
-      throw badInput('amount must be between 1 and 1000000000 cents', 'amount');
+    if (!Number.isInteger(amount) || amount < 1 || amount > MAX_ADMIN_CENTS) {
+      throw badInput(`amount must be between 1 and ${MAX_ADMIN_CENTS} cents`, 'amount');
     }
-    checkUserId(userId);
-    await this.users.ensureExists(uow.em, userId);
-    const wallet = await this.lock(uow.em, userId);
+    const wallet = await this.lockKnown(uow.em, userId);
     if (wallet.balance + wallet.frozen + amount > MAX_CENTS) throw conflict(`Wallet of user ${userId} cannot hold more than ${MAX_CENTS} cents`);
     wallet.balance += amount;
     wallet.updatedAt = uow.now;
     await this.record(uow, [{ userId, orderId: null, entry: 'CREDIT', amount }]);
+    return wallet;
+  }
+
+  /**
+   * Admin: corrects a wallet's balance by `amount` cents, up or down (a mistyped credit, a goodwill
+   * gesture), as one signed ADJUST line. The frozen part belongs to unpaid orders and is left alone:
+   * an adjustment that would take the available balance below zero is CONFLICT.
+   */
+  async adjust(uow: UnitOfWork, userId: string, amount: number, reason: string): Promise<Wallet> {
+    if (!Number.isInteger(amount) || amount === 0 || Math.abs(amount) > MAX_ADMIN_CENTS) {
+      throw badInput(`amount must be a non-zero number of cents between -${MAX_ADMIN_CENTS} and ${MAX_ADMIN_CENTS}`, 'amount');
+    }
+    if (reason.trim().length === 0 || reason.length > 500) throw badInput('reason must be 1 to 500 characters', 'reason');
+    const wallet = await this.lockKnown(uow.em, userId);
+    if (wallet.balance + amount < 0) throw conflict(`Wallet of user ${userId} has ${wallet.balance} cents available: it cannot give ${-amount}`);
+    if (wallet.balance + wallet.frozen + amount > MAX_CENTS) throw conflict(`Wallet of user ${userId} cannot hold more than ${MAX_CENTS} cents`);
+    wallet.balance += amount;
+    wallet.updatedAt = uow.now;
+    await this.record(uow, [{ userId, orderId: null, entry: 'ADJUST', amount }]);
     return wallet;
   }
 
@@ -105,6 +129,13 @@ export class WalletService {
       LedgerEntry,
       lines.map((l) => ({ userId: l.userId, orderId: l.orderId, entry: l.entry, amount: l.amount, createdAt: uow.now })),
     );
+  }
+
+  /** The wallet of a user an admin names, locked: a malformed id is BAD_USER_INPUT, one never seen NOT_FOUND. */
+  private async lockKnown(em: EntityManager, userId: string): Promise<Wallet> {
+    checkUserId(userId);
+    if (!(await this.users.get(em, userId))) throw notFound('User', userId);
+    return this.lock(em, userId);
   }
 
   private async lock(em: EntityManager, userId: string): Promise<Wallet> {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { buildSchema } from 'graphql';
 import type { Client } from 'graphql-ws';
+import { Redis } from 'ioredis';
 import type { App } from '../../src/app.js';
 import {
   createAuction,
@@ -106,6 +107,7 @@ const userIds = (connection: { edges: Array<{ node: { userId: string } }> }) => 
 
 let app: App;
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let redis: Redis;
 const clients: Client[] = [];
 
 async function ownerOrder(paymentMethod = 'WALLET'): Promise<{ id: string; orderNo: string }> {
@@ -123,6 +125,13 @@ async function messageToOwner(title = 'hello'): Promise<string> {
   const m = await app.services.tx.run((uow) => app.services.messages.send(uow, { userId: OWNER, kind: 'NOTICE', title, body: title }));
   return m.id;
 }
+/** A dead letter of the owner's sale for `uid`, written as the consumer's dead-letter step writes one. */
+async function deadLetter(uid: string): Promise<string> {
+  const deadId = await redis.xadd(`${app.services.config.seckill.keyPrefix}stream:seckill:${fx.sale}:dead`, '*', 'id', '1-1', 'deliveries', '5', 'reason', 'authz', 'uid', uid, 'ts', '1');
+  return `${fx.sale}:${deadId}`;
+}
+const deadLetterThere = async (id: string) =>
+  (await redis.xrange(`${app.services.config.seckill.keyPrefix}stream:seckill:${id.split(':')[0]}:dead`, id.split(':')[1], id.split(':')[1])).length;
 async function sandboxPay(orderNo: string, body: Record<string, unknown>): Promise<void> {
   const sandbox = await paymentSandbox();
   const res = await fetch(`${sandbox.url}/sandbox/trades/${orderNo}/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -136,6 +145,11 @@ const QUERIES: Record<string, Case> = {
   auctions: { document: '{ auctions(first: 5) { edges { node { id } } } }', expect: anyUser },
   auditLog: { document: '{ auditLog(first: 5) { edges { node { id action } } } }', expect: adminOnly },
   flashSale: { document: 'query($p: ID!) { flashSale(productId: $p) { productId total } }', variables: () => ({ p: fx.sale }), expect: adminOnly },
+  flashSaleDeadLetters: {
+    document: 'query($p: ID!) { flashSaleDeadLetters(productId: $p, first: 5) { edges { node { id userId } } } }',
+    variables: () => ({ p: fx.sale }),
+    expect: adminOnly,
+  },
   jobRuns: { document: '{ jobRuns(name: "deadline-sweep", first: 5) { edges { node { name } } } }', expect: adminOnly },
   jobs: { document: '{ jobs { name } }', expect: adminOnly },
   me: { document: '{ me { id role } }', expect: ownOnly, shows: (me) => [me.id] },
@@ -182,6 +196,12 @@ const QUERIES: Record<string, Case> = {
 };
 
 const MUTATIONS: Record<string, Case> = {
+  adjustWallet: {
+    document: 'mutation($u: ID!, $a: Int!, $r: String!) { adjustWallet(userId: $u, amount: $a, reason: $r) { userId balance } }',
+    variables: () => ({ u: OWNER, a: 100, r: 'authz matrix' }),
+    expect: adminOnly,
+    state: balance,
+  },
   adminCreateOrder: {
     document: `mutation($input: AdminCreateOrderInput!) { adminCreateOrder(input: $input) { ${ORDER} } }`,
     variables: () => ({ input: { userId: OWNER, productId: fx.goods, quantity: 1, paymentMethod: 'OFFLINE' } }),
@@ -200,6 +220,12 @@ const MUTATIONS: Record<string, Case> = {
     expect: ownerOrAdmin,
     shows: (o) => [o.userId],
     state: orderStatus,
+  },
+  discardDeadLetter: {
+    document: 'mutation($id: ID!) { discardDeadLetter(id: $id) }',
+    variables: async (role) => ({ id: await deadLetter(`authz-discard-${role}`) }),
+    expect: adminOnly,
+    state: (v) => deadLetterThere(v.id),
   },
   createAuction: {
     document: 'mutation($input: CreateAuctionInput!) { createAuction(input: $input) { id sellerId } }',
@@ -259,6 +285,12 @@ const MUTATIONS: Record<string, Case> = {
     expect: { anonymous: U, owner: F, stranger: 'allowed', admin: 'allowed' },
     state: auctionState,
   },
+  replayDeadLetter: {
+    document: 'mutation($id: ID!) { replayDeadLetter(id: $id) { productId status } }',
+    variables: async (role) => ({ id: await deadLetter(`authz-replay-${role}`) }),
+    expect: adminOnly,
+    state: (v) => deadLetterThere(v.id),
+  },
   resumeJob: {
     document: 'mutation { resumeJob(name: "vip-reminders") { name disabled } }',
     variables: async () => (await app.services.jobs.pause('vip-reminders'), {}),
@@ -275,10 +307,22 @@ const MUTATIONS: Record<string, Case> = {
     variables: async () => ({ p: (await createSale(app, 10)).id }),
     expect: anyUser,
   },
+  stopFlashSale: {
+    document: 'mutation($p: ID!) { stopFlashSale(productId: $p) { productId total } }',
+    variables: async () => ({ p: (await createSale(app, 10)).id }),
+    expect: adminOnly,
+    state: async (v) => (await ok(app, 'query($id: ID!) { product(id: $id) { saleEndsAt } }', { id: v.p }, ADMIN)).product.saleEndsAt,
+  },
   startFlashSale: {
     document: 'mutation($p: ID!) { startFlashSale(productId: $p) { productId total } }',
     variables: async () => ({ p: (await createSale(app, 10, { start: false })).id }),
     expect: adminOnly,
+  },
+  updateProduct: {
+    document: 'mutation($id: ID!, $input: UpdateProductInput!) { updateProduct(id: $id, input: $input) { id name } }',
+    variables: async (role) => ({ id: (await createProduct(app, { name: 'Before' })).id, input: { name: `After ${role}` } }),
+    expect: adminOnly,
+    state: async (v) => (await ok(app, 'query($id: ID!) { product(id: $id) { name } }', { id: v.id }, ADMIN)).product.name,
   },
 };
 
@@ -378,6 +422,7 @@ const SUBSCRIPTIONS: Record<string, SubCase> = {
 beforeAll(async () => {
   db = await createTestDatabase('authz_matrix');
   app = await start(testConfig(db.url));
+  redis = new Redis(app.services.config.redisUrl);
   for (const role of ['owner', 'stranger', 'admin'] as const) await ok(app, '{ me { id } }', {}, bearer[role]!);
   const goods = await createProduct(app, { name: 'Tea', price: 500 });
   const vipPlan = await createProduct(app, { name: 'VIP', price: 100, kind: 'VIP_PLAN', vipDays: 30, vipLevel: 1 });
@@ -400,6 +445,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.dispose()));
   await app?.stop();
+  redis?.disconnect();
   await db?.drop();
 });
 

@@ -179,9 +179,10 @@ test('pauseJob through B is obeyed by A at once; runJob on a paused job is CONFL
 test('auditLog: every admin action above, who and when, newest first; refused actions left nothing; admins only', async () => {
   // A credit is audited in its own transaction: with the audit table away, the credit fails and the wallet is unchanged.
   const creditQuery = `mutation { creditWallet(userId: "audited-user", amount: 500) { balance } }`;
+  ok(await gql(b, '{ me { id } }', {}, token('audited-user'))); // creditWallet credits users the server has seen
   await withDb(db.url, (c) => c.query('alter table audit_log rename to audit_log_away'));
   try {
-    expect((await gql(b, creditQuery, {}, admin)).errors).toBeDefined();
+    expect(codeOf(await gql(b, creditQuery, {}, admin))).toBe('INTERNAL_SERVER_ERROR');
   } finally {
     await withDb(db.url, (c) => c.query('alter table audit_log_away rename to audit_log'));
   }
@@ -198,7 +199,8 @@ test('auditLog: every admin action above, who and when, newest first; refused ac
     ['CREDIT_WALLET', 'audited-user'],
   ]);
   expect(entries.every((e: { actorId: string }) => e.actorId === 'jobs-admin')).toBe(true);
-  expect(JSON.parse(entries[0].details)).toEqual({ amount: 500 });
+  expect(JSON.parse(entries[0].details)).toEqual({ userId: 'audited-user', amount: 500, result: { userId: 'audited-user', balance: 500, frozen: 0 } });
+  expect(JSON.parse(entries[1].details)).toMatchObject({ name: 'deadline-sweep', result: { name: 'deadline-sweep', disabled: false } });
   expect(Date.parse(entries[0].createdAt)).toBeGreaterThan(Date.now() - 10_000);
   expect(log.pageInfo.hasNextPage).toBe(false);
 

@@ -24,7 +24,9 @@ export async function createProduct(app: App, input: Record<string, unknown> = {
   return data.createProduct as { id: string; price: number; stock: number | null };
 }
 
+/** Credits a user's wallet as an admin would: after the user was seen (a request with their token), as creditWallet requires. */
 export async function credit(app: App, userId: string, amount: number) {
+  await ok(app, '{ me { id } }', {}, token(userId));
   const data = await ok(app, 'mutation($u: ID!, $a: Int!) { creditWallet(userId: $u, amount: $a) { userId balance frozen } }', { u: userId, a: amount }, ADMIN);
   return data.creditWallet as { balance: number; frozen: number };
 }
@@ -74,7 +76,7 @@ export interface MoneyTotals {
 
 /**
  * The issue's invariants, read straight from the database:
- * - balance + frozen over all wallets equals credits minus debits (money moves only by those);
+ * - balance + frozen over all wallets equals credits (and signed adjustments) minus debits (money moves only by those);
  * - every wallet's frozen money is exactly the wallet part of its PENDING orders;
  * - an order's money is frozen at most once and released (unfrozen or debited) at most once, and
  *   how matches its status: PAID debited, never unfrozen; CANCELLED/EXPIRED unfrozen; PENDING neither;
@@ -92,15 +94,15 @@ export async function invariants(url: string, opts: { running?: boolean; exempt?
     const [totals] = (
       await c.query(`select
         (select coalesce(sum(balance + frozen), 0)::bigint from wallets) as held,
-        (select coalesce(sum(amount), 0)::bigint from wallet_ledger where entry = 'CREDIT') as credits,
+        (select coalesce(sum(amount), 0)::bigint from wallet_ledger where entry in ('CREDIT', 'ADJUST')) as credits,
         (select coalesce(sum(amount), 0)::bigint from wallet_ledger where entry = 'DEBIT') as debits`)
     ).rows.map((r) => ({ held: Number(r.held), credits: Number(r.credits), debits: Number(r.debits) }));
     if (totals.held !== totals.credits - totals.debits) violations.push(`money: ${JSON.stringify(totals)}`);
     await q(
       'wallet balance + frozen differs from its ledger',
-      `select w.user_id, w.balance, w.frozen, coalesce(sum(case l.entry when 'CREDIT' then l.amount when 'DEBIT' then -l.amount else 0 end), 0) as ledger
+      `select w.user_id, w.balance, w.frozen, coalesce(sum(case l.entry when 'CREDIT' then l.amount when 'ADJUST' then l.amount when 'DEBIT' then -l.amount else 0 end), 0) as ledger
          from wallets w left join wallet_ledger l on l.user_id = w.user_id
-        group by w.user_id having w.balance + w.frozen <> coalesce(sum(case l.entry when 'CREDIT' then l.amount when 'DEBIT' then -l.amount else 0 end), 0)`,
+        group by w.user_id having w.balance + w.frozen <> coalesce(sum(case l.entry when 'CREDIT' then l.amount when 'ADJUST' then l.amount when 'DEBIT' then -l.amount else 0 end), 0)`,
     );
     await q(
       'frozen differs from the pending orders',

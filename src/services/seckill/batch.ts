@@ -15,8 +15,11 @@ export interface StreamEntry {
   rid: string | null;
 }
 
-/** Why an entry made no order. SOLD_OUT, DUPLICATE and CLOSED are the ticket's words; INVALID a malformed entry. */
-export type FailReason = 'SOLD_OUT' | 'DUPLICATE' | 'CLOSED' | 'INVALID' | 'NOT_A_SALE';
+/**
+ * Why an entry made no order. SOLD_OUT, DUPLICATE and CLOSED are the ticket's words; INVALID a
+ * malformed entry; INACTIVE a product withdrawn (`updateProduct`) before its entry was ordered.
+ */
+export type FailReason = 'SOLD_OUT' | 'DUPLICATE' | 'CLOSED' | 'INVALID' | 'NOT_A_SALE' | 'INACTIVE';
 
 export type EntryOutcome =
   | { entry: StreamEntry; status: 'ORDERED'; orderId: string }
@@ -28,7 +31,7 @@ export type EntryOutcome =
 export const entryTime = (id: string) => Number(id.split('-')[0]);
 
 /** User ids are 1 to 200 characters without surrounding spaces, as everywhere (`checkUserId`). */
-const validUid = (uid: string | null): uid is string => uid !== null && uid.length > 0 && uid.length <= 200 && uid === uid.trim();
+export const validUid = (uid: string | null): uid is string => uid !== null && uid.length > 0 && uid.length <= 200 && uid === uid.trim();
 
 /**
  * A batch of one sale's stream entries, made into orders in the caller's transaction. The rules are
@@ -76,6 +79,7 @@ export class SeckillBatches {
       let reason: FailReason | null = null;
       if (product.kind !== 'FLASH_SALE' || !product.saleStartsAt || !product.saleEndsAt) reason = 'NOT_A_SALE';
       else if (!validUid(entry.uid)) reason = 'INVALID';
+      else if (!product.active) reason = 'INACTIVE';
       else if (at < product.saleStartsAt.getTime() || at >= product.saleEndsAt.getTime()) reason = 'CLOSED';
       else if (buyers.has(entry.uid)) reason = 'DUPLICATE';
       else if (left <= 0) reason = 'SOLD_OUT';

@@ -10,7 +10,21 @@ export interface ConsumerSettings {
   blockMs: number;
   claimIdleMs: number;
   maxDeliveries: number;
+  /** Acknowledged entries beyond a stream's newest this many are trimmed. */
+  streamKeep: number;
 }
+
+/**
+ * A stream is trimmed at most once a second per instance, after acknowledgements, removing at most
+ * this many entries at a time: the script reads that many ids to find its bound (~1 ms of Redis for
+ * 5,000). A sale's stream grows by the units it sells (the Lua step adds only queued requests), so a
+ * second's worth is far below this; a backlog (a server down through a sale) goes 5,000 a second.
+ */
+const TRIM_EVERY_MS = 1000;
+const TRIM_MOST = 5000;
+
+/** The last failure of an entry, kept for its dead letter's `reason`; bounded (failures are rare, a storm is not kept). */
+const FAILURES_KEPT = 1000;
 
 type RawEntry = [id: string, fields: string[] | null];
 
@@ -49,6 +63,11 @@ export class SeckillConsumer {
   /** Bumped by every newly watched stream; `readOf` is the count the read in flight was sent with. */
   private streamsVersion = 0;
   private readOf: number | undefined;
+  /** Per stream: when it was last trimmed, and the trim waiting for its turn. */
+  private readonly trims = new Map<string, { at: number; timer?: NodeJS.Timeout }>();
+  private readonly trimming = new Set<Promise<void>>();
+  /** Entry id -> why it last failed here, for the dead letter if it fails too often. */
+  private readonly failures = new Map<string, string>();
 
   constructor(
     redisUrl: string,
@@ -112,6 +131,8 @@ export class SeckillConsumer {
     await this.loop;
     await this.settling;
     await Promise.all(this.publishing);
+    for (const t of this.trims.values()) clearTimeout(t.timer);
+    await Promise.all(this.trimming);
   }
 
   private async createGroup(stream: string): Promise<void> {
@@ -195,9 +216,12 @@ export class SeckillConsumer {
       const pending = (await this.redis.xpending(stream, group, 'IDLE', claimIdleMs, '-', '+', batch)) as Array<[string, string, number, number]>;
       for (const [id, consumer, , deliveries] of pending) {
         if (deliveries < maxDeliveries) continue;
-        if (await this.store.deadLetter(productId, group, id, deliveries)) {
-          this.log.error({ productId, stream, id, consumer, deliveries }, 'seckill: entry failed too often; moved to the dead-letter stream');
+        // The last failure seen here, if this instance saw one; another instance's is in its log.
+        const reason = this.failures.get(id) ?? `failed ${deliveries} deliveries`;
+        if (await this.store.deadLetter(productId, group, id, deliveries, reason)) {
+          this.log.error({ productId, stream, id, consumer, deliveries, reason }, 'seckill: entry failed too often; moved to the dead-letter stream');
         }
+        this.failures.delete(id);
       }
       const [, claimed] = (await this.redis.xautoclaim(stream, group, this.name, claimIdleMs, '0-0', 'COUNT', batch)) as [string, RawEntry[]];
       // Redis 6.2 answers a deleted entry as nil fields; 7.0 lists its id apart (not here).
@@ -221,6 +245,7 @@ export class SeckillConsumer {
       return;
     } catch (err) {
       if (entries.length === 1) {
+        this.failed(entries[0].id, err);
         this.log.error({ err, productId, id: entries[0].id }, 'seckill: entry failed; left pending for a retry');
         return;
       }
@@ -230,9 +255,40 @@ export class SeckillConsumer {
       try {
         await this.persist(productId, stream, [entry]);
       } catch (err) {
+        this.failed(entry.id, err);
         this.log.error({ err, productId, id: entry.id }, 'seckill: entry failed; left pending for a retry');
       }
     }
+  }
+
+  private failed(id: string, err: unknown): void {
+    if (this.failures.size >= FAILURES_KEPT) this.failures.delete(this.failures.keys().next().value!);
+    this.failures.set(id, String((err as Error)?.message ?? err).slice(0, 500));
+  }
+
+  /**
+   * Trims the stream soon: at once if it was not trimmed in the last TRIM_EVERY_MS, else when that
+   * has passed (so the last acknowledgements of a sale are trimmed too, without a later one). A trim
+   * that removed TRIM_MOST entries may have left more: it asks for the next turn itself.
+   */
+  private trimSoon(productId: string): void {
+    if (!this.running) return;
+    let state = this.trims.get(productId);
+    if (!state) this.trims.set(productId, (state = { at: 0 }));
+    if (state.timer) return;
+    const slot = state;
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      slot.at = Date.now();
+      const trim = this.store
+        .trim(productId, this.settings.streamKeep, TRIM_MOST)
+        .then((removed) => {
+          if (removed >= TRIM_MOST) this.trimSoon(productId);
+        })
+        .catch((err) => this.log.warn({ err, productId }, 'seckill: trimming a stream failed; tried again after the next acknowledgement'));
+      this.trimming.add(trim);
+      void trim.finally(() => this.trimming.delete(trim));
+    }, Math.max(0, slot.at + TRIM_EVERY_MS - Date.now()));
   }
 
   /**
@@ -263,6 +319,7 @@ export class SeckillConsumer {
    * the entries pending: the next delivery finds them logged (SEEN) and only acknowledges.
    */
   private async settle(productId: string, stream: string, outcomes: EntryOutcome[]): Promise<void> {
+    if (this.failures.size > 0) for (const o of outcomes) this.failures.delete(o.entry.id);
     await Promise.all([
       this.redis.xack(stream, this.settings.group, ...outcomes.map((o) => o.entry.id)),
       ...outcomes.map((o) => {
@@ -271,5 +328,6 @@ export class SeckillConsumer {
         return null;
       }),
     ]);
+    this.trimSoon(productId);
   }
 }

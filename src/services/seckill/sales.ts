@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { raw } from '@mikro-orm/core';
+import { LockMode, raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { UnitOfWork } from '../../db/transactions.js';
 import { Order } from '../../entities/Order.js';
 import { Product } from '../../entities/Product.js';
 import { SeckillLog } from '../../entities/SeckillLog.js';
-import { badInput, notFound } from '../../errors.js';
+import { badInput, conflict, notFound } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { parseId } from '../ids.js';
+import type { ProductChange } from '../products.js';
 import type { Identity } from '../users.js';
 import type { SaleStore, TicketStatus } from './store.js';
 
@@ -35,6 +36,8 @@ export interface FlashSaleView {
   deadLetters: number;
 }
 
+const withdrawn = (productId: string) => conflict(`Product ${productId} is not on sale any more`);
+
 /** How long after its end a sale's stream is still consumed (late BFF entries are recorded as CLOSED). */
 const CONSUME_AFTER_END_MS = 24 * 3_600_000;
 
@@ -57,6 +60,7 @@ export class FlashSales {
   /** Admins: loads the sale into Redis from PostgreSQL, replacing whatever Redis held, and consumes its stream. */
   async start(em: EntityManager, productId: string): Promise<FlashSaleView> {
     const product = await this.sale(em, productId);
+    if (!product.active) throw withdrawn(product.id);
     await this.load(em, product, 'replace');
     await this.watch(product.id);
     return this.view(em, product.id);
@@ -64,12 +68,13 @@ export class FlashSales {
 
   /**
    * Start-up and every SECKILL_DISCOVER_SECONDS: every sale not long over is consumed here, and one
-   * Redis lost (restarted empty) is loaded again from PostgreSQL. A sale Redis holds is left alone.
+   * Redis lost (restarted empty) is loaded again from PostgreSQL. A sale Redis holds is left alone; a
+   * withdrawn one is not loaded (its stream is still consumed: what was queued is refused).
    */
   async discover(em: EntityManager, now: Date): Promise<void> {
     const sales = await em.find(Product, { kind: 'FLASH_SALE', saleEndsAt: { $gt: new Date(now.getTime() - CONSUME_AFTER_END_MS) } }, { orderBy: { id: 'asc' } });
     for (const product of sales) {
-      if (product.saleEndsAt!.getTime() > now.getTime() && (await this.load(em, product, 'missing'))) {
+      if (product.active && product.saleEndsAt!.getTime() > now.getTime() && (await this.load(em, product, 'missing'))) {
         this.log.warn({ productId: product.id }, 'flash sale missing from Redis: rebuilt from PostgreSQL');
       }
       await this.watch(product.id);
@@ -82,10 +87,48 @@ export class FlashSales {
     const id = parseId(productId, 'a product', 'productId');
     const requestId = randomUUID();
     const status = await this.store.take(id, user.id, requestId, now);
-    // A sale Redis does not hold answers CLOSED: tell an unknown product apart (only then, off the hot path).
-    if (status === 'CLOSED') await this.sale(emOf(), id);
+    if (status === 'INACTIVE') throw withdrawn(id);
+    // A sale Redis does not hold answers CLOSED: tell an unknown or withdrawn product apart (only then, off the hot path).
+    if (status === 'CLOSED' && !(await this.sale(emOf(), id)).active) throw withdrawn(id);
     return { requestId, productId: id, status };
   }
+
+  /**
+   * Admins: the sale's window closes now, in PostgreSQL (the consumer judges entries by it) and in
+   * Redis (the Lua step answers CLOSED from then on, on every instance). Redis is told before the
+   * commit: if it cannot be, the stop fails and the window is as it was, never open in Redis alone
+   * after the admin was told it closed. A sale not yet open closes too (its window becomes the last
+   * millisecond: start before end is a rule of the table); one already over is left as it is.
+   */
+  async stop(uow: UnitOfWork, productId: string): Promise<FlashSaleView> {
+    const product = await this.sale(uow.em, productId, true);
+    const now = uow.now.getTime();
+    if (product.saleEndsAt!.getTime() > now) {
+      if (product.saleStartsAt!.getTime() >= now) product.saleStartsAt = new Date(now - 1);
+      product.saleEndsAt = uow.now;
+      await uow.em.flush();
+    }
+    await this.store.setWindow(product.id, { startsAt: product.saleStartsAt!, endsAt: product.saleEndsAt! });
+    return this.view(uow.em, product.id);
+  }
+
+  /**
+   * `updateProduct` of a FLASH_SALE, in its transaction. Withdrawn: Redis refuses requests before the
+   * commit, so once the admin has the answer none is queued. Brought back: after the commit (an
+   * update rolled back must not open it); a sale Redis lost meanwhile is loaded again by the periodic
+   * discovery (or startFlashSale). New stock: Redis sells the difference too, after the commit; the
+   * consumer checks every entry against PostgreSQL's stock anyway, so the copies never oversell.
+   */
+  readonly onProductChanged = async (uow: UnitOfWork, { before, product }: ProductChange): Promise<void> => {
+    if (before.active && !product.active) await this.store.withdraw(product.id);
+    const units = (product.stock ?? 0) - (before.stock ?? 0);
+    const restored = !before.active && product.active;
+    if (units === 0 && !restored) return;
+    uow.afterCommit(async () => {
+      if (units !== 0) await this.store.addLeft(product.id, units);
+      if (restored) await this.store.restore(product.id);
+    });
+  };
 
   /** The caller's latest outcome in this sale: ORDERED (a live order), QUEUED (taken, not yet ordered), FAILED, or NONE. */
   async result(em: EntityManager, user: Identity, productId: string): Promise<SeckillResult> {
@@ -145,8 +188,9 @@ export class FlashSales {
     return { sold: rows.reduce((n, r) => n + r.quantity, 0), buyers: [...new Set(rows.map((r) => r.userId))] };
   }
 
-  private async sale(em: EntityManager, productId: string): Promise<Product> {
-    const product = await em.findOne(Product, { id: parseId(productId, 'a product', 'productId') });
+  /** A FLASH_SALE product: NOT_FOUND, or BAD_USER_INPUT for another kind. `lock`: FOR UPDATE, in a transaction. */
+  async sale(em: EntityManager, productId: string, lock = false): Promise<Product> {
+    const product = await em.findOne(Product, { id: parseId(productId, 'a product', 'productId') }, lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
     if (!product) throw notFound('Product', productId);
     if (product.kind !== 'FLASH_SALE') throw badInput(`Product ${productId} is not a FLASH_SALE`, 'productId');
     return product;
