@@ -18,7 +18,18 @@ test('defaults are the documented ones', () => {
   expect(c.outboxRetentionHours).toBe(24);
   expect(c.auctionEndLanes).toBe(2);
   expect(c.wsMaxBufferedBytes).toBe(4 * 1024 * 1024);
-  expect(c.seckill).toEqual({ group: 'g1', batch: 500, blockMs: 1000, claimIdleMs: 30_000, maxDeliveries: 5, keyPrefix: '', discoverSeconds: 5, paymentQuietMs: 200, paymentMaxDelayMs: 1000 });
+  expect(c.seckill).toEqual({ group: 'g1', batch: 500, blockMs: 1000, claimIdleMs: 30_000, maxDeliveries: 5, keyPrefix: '', discoverSeconds: 5, paymentQuietMs: 200, paymentMaxDelayMs: 1000, streamKeep: 10_000 });
+  // The hostile-input limits (issue 26).
+  expect(c.graphqlMaxFragments).toBe(100);
+  expect(c.wsMaxMessageBytes).toBe(1024 * 1024);
+  expect(c.wsMaxSubscriptions).toBe(100);
+  expect(c.wsMaxSocketsPerUser).toBe(20);
+  expect(c.wsPingSeconds).toBe(30);
+  expect(c.orders).toEqual({ maxPendingPerUser: 20, maxQuantity: 100 });
+  expect(c.paymentsSandbox).toBe(true);
+  expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).paymentsSandbox).toBe(false);
+  expect(c.corsOrigins).toEqual([]);
+  expect(c.trustProxy).toBeUndefined();
 });
 
 test('durations accept decimals', () => {
