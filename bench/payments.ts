@@ -259,6 +259,8 @@ const orderNo = (i: number) => `DL20261124${String(i).padStart(10, '0')}`;
 
 function serverConfig(databaseUrl: string, sandboxUrl: string, concurrency: number) {
   return benchConfig(databaseUrl, {
+    // Production mode leaves the sandbox off; this benchmark pays there, as an operator would switch it on.
+    PAYMENTS_SANDBOX: 'true',
     SANDBOX_PAY_URL: sandboxUrl,
     RECONCILE_INTERVAL_MINUTES: '1440', // a day: only the benchmark's runs count
     RECONCILE_THRESHOLD_MINUTES: '5',

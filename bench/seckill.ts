@@ -135,7 +135,8 @@ async function endToEnd(url: string) {
   // process (--sandbox=main: on the server's thread). Without one every order was expired at once
   // (provider unreachable) and its unit sold again.
   const sandbox = await startBenchSandbox(SANDBOX_MODE);
-  const config = benchConfig(url, { ENABLE_CRON: 'false', SANDBOX_PAY_URL: sandbox.url, ...(SECKILL_BATCH ? { SECKILL_BATCH: String(SECKILL_BATCH) } : {}) });
+  // Flash-sale orders are paid at the sandbox: on, as an operator would switch it on (production mode leaves it off).
+  const config = benchConfig(url, { ENABLE_CRON: 'false', PAYMENTS_SANDBOX: 'true', SANDBOX_PAY_URL: sandbox.url, ...(SECKILL_BATCH ? { SECKILL_BATCH: String(SECKILL_BATCH) } : {}) });
   config.seckill.keyPrefix = `${config.redisPrefix}:`;
   const app = await startApp(config, { log: pino({ level: 'warn' }) });
   const admin = signToken(tokenKeys(config), 'bench-admin', 'admin');

@@ -12,6 +12,7 @@ import { Migration20261123000600_audit_log } from './Migration20261123000600_aud
 import { Migration20261123000700_outbox_catch_up } from './Migration20261123000700_outbox_catch_up.js';
 import { Migration20261124000000_same_instant_ends } from './Migration20261124000000_same_instant_ends.js';
 import { Migration20261207000100_repairs } from './Migration20261207000100_repairs.js';
+import { Migration20261208000000_pending_orders_by_user } from './Migration20261208000000_pending_orders_by_user.js';
 
 /** Every migration, in order. Listed explicitly so the compiled server and the tests load the same set. */
 export const migrationsList: MigrationObject[] = [
@@ -28,4 +29,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261123000700_outbox_catch_up', class: Migration20261123000700_outbox_catch_up },
   { name: 'Migration20261124000000_same_instant_ends', class: Migration20261124000000_same_instant_ends },
   { name: 'Migration20261207000100_repairs', class: Migration20261207000100_repairs },
+  { name: 'Migration20261208000000_pending_orders_by_user', class: Migration20261208000000_pending_orders_by_user },
 ];

@@ -155,7 +155,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   // What becoming PAID (and CANCELLED or EXPIRED) means per product kind, whichever way it happened.
   const orderSettlement = new OrderSettlement(wallets, { VIP_PLAN: vip.onPaid }, log, config.orderExpireMinutes, { FLASH_SALE: flashSales.onClosed });
   const orderQueries = new OrderQueries();
-  const orderCreation = new OrderCreation(deadlines.armer(ORDER_EXPIRY), products, wallets, users, orderSettlement, config.orderExpireMinutes);
+  // Before the orders: createOrder refuses a method no provider pays here (PAYMENTS_SANDBOX off).
+  const providers = createProviders(config);
+  const orderCreation = new OrderCreation(deadlines.armer(ORDER_EXPIRY), products, wallets, users, orderSettlement, config.orderExpireMinutes, providers, config.orders);
   const seckillConsumer = new SeckillConsumer(
     config.redisUrl,
     redisPub,
@@ -166,7 +168,6 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     instanceName,
     log,
   );
-  const providers = createProviders(config);
   const messages = new MessageService();
   let listeningOn = config.port;
   const payments = new PaymentService(providers, orderSettlement, log, () => config.publicBaseUrl ?? `http://localhost:${listeningOn}`, {

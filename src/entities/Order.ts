@@ -30,6 +30,8 @@ export const ORDER_TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
 @Index({ name: 'orders_expires_at_status_idx', properties: ['expiresAt', 'status'] })
 @Index({ name: 'orders_user_id_idx', properties: ['userId', 'id'] })
 @Index({ name: 'orders_pending_created_at_idx', properties: ['createdAt'], where: `"status" = 'PENDING'` })
+// createOrder counts a user's unpaid orders (ORDER_MAX_PENDING_PER_USER): those alone, not their history.
+@Index({ name: 'orders_user_pending_idx', properties: ['userId'], where: `"status" = 'PENDING'` })
 // One live order per user per flash sale, whatever instance or consumer writes it.
 @Unique({ name: 'orders_seckill_buyer_key', properties: ['productId', 'userId'], where: `"channel" = 'SECKILL' and "status" in ('PENDING', 'PAID')` })
 // A pending order has a deadline; a settled one never does.

@@ -85,8 +85,10 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
       services.log.error({ err, provider: name }, 'payment provider unavailable for a callback');
       return undefined;
     });
+    // A name we do not serve (`byName` looks it up in an allowlist, so `constructor` or `__proto__` are
+    // names like any other), or the sandbox while PAYMENTS_SANDBOX is off. The name is not echoed back.
     if (provider === null) {
-      res.status(404).json({ code: 'FAIL', message: `No payment provider is named ${name}` });
+      res.status(404).json({ code: 'FAIL', message: 'No such payment provider' });
       return;
     }
     if (provider === undefined) {

@@ -38,6 +38,13 @@ export interface AlipayOptions {
   returnUrl?: string;
   /** The request timestamp's clock. */
   clock?: Clock;
+  /**
+   * ALIPAY_SELLER_ID (the merchant's 2088… partner id): when set, a notification for another seller
+   * is refused and a query answer naming another seller is not read, although Alipay signed both.
+   * One app_id can be bound to several sellers (a service provider's app): app_id alone does not say
+   * the money went to us.
+   */
+  sellerId?: string;
 }
 
 /** An Alipay answer that is neither success, "no such trade" nor a system error: `code`/`subCode` are Alipay's. */
@@ -129,6 +136,10 @@ export class AlipayProvider implements PaymentProvider {
     if (res.out_trade_no !== undefined && res.out_trade_no !== orderNo) {
       throw new AlipayApiError(QUERY, 'MISMATCH', null, `asked for ${orderNo}, answered for ${String(res.out_trade_no)}`);
     }
+    // trade.query answers name the seller only in some integrations: checked when they do.
+    if (this.options.sellerId && res.seller_id !== undefined && res.seller_id !== this.options.sellerId) {
+      throw new AlipayApiError(QUERY, 'MISMATCH', null, `trade ${orderNo} was paid to seller ${String(res.seller_id)}, not ${this.options.sellerId}`);
+    }
     const providerState = String(res.trade_status ?? '');
     const state = TRADE_STATES[providerState];
     if (!state) throw new AlipayApiError(QUERY, 'UNKNOWN_TRADE_STATUS', null, `unknown trade_status "${providerState}" for ${orderNo}`);
@@ -179,6 +190,11 @@ export class AlipayProvider implements PaymentProvider {
     if (!signed) throw new CallbackRejected('Alipay notify: bad signature', 401);
     if (fields.app_id !== this.options.appId) {
       throw new CallbackRejected(`Alipay notify: for app_id ${fields.app_id ?? '(none)'}`, 401);
+    }
+
+    // Every trade notification names its seller: when ours is configured, it must be it.
+    if (this.options.sellerId && fields.seller_id !== this.options.sellerId) {
+      throw new CallbackRejected(`Alipay notify: for seller_id ${fields.seller_id ?? '(none)'}, not ours`, 400);
     }
 
     const malformed = (what: string) => new CallbackRejected(`Alipay notify: ${what}`, 400);

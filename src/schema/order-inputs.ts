@@ -35,7 +35,8 @@ export class CreateProductInput {
 @InputType()
 export class CreateOrderInput {
   @Field(() => ID) @IsNotEmpty() productId!: string;
-  @Field(() => Int, { defaultValue: 1 }) @IsInt() @Min(1) @Max(10_000) quantity!: number;
+  // The ceiling is ORDER_MAX_QUANTITY, checked by the service (a decorator's bound is fixed at build).
+  @Field(() => Int, { defaultValue: 1 }) @IsInt() @Min(1) quantity!: number;
   @Field(() => PaymentMethod, { description: 'WECHAT, ALIPAY, WALLET or MIXED (OFFLINE orders are made by admins)' })
   paymentMethod!: PaymentMethod;
   @Field(() => Int, { nullable: true, description: 'Cents frozen from the wallet: MIXED needs it; WALLET takes the whole amount' })

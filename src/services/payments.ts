@@ -262,6 +262,7 @@ export class PaymentService {
       .setLockMode(LockMode.PESSIMISTIC_WRITE)
       .execute<Order[]>('all');
     const orders = new Map(locked.map((o) => [o.orderNo, o]));
+    const startedAt = await this.startedAt(uow, locked);
     const seen = await this.seenTransactions(uow, notified.map((i) => items[i]));
     const live = notified.filter((i) => {
       const key = byProvider(items[i].provider, items[i].paid.transactionId);
@@ -279,10 +280,11 @@ export class PaymentService {
     const payerOf = new Map<string, number>();
     const laterOf = new Map<string, number[]>();
     for (const i of live) {
-      const { paid, source } = items[i];
+      const { paid, source, provider } = items[i];
       const order = orders.get(paid.orderNo);
       let reason: string | null = null;
       if (!order) reason = `no order has number ${paid.orderNo}`;
+      else if (startedAt.get(String(order.id)) !== provider) reason = mismatch(provider, order, startedAt.get(String(order.id)) ?? null);
       else if (payerOf.has(order.id)) {
         reason = `order ${order.orderNo} is PAID`;
         laterOf.set(order.id, [...(laterOf.get(order.id) ?? []), i]);
@@ -338,6 +340,25 @@ export class PaymentService {
     });
     await uow.events.addMany(refunds.map((p) => ({ topic: 'PAYMENT_NEEDS_REFUND' as const, payload: { payment: paymentWire(p) } })));
     return outcomes as RecordOutcome[];
+  }
+
+  /**
+   * The provider each order was started at: its intent's, or for an order whose intent is not stored
+   * (yet: flash-sale intents are stored in groups after the provider answered) the one its method is
+   * paid at here. Null: no provider takes money for it (WALLET, or a method this server cannot pay).
+   * A payment from any other provider is money taken elsewhere: it never pays the order.
+   */
+  private async startedAt(uow: UnitOfWork, orders: readonly Order[]): Promise<Map<string, ProviderName | null>> {
+    const started = new Map(orders.map((o) => [String(o.id), isOnline(o) ? this.providers.routeOf(o.paymentMethod) : null]));
+    const online = orders.filter(isOnline).map((o) => String(o.id));
+    if (online.length === 0) return started;
+    const intents = await uow.em
+      .createQueryBuilder(PaymentIntent)
+      .select(['orderId', 'provider'])
+      .where({ orderId: { $in: online } })
+      .execute<Array<Pick<PaymentIntent, 'orderId' | 'provider'>>>('all');
+    for (const intent of intents) started.set(String(intent.orderId), intent.provider);
+    return started;
   }
 
   /** The callbacks' notification ids not seen before, inserted in one statement (a replay is not returned). */
@@ -396,6 +417,13 @@ export class PaymentService {
     }
     return keysetPage(em, Payment, where.length > 0 ? { $and: where } : {}, first, after);
   }
+}
+
+/** Why a payment from `provider` cannot pay `order`, started at `expected` (or at no provider). */
+function mismatch(provider: ProviderName, order: Order, expected: ProviderName | null): string {
+  return expected
+    ? `provider mismatch: paid at ${provider}, order started at ${expected}`
+    : `provider mismatch: paid at ${provider}, order ${order.orderNo} (${order.paymentMethod}) is not paid at a provider here`;
 }
 
 /** The row a provider's intent for an order is stored as. */

@@ -122,8 +122,17 @@ export class Reconciliation {
     return rowsAs(em, Order, rows).map((order, i) => ({ order, provider: rows[i]!.intent_provider }));
   }
 
+  /**
+   * The provider the order was started at (its intent's), never another: asking another would read
+   * "no such trade" as unpaid and close an order that may be paid where it was started. An order
+   * started at a provider this server no longer serves (the sandbox, switched off) is an error here
+   * and expires at its deadline. Without an intent, the provider its method is paid at.
+   */
   private async providerOf(name: string | null, order: Order): Promise<PaymentProvider> {
-    return (name ? await this.providers.byName(name) : null) ?? this.providers.forMethod(order.paymentMethod);
+    if (!name) return this.providers.forMethod(order.paymentMethod);
+    const provider = await this.providers.byName(name);
+    if (!provider) throw new Error(`order ${order.orderNo} was started at ${name}, which this server does not serve`);
+    return provider;
   }
 
   /**

@@ -172,6 +172,8 @@ describe('creating orders', () => {
       [{ productId: tea.id, paymentMethod: 'WALLET', walletAmount: 100 }, 'BAD_USER_INPUT'],
       [{ productId: tea.id, paymentMethod: 'WECHAT', walletAmount: 100 }, 'BAD_USER_INPUT'],
       [{ productId: tea.id, paymentMethod: 'WALLET', quantity: 0 }, 'BAD_USER_INPUT'],
+      [{ productId: tea.id, paymentMethod: 'WALLET', quantity: 101 }, 'BAD_USER_INPUT'], // ORDER_MAX_QUANTITY, 100 by default
+      [{ productId: tea.id, paymentMethod: 'WECHAT', quantity: 2_000_000_000 }, 'BAD_USER_INPUT'],
       [{ productId: tea.id, paymentMethod: 'PAYPAL' }, 'BAD_USER_INPUT'],
       [{ productId: '424242', paymentMethod: 'WECHAT' }, 'NOT_FOUND'],
       [{ productId: 'tea', paymentMethod: 'WECHAT' }, 'BAD_USER_INPUT'],

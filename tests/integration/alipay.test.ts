@@ -39,7 +39,7 @@ const alipayPublicBase64 = alipayKeys.publicKey.export({ type: 'spki', format: '
 type TradeKind =
   | 'paid' | 'finished' | 'waiting' | 'closed' | 'not-exist' | 'system-error' | 'unavailable'
   | 'invalid-parameter' | 'http-502' | 'slow' | 'bad-sign' | 'unsigned-error';
-interface Trade { kind: TradeKind; totalAmount?: string; tradeNo?: string }
+interface Trade { kind: TradeKind; totalAmount?: string; tradeNo?: string; sellerId?: string }
 interface Received { method: string; params: Record<string, string>; signatureOk: boolean }
 
 const trades = new Map<string, Trade>();
@@ -93,6 +93,7 @@ function tradeQuery(orderNo: string, trade: Trade): object {
         receipt_amount: common.total_amount,
         send_pay_date: '2024-05-01 12:34:56',
         buyer_user_id: '2088102177846880',
+        ...(trade.sellerId ? { seller_id: trade.sellerId } : {}),
       };
     case 'waiting':
       return { ...common, trade_no: `2024050122001${orderNo}`, trade_status: 'WAIT_BUYER_PAY' };
@@ -314,6 +315,14 @@ describe('query', () => {
 
 // ---- close ----
 
+test('query: with ALIPAY_SELLER_ID set, a trade paid to another seller is not read', async () => {
+  const ours = provider({ sellerId: '2088102177000000' });
+  await expect(ours.query(trade('paid', { sellerId: '2088102177000000' }))).resolves.toMatchObject({ state: 'PAID' });
+  await expect(ours.query(trade('paid', { sellerId: '2088999999999999' }))).rejects.toMatchObject({ name: 'AlipayApiError', code: 'MISMATCH' });
+  // Unset, nothing is checked: a deployment that does not know its seller id keeps working.
+  await expect(provider().query(trade('paid', { sellerId: '2088999999999999' }))).resolves.toMatchObject({ state: 'PAID' });
+});
+
 describe('close', () => {
   test('closes a waiting trade', async () => {
     const orderNo = trade('waiting');
@@ -480,6 +489,17 @@ describe('verifyCallback', () => {
     expect((await rejection(signedBody(notifyFields()), { 'content-type': 'application/json' })).status).toBe(400);
     const twice = `${signedBody(notifyFields())}&trade_status=TRADE_SUCCESS`;
     expect((await rejection(twice)).status).toBe(400);
+  });
+
+  test('with ALIPAY_SELLER_ID set, a notification for another seller (or none named) is 400', async () => {
+    const ours = provider({ sellerId: '2088102177000000' });
+    const verify = (fields: Record<string, string>) => ours.verifyCallback({ headers: FORM, body: Buffer.from(signedBody(fields), 'utf8') });
+    await expect(verify(notifyFields())).resolves.toMatchObject({ state: 'PAID' });
+    for (const seller of ['2088102177000001', undefined]) {
+      const err = await verify(notifyFields({ seller_id: seller })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CallbackRejected);
+      expect(err).toMatchObject({ status: 400, message: expect.stringContaining('seller_id') });
+    }
   });
 
   test('answers: the text success, or fail with the given status', () => {

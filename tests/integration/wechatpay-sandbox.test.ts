@@ -228,6 +228,24 @@ describe('callbacks', () => {
     await expect(provider.query(no)).resolves.toMatchObject({ amount: 990 });
   });
 
+  test('a payment naming another appid or currency: its callback is refused (400) and its query answer is not read', async () => {
+    for (const [change, what] of [[{ appid: 'wx0123456789abcdef' }, 'appid wx0123456789abcdef'], [{ currency: 'USD' }, 'USD']] as const) {
+      const no = orderNo();
+      await create(no, 1000);
+      const from = received.length;
+      const paid = await control('POST', `/sandbox/trades/${no}/pay`, change);
+      expect(paid.json.callback.status).toBe(400);
+      expect(JSON.parse(paid.json.callback.body)).toMatchObject({ code: 'FAIL', message: expect.stringContaining(what) });
+      expect(received.slice(from).map((r) => r.rejected?.status)).toEqual([400]);
+      await expect(provider.query(no)).rejects.toMatchObject({ name: 'WechatPayError', code: 'MISMATCH', message: expect.stringContaining(what) });
+    }
+    // An unpaid trade of another app is not ours to read either (nor to close an order on).
+    const no = orderNo();
+    await create(no, 1000);
+    sandbox.trades.get(no)!.appid = 'wx0123456789abcdef';
+    await expect(provider.query(no)).rejects.toMatchObject({ code: 'MISMATCH' });
+  });
+
   test('a lost callback can be delivered later; an unpaid trade has none to resend', async () => {
     const no = orderNo();
     await create(no);

@@ -95,6 +95,18 @@ test('signed but malformed, foreign or undecryptable callbacks are 400', async (
   expect(await status(provider.verifyCallback(callback(event({ ...transaction, success_time: undefined }))))).toBe(400);
 });
 
+test('a callback for another appid or paid in another currency is refused (400), naming what differs', async () => {
+  const refusal = async (tx: Record<string, unknown>) => {
+    const err = await provider.verifyCallback(callback(event(tx))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CallbackRejected);
+    return err as CallbackRejected;
+  };
+  expect(await refusal({ ...transaction, appid: 'wx1111111111111111' })).toMatchObject({ status: 400, message: expect.stringContaining('appid wx1111111111111111') });
+  expect(await refusal({ ...transaction, appid: undefined })).toMatchObject({ status: 400, message: expect.stringContaining('appid') });
+  expect(await refusal({ ...transaction, amount: { ...transaction.amount, currency: 'USD' } })).toMatchObject({ status: 400, message: expect.stringContaining('USD') });
+  expect(await refusal({ ...transaction, amount: { total: 1999 } })).toMatchObject({ status: 400, message: expect.stringContaining('not CNY') });
+});
+
 test('answers in WeChat shape: 204 empty, or {"code":"FAIL","message"}', () => {
   expect(provider.accepted()).toEqual({ status: 204, contentType: 'text/plain', body: '' });
   const failed = provider.failed(500, 'Internal error');

@@ -22,10 +22,13 @@
  *          trade = { orderNo, tradeType, state (NOTPAY|SUCCESS|CLOSED|PAYERROR), amount, paidAmount,
  *                    transactionId, successTime, timeExpire, notifyUrl, createdAt, lastNotificationId }
  *   POST /sandbox/trades/{orderNo}/pay    body (optional) { "callback": "send" | "lose",
- *                                                            "amount": cents, "late": true }
+ *                                                            "amount": cents, "late": true,
+ *                                                            "appid": "wx…", "currency": "USD" }
  *        Marks the trade SUCCESS with a transaction id 4200…, `amount` (default: the trade's) as the
  *        paid total, then POSTs the callback to notify_url unless "lose" (it is kept for `replay`).
  *        `late` pays a trade past its time_expire (WeChat would not: for "paid after expiry" tests).
+ *        `appid` / `currency` make the transaction (callback and query answer alike) name another
+ *        app or currency than the trade was created with: what a client must refuse.
  *        → { trade, callback: { status, body } | null }   (status 0 + error when unreachable)
  *   POST /sandbox/trades/{orderNo}/fail   → PAYERROR        → { trade }
  *   POST /sandbox/trades/{orderNo}/close  → CLOSED          → { trade }
@@ -62,7 +65,7 @@ import { rfc3339Beijing } from '../wechat/client.js';
 export const CONTROL_API_SUMMARY = [
   'GET  /sandbox/credentials',
   'GET  /sandbox/trades[/{orderNo}]',
-  'POST /sandbox/trades/{orderNo}/pay      {"callback":"send"|"lose","amount":cents,"late":true}',
+  'POST /sandbox/trades/{orderNo}/pay      {"callback":"send"|"lose","amount":cents,"late":true,"appid":"wx…","currency":"CNY"}',
   'POST /sandbox/trades/{orderNo}/fail',
   'POST /sandbox/trades/{orderNo}/close',
   'POST /sandbox/trades/{orderNo}/callbacks/{probe|replay|duplicate|stale|forged}',
@@ -108,6 +111,8 @@ export interface SandboxTrade {
   amount: number;
   timeExpire: string | null;
   state: SandboxTradeState;
+  /** CNY unless a payment said otherwise (`pay` with "currency"). */
+  currency: string;
   paidAmount: number | null;
   transactionId: string | null;
   successTime: string | null;
@@ -190,7 +195,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
   function transaction(t: SandboxTrade): Record<string, unknown> {
     const base = { appid: t.appid, mchid, out_trade_no: t.orderNo, trade_type: t.tradeType, trade_state: t.state, attach: '' };
     const descriptions: Record<SandboxTradeState, string> = { NOTPAY: '订单未支付', SUCCESS: '支付成功', CLOSED: '订单已关闭', PAYERROR: '支付失败' };
-    if (t.state !== 'SUCCESS') return { ...base, trade_state_desc: descriptions[t.state], amount: { total: t.amount, currency: 'CNY', payer_currency: 'CNY' } };
+    if (t.state !== 'SUCCESS') return { ...base, trade_state_desc: descriptions[t.state], amount: { total: t.amount, currency: t.currency, payer_currency: t.currency } };
     return {
       ...base,
       trade_state_desc: descriptions.SUCCESS,
@@ -198,7 +203,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
       bank_type: 'OTHERS',
       success_time: t.successTime,
       payer: { openid: openid(t.orderNo) },
-      amount: { total: t.paidAmount, payer_total: t.paidAmount, currency: 'CNY', payer_currency: 'CNY' },
+      amount: { total: t.paidAmount, payer_total: t.paidAmount, currency: t.currency, payer_currency: t.currency },
     };
   }
 
@@ -243,6 +248,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
       amount: total as number,
       timeExpire: (b.time_expire as string | undefined) ?? null,
       state: 'NOTPAY',
+      currency: 'CNY',
       paidAmount: null,
       transactionId: null,
       successTime: null,
@@ -368,11 +374,16 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
     }
     const b = raw.length ? parseBody(raw) : {};
     if (b.amount !== undefined && !(Number.isInteger(b.amount) && (b.amount as number) > 0)) throw new HttpError(400, 'BAD_REQUEST', 'amount must be positive cents');
+    for (const field of ['appid', 'currency'] as const) {
+      if (b[field] !== undefined && !(typeof b[field] === 'string' && b[field])) throw new HttpError(400, 'BAD_REQUEST', `${field} must be a non-empty string`);
+    }
     if (t.timeExpire && new Date(t.timeExpire).getTime() < Date.now() && b.late !== true) {
       throw new HttpError(409, 'CONFLICT', `trade ${t.orderNo} expired at ${t.timeExpire} (pass "late": true to pay it anyway)`);
     }
     move(t, 'SUCCESS', ['NOTPAY', 'PAYERROR']);
     t.paidAmount = (b.amount as number | undefined) ?? t.amount;
+    if (b.appid !== undefined) t.appid = b.appid as string;
+    if (b.currency !== undefined) t.currency = b.currency as string;
     t.transactionId = `4200${Array.from({ length: 24 }, () => randomInt(10)).join('')}`; // 28 digits, as WeChat's
     t.successTime = rfc3339Beijing(new Date());
     t.lastCallback = newCallback(t);

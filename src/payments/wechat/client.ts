@@ -35,6 +35,8 @@ export const WECHATPAY_BASE_URL = 'https://api.mch.weixin.qq.com';
 const PREPAY_VALIDITY_MS = 2 * 60 * 60 * 1000;
 /** `description` is string(127); cut by UTF-8 bytes so a Chinese title cannot overflow it. */
 const DESCRIPTION_MAX_BYTES = 127;
+/** Orders are priced in CNY cents; a payment in anything else does not pay one. */
+const CURRENCY = 'CNY';
 
 export type WechatTradeType = 'native' | 'h5';
 
@@ -140,11 +142,16 @@ export class WechatPayProvider implements PaymentProvider {
       throw e;
     }
     if (!json || json.out_trade_no !== orderNo) throw new WechatPayError(200, 'BAD_RESPONSE', `answer is not about trade ${orderNo}`);
+    // Signed by WeChat Pay, but about another merchant or app's trade: not ours to read (nor to expire on).
+    const foreign = this.foreign(json);
+    if (foreign) throw new WechatPayError(200, 'MISMATCH', `trade ${orderNo}: ${foreign}`);
     const word = String(json.trade_state);
     const state = STATES[word];
     if (!state) throw new WechatPayError(200, 'BAD_RESPONSE', `unknown trade_state ${word}`);
     if (state !== 'PAID') return { ...unpaid(word), state };
     const amount = json.amount as Json | undefined;
+    // Only a paid answer must carry its currency (an unpaid one may leave `amount` out).
+    if (amount?.currency !== CURRENCY) throw new WechatPayError(200, 'MISMATCH', `trade ${orderNo} was paid in ${String(amount?.currency)}, not ${CURRENCY}`);
     // `total`, as the callback reports it: a coupon lowers payer_total, not what the order was paid.
     const paid = amount?.total;
     const paidAt = new Date(String(json.success_time));
@@ -192,13 +199,26 @@ export class WechatPayProvider implements PaymentProvider {
     const amount = tx?.amount as Json | undefined;
     const paidAt = new Date(String(tx?.success_time));
     const state = STATES[String(tx?.trade_state)];
-    if (!tx || tx.mchid !== this.o.mchid) throw new CallbackRejected('callback is not for this merchant', 400);
+    if (!tx) throw new CallbackRejected('callback resource is not a JSON object', 400);
+    const foreign = this.foreign(tx);
+    if (foreign) throw new CallbackRejected(`callback ${foreign}`, 400);
+    if (amount?.currency !== CURRENCY) throw new CallbackRejected(`callback is in ${String(amount?.currency)}, not ${CURRENCY}`, 400);
     if (typeof tx.out_trade_no !== 'string' || typeof tx.transaction_id !== 'string' || !state || !Number.isInteger(amount?.total) || Number.isNaN(paidAt.getTime())) {
       throw new CallbackRejected('callback transaction lacks out_trade_no, transaction_id, trade_state, amount or success_time', 400);
     }
     const signed = signedHeaders(callback.headers);
     const replayKey = `${signed.timestamp}:${signed.nonce}`;
     return { notificationId: event.id, orderNo: tx.out_trade_no, transactionId: tx.transaction_id, state, amount: amount!.total as number, paidAt, replayKey };
+  }
+
+  /**
+   * Why a transaction WeChat Pay signed is not one of ours, or null: another merchant (mchid) or
+   * another app (appid) of a service provider, or the sandbox's trade shown to the real client.
+   */
+  private foreign(tx: Json): string | null {
+    if (tx.mchid !== this.o.mchid) return `is for mchid ${String(tx.mchid)}, not this merchant`;
+    if (tx.appid !== this.o.appid) return `is for appid ${String(tx.appid)}, not ${this.o.appid}`;
+    return null;
   }
 
   accepted(): CallbackAnswer {

@@ -1,7 +1,8 @@
 import type { UnitOfWork } from '../../db/transactions.js';
 import { Order, type PaymentMethod } from '../../entities/Order.js';
 import type { Product } from '../../entities/Product.js';
-import { badInput } from '../../errors.js';
+import { badInput, conflict } from '../../errors.js';
+import type { Providers } from '../../payments/registry.js';
 import type { ArmDeadline } from '../deadline-handle.js';
 import type { ProductService } from '../products.js';
 import type { Identity, UserService } from '../users.js';
@@ -23,6 +24,22 @@ export interface AdminCreateOrderInput {
 }
 
 const ONLINE_METHODS: readonly PaymentMethod[] = ['WECHAT', 'ALIPAY'];
+/** Paid (at least in part) at a provider: refused when no provider pays them here. */
+const PROVIDER_METHODS: readonly PaymentMethod[] = ['WECHAT', 'ALIPAY', 'MIXED'];
+
+/** What one user may ask of `createOrder` (ORDER_MAX_PENDING_PER_USER, ORDER_MAX_QUANTITY). */
+export interface OrderLimits {
+  maxPendingPerUser: number;
+  maxQuantity: number;
+}
+
+/**
+ * The first key of the per-user advisory lock (`pg_advisory_xact_lock(int, int)`, the second key the
+ * user id's hash) under which a user's pending orders are counted: two createOrder of one user at
+ * once would each count the other's order as not there yet. A hash collision only makes two users
+ * wait for each other. The (int, int) key space is apart from the migrations' bigint lock.
+ */
+const PENDING_ORDERS_LOCK = 727_002;
 
 /** Creating orders: H5 (PENDING with a deadline, the wallet part frozen) and admin (PAID at once). */
 export class OrderCreation {
@@ -33,15 +50,23 @@ export class OrderCreation {
     private readonly users: UserService,
     private readonly settlement: OrderSettlement,
     private readonly expireMinutes: number,
+    private readonly providers: Pick<Providers, 'routeOf'>,
+    private readonly limits: OrderLimits,
   ) {}
 
   /** The H5 two-step flow: PENDING, the wallet part frozen, a deadline at now + ORDER_EXPIRE_MINUTES. */
   async create(uow: UnitOfWork, user: Identity, input: CreateOrderInput): Promise<Order> {
     if (input.paymentMethod === 'OFFLINE') throw badInput('OFFLINE orders are created by admins (adminCreateOrder)', 'paymentMethod');
+    // Before anything is frozen or written: an order no provider could take the money for.
+    if (PROVIDER_METHODS.includes(input.paymentMethod) && !this.providers.routeOf(input.paymentMethod)) {
+      throw badInput(`${input.paymentMethod} payments are not available on this server`, 'paymentMethod');
+    }
+    if (input.quantity > this.limits.maxQuantity) throw badInput(`quantity must be at most ${this.limits.maxQuantity}`, 'quantity');
     const product = await this.products.get(uow.em, input.productId);
     if (product.kind === 'FLASH_SALE') throw badInput('Flash-sale products are sold through the flash sale, not createOrder', 'productId');
     const amount = this.amountOf(product.price, input.quantity);
     const walletAmount = this.walletPart(input.paymentMethod, amount, input.walletAmount);
+    await this.holdPendingSlot(uow, user.id);
     // Wallet before product, in every transaction that takes both: no two of them wait on each other.
     if (walletAmount > 0) await this.wallets.freeze(uow, user.id, walletAmount);
     await this.products.take(uow, product, input.quantity);
@@ -127,6 +152,21 @@ export class OrderCreation {
     );
     uow.afterCommit(() => this.armExpiry(expiresAt));
     return orders;
+  }
+
+  /**
+   * Refuses (CONFLICT) a user who already has ORDER_MAX_PENDING_PER_USER unpaid createOrder orders:
+   * each holds stock, frozen money and a provider trade until it expires. Counted under the user's
+   * advisory lock, held to commit, so concurrent requests of one user are counted one after the
+   * other. Flash-sale orders (channel SECKILL) have their own one-per-sale rule and are not counted.
+   * `orders_user_pending_idx` keeps the count to the user's pending orders, however many others.
+   */
+  private async holdPendingSlot(uow: UnitOfWork, userId: string): Promise<void> {
+    await uow.em.execute('select pg_advisory_xact_lock(?, hashtext(?))', [PENDING_ORDERS_LOCK, userId]);
+    const pending = await uow.em.count(Order, { userId, status: 'PENDING', channel: 'H5' });
+    if (pending >= this.limits.maxPendingPerUser) {
+      throw conflict(`${pending} orders are waiting to be paid (at most ${this.limits.maxPendingPerUser}): pay or cancel one first`);
+    }
   }
 
   private async insert(
