@@ -151,12 +151,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const vip = new VipService(deadlines.armer(VIP_EXPIRY), config.appTimezone);
   const saleStore = new SaleStore(redisPub, config.seckill.keyPrefix);
   // The consumer is made below (it writes orders); sales hand it their streams through this closure.
-  const flashSales = new FlashSales(saleStore, config.seckill.group, (productId): Promise<void> => seckillConsumer.watch(productId), log);
+  // Before the orders: createOrder refuses a method no provider pays here (PAYMENTS_SANDBOX off), and so
+  // does startFlashSale (its orders are WECHAT).
+  const providers = createProviders(config);
+  const flashSales = new FlashSales(saleStore, config.seckill.group, (productId): Promise<void> => seckillConsumer.watch(productId), log, () => providers.routeOf('WECHAT') !== null);
   // What becoming PAID (and CANCELLED or EXPIRED) means per product kind, whichever way it happened.
   const orderSettlement = new OrderSettlement(wallets, { VIP_PLAN: vip.onPaid }, log, config.orderExpireMinutes, { FLASH_SALE: flashSales.onClosed });
   const orderQueries = new OrderQueries();
-  // Before the orders: createOrder refuses a method no provider pays here (PAYMENTS_SANDBOX off).
-  const providers = createProviders(config);
   const orderCreation = new OrderCreation(deadlines.armer(ORDER_EXPIRY), products, wallets, users, orderSettlement, config.orderExpireMinutes, providers, config.orders);
   const seckillConsumer = new SeckillConsumer(
     config.redisUrl,

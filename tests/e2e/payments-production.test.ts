@@ -181,6 +181,15 @@ describe('the sandbox off, no provider configured', () => {
     expect(keyRequests).toBe(0);
   });
 
+  test('a flash sale, whose orders are WECHAT, cannot be started while no provider takes WECHAT', async () => {
+    const now = Date.now();
+    const sale = await createProduct(bare, { name: 'Flash', price: PRICE, kind: 'FLASH_SALE', stock: 5, saleStartsAt: new Date(now - 60_000).toISOString(), saleEndsAt: new Date(now + 3_600_000).toISOString() });
+    const res = await gql(bare, `mutation($id: ID!) { startFlashSale(productId: $id) { left } }`, { id: sale.id }, ADMIN);
+    expect(res.errors?.[0]).toMatchObject({ message: expect.stringContaining('WECHAT payments are not available'), extensions: { code: 'CONFLICT' } });
+    const seckill = await gql(bare, `mutation($id: ID!) { seckill(productId: $id) { status } }`, { id: sale.id }, await buyer(bare, 'off-flash'));
+    expect(seckill.data?.seckill ?? seckill.errors?.[0].extensions?.code).not.toMatchObject({ status: 'QUEUED' });
+  });
+
   test.each(['constructor', '__proto__', 'toString', 'hasOwnProperty', 'xyz'])('POST /api/payments/%s/notify is 404, never a 5xx', async (name) => {
     const res = await notify(bare, name, '{}');
     expect(res.status).toBe(404);

@@ -55,12 +55,16 @@ export class FlashSales {
     private readonly group: string,
     private readonly watch: (productId: string) => Promise<void>,
     private readonly log: Logger,
+    /** Whether WeChat Pay (or the sandbox standing in for it) takes payments here: flash-sale orders are WECHAT. */
+    private readonly wechatPays: () => boolean = () => true,
   ) {}
 
   /** Admins: loads the sale into Redis from PostgreSQL, replacing whatever Redis held, and consumes its stream. */
   async start(em: EntityManager, productId: string): Promise<FlashSaleView> {
     const product = await this.sale(em, productId);
     if (!product.active) throw withdrawn(product.id);
+    // Otherwise every unit sold would become an order nobody can pay, expired with an error each.
+    if (!this.wechatPays()) throw conflict('Flash-sale orders are paid with WECHAT, and WECHAT payments are not available on this server');
     await this.load(em, product, 'replace');
     await this.watch(product.id);
     return this.view(em, product.id);
