@@ -6,7 +6,7 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { AlipayRequestError, AlipaySdk, type AlipaySdkCommonResult, type IPageExecuteParams } from 'alipay-sdk';
+import { AlipaySdk, type AlipaySdkCommonResult, type IPageExecuteParams } from 'alipay-sdk';
 import { systemClock, type Clock } from '../clock.js';
 import {
   CallbackRejected,
@@ -17,9 +17,29 @@ import {
   type PaymentNotification,
   type PaymentProvider,
   type RawCallback,
+  type RefundRef,
+  type RefundRequest,
+  type RefundStatus,
   type TradeState,
   type TradeStatus,
 } from './provider.js';
+import { queryRefund, refund } from './alipay/refunds.js';
+import {
+  AlipayApiError,
+  businessError,
+  centsToYuan,
+  describe,
+  fromBeijingTime,
+  SERVICE_UNAVAILABLE,
+  SUCCESS,
+  SYSTEM_ERRORS,
+  toBeijingTime,
+  TRADE_NOT_EXIST,
+  transportError,
+  yuanToCents,
+} from './alipay/wire.js';
+
+export { AlipayApiError, centsToYuan, fromBeijingTime, toBeijingTime, yuanToCents } from './alipay/wire.js';
 
 export const ALIPAY_PRODUCTION_GATEWAY = 'https://openapi.alipay.com/gateway.do';
 
@@ -47,28 +67,9 @@ export interface AlipayOptions {
   sellerId?: string;
 }
 
-/** An Alipay answer that is neither success, "no such trade" nor a system error: `code`/`subCode` are Alipay's. */
-export class AlipayApiError extends Error {
-  constructor(
-    readonly method: string,
-    readonly code: string,
-    readonly subCode: string | null,
-    message: string,
-  ) {
-    super(`${method}: ${message}`);
-    this.name = 'AlipayApiError';
-  }
-}
-
 const QUERY = 'alipay.trade.query';
 const CLOSE = 'alipay.trade.close';
 const WAP_PAY = 'alipay.trade.wap.pay';
-const SUCCESS = '10000';
-/** "Service currently unavailable": any sub_code under it is Alipay's own failure. */
-const SERVICE_UNAVAILABLE = '20000';
-/** Retry-later sub codes (AQC. is a spelling Alipay's own docs list for trade.cancel). */
-const SYSTEM_ERRORS = new Set(['ACQ.SYSTEM_ERROR', 'AQC.SYSTEM_ERROR']);
-const TRADE_NOT_EXIST = 'ACQ.TRADE_NOT_EXIST';
 /** What trade.close answers for a trade not WAIT_BUYER_PAY: closed already, or paid. */
 const CLOSE_STATUS_ERRORS = new Set(['ACQ.TRADE_STATUS_ERROR', 'ACQ.REASON_ILLEGAL_STATUS', 'ACQ.REASON_TRADE_STATUS_INVALID']);
 /** Alipay's subject may not contain these ("不可使用特殊字符，如 /，=，&") and is at most 256 characters. */
@@ -125,7 +126,7 @@ export class AlipayProvider implements PaymentProvider {
   }
 
   async query(orderNo: string): Promise<TradeStatus> {
-    const res = await this.call(QUERY, orderNo);
+    const res = await this.call(QUERY, { out_trade_no: orderNo });
     if (res.code !== SUCCESS) {
       // Until the buyer opens the cashier Alipay has no trade: unpaid, not an error.
       if (res.sub_code === TRADE_NOT_EXIST) {
@@ -158,7 +159,7 @@ export class AlipayProvider implements PaymentProvider {
   }
 
   async close(orderNo: string): Promise<void> {
-    const res = await this.call(CLOSE, orderNo);
+    const res = await this.call(CLOSE, { out_trade_no: orderNo });
     if (res.code === SUCCESS || res.sub_code === TRADE_NOT_EXIST) return;
     if (CLOSE_STATUS_ERRORS.has(String(res.sub_code))) {
       // Not waiting for payment: closed already (fine) or paid (must not be expired here).
@@ -221,6 +222,16 @@ export class AlipayProvider implements PaymentProvider {
     };
   }
 
+  /** `alipay.trade.refund` with `out_request_no` = our out_refund_no (./alipay/refunds.ts). */
+  refund(request: RefundRequest): Promise<RefundStatus> {
+    return refund((method, biz) => this.call(method, biz), request);
+  }
+
+  /** `alipay.trade.fastpay.refund.query` (./alipay/refunds.ts). */
+  queryRefund(ref: RefundRef): Promise<RefundStatus> {
+    return queryRefund((method, biz) => this.call(method, biz), ref);
+  }
+
   /** Alipay stops retrying only on the exact text `success`. */
   accepted(): CallbackAnswer {
     return { status: 200, contentType: 'text/plain; charset=utf-8', body: 'success' };
@@ -232,14 +243,10 @@ export class AlipayProvider implements PaymentProvider {
   }
 
   /** One gateway call, response signature checked; transport and Alipay-side failures become ProviderUnavailable. */
-  private async call(method: string, orderNo: string): Promise<AlipaySdkCommonResult> {
+  private async call(method: string, bizContent: Record<string, unknown>): Promise<AlipaySdkCommonResult> {
     let res: AlipaySdkCommonResult;
     try {
-      res = await this.sdk.exec(
-        method,
-        { bizContent: { out_trade_no: orderNo }, timestamp: this.timestamp() },
-        { validateSign: true },
-      );
+      res = await this.sdk.exec(method, { bizContent, timestamp: this.timestamp() }, { validateSign: true });
     } catch (err) {
       throw transportError(method, err);
     }
@@ -255,88 +262,11 @@ export class AlipayProvider implements PaymentProvider {
   }
 }
 
-// ---- amounts ----
-
-/** 1234 → "12.34", in integers only (no float on the way). */
-export function centsToYuan(cents: number): string {
-  if (!Number.isSafeInteger(cents) || cents <= 0) throw new RangeError(`Alipay: amount must be positive integer cents, got ${cents}`);
-  return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
-}
-
-/** "1234.56" → 123456, "0.01" → 1, "12.3" → 1230; anything else (negative, 3 decimals, "1e3") → null. */
-export function yuanToCents(value: unknown): number | null {
-  const text = typeof value === 'number' ? String(value) : value;
-  if (typeof text !== 'string') return null;
-  const m = /^(\d+)(?:\.(\d{1,2}))?$/.exec(text.trim());
-  if (!m) return null;
-  const cents = Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
-  return Number.isSafeInteger(cents) ? cents : null;
-}
-
-// ---- Beijing time ----
-
-/** Asia/Shanghai is UTC+8 with no daylight saving since 1991, so a fixed offset is exact. */
-const BEIJING_OFFSET_MS = 8 * 3600_000;
-
-/** "yyyy-MM-dd HH:mm:ss" in Asia/Shanghai. */
-export function toBeijingTime(at: Date): string {
-  return new Date(at.getTime() + BEIJING_OFFSET_MS).toISOString().slice(0, 19).replace('T', ' ');
-}
-
-/** The inverse; null unless the text is a real "yyyy-MM-dd HH:mm:ss" time. */
-export function fromBeijingTime(text: string): Date | null {
-  if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(text)) return null;
-  const at = new Date(`${text.replace(' ', 'T')}+08:00`);
-  // Round trip: refuses 2024-02-30 and 25:00:00, which Date would roll over.
-  return Number.isNaN(at.getTime()) || toBeijingTime(at) !== text ? null : at;
-}
-
 // ---- helpers ----
 
 function subject(description: string, orderNo: string): string {
   const clean = description.replace(SUBJECT_FORBIDDEN, ' ').trim();
   return [...(clean || orderNo)].slice(0, SUBJECT_MAX).join('');
-}
-
-function describe(res: AlipaySdkCommonResult): string {
-  return [res.code, res.msg, res.sub_code, res.sub_msg].filter((s) => s !== undefined && s !== '').join(' ');
-}
-
-function businessError(method: string, res: AlipaySdkCommonResult): AlipayApiError {
-  return new AlipayApiError(method, String(res.code), res.sub_code ? String(res.sub_code) : null, describe(res));
-}
-
-/**
- * What `exec` throws, sorted. The SDK (4.14.0) marks neither case with a code, only with its message:
- * "HttpClient Request error: …" (refused, reset, timeout) and "HTTP 请求错误, status: 502".
- */
-function transportError(method: string, err: unknown): Error {
-  const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof AlipayRequestError) {
-    if (message.startsWith('HttpClient Request error')) {
-      return new ProviderUnavailable(`${method}: Alipay unreachable: ${message}`, err);
-    }
-    const status = /^HTTP 请求错误, status: (\d{3})/.exec(message);
-    if (status) {
-      return Number(status[1]) >= 500
-        ? new ProviderUnavailable(`${method}: Alipay answered HTTP ${status[1]}`, err)
-        : new AlipayApiError(method, `HTTP_${status[1]}`, null, `Alipay answered HTTP ${status[1]}`);
-    }
-  }
-  // A response that failed verification (bad or missing sign, unparsable, or an unsigned
-  // error_response) is never read as a trade state.
-  return new AlipayApiError(method, 'INVALID_RESPONSE', null, `response refused: ${message}${rawError(err)}`);
-}
-
-/** An unsigned gateway `error_response` still says what went wrong; shown for the logs, never trusted. */
-function rawError(err: unknown): string {
-  if (!(err instanceof AlipayRequestError) || !err.responseDataRaw) return '';
-  try {
-    const body = JSON.parse(err.responseDataRaw) as { error_response?: AlipaySdkCommonResult };
-    return body.error_response ? ` (unsigned error_response: ${describe(body.error_response)})` : '';
-  } catch {
-    return '';
-  }
 }
 
 function header(headers: RawCallback['headers'], name: string): string | undefined {

@@ -95,6 +95,56 @@ export class ProviderUnavailable extends Error {
   }
 }
 
+/**
+ * A refund of one payment, whole: `outRefundNo` is ours (the payment's reference plus the attempt
+ * number), so asking again for the same attempt refunds once at the provider.
+ */
+export interface RefundRequest {
+  outRefundNo: string;
+  /** The trade's `out_trade_no` as the provider knows it (the payment's order number). */
+  orderNo: string;
+  /** The provider's transaction (WeChat `transaction_id`, Alipay `trade_no`). */
+  transactionId: string;
+  /** Cents to give back. */
+  amount: number;
+  /** Cents the payment took (WeChat asks for both). */
+  total: number;
+  reason: string;
+  /** Where the provider announces the refund's end: `${PUBLIC_BASE_URL}/api/payments/<provider>/refund-notify`. */
+  notifyUrl: string;
+}
+
+export type RefundRef = Pick<RefundRequest, 'outRefundNo' | 'orderNo' | 'transactionId'>;
+
+/**
+ * A refund as the provider sees it. SUCCEEDED: the money went back; FAILED: it will not (WeChat
+ * ABNORMAL or CLOSED, or the request was refused outright: no refund exists there); PROCESSING:
+ * accepted, not finished; NOT_FOUND (queries only): the provider has no such refund, so asking for it
+ * again with the same `outRefundNo` is how a lost request is repaired (Alipay's documented retry).
+ */
+export type RefundState = 'SUCCEEDED' | 'FAILED' | 'PROCESSING' | 'NOT_FOUND';
+
+export interface RefundStatus {
+  state: RefundState;
+  /** The provider's own word, for logs and `Refund.failureReason` (SUCCESS, ABNORMAL, NOT_ENOUGH, ACQ.TRADE_NOT_EXIST…). */
+  providerState: string;
+  /** Cents refunded, when the provider says. */
+  amount: number | null;
+  finishedAt: Date | null;
+}
+
+/** A verified, decrypted refund notification (WeChat's REFUND.SUCCESS / REFUND.ABNORMAL / REFUND.CLOSED). */
+export interface RefundNotification {
+  notificationId: string;
+  outRefundNo: string;
+  state: Extract<RefundState, 'SUCCEEDED' | 'FAILED'>;
+  providerState: string;
+  amount: number;
+  finishedAt: Date | null;
+  /** As for payment callbacks: what makes this delivery unique, or null. */
+  replayKey: string | null;
+}
+
 export interface PaymentProvider {
   readonly name: ProviderName;
   create(request: CreatePaymentRequest): Promise<PaymentIntent>;
@@ -104,6 +154,16 @@ export interface PaymentProvider {
   close(orderNo: string): Promise<void>;
   /** Verifies (signature, timestamp, probes) and decodes a callback; throws CallbackRejected. */
   verifyCallback(callback: RawCallback): Promise<PaymentNotification>;
+  /**
+   * Asks for the refund (idempotent by `outRefundNo` at the provider). A refusal that leaves no refund
+   * there (a business error) is FAILED; an answer that says nothing for sure (unreachable, a system
+   * error, an unverified answer) is thrown, and the refund is asked about again later.
+   */
+  refund(request: RefundRequest): Promise<RefundStatus>;
+  /** The refund's state there; NOT_FOUND when the provider never received it. */
+  queryRefund(ref: RefundRef): Promise<RefundStatus>;
+  /** Providers that announce refunds (WeChat Pay and the sandbox): verifies and decodes one; throws CallbackRejected. */
+  verifyRefundCallback?(callback: RawCallback): Promise<RefundNotification>;
   /** The answer that tells the provider "received" … */
   accepted(): CallbackAnswer;
   /** … or "failed, send it again" (WeChat retries on 4xx/5xx with {"code":"FAIL","message"}). */

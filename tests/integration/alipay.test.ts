@@ -39,7 +39,7 @@ const alipayPublicBase64 = alipayKeys.publicKey.export({ type: 'spki', format: '
 type TradeKind =
   | 'paid' | 'finished' | 'waiting' | 'closed' | 'not-exist' | 'system-error' | 'unavailable'
   | 'invalid-parameter' | 'http-502' | 'slow' | 'bad-sign' | 'unsigned-error';
-interface Trade { kind: TradeKind; totalAmount?: string; tradeNo?: string; sellerId?: string }
+interface Trade { kind: TradeKind; totalAmount?: string; tradeNo?: string; sellerId?: string; refunds?: Map<string, string> }
 interface Received { method: string; params: Record<string, string>; signatureOk: boolean }
 
 const trades = new Map<string, Trade>();
@@ -118,6 +118,40 @@ function tradeClose(orderNo: string, trade: Trade): object {
   }
 }
 
+/**
+ * alipay.trade.refund as Alipay answers it: a paid trade's refund moves money once per out_request_no
+ * (fund_change Y the first time, N when the same request comes again); more than was paid, or a
+ * trade not paid, is refused.
+ */
+function tradeRefund(orderNo: string, trade: Trade, biz: Record<string, string>): object {
+  if (trade.kind === 'not-exist') return { ...BUSINESS_FAILED, sub_code: 'ACQ.TRADE_NOT_EXIST', sub_msg: '交易不存在' };
+  if (trade.kind !== 'paid') return { ...BUSINESS_FAILED, sub_code: 'ACQ.TRADE_STATUS_ERROR', sub_msg: '交易状态不合法' };
+  const refunds = (trade.refunds ??= new Map());
+  const repeat = refunds.has(biz.out_request_no);
+  const total = yuanToCents(trade.totalAmount ?? '12.34')!;
+  const refunded = [...refunds.values()].reduce((n, a) => n + yuanToCents(a)!, 0);
+  if (!repeat && refunded + yuanToCents(biz.refund_amount)! > total) {
+    return { ...BUSINESS_FAILED, sub_code: 'ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', sub_msg: '退款金额超限' };
+  }
+  if (!repeat) refunds.set(biz.out_request_no, biz.refund_amount);
+  const refundFee = [...refunds.values()].reduce((n, a) => n + yuanToCents(a)!, 0);
+  return {
+    code: '10000', msg: 'Success', trade_no: trade.tradeNo ?? `2024050122001${orderNo}`, out_trade_no: orderNo, buyer_logon_id: '159****5620',
+    fund_change: repeat ? 'N' : 'Y', refund_fee: centsToYuan(refundFee), gmt_refund_pay: '2024-05-02 10:00:00',
+  };
+}
+
+/** alipay.trade.fastpay.refund.query: REFUND_SUCCESS for a refund made, no refund_status for one never received. */
+function refundQuery(orderNo: string, trade: Trade, biz: Record<string, string>): object {
+  if (trade.kind === 'not-exist') return { ...BUSINESS_FAILED, sub_code: 'ACQ.TRADE_NOT_EXIST', sub_msg: '交易不存在' };
+  const amount = trade.refunds?.get(biz.out_request_no);
+  if (!amount) return { code: '10000', msg: 'Success' };
+  return {
+    code: '10000', msg: 'Success', trade_no: trade.tradeNo ?? `2024050122001${orderNo}`, out_trade_no: orderNo, out_request_no: biz.out_request_no,
+    total_amount: trade.totalAmount ?? '12.34', refund_amount: amount, refund_status: 'REFUND_SUCCESS', gmt_refund_pay: '2024-05-02 10:00:00',
+  };
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -152,6 +186,8 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   }
   if (params.method === 'alipay.trade.query') return answer(res, key, tradeQuery(orderNo, trade));
   if (params.method === 'alipay.trade.close') return answer(res, key, tradeClose(orderNo, trade));
+  if (params.method === 'alipay.trade.refund') return answer(res, key, tradeRefund(orderNo, trade, JSON.parse(params.biz_content)));
+  if (params.method === 'alipay.trade.fastpay.refund.query') return answer(res, key, refundQuery(orderNo, trade, JSON.parse(params.biz_content)));
   res.writeHead(404).end();
 }
 
@@ -345,6 +381,51 @@ describe('close', () => {
 
   test('a system error is ProviderUnavailable', async () => {
     await expect(provider().close(trade('system-error'))).rejects.toThrow(ProviderUnavailable);
+  });
+});
+
+// ---- refunds ----
+
+describe('refunds', () => {
+  const request = (orderNo: string, outRefundNo: string, amount = 1234) => ({
+    outRefundNo, orderNo, transactionId: `2024050122001${orderNo}`, amount, total: 1234, reason: 'paid twice', notifyUrl: 'http://unused.example/notify',
+  });
+
+  test('a paid trade is refunded once per out_request_no: signed, in yuan, asked again it moves no more money', async () => {
+    const orderNo = trade('paid');
+    expect(await provider().refund(request(orderNo, 'R7-1'))).toEqual({
+      state: 'SUCCEEDED', providerState: 'REFUND_SUCCESS', amount: 1234, finishedAt: new Date('2024-05-02T02:00:00Z'),
+    });
+    const sent = received.at(-1)!;
+    expect(sent).toMatchObject({ method: 'alipay.trade.refund', signatureOk: true });
+    expect(JSON.parse(sent.params.biz_content)).toEqual({
+      out_trade_no: orderNo, trade_no: `2024050122001${orderNo}`, out_request_no: 'R7-1', refund_amount: '12.34', refund_reason: 'paid twice',
+    });
+    // The same attempt again (a retry after a lost answer): fund_change N, the query confirms the one refund.
+    expect(await provider().refund(request(orderNo, 'R7-1'))).toMatchObject({ state: 'SUCCEEDED', amount: 1234 });
+    expect(received.at(-1)).toMatchObject({ method: 'alipay.trade.fastpay.refund.query', signatureOk: true });
+    expect([...trades.get(orderNo)!.refunds!.values()]).toEqual(['12.34']);
+    // A second attempt (a new out_request_no) of a trade refunded whole is refused: FAILED, nothing moves.
+    expect(await provider().refund(request(orderNo, 'R7-2'))).toEqual({ state: 'FAILED', providerState: 'ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', amount: null, finishedAt: null });
+  });
+
+  test('query: REFUND_SUCCESS is SUCCEEDED; no refund_status (never received) is NOT_FOUND, as is a trade that does not exist', async () => {
+    const orderNo = trade('paid', { totalAmount: '0.50' });
+    expect(await provider().queryRefund(request(orderNo, 'R8-1'))).toEqual({ state: 'NOT_FOUND', providerState: 'NO_REFUND_STATUS', amount: null, finishedAt: null });
+    await provider().refund(request(orderNo, 'R8-1', 50));
+    expect(await provider().queryRefund(request(orderNo, 'R8-1'))).toMatchObject({ state: 'SUCCEEDED', amount: 50 });
+    expect(JSON.parse(received.at(-1)!.params.biz_content)).toMatchObject({ out_request_no: 'R8-1', query_options: ['gmt_refund_pay'] });
+    expect(await provider().queryRefund(request(trade('not-exist'), 'R9-1'))).toMatchObject({ state: 'NOT_FOUND', providerState: 'ACQ.TRADE_NOT_EXIST' });
+  });
+
+  test('refused refunds are FAILED; system errors and unsigned answers say nothing (thrown, asked about again)', async () => {
+    expect(await provider().refund(request(trade('not-exist'), 'R10-1'))).toMatchObject({ state: 'FAILED', providerState: 'ACQ.TRADE_NOT_EXIST' });
+    expect(await provider().refund(request(trade('closed'), 'R11-1'))).toMatchObject({ state: 'FAILED', providerState: 'ACQ.TRADE_STATUS_ERROR' });
+    await expect(provider().refund(request(trade('system-error'), 'R12-1'))).rejects.toThrow(ProviderUnavailable);
+    await expect(provider().queryRefund(request(trade('unavailable'), 'R13-1'))).rejects.toThrow(ProviderUnavailable);
+    await expect(provider().refund(request(trade('http-502'), 'R14-1'))).rejects.toThrow(ProviderUnavailable);
+    await expect(provider().refund(request(trade('bad-sign'), 'R15-1'))).rejects.toMatchObject({ name: 'AlipayApiError', code: 'INVALID_RESPONSE' });
+    await expect(provider().queryRefund(request(trade('invalid-parameter'), 'R16-1'))).rejects.toMatchObject({ name: 'AlipayApiError', subCode: 'ACQ.INVALID_PARAMETER' });
   });
 });
 

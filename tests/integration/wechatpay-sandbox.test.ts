@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
-import { CallbackRejected, ProviderUnavailable, type PaymentNotification } from '../../src/payments/provider.js';
+import { CallbackRejected, ProviderUnavailable, type PaymentNotification, type RefundNotification } from '../../src/payments/provider.js';
 import { WechatPayError, type WechatPayProvider } from '../../src/payments/wechat/client.js';
 import { startSandbox, type SandboxHandle } from '../../src/payments/sandbox/server.js';
 import { connectSandbox, sandboxProvider } from '../../src/payments/sandbox/provider.js';
@@ -13,6 +13,7 @@ let provider: WechatPayProvider;
 let notify: Server;
 let notifyUrl: string;
 const received: Array<{ notification?: PaymentNotification; rejected?: CallbackRejected }> = [];
+const refundsReceived: Array<{ notification?: RefundNotification; rejected?: CallbackRejected }> = [];
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -29,12 +30,14 @@ beforeAll(async () => {
   notify = createServer(async (req, res) => {
     const body = await readBody(req);
     let answer;
+    const refund = req.url?.endsWith('/refund-notify');
     try {
-      received.push({ notification: await provider.verifyCallback({ headers: req.headers, body }) });
+      if (refund) refundsReceived.push({ notification: await provider.verifyRefundCallback({ headers: req.headers, body }) });
+      else received.push({ notification: await provider.verifyCallback({ headers: req.headers, body }) });
       answer = provider.accepted();
     } catch (e) {
       if (!(e instanceof CallbackRejected)) throw e;
-      received.push({ rejected: e });
+      (refund ? refundsReceived : received).push({ rejected: e });
       answer = provider.failed(e.status, e.message);
     }
     res.writeHead(answer.status, { 'Content-Type': answer.contentType }).end(answer.body);
@@ -268,3 +271,93 @@ describe('callbacks', () => {
     expect((await control('GET', '/sandbox/credentials')).json).toMatchObject({ mchid: sandbox.credentials.mchid, publicKeyId: expect.stringMatching(/^PUB_KEY_ID_[0-9a-f]{32}$/) });
   });
 });
+
+describe('refunds', () => {
+  const refundNotifyUrl = () => notifyUrl.replace(/\/notify$/, '/refund-notify');
+  /** A trade created and paid (its callback delivered), and the refund request of its whole payment. */
+  async function paidTrade(amount = 1999) {
+    const no = orderNo();
+    await create(no, amount);
+    const paid = await control('POST', `/sandbox/trades/${no}/pay`, { callback: 'lose' });
+    const outRefundNo = `R${seq}-1`;
+    return { no, request: { outRefundNo, orderNo: no, transactionId: paid.json.trade.transactionId, amount, total: amount, reason: '多付', notifyUrl: refundNotifyUrl() } };
+  }
+
+  test('a refund answered SUCCESS at once; asked again it is the same refund; the query and the notification agree', async () => {
+    const { no, request } = await paidTrade();
+    const before = refundsReceived.length;
+    expect(await provider.refund(request)).toMatchObject({ state: 'SUCCEEDED', providerState: 'SUCCESS', amount: 1999, finishedAt: expect.any(Date) });
+    expect(await provider.refund(request)).toMatchObject({ state: 'SUCCEEDED', amount: 1999 });
+    expect([...sandbox.refunds.values()].filter((r) => r.orderNo === no)).toHaveLength(1);
+    expect(await provider.queryRefund(request)).toMatchObject({ state: 'SUCCEEDED', amount: 1999 });
+    // The notification follows the answer, signed and encrypted like a payment's.
+    await waitFor(() => refundsReceived.length > before);
+    expect(refundsReceived.at(-1)!.notification).toMatchObject({
+      outRefundNo: request.outRefundNo, state: 'SUCCEEDED', providerState: 'SUCCESS', amount: 1999, replayKey: expect.any(String),
+    });
+  });
+
+  test('PROCESSING, then finished: the notification says SUCCESS or ABNORMAL; forged, stale and probe notifications are refused', async () => {
+    const { no, request } = await paidTrade(500);
+    await control('POST', `/sandbox/trades/${no}/refund-plan`, { status: 'PROCESSING' });
+    expect(await provider.refund(request)).toMatchObject({ state: 'PROCESSING', amount: 500, finishedAt: null });
+    expect(await provider.queryRefund(request)).toMatchObject({ state: 'PROCESSING' });
+    const done = await control('POST', `/sandbox/refunds/${request.outRefundNo}/finish`, { status: 'SUCCESS' });
+    expect(done.json.callback.status).toBe(204);
+    expect(refundsReceived.at(-1)!.notification).toMatchObject({ outRefundNo: request.outRefundNo, state: 'SUCCEEDED', amount: 500 });
+    for (const kind of ['forged', 'stale', 'probe']) {
+      const refused = await control('POST', `/sandbox/refunds/${request.outRefundNo}/callbacks/${kind}`);
+      expect({ kind, status: refused.json.status }).toEqual({ kind, status: 401 });
+    }
+    expect(refundsReceived.at(-1)!.rejected).toBeInstanceOf(CallbackRejected);
+
+    const second = await paidTrade(300);
+    await control('POST', `/sandbox/trades/${second.no}/refund-plan`, { status: 'PROCESSING' });
+    await provider.refund(second.request);
+    await control('POST', `/sandbox/refunds/${second.request.outRefundNo}/finish`, { status: 'ABNORMAL' });
+    expect(refundsReceived.at(-1)!.notification).toMatchObject({ state: 'FAILED', providerState: 'ABNORMAL', finishedAt: null });
+    expect(await provider.queryRefund(second.request)).toMatchObject({ state: 'FAILED', providerState: 'ABNORMAL' });
+  });
+
+  test('a refund never received is NOT_FOUND; an unpaid trade, or more than was paid, is refused (FAILED); SYSTEMERROR is thrown', async () => {
+    const { no, request } = await paidTrade(800);
+    expect(await provider.queryRefund(request)).toEqual({ state: 'NOT_FOUND', providerState: 'RESOURCE_NOT_EXISTS', amount: null, finishedAt: null });
+    const unpaid = orderNo();
+    await create(unpaid);
+    expect(await provider.refund({ ...request, orderNo: unpaid, outRefundNo: `${request.outRefundNo}x` })).toMatchObject({ state: 'FAILED', providerState: 'RESOURCE_NOT_EXISTS' });
+    await control('POST', `/sandbox/trades/${no}/refund-plan`, { status: 'ABNORMAL' });
+    expect(await provider.refund(request)).toMatchObject({ state: 'FAILED', providerState: 'ABNORMAL' });
+    // An ABNORMAL refund gave nothing back: a new attempt may refund the whole payment; a third is too much.
+    await control('POST', `/sandbox/trades/${no}/refund-plan`, { status: 'SUCCESS', callback: 'lose' });
+    expect(await provider.refund({ ...request, outRefundNo: `${request.outRefundNo}b` })).toMatchObject({ state: 'SUCCEEDED' });
+    expect(await provider.refund({ ...request, outRefundNo: `${request.outRefundNo}c` })).toMatchObject({ state: 'FAILED', providerState: 'INVALID_REQUEST' });
+    sandbox.faults.systemError = true;
+    try {
+      await expect(provider.queryRefund(request)).rejects.toThrow(ProviderUnavailable);
+    } finally {
+      sandbox.faults.systemError = false;
+    }
+  });
+
+  test('a refund answer whose signature does not verify is thrown, never read as FAILED', async () => {
+    const { request } = await paidTrade(100);
+    sandbox.faults.corruptSignatures = true;
+    try {
+      await expect(provider.refund(request)).rejects.toMatchObject({ name: 'WechatPayError', code: 'RESPONSE_NOT_VERIFIED' });
+    } finally {
+      sandbox.faults.corruptSignatures = false;
+    }
+    // It was made there, though: asked again with the same out_refund_no, the one refund is answered.
+    expect(await provider.refund(request)).toMatchObject({ state: 'SUCCEEDED', amount: 100 });
+    expect(sandbox.refunds.size).toBeGreaterThan(0);
+  });
+});
+
+/** Waits for something the sandbox does after answering (a notification), checking every 10 ms. */
+async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -13,6 +13,7 @@
  *   GET  /v3/pay/transactions/out-trade-no/{no}?mchid → 200 transaction | 404 ORDERNOTEXIST
  *   POST /v3/pay/transactions/out-trade-no/{no}/close → 204 (also for unknown or closed trades,
  *                                                        as WeChat does) | 400 ORDERPAID
+ *   POST /v3/refund/domestic/refunds, GET /v3/refund/domestic/refunds/{no}: refunds, ./refunds.ts
  *
  * ── Control API (JSON over HTTP, unsigned) ────────────────────────────────────────────────────────
  *   GET  /sandbox/credentials
@@ -42,6 +43,7 @@
  *                                                      "systemError": bool }  → the faults now
  *        delayMs delays every v3 answer (benchmarks: "WeChat answering in 20 ms"); corruptSignatures
  *        signs v3 answers wrongly (the client must refuse them); systemError answers 500 SYSTEMERROR.
+ *   Refunds' control routes (/sandbox/trades/{orderNo}/refund-plan, /sandbox/refunds/…): ./refunds.ts
  *   Errors: 404 { error } for an unknown trade, 409 { error } for a move its state forbids.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -60,6 +62,11 @@ import {
   verifyMessage,
 } from '../wechat/crypto.js';
 import { rfc3339Beijing } from '../wechat/client.js';
+import { HttpError, parseBody, readBody, sendJson, type Delivery, type SandboxCallback } from './http.js';
+import { refundDesk, type SandboxRefund } from './refunds.js';
+
+export type { SandboxCallback } from './http.js';
+export type { SandboxRefund } from './refunds.js';
 
 /** Printed by `npm run sandbox:pay`; the full text is the comment above. */
 export const CONTROL_API_SUMMARY = [
@@ -70,6 +77,10 @@ export const CONTROL_API_SUMMARY = [
   'POST /sandbox/trades/{orderNo}/close',
   'POST /sandbox/trades/{orderNo}/callbacks/{probe|replay|duplicate|stale|forged}',
   'GET|POST /sandbox/faults                {"delayMs":n,"corruptSignatures":bool,"systemError":bool}',
+  'POST /sandbox/trades/{orderNo}/refund-plan {"status":"SUCCESS"|"PROCESSING"|"ABNORMAL"|"CLOSED","callback":"send"|"lose"}',
+  'GET  /sandbox/refunds[/{outRefundNo}]',
+  'POST /sandbox/refunds/{outRefundNo}/finish {"status":"SUCCESS"|"ABNORMAL"|"CLOSED","callback":"send"|"lose"}',
+  'POST /sandbox/refunds/{outRefundNo}/callbacks/{probe|replay|duplicate|stale|forged}',
 ].join('\n');
 
 export interface SandboxOptions {
@@ -94,13 +105,6 @@ export interface SandboxCredentials {
 }
 
 export type SandboxTradeState = 'NOTPAY' | 'SUCCESS' | 'CLOSED' | 'PAYERROR';
-
-export interface SandboxCallback {
-  url: string;
-  notificationId: string;
-  body: Buffer;
-  headers: Record<string, string>;
-}
 
 export interface SandboxTrade {
   orderNo: string;
@@ -132,6 +136,8 @@ export interface SandboxHandle {
   url: string;
   credentials: SandboxCredentials;
   trades: ReadonlyMap<string, SandboxTrade>;
+  /** Refunds, by out_refund_no. */
+  refunds: ReadonlyMap<string, SandboxRefund>;
   /** Mutable: tests may flip a fault directly instead of POSTing /sandbox/faults. */
   faults: SandboxFaults;
   close(): Promise<void>;
@@ -141,14 +147,7 @@ const generateRsa = promisify(generateKeyPair);
 /** WeChat gives up on a callback answer after about 5 s. */
 const CALLBACK_TIMEOUT_MS = 5_000;
 const STALE_CALLBACK_MS = 10 * 60 * 1000;
-const MAX_BODY_BYTES = 1 << 20;
 const OUT_TRADE_NO = /^[0-9A-Za-z_\-*|]{6,32}$/;
-
-class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
-    super(message);
-  }
-}
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHandle> {
   const [platform, merchant] = await Promise.all([generateRsa('rsa', { modulusLength: 2048 }), generateRsa('rsa', { modulusLength: 2048 })]);
@@ -263,6 +262,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
     const why = signError(req, raw);
     if (why) throw new HttpError(401, 'SIGN_ERROR', `签名错误: ${why}`);
     if (faults.systemError) throw new HttpError(500, 'SYSTEMERROR', '系统错误');
+    const refund = refunds.v3(req.method ?? 'GET', url, raw);
+    if (refund) return answerV3(res, 200, refund);
     const create = /^\/v3\/pay\/transactions\/(native|h5|jsapi)$/.exec(url.pathname);
     if (create && req.method === 'POST') return answerV3(res, 200, createTrade(create[1]!, raw));
     const byNo = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)(\/close)?$/.exec(url.pathname);
@@ -283,22 +284,20 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
   }
 
   // ── callbacks ───────────────────────────────────────────────────────────────────────────────────
-  function newCallback(t: SandboxTrade): SandboxCallback {
+  /** A notification as WeChat sends it: `plaintext` AES-256-GCM encrypted with the APIv3 key, the body signed. */
+  function notification(url: string, eventType: string, summary: string, originalType: string, plaintext: object): SandboxCallback {
     const notificationId = randomUUID();
-    const resource = { original_type: 'transaction', ...encryptResource(apiV3Key, JSON.stringify(transaction(t)), 'transaction') };
-    const event = {
-      id: notificationId,
-      create_time: rfc3339Beijing(new Date()),
-      resource_type: 'encrypt-resource',
-      event_type: 'TRANSACTION.SUCCESS',
-      summary: '支付成功',
-      resource,
-    };
+    const resource = { original_type: originalType, ...encryptResource(apiV3Key, JSON.stringify(plaintext), originalType) };
+    const event = { id: notificationId, create_time: rfc3339Beijing(new Date()), resource_type: 'encrypt-resource', event_type: eventType, summary, resource };
     const body = Buffer.from(JSON.stringify(event));
-    return { url: t.notifyUrl, notificationId, body, headers: signResponseHeaders(platform.privateKey, publicKeyId, body) };
+    return { url, notificationId, body, headers: signResponseHeaders(platform.privateKey, publicKeyId, body) };
   }
 
-  async function deliver(cb: SandboxCallback, headers: Record<string, string>): Promise<{ status: number; body: string; error?: string }> {
+  function newCallback(t: SandboxTrade): SandboxCallback {
+    return notification(t.notifyUrl, 'TRANSACTION.SUCCESS', '支付成功', 'transaction', transaction(t));
+  }
+
+  async function deliver(cb: SandboxCallback, headers: Record<string, string> = cb.headers): Promise<Delivery> {
     try {
       const res = await request(cb.url, {
         method: 'POST',
@@ -312,9 +311,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
     }
   }
 
-  async function resend(t: SandboxTrade, kind: string): Promise<{ status: number; body: string; error?: string }> {
-    const cb = t.lastCallback;
-    if (!cb) throw new HttpError(409, 'CONFLICT', `trade ${t.orderNo} has no callback yet: pay it first`);
+  /** A notification sent again as a retry, a replay or a forgery would arrive (`kind`). */
+  async function resend(cb: SandboxCallback | null, what: string, kind: string): Promise<Delivery> {
+    if (!cb) throw new HttpError(409, 'CONFLICT', `${what} has no notification yet`);
     const key = platform.privateKey;
     switch (kind) {
       case 'replay':
@@ -336,6 +335,25 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
         throw new HttpError(400, 'BAD_REQUEST', `unknown callback kind ${kind}: probe, replay, duplicate, stale or forged`);
     }
   }
+
+  const refunds = refundDesk({
+    mchid,
+    paidTrade: (orderNo) => {
+      const t = trades.get(orderNo);
+      return t?.state === 'SUCCESS' && t.transactionId && t.paidAmount !== null ? { transactionId: t.transactionId, paidAmount: t.paidAmount } : null;
+    },
+    notification,
+    deliver: (cb) => deliver(cb),
+    // After the answer's own delay: the notification of a refund follows its answer.
+    later: (task) => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        void task();
+      }, faults.delayMs + 1);
+      timers.add(t);
+    },
+    resend,
+  });
 
   // ── control API ─────────────────────────────────────────────────────────────────────────────────
   function view(t: SandboxTrade): Record<string, unknown> {
@@ -361,13 +379,15 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
       }
       return [200, faults];
     }
+    const refundRoute = await refunds.control(req, url, raw);
+    if (refundRoute) return refundRoute;
     const m = /^\/sandbox\/trades\/([^/]+)(?:\/(pay|fail|close)|\/callbacks\/([^/]+))?$/.exec(p);
     if (!m) throw new HttpError(404, 'NOT_FOUND', `no route ${req.method} ${p}`);
     const t = trades.get(decodeURIComponent(m[1]!));
     if (!t) throw new HttpError(404, 'NOT_FOUND', `no trade ${decodeURIComponent(m[1]!)}`);
     if (!m[2] && !m[3] && req.method === 'GET') return [200, view(t)];
     if (req.method !== 'POST') throw new HttpError(405, 'NOT_ALLOWED', `${req.method} ${p}`);
-    if (m[3]) return [200, await resend(t, m[3])];
+    if (m[3]) return [200, await resend(t.lastCallback, `trade ${t.orderNo} (pay it first)`, m[3])];
     if (m[2] === 'fail' || m[2] === 'close') {
       move(t, m[2] === 'fail' ? 'PAYERROR' : 'CLOSED', m[2] === 'fail' ? ['NOTPAY'] : ['NOTPAY', 'PAYERROR']);
       return [200, { trade: view(t) }];
@@ -430,6 +450,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
     url: baseUrl,
     credentials,
     trades,
+    refunds: refunds.refunds,
     faults,
     close: () =>
       new Promise<void>((resolve) => {
@@ -439,38 +460,6 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
         server.closeAllConnections(); // keep-alive sockets from fetch would hold close() open
       }),
   };
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new HttpError(413, 'INVALID_REQUEST', 'body too large'));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-function parseBody(raw: Buffer): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(raw.toString('utf8'));
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch {
-    // fall through
-  }
-  throw new HttpError(400, 'PARAM_ERROR', '参数错误: body is not a JSON object');
-}
-
-function sendJson(res: ServerResponse, status: number, payload: unknown): void {
-  const body = JSON.stringify(payload);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
 }
 
 /** A stable fake openid per order number, 28 characters like WeChat's. */

@@ -15,9 +15,14 @@ import {
   type PaymentNotification,
   type PaymentProvider,
   type RawCallback,
+  type RefundNotification,
+  type RefundRef,
+  type RefundRequest,
+  type RefundStatus,
   type TradeState,
   type TradeStatus,
 } from '../provider.js';
+import { REFUND_EVENT_TYPES, REFUNDS_PATH, readRefund, readRefundNotification, refundBody } from './refunds.js';
 import {
   SignatureRejected,
   buildAuthorization,
@@ -171,6 +176,32 @@ export class WechatPayProvider implements PaymentProvider {
   }
 
   async verifyCallback(callback: RawCallback): Promise<PaymentNotification> {
+    const { id, resource: tx, replayKey } = this.openCallback(callback, ['TRANSACTION.SUCCESS']);
+    const amount = tx.amount as Json | undefined;
+    const paidAt = new Date(String(tx.success_time));
+    const state = STATES[String(tx.trade_state)];
+    const foreign = this.foreign(tx);
+    if (foreign) throw new CallbackRejected(`callback ${foreign}`, 400);
+    if (amount?.currency !== CURRENCY) throw new CallbackRejected(`callback is in ${String(amount?.currency)}, not ${CURRENCY}`, 400);
+    if (typeof tx.out_trade_no !== 'string' || typeof tx.transaction_id !== 'string' || !state || !Number.isInteger(amount?.total) || Number.isNaN(paidAt.getTime())) {
+      throw new CallbackRejected('callback transaction lacks out_trade_no, transaction_id, trade_state, amount or success_time', 400);
+    }
+    return { notificationId: id, orderNo: tx.out_trade_no, transactionId: tx.transaction_id, state, amount: amount!.total as number, paidAt, replayKey };
+  }
+
+  /** A refund notification (REFUND.SUCCESS / ABNORMAL / CLOSED), verified and decrypted as payment callbacks are. */
+  async verifyRefundCallback(callback: RawCallback): Promise<RefundNotification> {
+    const { id, resource, replayKey } = this.openCallback(callback, REFUND_EVENT_TYPES);
+    const refund = readRefundNotification(resource, this.o.mchid);
+    if (typeof refund === 'string') throw new CallbackRejected(`refund notification ${refund}`, 400);
+    return { notificationId: id, ...refund, replayKey };
+  }
+
+  /**
+   * Verifies a notification's signature over its raw bytes (key by serial, 300 s window, probes
+   * refused), checks its event type and decrypts its resource: the same steps for payments and refunds.
+   */
+  private openCallback(callback: RawCallback, eventTypes: readonly string[]): { id: string; resource: Json; replayKey: string } {
     try {
       verifySigned(this.o.keyring, signedHeaders(callback.headers), callback.body, this.now());
     } catch (e) {
@@ -180,7 +211,7 @@ export class WechatPayProvider implements PaymentProvider {
     const event = parseJson(callback.body.toString('utf8'));
     const resource = event?.resource as Json | undefined;
     if (!event || typeof event.id !== 'string' || !event.id) throw new CallbackRejected('callback has no id', 400);
-    if (event.event_type !== 'TRANSACTION.SUCCESS') throw new CallbackRejected(`unexpected event_type ${String(event.event_type)}`, 400);
+    if (!eventTypes.includes(String(event.event_type))) throw new CallbackRejected(`unexpected event_type ${String(event.event_type)}`, 400);
     if (!resource || resource.algorithm !== 'AEAD_AES_256_GCM' || typeof resource.ciphertext !== 'string' || typeof resource.nonce !== 'string') {
       throw new CallbackRejected('callback resource is not an AEAD_AES_256_GCM resource', 400);
     }
@@ -195,20 +226,45 @@ export class WechatPayProvider implements PaymentProvider {
       // Signed by WeChat but undecryptable: our APIv3 key is wrong. 400 keeps WeChat retrying meanwhile.
       throw new CallbackRejected(`callback resource does not decrypt: ${(e as Error).message}`, 400);
     }
-    const tx = parseJson(plaintext);
-    const amount = tx?.amount as Json | undefined;
-    const paidAt = new Date(String(tx?.success_time));
-    const state = STATES[String(tx?.trade_state)];
-    if (!tx) throw new CallbackRejected('callback resource is not a JSON object', 400);
-    const foreign = this.foreign(tx);
-    if (foreign) throw new CallbackRejected(`callback ${foreign}`, 400);
-    if (amount?.currency !== CURRENCY) throw new CallbackRejected(`callback is in ${String(amount?.currency)}, not ${CURRENCY}`, 400);
-    if (typeof tx.out_trade_no !== 'string' || typeof tx.transaction_id !== 'string' || !state || !Number.isInteger(amount?.total) || Number.isNaN(paidAt.getTime())) {
-      throw new CallbackRejected('callback transaction lacks out_trade_no, transaction_id, trade_state, amount or success_time', 400);
-    }
+    const decrypted = parseJson(plaintext);
+    if (!decrypted) throw new CallbackRejected('callback resource is not a JSON object', 400);
     const signed = signedHeaders(callback.headers);
-    const replayKey = `${signed.timestamp}:${signed.nonce}`;
-    return { notificationId: event.id, orderNo: tx.out_trade_no, transactionId: tx.transaction_id, state, amount: amount!.total as number, paidAt, replayKey };
+    return { id: event.id, resource: decrypted, replayKey: `${signed.timestamp}:${signed.nonce}` };
+  }
+
+  async refund(req: RefundRequest): Promise<RefundStatus> {
+    let json: Json | null;
+    try {
+      json = await this.call('POST', REFUNDS_PATH, refundBody(req));
+    } catch (e) {
+      // WeChat refused the request (NOT_ENOUGH, RESOURCE_NOT_EXISTS, INVALID_REQUEST…): no refund exists
+      // there. An answer we could not verify says nothing, whatever its status: asked about again later.
+      if (e instanceof WechatPayError && e.status >= 400 && e.status < 500 && e.code !== 'RESPONSE_NOT_VERIFIED') {
+        return { state: 'FAILED', providerState: e.code, amount: null, finishedAt: null };
+      }
+      throw e;
+    }
+    return this.refundIn(json, req.outRefundNo);
+  }
+
+  async queryRefund(ref: RefundRef): Promise<RefundStatus> {
+    let json: Json | null;
+    try {
+      json = await this.call('GET', `${REFUNDS_PATH}/${encodeURIComponent(ref.outRefundNo)}`);
+    } catch (e) {
+      // Never received (a request lost on its way, or a crash before it was sent): asked for again.
+      if (e instanceof WechatPayError && e.status === 404 && e.code === 'RESOURCE_NOT_EXISTS') {
+        return { state: 'NOT_FOUND', providerState: e.code, amount: null, finishedAt: null };
+      }
+      throw e;
+    }
+    return this.refundIn(json, ref.outRefundNo);
+  }
+
+  private refundIn(json: Json | null, outRefundNo: string): RefundStatus {
+    const refund = readRefund(json, outRefundNo);
+    if (typeof refund === 'string') throw new WechatPayError(200, 'BAD_RESPONSE', refund);
+    return refund;
   }
 
   /**
