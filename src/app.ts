@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostname } from 'node:os';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { tokenKeys } from './auth.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
-import { ensureDatabase, initOrm, migrate } from './db/orm.js';
+import { ensureDatabase, initOrm, migrate, pendingMigrations, PendingMigrations } from './db/orm.js';
 import { isDatabaseUnavailable, OutageLog } from './db/unavailable.js';
 import { Transactions } from './db/transactions.js';
 import { EventBus } from './events/bus.js';
@@ -27,6 +26,7 @@ import { jobCatalogue, pausedKinds } from './jobs/catalogue.js';
 import { ORDER_EXPIRY } from './jobs/order-expiry.js';
 import { VIP_EXPIRY } from './jobs/vip-expiry.js';
 import { createLogger, type Logger } from './logger.js';
+import { withRequestId } from './http/request-id.js';
 import { redactor } from './redact.js';
 import { createSchema } from './http/schema.js';
 import { createScheduler, storeName, trackRunning, type Scheduler } from './scheduling/agenda.js';
@@ -87,16 +87,25 @@ const GRAPHQL_BODY_LIMIT_BYTES = 100 * 1024;
 
 /** Start-up in order: config -> database (created and migrated) -> Redis -> scheduler -> HTTP + WebSocket. */
 export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
-  const log = opts.log ?? createLogger(config.logLevel, 'deadline', redactor(config));
+  const log = opts.log ?? createLogger({ level: config.logLevel, redact: redactor(config), instance: config.instanceName });
   // Before anything starts: without a secret no token could be checked (src/main.ts resolves a development one).
   const tokens = tokenKeys(config);
   const clock = opts.clock ?? systemClock;
-  const instanceName = opts.instanceName ?? `${hostname()}:${process.pid}:${config.port}`;
+  const instanceName = opts.instanceName ?? config.instanceName;
 
-  await ensureDatabase(config.databaseUrl, log);
+  // MIGRATE_ON_START=false: migrations are the release step (`npm run migrate`), and a database behind
+  // this build's migrations stops the start-up, naming them, before anything runs on the wrong schema.
+  if (config.migrateOnStart) await ensureDatabase(config.databaseUrl, log);
   const outage = new OutageLog(log);
-  const orm = await initOrm(config.databaseUrl, outage);
-  await migrate(orm, config.databaseUrl, log);
+  const orm = await initOrm(config.databaseUrl, outage, config.dbPoolSize);
+  if (config.migrateOnStart) await migrate(orm, config.databaseUrl, log);
+  else {
+    const pending = await pendingMigrations(orm);
+    if (pending.length > 0) {
+      await orm.close();
+      throw new PendingMigrations(pending);
+    }
+  }
 
   // Publishing and subscribing need their own connections (a subscriber can do nothing else).
   // Auto-pipelined: the commands of one event-loop turn (a burst of callbacks' replay checks, flash-sale
@@ -242,10 +251,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const cors = graphqlCors(config.corsOrigins);
   // POST /graphql with a JSON body goes straight to Apollo (graphqlJsonPost); everything else to Express.
   let graphqlPost: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
-  const httpServer = createServer((req, res) => {
-    if (cors?.(req, res)) return; // a CORS preflight, answered; otherwise its headers are set for both paths
-    if (!graphqlPost?.(req, res)) app(req, res);
-  });
+  // Every answer carries its x-request-id, and every log line the request causes names it (request-id.ts).
+  const httpServer = createServer((req, res) =>
+    withRequestId(req, res, () => {
+      if (cors?.(req, res)) return; // a CORS preflight, answered; otherwise its headers are set for both paths
+      if (!graphqlPost?.(req, res)) app(req, res);
+    }),
+  );
   const ws = createWsServer(services, schema, httpServer, () => metrics.websocketSlowCloses.inc());
   const apollo = await createApollo(services, schema, httpServer, ws.dispose, (op, failed) => metrics.graphqlOperation(op, failed));
 

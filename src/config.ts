@@ -3,6 +3,7 @@
  * A bad value stops start-up with the variable's name in the message.
  * Durations are seconds and accept decimals (0.2 = 200 ms) so tests never wait long.
  */
+import { hostname } from 'node:os';
 import { maskUrlPasswords } from './redact.js';
 
 export interface Config {
@@ -20,7 +21,26 @@ export interface Config {
   jwtSecret: string | undefined;
   appTimezone: string;
   enableCron: boolean;
+  /** One of pino's levels (LOG_LEVEL). */
   logLevel: string;
+  /**
+   * This instance's name on every log line, in job runs and `jobEvents`, and as Agenda's lock owner
+   * (INSTANCE_NAME; default `<hostname>-<pid>`: unique per process on a host, and per container).
+   */
+  instanceName: string;
+  /**
+   * MIGRATE_ON_START: apply pending migrations at start-up (serialised across instances by an advisory
+   * lock). false: migrations are a release step (`npm run migrate`) and a server finding any pending
+   * refuses to start, naming them.
+   */
+  migrateOnStart: boolean;
+  /** Connections the app's PostgreSQL pool may hold (DB_POOL_SIZE; 10, MikroORM's pool as it always was here). */
+  dbPoolSize: number;
+  /**
+   * Connections the job store's pool may hold (JOB_STORE_POOL_SIZE). Unset: 5 on PostgreSQL (as it always
+   * was here, plus one LISTEN connection), the MongoDB driver's own 100 with AGENDA_MONGO_URL.
+   */
+  jobStorePoolSize: number | undefined;
   /** Prefix of the Redis pub/sub channels, so several deployments (or test files) can share one Redis. */
   redisPrefix: string;
   /** Agenda: how often each instance scans the job store for due jobs. */
@@ -345,6 +365,21 @@ function corsOrigins(env: Env): string[] {
   return list.map((o) => o.replace(/\/+$/, ''));
 }
 
+/** pino's levels: LOG_LEVEL must be one of them. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function logLevel(env: Env, fallback: string): string {
+  const level = str(env, 'LOG_LEVEL', fallback);
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  return level;
+}
+
+function instanceName(env: Env): string {
+  const name = str(env, 'INSTANCE_NAME', `${hostname()}-${process.pid}`);
+  if (!/^[^\s]{1,200}$/.test(name)) throw new ConfigError('INSTANCE_NAME', `must be 1 to 200 characters without spaces, got "${name}"`);
+  return name;
+}
+
 function seckillGroup(env: Env): string {
   const group = str(env, 'SECKILL_GROUP', 'g1');
   if (!/^[\w:.-]{1,100}$/.test(group)) throw new ConfigError('SECKILL_GROUP', `must be 1 to 100 letters, digits or _:.-, got "${group}"`);
@@ -374,7 +409,11 @@ export function loadConfig(env: Env = process.env): Config {
     jwtSecret: jwtSecret || undefined,
     appTimezone: timezone(env, 'APP_TIMEZONE', 'Asia/Shanghai'),
     enableCron: bool(env, 'ENABLE_CRON', true),
-    logLevel: str(env, 'LOG_LEVEL', nodeEnv === 'test' ? 'warn' : 'info'),
+    logLevel: logLevel(env, nodeEnv === 'test' ? 'warn' : 'info'),
+    instanceName: instanceName(env),
+    migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
+    dbPoolSize: num(env, 'DB_POOL_SIZE', 10, { min: 1, integer: true }),
+    jobStorePoolSize: env.JOB_STORE_POOL_SIZE ? num(env, 'JOB_STORE_POOL_SIZE', 5, { min: 1, integer: true }) : undefined,
     redisPrefix: str(env, 'REDIS_PREFIX', 'deadline'),
     jobProcessEverySeconds: num(env, 'JOB_PROCESS_EVERY_SECONDS', 5, { min: 0.05 }),
     jobLockLifetimeSeconds: num(env, 'JOB_LOCK_LIFETIME_SECONDS', 120, { min: 0.5 }),

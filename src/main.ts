@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig } from './config.js';
 import { startApp, type App } from './app.js';
-import { createLogger } from './logger.js';
+import { createLogger, wantsPrettyLogs } from './logger.js';
 import { DEV_SECRET_FILE, resolveJwtSecret } from './jwt-secret.js';
 import { redactor } from './redact.js';
 
@@ -18,7 +18,7 @@ try {
   }
   throw err;
 }
-const log = createLogger(config.logLevel, 'deadline', redactor(config));
+const log = createLogger({ level: config.logLevel, redact: redactor(config), instance: config.instanceName, pretty: wantsPrettyLogs(config.nodeEnv) });
 if (ownSecret) log.info({ file: DEV_SECRET_FILE }, 'JWT_SECRET unset: development tokens are signed with this server\'s own secret (npm run token reads it)');
 
 // Listening from the start: a signal during start-up stops the server as soon as it has started.

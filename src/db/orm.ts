@@ -10,8 +10,11 @@ import { guardPool, poolSafety, type OutageLog } from './unavailable.js';
 
 export type Orm = MikroORM;
 
-/** `outage`: told when connections break and when they are back (src/db/unavailable.ts). */
-export function ormOptions(databaseUrl: string, outage?: OutageLog): Options {
+/**
+ * `outage`: told when connections break and when they are back (src/db/unavailable.ts). `poolSize`:
+ * DB_POOL_SIZE (10 by default, the size this pool always had).
+ */
+export function ormOptions(databaseUrl: string, outage?: OutageLog, poolSize = 10): Options {
   return {
     clientUrl: databaseUrl,
     entities,
@@ -21,7 +24,7 @@ export function ormOptions(databaseUrl: string, outage?: OutageLog): Options {
     migrations: { migrationsList, transactional: true, allOrNothing: true, silent: true, snapshot: false, snapshotOnMigrate: false },
     // Agenda's tables belong to Agenda: never let a generated diff drop them.
     schemaGenerator: { skipTables: ['agenda_jobs', 'agenda_logs'] },
-    pool: { min: 0, max: 10 },
+    pool: { min: 0, max: poolSize },
     // Bounded connects, so a request made while PostgreSQL is unreachable fails instead of waiting.
     driverOptions: { ...poolSafety, ...(outage ? { onPoolCreated: (pool: pg.Pool) => guardPool(pool, outage) } : {}) },
     debug: false,
@@ -53,8 +56,24 @@ export async function ensureDatabase(databaseUrl: string, log?: Logger): Promise
   }
 }
 
-export async function initOrm(databaseUrl: string, outage?: OutageLog): Promise<Orm> {
-  return MikroORM.init(ormOptions(databaseUrl, outage));
+export async function initOrm(databaseUrl: string, outage?: OutageLog, poolSize?: number): Promise<Orm> {
+  return MikroORM.init(ormOptions(databaseUrl, outage, poolSize));
+}
+
+/** Thrown at start-up with MIGRATE_ON_START=false when the database is behind this build's migrations. */
+export class PendingMigrations extends Error {
+  constructor(readonly pending: string[]) {
+    super(
+      `The database is behind this build: ${pending.length} migration(s) pending (${pending.join(', ')}). ` +
+        'MIGRATE_ON_START is false: run `npm run migrate` (the release step), then start the server.',
+    );
+    this.name = 'PendingMigrations';
+  }
+}
+
+/** The migrations this build lists that the database has not applied, oldest first. */
+export async function pendingMigrations(orm: Orm): Promise<string[]> {
+  return (await orm.migrator.getPending()).map((m) => m.name);
 }
 
 /** Applies pending migrations; several instances starting at once are serialised by an advisory lock. */

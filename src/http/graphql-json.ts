@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
 import type { Context } from '../context.js';
@@ -51,7 +52,9 @@ export function graphqlJsonPost(apollo: ApolloServer<Context>, context: RequestC
       chunks.push(chunk);
     });
     req.on('error', () => undefined); // the client went away: nothing to answer
-    req.on('end', () => {
+    // Bound: a request's 'end' comes from its socket, outside the request's scope (src/http/request-id.ts),
+    // and everything from here on must log under the request's id.
+    req.on('end', AsyncResource.bind(() => {
       if (refused) return;
       let text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte-order mark, as express.json drops it
@@ -70,7 +73,7 @@ export function graphqlJsonPost(apollo: ApolloServer<Context>, context: RequestC
         if (res.headersSent) res.destroy();
         else sendJsonError(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
       });
-    });
+    }));
     return true;
   };
 }

@@ -45,7 +45,9 @@ export async function createApollo(
       };
     },
   };
-  // One line per operation: who, what, which ids in its variables, and how it ended.
+  // One line per operation: who, what, the names of its variables, and how it ended. Never the
+  // variables' values at info: they carry what clients type (addresses, amounts, messages); at debug,
+  // one more line has them.
   const requestLog: ApolloServerPlugin<Context> = {
     async requestDidStart() {
       return {
@@ -53,16 +55,19 @@ export async function createApollo(
           // The name as resolved from the document: a client-sent name on a query that does not validate
           // would make labels without bound.
           onOperation(operationName, (errors?.length ?? 0) > 0);
+          const requestId = contextValue.requestId;
+          const operation = request.operationName ?? undefined;
           services.log.info(
             {
-              requestId: contextValue.requestId,
+              requestId,
               userId: contextValue.user?.id,
-              operation: request.operationName ?? undefined,
-              variables: request.variables,
+              operation,
+              variables: request.variables ? Object.keys(request.variables) : undefined,
               errors: errors?.map((e) => e.extensions?.code ?? 'INTERNAL_SERVER_ERROR'),
             },
             'graphql request',
           );
+          if (request.variables) services.log.debug({ requestId, operation, variables: request.variables }, 'graphql request variables');
         },
       };
     },

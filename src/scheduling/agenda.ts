@@ -55,7 +55,12 @@ export function createScheduler(
     maxConcurrency: Math.max(20, config.jobConcurrency * 4),
   };
   if (config.agendaMongoUrl) {
-    const backend = new MongoBackend({ address: config.agendaMongoUrl, collection: 'agenda_jobs' });
+    const backend = new MongoBackend({
+      address: config.agendaMongoUrl,
+      collection: 'agenda_jobs',
+      // JOB_STORE_POOL_SIZE unset: the driver's own pool (maxPoolSize 100), as before the variable existed.
+      ...(config.jobStorePoolSize ? { options: { maxPoolSize: config.jobStorePoolSize } } : {}),
+    });
     const notificationChannel = new RedisNotificationChannel({
       connectionString: config.redisUrl,
       channelName: `${config.redisPrefix}:agenda`,
@@ -64,7 +69,11 @@ export function createScheduler(
     scheduler.on('error', (err: Error) => schedulerError(log, err));
     return { scheduler, backend, nudge: nudger(notificationChannel, instanceName) };
   }
-  const backend = new PostgresBackend({ poolConfig: { connectionString: config.databaseUrl, max: 5, ...poolSafety }, ensureSchema: false });
+  // JOB_STORE_POOL_SIZE, 5 by default (what this pool always had); its LISTEN connection is one more.
+  const backend = new PostgresBackend({
+    poolConfig: { connectionString: config.databaseUrl, max: config.jobStorePoolSize ?? 5, ...poolSafety },
+    ensureSchema: false,
+  });
   const scheduler = new Agenda({ ...common, backend });
   // The backend's pool and its LISTEN connection listen to no 'error' event of their own: without
   // these, PostgreSQL going away is an uncaught exception. While it is away every scan fails for

@@ -30,6 +30,18 @@ test('defaults are the documented ones', () => {
   expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).paymentsSandbox).toBe(false);
   expect(c.corsOrigins).toEqual([]);
   expect(c.trustProxy).toBeUndefined();
+  // Deploying (issue 30): today's pool sizes, migrations at start-up, one name per process.
+  expect(c.logLevel).toBe('info');
+  expect(c.migrateOnStart).toBe(true);
+  expect(c.dbPoolSize).toBe(10);
+  expect(c.jobStorePoolSize).toBeUndefined();
+  expect(c.instanceName).toMatch(new RegExp(`-${process.pid}$`));
+  expect(loadConfig({ NODE_ENV: 'development', INSTANCE_NAME: 'web-1', MIGRATE_ON_START: 'false', DB_POOL_SIZE: '20', JOB_STORE_POOL_SIZE: '3' })).toMatchObject({
+    instanceName: 'web-1',
+    migrateOnStart: false,
+    dbPoolSize: 20,
+    jobStorePoolSize: 3,
+  });
 });
 
 test('durations accept decimals', () => {
@@ -65,6 +77,11 @@ test.each([
   ['OUTBOX_RETENTION_HOURS', 'a day'],
   // Less than the 600 s a subscriber that was cut off catches up over.
   ['OUTBOX_RETENTION_HOURS', '0.1'],
+  ['LOG_LEVEL', 'verbose'],
+  ['INSTANCE_NAME', 'two words'],
+  ['MIGRATE_ON_START', 'sometimes'],
+  ['DB_POOL_SIZE', '0'],
+  ['JOB_STORE_POOL_SIZE', '2.5'],
 ])('a bad %s (%s) stops start-up with the variable named', (name, value) => {
   expect(() => loadConfig({ ...base, [name]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ ...base, [name]: value })).toThrow(new RegExp(`^Invalid configuration: ${name} `));
