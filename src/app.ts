@@ -265,6 +265,9 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   metrics.gauge('deadline_deadlines_pending', 'Deadlines not yet settled, by kind', ['kind'], async (g) => {
     for (const { kind, count } of await deadlines.pending()) g.set({ kind }, count);
   });
+  metrics.gauge('deadline_deadline_oldest_overdue_seconds', 'How long each kind\'s oldest pending deadline is past due (0 when none is): growing means nothing settles it', ['kind'], async (g) => {
+    for (const { kind, seconds } of await deadlines.oldestOverdue()) g.set({ kind }, seconds);
+  });
   metrics.gauge('deadline_deadline_next_wakeup_timestamp_seconds', 'When each kind\'s wake-up is armed (Unix seconds); absent when none is', ['kind'], async (g) => {
     for (const { kind, wakeAt } of await deadlines.armed()) if (wakeAt) g.set({ kind }, wakeAt.getTime() / 1000);
   });
@@ -288,6 +291,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   metrics.gauge('deadline_websocket_connections', 'Open GraphQL WebSocket connections', [], (g) => g.set(ws.counts().sockets));
   metrics.gauge('deadline_subscriptions_active', 'GraphQL subscriptions running on this instance', [], (g) => g.set(ws.counts().subscriptions));
+  // Real time, as GET /health/tasks reads it: runs are stamped with it.
+  metrics.gauge('deadline_periodic_job_problems', 'Problems GET /health/tasks reports: periodic jobs overdue or whose last run failed, one each (paused jobs aside)', [], async (g) =>
+    g.set((await services.jobs.health(new Date())).reasons.length),
+  );
   metrics.gauge('deadline_seckill_dead_letters', 'Flash-sale entries in the dead-letter streams, every sale together (flashSaleDeadLetters lists them)', [], async (g) =>
     g.set(await services.seckillDeadLetters.total(orm.em.fork())),
   );

@@ -415,6 +415,22 @@ export class Deadlines {
     return Promise.all(this.names().map(async (kind) => ({ kind, count: await this.kind(kind).countPending(this.orm.em.fork()) })));
   }
 
+  /**
+   * How long each kind's oldest pending deadline is past due, in seconds (0 when none is due), for the
+   * metrics: a deadline nothing settles shows as a number that keeps growing. The same read as the
+   * wake-up's (`nextDeadline`, the first entry of the kind's index), with no deadline skipped: one that
+   * keeps failing is overdue too.
+   */
+  async oldestOverdue(): Promise<Array<{ kind: string; seconds: number }>> {
+    const now = this.clock.now().getTime();
+    return Promise.all(
+      this.names().map(async (kind) => {
+        const next = await this.kind(kind).nextDeadline(this.orm.em.fork(), []);
+        return { kind, seconds: next ? Math.max(0, (now - next.getTime()) / 1000) : 0 };
+      }),
+    );
+  }
+
   /** The armed wake-up of every kind, for the jobs API. */
   async armed(): Promise<Array<{ kind: string; wakeAt: Date | null }>> {
     const rows = await this.orm.em.fork().find(DeadlineWakeup, { kind: { $in: this.names() } });
