@@ -6,7 +6,9 @@ import type { Bid } from './entities/Bid.js';
 import type { PaymentIntent } from './entities/PaymentIntent.js';
 import type { Identity } from './services/users.js';
 import { unauthenticated, forbidden } from './errors.js';
+import type { BidPageRequest } from './services/auctions.js';
 import { BatchLoader } from './services/batch-loader.js';
+import type { Page } from './services/pagination.js';
 import type { DirectSubscriber } from './http/subscriptions.js';
 
 /** Per request (or per subscription): a forked entity manager, the caller, a request id, loaders. */
@@ -15,7 +17,8 @@ export interface Context {
   user: Identity | null;
   em: EntityManager;
   services: AppServices;
-  bids: BatchLoader<string, Bid[]>;
+  /** `Auction.bids` pages, batched: one query for the bids of a whole page of auctions. */
+  bids: BatchLoader<BidPageRequest, Page<Bid>>;
   intents: BatchLoader<string, PaymentIntent | null>;
   /** HTTP only: the caller's address (H5 payments send it to the provider). */
   clientIp?: string;
@@ -47,7 +50,7 @@ export async function createContext(services: AppServices, authorization: unknow
       return emOf();
     },
     services,
-    bids: new BatchLoader((ids) => services.auctions.bidsOf(emOf(), ids)),
+    bids: new BatchLoader((requests) => services.auctions.bidPages(emOf(), requests)),
     intents: new BatchLoader((ids) => services.payments.intentsOf(emOf(), ids)),
     now: () => (instant ??= services.clock.now()),
   };

@@ -1,7 +1,7 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { requireUser, type Context } from '../context.js';
-import { AuctionsArgs, CreateAuctionInput, PlaceBidInput } from '../schema/inputs.js';
-import { Auction, AuctionConnection, Bid } from '../schema/types.js';
+import { AuctionsArgs, ConnectionArgs, CreateAuctionInput, PlaceBidInput } from '../schema/inputs.js';
+import { Auction, AuctionConnection, BidConnection } from '../schema/types.js';
 
 /** Thin: who is asking, then the auction service, in one transaction for writes. */
 @Resolver(() => Auction)
@@ -36,8 +36,8 @@ export class AuctionResolver {
     return ctx.services.tx.run((uow) => ctx.services.auctions.cancel(uow, user, id));
   }
 
-  @FieldResolver(() => [Bid], { description: 'Highest first' })
-  async bids(@Root() auction: Auction, @Ctx() ctx: Context): Promise<Bid[]> {
-    return ctx.bids.load(auction.id);
+  @FieldResolver(() => BidConnection, { description: 'Highest first (then earliest), with cursor pagination' })
+  async bids(@Root() auction: Auction, @Args() args: ConnectionArgs, @Ctx() ctx: Context): Promise<BidConnection> {
+    return ctx.bids.load({ auctionId: auction.id, first: args.first, after: args.after ?? null });
   }
 }

@@ -11,11 +11,31 @@ registerEnumType(AuctionStatus, { name: 'AuctionStatus' });
 // The GraphQL enum and the entity's state type must name the same states.
 if (AUCTION_STATUSES.join() !== Object.values(AuctionStatus).join()) throw new Error('AuctionStatus out of sync');
 
+/**
+ * GraphQL's names are SCREAMING_CASE like every other enum; the values are the tokens' `role` claim
+ * (`user` | `admin`, the identity contract), so the mapping happens here, at the edge, and nowhere else.
+ */
 export enum Role {
-  user = 'user',
-  admin = 'admin',
+  USER = 'user',
+  ADMIN = 'admin',
 }
-registerEnumType(Role, { name: 'Role' });
+registerEnumType(Role, { name: 'Role', description: "The caller's role, from the token's `role` claim (`user` or `admin`)" });
+// Checked by the compiler: the enum's values are exactly the claim's roles, no more, no fewer.
+const roleValuesInSync: [`${Role}`] extends [RoleValue] ? ([RoleValue] extends [`${Role}`] ? true : never) : never = true;
+void roleValuesInSync;
+
+@ObjectType({
+  description:
+    "Relay's PageInfo. Pages go forward (`first`, `after`), newest first unless the field says otherwise. " +
+    'hasPreviousPage is computed, not always false: true when `after` was given and an item lies at or before that cursor. ' +
+    'startCursor and endCursor are the first and last edges\' cursors, null on an empty page.',
+})
+export class PageInfo {
+  @Field({ description: 'More items after endCursor: ask again with `after: endCursor`' }) hasNextPage!: boolean;
+  @Field({ description: 'Items before this page: `after` was given and one lies at or before it' }) hasPreviousPage!: boolean;
+  @Field(() => String, { nullable: true }) startCursor!: string | null;
+  @Field(() => String, { nullable: true }) endCursor!: string | null;
+}
 
 @ObjectType()
 export class Bid {
@@ -24,6 +44,18 @@ export class Bid {
   @Field(() => ID) bidderId!: string;
   @Field(() => Int, { description: 'Cents' }) amount!: number;
   @Field() createdAt!: Date;
+}
+
+@ObjectType()
+export class BidEdge {
+  @Field() cursor!: string;
+  @Field(() => Bid) node!: Bid;
+}
+
+@ObjectType({ description: "An auction's bids, highest first" })
+export class BidConnection {
+  @Field(() => [BidEdge]) edges!: BidEdge[];
+  @Field(() => PageInfo) pageInfo!: PageInfo;
 }
 
 @ObjectType()
@@ -50,11 +82,6 @@ export class AuctionEdge {
   @Field(() => Auction) node!: Auction;
 }
 
-@ObjectType()
-export class PageInfo {
-  @Field() hasNextPage!: boolean;
-  @Field(() => String, { nullable: true }) endCursor!: string | null;
-}
 
 @ObjectType()
 export class AuctionConnection {

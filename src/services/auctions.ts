@@ -1,6 +1,7 @@
 import { LockMode, type FilterObject } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
+import { rowsAs } from '../db/rows.js';
 import { isoUtc, pgArray } from '../db/sql.js';
 import type { UnitOfWork } from '../db/transactions.js';
 import { Auction, AUCTION_TRANSITIONS, type AuctionStatus } from '../entities/Auction.js';
@@ -12,7 +13,7 @@ import { auctionWire, channelOf, type AuctionData, type DomainEvents, type Wire 
 import type { AuditLog } from './audit.js';
 import type { ArmDeadline, SettleOutcome } from './deadline-handle.js';
 import { parseId } from './ids.js';
-import { keysetPage, type Page } from './pagination.js';
+import { checkFirst, keysetPage, pageOf, type Page } from './pagination.js';
 import type { Identity } from './users.js';
 
 export interface CreateAuctionInput {
@@ -105,6 +106,22 @@ export const auctionEnds: EventBatchKind = {
     });
   },
 };
+
+/** One `Auction.bids` page a field resolver asks for: the request's bid loader's key. */
+export interface BidPageRequest {
+  auctionId: string;
+  first: number;
+  after: string | null;
+}
+
+/** A bid's place in the order bids are listed (highest amount, then earliest): its cursor. */
+const encodeBidCursor = (bid: Pick<Bid, 'amount' | 'id'>) => Buffer.from(`bid:${bid.amount}:${bid.id}`).toString('base64url');
+
+function decodeBidCursor(cursor: string): { amount: number; id: string } {
+  const match = /^bid:(\d{1,10}):([1-9]\d{0,17})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match) throw badInput('after is not a bid cursor this API returned', 'after');
+  return { amount: Number(match[1]), id: match[2] };
+}
 
 /** Auctions: creation, bids with soft close, cancellation, and ending those whose end has come. */
 export class AuctionService {
@@ -229,12 +246,50 @@ export class AuctionService {
     return keysetPage(em, Auction, filter.status ? { status: filter.status } : {}, first, after);
   }
 
-  /** Bids of many auctions in one query (the `Auction.bids` field), highest first. */
-  async bidsOf(em: EntityManager, auctionIds: readonly string[]): Promise<Map<string, Bid[]>> {
-    const bids = await em.find(Bid, { auctionId: { $in: [...auctionIds] } }, { orderBy: [{ amount: 'desc' }, { id: 'asc' }] });
-    const byAuction = new Map<string, Bid[]>(auctionIds.map((id) => [id, []]));
-    for (const bid of bids) byAuction.get(bid.auctionId)?.push(bid);
-    return byAuction;
+  /**
+   * Pages of many auctions' bids (the `Auction.bids` field, through the request's loader), highest
+   * first then earliest, as bids have always been listed: one query per distinct (`first`, `after`),
+   * so one for a page of auctions that all ask alike. Each auction's page is its own `limit first + 1`
+   * (a lateral join walking `bids_auction_id_idx`), so a page costs its size, not the auction's bids.
+   */
+  async bidPages(em: EntityManager, requests: readonly BidPageRequest[]): Promise<Map<BidPageRequest, Page<Bid>>> {
+    const groups = new Map<string, BidPageRequest[]>();
+    for (const r of requests) {
+      checkFirst(r.first);
+      const key = `${r.first}:${r.after ?? ''}`;
+      groups.set(key, [...(groups.get(key) ?? []), r]);
+    }
+    const pages = new Map<BidPageRequest, Page<Bid>>();
+    for (const group of groups.values()) {
+      const { first, after } = group[0];
+      const cursor = after === null ? null : decodeBidCursor(after);
+      // Past the cursor: a lower amount, or the same amount placed later. Before it (hasPreviousPage): the rest.
+      const beyond = cursor
+        ? sql`and b.amount <= ${cursor.amount} and (b.amount < ${cursor.amount} or b.id > ${cursor.id}::bigint)`
+        : sql.raw('');
+      const previous = cursor
+        ? sql`exists (select 1 from bids p where p.auction_id = a.id and p.amount >= ${cursor.amount} and (p.amount > ${cursor.amount} or p.id <= ${cursor.id}::bigint))`
+        : sql.raw('false');
+      const ids = [...new Set(group.map((r) => r.auctionId))];
+      const { rows } = await sql<Record<string, unknown>>`
+        select a.id::text as page_of, ${previous} as has_previous, b.*
+          from unnest(${pgArray(ids)}::bigint[]) as a(id)
+          left join lateral (
+            select * from bids b where b.auction_id = a.id ${beyond} order by b.amount desc, b.id limit ${first + 1}) b on true
+         order by a.id, b.amount desc, b.id`.execute(em.getKysely());
+      const found = new Map<string, { bids: Bid[]; previous: boolean }>(ids.map((id) => [id, { bids: [], previous: false }]));
+      const bids = rowsAs(em, Bid, rows.filter((row) => row.id != null));
+      for (const row of rows) {
+        const page = found.get(String(row.page_of));
+        if (page) page.previous = row.has_previous === true;
+      }
+      for (const bid of bids) found.get(String(bid.auctionId))?.bids.push(bid);
+      for (const r of group) {
+        const { bids: all, previous: before } = found.get(r.auctionId)!;
+        pages.set(r, pageOf(all.slice(0, first), encodeBidCursor, { next: all.length > first, previous: before }));
+      }
+    }
+    return pages;
   }
 
   private async lock(em: EntityManager, id: string): Promise<Auction> {

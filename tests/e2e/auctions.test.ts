@@ -69,7 +69,7 @@ test('an event runs the whole document of each subscriber: aliases, fragments, d
     ended: auctionEnded(auctionId: $id) {
       ...Who
       price: finalPrice @skip(if: $noPrice)
-      auction { lot: title bids @include(if: $withBids) { amount bidderId } status }
+      auction { lot: title bids @include(if: $withBids) { edges { node { amount bidderId } } } status }
     }
   }
   fragment Who on AuctionEnded { __typename winnerId eventId }`;
@@ -87,7 +87,7 @@ test('an event runs the whole document of each subscriber: aliases, fragments, d
         winnerId: 'bidder-2',
         eventId,
         price: 170,
-        auction: { lot: 'Lot', bids: [{ amount: 170, bidderId: 'bidder-2' }, { amount: 150, bidderId: 'bidder-1' }], status: 'ENDED' },
+        auction: { lot: 'Lot', bids: { edges: [{ node: { amount: 170, bidderId: 'bidder-2' } }, { node: { amount: 150, bidderId: 'bidder-1' } }] }, status: 'ENDED' },
       },
     },
   ]);
@@ -171,6 +171,38 @@ test('bids are checked: too low, by the seller, after the end', async () => {
   expect(missing.errors?.[0].extensions?.code).toBe('NOT_FOUND');
 });
 
+test('Auction.bids is a connection: highest first, a page at a time by cursor, batched over a page of auctions', async () => {
+  const [a, b] = [await createAuction(app, seller, inSeconds(60)), await createAuction(app, seller, inSeconds(60))];
+  for (const [amount, who] of [[100, 'bidder-1'], [110, 'bidder-2'], [120, 'bidder-1']] as const) {
+    expect((await gql(app, `mutation { placeBid(input: { auctionId: "${a.id}", amount: ${amount} }) { id } }`, {}, token(who))).errors).toBeUndefined();
+  }
+  expect((await gql(app, `mutation { placeBid(input: { auctionId: "${b.id}", amount: 300 }) { id } }`, {}, bidder)).errors).toBeUndefined();
+
+  const bids = 'bids(first: 2, after: $after) { edges { cursor node { amount bidderId auctionId } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } }';
+  // Both auctions' pages in one list: the loader asks for them together.
+  const list = await gql(app, `query($after: String) { auctions(first: 2) { edges { node { id ${bids} } } } }`, { after: null }, bidder);
+  expect(list.errors).toBeUndefined();
+  const pages = new Map(list.data!.auctions.edges.map((e: any) => [e.node.id, e.node.bids]));
+  expect(pages.get(b.id)).toMatchObject({
+    edges: [{ node: { amount: 300, bidderId: 'bidder-1', auctionId: b.id } }],
+    pageInfo: { hasNextPage: false, hasPreviousPage: false },
+  });
+  const first: any = pages.get(a.id);
+  expect(first.edges.map((e: any) => e.node.amount)).toEqual([120, 110]);
+  expect(first.pageInfo).toEqual({ hasNextPage: true, hasPreviousPage: false, startCursor: first.edges[0].cursor, endCursor: first.edges[1].cursor });
+
+  const one = `query($id: ID!, $after: String) { auction(id: $id) { ${bids} } }`;
+  const second = (await gql(app, one, { id: a.id, after: first.pageInfo.endCursor }, bidder)).data!.auction.bids;
+  expect(second.edges.map((e: any) => e.node)).toEqual([{ amount: 100, bidderId: 'bidder-1', auctionId: a.id }]);
+  expect(second.pageInfo).toEqual({ hasNextPage: false, hasPreviousPage: true, startCursor: second.edges[0].cursor, endCursor: second.edges[0].cursor });
+
+  // An auction's cursor is not a bid's.
+  const foreign = await gql(app, one, { id: a.id, after: Buffer.from(`id:${a.id}`).toString('base64url') }, bidder);
+  expect(foreign.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+  const tooMany = await gql(app, `query($id: ID!) { auction(id: $id) { bids(first: 101) { edges { cursor } } } }`, { id: a.id }, bidder);
+  expect(tooMany.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+});
+
 test('the countdown ticks, follows an extension, sends a last event at the end and completes', async () => {
   const a = await createAuction(app, seller, inSeconds(1.5), { softCloseSeconds: 2 });
   const sub = await subscribed(
@@ -213,16 +245,35 @@ test('auctionUpdated follows bids and the end', async () => {
 test('queries: auction, auctions with cursor pagination and a status filter, me, serverTime', async () => {
   const created = [];
   for (let i = 0; i < 3; i++) created.push(await createAuction(app, token('pager'), inSeconds(60)));
-  const page1 = await gql(app, `{ auctions(first: 2, filter: { status: ACTIVE }) { edges { cursor node { id status } } pageInfo { hasNextPage endCursor } } }`, {}, bidder);
+  const pageInfo = 'pageInfo { hasNextPage hasPreviousPage startCursor endCursor }';
+  const page1 = await gql(app, `{ auctions(first: 2, filter: { status: ACTIVE }) { edges { cursor node { id status } } ${pageInfo} } }`, {}, bidder);
   expect(page1.data!.auctions.edges.map((e: any) => e.node.id)).toEqual([created[2].id, created[1].id]);
-  expect(page1.data!.auctions.pageInfo.hasNextPage).toBe(true);
-  const page2 = await gql(app, `query($after: String) { auctions(first: 2, after: $after, filter: { status: ACTIVE }) { edges { node { id } } } }`, { after: page1.data!.auctions.pageInfo.endCursor }, bidder);
+  expect(page1.data!.auctions.pageInfo).toEqual({
+    hasNextPage: true,
+    hasPreviousPage: false,
+    startCursor: page1.data!.auctions.edges[0].cursor,
+    endCursor: page1.data!.auctions.edges[1].cursor,
+  });
+  const page2 = await gql(
+    app,
+    `query($after: String) { auctions(first: 2, after: $after, filter: { status: ACTIVE }) { edges { cursor node { id } } ${pageInfo} } }`,
+    { after: page1.data!.auctions.pageInfo.endCursor },
+    bidder,
+  );
   expect(page2.data!.auctions.edges[0].node.id).toBe(created[0].id);
+  // A second page has one before it, and starts at its own first edge.
+  expect(page2.data!.auctions.pageInfo).toMatchObject({ hasPreviousPage: true, startCursor: page2.data!.auctions.edges[0].cursor });
 
-  const one = await gql(app, `query($id: ID!) { auction(id: $id) { id title bids { amount } } }`, { id: created[0].id }, bidder);
-  expect(one.data!.auction).toEqual({ id: created[0].id, title: 'Lot', bids: [] });
+  const one = await gql(app, `query($id: ID!) { auction(id: $id) { id title bids { edges { node { amount } } ${pageInfo} } } }`, { id: created[0].id }, bidder);
+  expect(one.data!.auction).toEqual({
+    id: created[0].id,
+    title: 'Lot',
+    bids: { edges: [], pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null } },
+  });
+  // The GraphQL enum is SCREAMING_CASE; the token's claim stays `admin`.
   const me = await gql(app, `{ me { id role } serverTime }`, {}, token('boss', true));
-  expect(me.data!.me).toEqual({ id: 'boss', role: 'admin' });
+  expect(me.data!.me).toEqual({ id: 'boss', role: 'ADMIN' });
+  expect((await gql(app, `{ me { role } }`, {}, bidder)).data!.me).toEqual({ role: 'USER' });
   expect(Math.abs(new Date(me.data!.serverTime).getTime() - Date.now())).toBeLessThan(5000);
   const badCursor = await gql(app, `{ auctions(after: "nope") { edges { cursor } } }`, {}, bidder);
   expect(badCursor.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
@@ -270,7 +321,7 @@ test('bad input, missing or bad tokens, malformed and over-deep queries get clea
   expect(tooDeep.data).toBeUndefined();
   const introspection = await gql(app, `{ __schema { types { fields { type { ${ofTypes(7)} } } } } }`, {}, bidder);
   expect(introspection.errors).toBeUndefined();
-  const costly = await gql(app, `{ auctions(first: 100) { edges { node { id bids { id bidderId amount createdAt auctionId } } } } }`, {}, bidder);
+  const costly = await gql(app, `{ auctions(first: 100) { edges { node { id bids { edges { node { id bidderId amount createdAt auctionId } } } } } } }`, {}, bidder);
   expect(costly.errors?.[0].message).toMatch(/costs \d+; the limit is/);
   expect(costly.data).toBeUndefined();
 });

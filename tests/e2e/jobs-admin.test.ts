@@ -96,15 +96,15 @@ test('runJob runs it now; jobRuns pages its runs newest first, with outcome, dur
   expect(run.runJob.name).toBe('outbox-sweep');
 
   type Run = { name: string; startedAt: string; finishedAt: string | null; durationMs: number | null; outcome: string; instance: string; error: string | null };
-  type Conn = { jobRuns: { edges: Array<{ cursor: string; node: Run }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
+  type Conn = { jobRuns: { edges: Array<{ cursor: string; node: Run }>; pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null } } };
   const page = (first: number, after?: string) =>
-    gql<Conn>(b, `query($first: Int, $after: String) { jobRuns(name: "outbox-sweep", first: $first, after: $after) { edges { cursor node { ${RUN_FIELDS} } } pageInfo { hasNextPage endCursor } } }`, { first, after }, admin);
+    gql<Conn>(b, `query($first: Int, $after: String) { jobRuns(name: "outbox-sweep", first: $first, after: $after) { edges { cursor node { ${RUN_FIELDS} } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`, { first, after }, admin);
 
   // Finished runs since the call (the extra one and the scheduled ones, every second).
   await waitUntil(async () => ok(await page(10)).jobRuns.edges.filter((e: { node: Run }) => e.node.outcome === 'SUCCEEDED' && Date.parse(e.node.startedAt) >= since - 5).length >= 2, 5_000, 'two recorded runs');
   const first = ok(await page(2)).jobRuns;
   expect(first.edges).toHaveLength(2);
-  expect(first.pageInfo.hasNextPage).toBe(true);
+  expect(first.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false, startCursor: first.edges[0].cursor });
   const [newer, older] = first.edges.map((e: { node: Run }) => e.node) as Run[];
   expect(Date.parse(newer.startedAt)).toBeGreaterThanOrEqual(Date.parse(older.startedAt));
   for (const r of (first.edges.map((e: { node: Run }) => e.node) as Run[]).filter((r) => r.outcome !== 'RUNNING')) {
@@ -113,6 +113,7 @@ test('runJob runs it now; jobRuns pages its runs newest first, with outcome, dur
   }
   const next = ok(await page(2, first.pageInfo.endCursor!)).jobRuns;
   expect(next.edges.length).toBeGreaterThan(0);
+  expect(next.pageInfo).toMatchObject({ hasPreviousPage: true, startCursor: next.edges[0].cursor });
   expect(Date.parse(next.edges[0].node.startedAt)).toBeLessThanOrEqual(Date.parse(older.startedAt));
   expect(next.edges.map((e: { cursor: string }) => e.cursor)).not.toContain(first.pageInfo.endCursor);
 
@@ -206,8 +207,9 @@ test('auditLog: every admin action above, who and when, newest first; refused ac
 
   const page = ok(await gql(a, `query { auditLog(first: 1) { edges { cursor node { action } } pageInfo { hasNextPage endCursor } } }`, {}, admin)).auditLog;
   expect(page.edges.map((e: { node: { action: string } }) => e.node.action)).toEqual(['CREDIT_WALLET']);
-  const next = ok(await gql(a, `query($after: String) { auditLog(first: 1, after: $after) { edges { node { action } } } }`, { after: page.pageInfo.endCursor }, admin)).auditLog;
+  const next = ok(await gql(a, `query($after: String) { auditLog(first: 1, after: $after) { edges { node { action } } pageInfo { hasPreviousPage } } }`, { after: page.pageInfo.endCursor }, admin)).auditLog;
   expect(next.edges.map((e: { node: { action: string } }) => e.node.action)).toEqual(['RESUME_JOB']);
+  expect(next.pageInfo.hasPreviousPage).toBe(true);
 
   expect(codeOf(await gql(a, `query { auditLog { edges { node { id } } } }`, {}, user))).toBe('FORBIDDEN');
   expect(codeOf(await gql(a, `query { auditLog { edges { node { id } } } }`))).toBe('UNAUTHENTICATED');

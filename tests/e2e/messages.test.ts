@@ -22,7 +22,7 @@ afterAll(async () => {
 
 const FIELDS = 'id userId kind title body createdAt readAt';
 const LIST = `query($unread: Boolean, $n: Int!, $a: String) {
-  messages(unreadOnly: $unread, first: $n, after: $a) { edges { cursor node { ${FIELDS} } } pageInfo { hasNextPage endCursor } }
+  messages(unreadOnly: $unread, first: $n, after: $a) { edges { cursor node { ${FIELDS} } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } }
 }`;
 const COUNT = '{ unreadMessageCount }';
 const MARK = `mutation($id: ID!) { markMessageRead(id: $id) { ${FIELDS} } }`;
@@ -45,7 +45,7 @@ const note = (userId: string, title: string): NewMessage => ({ userId, kind: 'NO
 async function list(bearer: string, first = 20, after?: string | null, unread?: boolean) {
   return (await ok(app, LIST, { unread, n: first, a: after }, bearer)).messages as {
     edges: Array<{ cursor: string; node: Node }>;
-    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+    pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
   };
 }
 const titles = (page: { edges: Array<{ node: Node }> }) => page.edges.map((e) => e.node.title);
@@ -76,8 +76,10 @@ describe('an inbox', () => {
     const p1 = await list(ann, 2);
     expect(titles(p1)).toEqual(['m6', 'm5']);
     expect(p1.pageInfo.hasNextPage).toBe(true);
+    expect(p1.pageInfo).toMatchObject({ hasPreviousPage: false, startCursor: p1.edges[0].cursor });
     const p2 = await list(ann, 2, p1.pageInfo.endCursor);
     expect(titles(p2)).toEqual(['m4', 'm3']);
+    expect(p2.pageInfo).toEqual({ hasNextPage: true, hasPreviousPage: true, startCursor: p2.edges[0].cursor, endCursor: p2.edges[1].cursor });
     const p3 = await list(ann, 2, p2.pageInfo.endCursor);
     expect(titles(p3)).toEqual(['m2', 'm1']);
     expect(p3.pageInfo.hasNextPage).toBe(false);

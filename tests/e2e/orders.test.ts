@@ -348,7 +348,7 @@ describe('reading orders', () => {
     await ok(app, CANCEL, { id: made[4].id }, olga);
 
     const list = async (filter: Record<string, unknown>, first = 20, after?: string) =>
-      (await ok(app, 'query($f: OrderFilter, $n: Int!, $a: String) { orders(filter: $f, first: $n, after: $a) { edges { cursor node { id status isExpired } } pageInfo { hasNextPage endCursor } } }', { f: filter, n: first, a: after }, olga)).orders;
+      (await ok(app, 'query($f: OrderFilter, $n: Int!, $a: String) { orders(filter: $f, first: $n, after: $a) { edges { cursor node { id status isExpired } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }', { f: filter, n: first, a: after }, olga)).orders;
 
     const expired = await list({ isExpired: true });
     expect(expired.edges.map((e: any) => e.node.id).sort()).toEqual([...overdue].sort());
@@ -364,9 +364,19 @@ describe('reading orders', () => {
     const page1 = await list({}, 2);
     expect(page1.edges.map((e: any) => e.node.id)).toEqual([made[4].id, made[3].id]);
     expect(page1.pageInfo.hasNextPage).toBe(true);
-    const page3 = await list({}, 2, (await list({}, 2, page1.pageInfo.endCursor)).pageInfo.endCursor);
+    expect(page1.pageInfo).toMatchObject({ hasPreviousPage: false, startCursor: page1.edges[0].cursor, endCursor: page1.edges[1].cursor });
+    const page2 = await list({}, 2, page1.pageInfo.endCursor);
+    expect(page2.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: true, startCursor: page2.edges[0].cursor });
+    const page3 = await list({}, 2, page2.pageInfo.endCursor);
     expect(page3.edges.map((e: any) => e.node.id)).toEqual([made[0].id]);
-    expect(page3.pageInfo.hasNextPage).toBe(false);
+    expect(page3.pageInfo).toMatchObject({ hasNextPage: false, hasPreviousPage: true, startCursor: page3.edges[0].cursor, endCursor: page3.edges[0].cursor });
+    // hasPreviousPage asks the filter: is anything it matches at or before the cursor? The cursor's row
+    // (made[3], PENDING) does not match CANCELLED, but made[4], newer, does.
+    expect((await list({ status: 'CANCELLED' }, 2, page1.edges[1].cursor)).pageInfo).toMatchObject({ hasPreviousPage: true, startCursor: null });
+    // made[4] is the cursor but CANCELLED, and no PENDING order is newer.
+    const pending = await list({ status: 'PENDING' }, 2, page1.edges[0].cursor);
+    expect(pending.edges.map((e: any) => e.node.id)).toEqual([made[3].id, made[2].id]);
+    expect(pending.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
     const adminView = (await ok(app, '{ orders(filter: { userId: "olga", isExpired: true }) { edges { node { id } } } }', {}, ADMIN)).orders;
     expect(adminView.edges).toHaveLength(2);
     expect(codeOf(await gql(app, '{ orders(after: "nonsense") { edges { cursor } } }', {}, olga))).toBe('BAD_USER_INPUT');

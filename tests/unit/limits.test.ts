@@ -26,12 +26,14 @@ test('depth counts nested selections, through fragments, and a fragment reused d
   expect(check(reused, { depth: 3, cost: 10_000 }).codes).toEqual(['QUERY_TOO_DEEP']);
 });
 
-test('cost multiplies by `first` and by 20 for bid lists', () => {
+test('cost multiplies by `first`, and by 20 for a connection without one (Auction.bids included)', () => {
   // auctions(1) + 10 x (edges 1 + node 1 + id 1) = 31
   expect(check('{ auctions(first: 10) { edges { node { id } } } }', { depth: 9, cost: 31 })).toMatchObject({ errors: [], cost: 31 });
   expect(check('{ auctions(first: 10) { edges { node { id } } } }', { depth: 9, cost: 30 }).errors).toEqual([`Query costs 31; the limit is 30${STOPPED}`]);
-  // 1 + 10 x (edges + node + bids + 20 x id)
-  expect(check('{ auctions(first: 10) { edges { node { bids { id } } } } }', { depth: 9, cost: 10_000 }).cost).toBe(231);
+  // 1 + 10 x (edges + node + bids + 20 x (edges + node + id))
+  expect(check('{ auctions(first: 10) { edges { node { bids { edges { node { id } } } } } } }', { depth: 9, cost: 10_000 }).cost).toBe(631);
+  // 1 + 10 x (edges + node + bids + 5 x (edges + node + id))
+  expect(check('{ auctions(first: 10) { edges { node { bids(first: 5) { edges { node { id } } } } } } }', { depth: 9, cost: 10_000 }).cost).toBe(181);
 });
 
 test("a page size given as a variable counts the request's value; absent, the variable's default, else the default page", () => {
@@ -65,9 +67,10 @@ test('every extra response key for one field costs ALIAS_COST (10) more: an alia
   const split = '{ ...A ...B } fragment A on Query { x: me { id } } fragment B on Query { y: me { id } }';
   expect(check(split, { cost: 14 })).toMatchObject({ errors: [], cost: 14 });
   expect(check(split, { cost: 13 }).codes).toEqual(['QUERY_TOO_COSTLY']);
-  // Inside a list every repetition is multiplied: 1 + 10 x (edges + node + 2 x (bids + 20 x id) + 10) = 541.
-  expect(check('{ auctions(first: 10) { edges { node { a: bids { id } b: bids { id } } } } }', { depth: 9, cost: 541 })).toMatchObject({ errors: [], cost: 541 });
-  expect(check('{ auctions(first: 10) { edges { node { a: bids { id } b: bids { id } } } } }', { depth: 9, cost: 540 }).codes).toEqual(['QUERY_TOO_COSTLY']);
+  // Inside a list every repetition is multiplied: 1 + 10 x (edges + node + 2 x (bids + 20 x (edges + node + id)) + 10) = 1,341.
+  const twice = '{ auctions(first: 10) { edges { node { a: bids { edges { node { id } } } b: bids { edges { node { id } } } } } } }';
+  expect(check(twice, { depth: 9, cost: 1341 })).toMatchObject({ errors: [], cost: 1341 });
+  expect(check(twice, { depth: 9, cost: 1340 }).codes).toEqual(['QUERY_TOO_COSTLY']);
 });
 
 test('the walk stops as soon as the cost is over the limit', () => {

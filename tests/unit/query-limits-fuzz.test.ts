@@ -47,7 +47,7 @@ interface Hostile {
 }
 
 const QUERY_LEAVES = ['serverTime', 'me { id }', '__typename', 'a: serverTime b: serverTime', 'me { id role createdAt }', 'unreadMessageCount', 'auctions { edges { node { id } } }'];
-const EDGE_LEAVES = ['node { id }', 'node { id bids { id amount } }', 'cursor', 'x: cursor y: cursor', 'node { a: bids { id } b: bids { id } }'];
+const EDGE_LEAVES = ['node { id }', 'node { id bids { edges { node { id amount } } } }', 'cursor', 'x: cursor y: cursor', 'node { a: bids(first: 5) { edges { cursor } } b: bids { pageInfo { hasPreviousPage } } }'];
 
 /** Fragments in `levels` levels, each spreading `fan` of the next; the last level asks `leaf`. */
 function fanOut(type: string, levels: number, fan: number, leaf: string, prefix: string): { spread: string; fragments: string } {

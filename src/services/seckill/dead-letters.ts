@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Product } from '../../entities/Product.js';
 import { badInput, conflict, notFound } from '../../errors.js';
-import { checkFirst, type Page } from '../pagination.js';
+import { checkFirst, pageOf, type Page } from '../pagination.js';
 import { validUid } from './batch.js';
 import type { FlashSales, SeckillTicket } from './sales.js';
 import type { SaleStore } from './store.js';
@@ -53,7 +53,12 @@ export class DeadLetters {
   async list(em: EntityManager, productId: string, first: number, after?: string | null): Promise<Page<DeadLetter>> {
     checkFirst(first);
     const product = await this.sales.sale(em, productId);
-    const entries = await this.store.deadEntries(product.id, after == null ? null : decodeCursor(after), first + 1);
+    const afterId = after == null ? null : decodeCursor(after);
+    // Sent together, so the connection pipelines them into one round trip.
+    const [entries, previous] = await Promise.all([
+      this.store.deadEntries(product.id, afterId, first + 1),
+      afterId === null ? false : this.store.hasDeadUpTo(product.id, afterId),
+    ]);
     const nodes = entries.slice(0, first).map(
       (e): DeadLetter => ({
         id: `${product.id}:${e.deadId}`,
@@ -65,10 +70,7 @@ export class DeadLetters {
         at: new Date(Number(e.deadId.split('-')[0])),
       }),
     );
-    return {
-      edges: nodes.map((node, i) => ({ cursor: encodeCursor(entries[i].deadId), node })),
-      pageInfo: { hasNextPage: entries.length > first, endCursor: nodes.length ? encodeCursor(entries[nodes.length - 1].deadId) : null },
-    };
+    return pageOf(nodes, (_, i) => encodeCursor(entries[i].deadId), { next: entries.length > first, previous });
   }
 
   /**

@@ -251,6 +251,11 @@ export class SaleStore {
     return raw.map(deadEntry);
   }
 
+  /** Whether a dead letter lies at or before `deadId` (a page's `hasPreviousPage`). */
+  async hasDeadUpTo(productId: string, deadId: string): Promise<boolean> {
+    return ((await this.redis.xrevrange(this.dead(productId), deadId, '-', 'COUNT', 1)) as RawEntry[]).length > 0;
+  }
+
   async deadEntryOf(productId: string, deadId: string): Promise<DeadEntry | null> {
     const [raw] = (await this.redis.xrange(this.dead(productId), deadId, deadId)) as RawEntry[];
     return raw ? deadEntry(raw) : null;
