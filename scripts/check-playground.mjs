@@ -1,6 +1,8 @@
 // Drives the playground served at /graphql in Debian's headless Chromium, with every request to
-// anything but this machine refused: runs a query and a subscription through GraphiQL's own UI and
-// fails (exit 1) if either does not show its result. Needs `npm run build` first.
+// anything but this machine refused: a first visit opens on the example operations and runs two of
+// them (CreateAuction with the pane's variables, the admin's Jobs), then a query and a subscription
+// run through GraphiQL's own UI; fails (exit 1) if any does not show its result. Needs `npm run
+// build` first.
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
@@ -89,6 +91,28 @@ try {
   await context.addInitScript((t) => localStorage.setItem('deadline.token', t), token);
   page = await context.newPage();
   page.on('pageerror', (err) => console.error('page error:', err.message));
+
+  // A first visit: the examples' tab, with an end time ahead in its variables; Jobs picked from the
+  // run button's list of operations answers the catalogue.
+  await page.goto(`${base}/graphql`);
+  await page.locator('.graphiql-execute-button').first().waitFor({ timeout: 20_000 });
+  const firstTab = await page.waitForFunction(() => {
+    const stored = JSON.parse(localStorage.getItem('graphiql:tabState') ?? 'null');
+    return stored?.tabs?.[0]?.query?.includes('auctionCountdown') ? stored.tabs[0] : null;
+  }, undefined, { timeout: 20_000 }).then((h) => h.jsonValue());
+  for (const name of ['CreateAuction', 'Countdown', 'CreateOrder', 'Jobs']) {
+    if (!firstTab.query.includes(` ${name}`)) throw new Error(`the first tab has no ${name} example`);
+  }
+  if (!(Date.parse(JSON.parse(firstTab.variables).endTime) > Date.now())) throw new Error(`the examples' endTime is not ahead: ${firstTab.variables}`);
+  const runExample = async (name, expectText) => {
+    await page.locator('.graphiql-execute-button').first().click();
+    await page.getByRole('menuitem', { name, exact: true }).click({ timeout: 10_000 });
+    await page.waitForFunction((text) => (document.querySelector('.graphiql-response')?.textContent ?? '').includes(text), expectText, { timeout: 15_000 });
+  };
+  // CreateAuction reads $endTime from the Variables pane: an auction made means the pane holds them.
+  await runExample('CreateAuction', 'ACTIVE');
+  await runExample('Jobs', 'deadline:auction-end');
+  console.log('examples ok: the first tab holds the example operations; CreateAuction (with its variables) and Jobs ran');
   if (process.env.DEBUG_PLAYGROUND) page.on('request', (r) => console.log('request', r.method(), r.url().slice(0, 80), JSON.stringify(r.headers())));
 
   const queryResult = await runInPlayground(page, '{ serverTime me { id role } }', 'playground-admin');
