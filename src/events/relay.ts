@@ -56,10 +56,13 @@ export class OutboxRelay {
    */
   async publish(events: readonly PublishedEvent[]): Promise<void> {
     if (events.length === 0) return;
+    const outboxIds = [...new Set(events.map((e) => e.outboxId ?? e.payload.eventId))];
+    // Which instance sent which rows, for bench:chaos's account of a copy heard twice (debug: off by default).
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ outboxIds }, 'outbox: publishing after commit');
     this.bus.deliverLocal(events);
     try {
       await this.bus.publish(events);
-      await this.markPublished([...new Set(events.map((e) => e.outboxId ?? e.payload.eventId))]);
+      await this.markPublished(outboxIds);
       if (this.failing) this.log.info('outbox: publishing works again');
       this.failing = false;
     } catch (err) {
@@ -128,6 +131,7 @@ export class OutboxRelay {
       else last.push(row);
     }
     for (const group of groups) {
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ outboxIds: group.map((r) => r.id) }, 'outbox: republishing');
       await this.bus.publish(await this.batches.expand(em, group));
       await this.markPublished(group.map((r) => r.id));
     }
