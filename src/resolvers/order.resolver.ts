@@ -5,6 +5,10 @@ import { Order, OrderConnection } from '../schema/order-types.js';
 import { PaymentIntent } from '../schema/payment-types.js';
 import { isOnline } from '../services/payments.js';
 import { isExpired } from '../services/orders/rules.js';
+import type { Order as OrderEntity } from '../entities/Order.js';
+
+/** What the audit log keeps of an order an admin made or cancelled. */
+const orderResult = (o: OrderEntity) => ({ id: o.id, orderNo: o.orderNo, userId: o.userId, status: o.status, amount: o.amount, paymentMethod: o.paymentMethod });
 
 /** Thin: who is asking, then the order services, in one transaction for writes. */
 @Resolver(() => Order)
@@ -35,8 +39,12 @@ export class OrderResolver {
 
   @Mutation(() => Order, { description: 'Admins only: a WALLET or OFFLINE order, PAID at once' })
   async adminCreateOrder(@Arg('input') input: AdminCreateOrderInput, @Ctx() ctx: Context): Promise<Order> {
-    requireAdmin(ctx);
-    return ctx.services.tx.run((uow) => ctx.services.orderCreation.adminCreate(uow, input));
+    const admin = requireAdmin(ctx);
+    return ctx.services.tx.run(async (uow) => {
+      const order = await ctx.services.orderCreation.adminCreate(uow, input);
+      await ctx.services.audit.record(uow, admin, 'ADMIN_CREATE_ORDER', order.id, { input: { ...input }, result: orderResult(order) });
+      return order;
+    });
   }
 
   @Mutation(() => Order, { description: 'The owner or an admin: a PENDING WALLET order becomes PAID, its frozen money debited' })
@@ -52,7 +60,12 @@ export class OrderResolver {
     @Ctx() ctx: Context,
   ): Promise<Order> {
     const user = requireUser(ctx);
-    return ctx.services.tx.run((uow) => ctx.services.orderSettlement.cancel(uow, user, orderId, reason));
+    return ctx.services.tx.run(async (uow) => {
+      const order = await ctx.services.orderSettlement.cancel(uow, user, orderId, reason);
+      // An admin's cancel is an admin action: audited, committed with it. A buyer's own is not.
+      if (user.role === 'admin') await ctx.services.audit.record(uow, user, 'CANCEL_ORDER', order.id, { orderId, reason, result: orderResult(order) });
+      return order;
+    });
   }
 
   @FieldResolver(() => PaymentIntent, { nullable: true, description: 'WECHAT, ALIPAY and MIXED orders: how to pay at the provider' })
