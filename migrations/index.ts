@@ -13,6 +13,7 @@ import { Migration20261123000700_outbox_catch_up } from './Migration202611230007
 import { Migration20261124000000_same_instant_ends } from './Migration20261124000000_same_instant_ends.js';
 import { Migration20261207000100_repairs } from './Migration20261207000100_repairs.js';
 import { Migration20261208000000_pending_orders_by_user } from './Migration20261208000000_pending_orders_by_user.js';
+import { Migration20261209000000_refunds } from './Migration20261209000000_refunds.js';
 
 /** Every migration, in order. Listed explicitly so the compiled server and the tests load the same set. */
 export const migrationsList: MigrationObject[] = [
@@ -30,4 +31,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124000000_same_instant_ends', class: Migration20261124000000_same_instant_ends },
   { name: 'Migration20261207000100_repairs', class: Migration20261207000100_repairs },
   { name: 'Migration20261208000000_pending_orders_by_user', class: Migration20261208000000_pending_orders_by_user },
+  { name: 'Migration20261209000000_refunds', class: Migration20261209000000_refunds },
 ];

@@ -48,6 +48,8 @@ import { orderCloses, OrderSettlement } from './services/orders/settle.js';
 import { PaymentRecorder } from './services/payment-recorder.js';
 import { PaymentService } from './services/payments.js';
 import { Reconciliation } from './services/reconciliation.js';
+import { RefundReconciliation } from './services/refunds/reconciliation.js';
+import { RefundService } from './services/refunds/service.js';
 import { createProviders } from './payments/setup.js';
 import { ProductService } from './services/products.js';
 import { WalletService } from './services/wallets.js';
@@ -165,7 +167,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const providers = createProviders(config);
   const flashSales = new FlashSales(saleStore, config.seckill.group, (productId): Promise<void> => seckillConsumer.watch(productId), log, () => providers.routeOf('WECHAT') !== null);
   // What becoming PAID (and CANCELLED or EXPIRED) means per product kind, whichever way it happened.
-  const orderSettlement = new OrderSettlement(wallets, { VIP_PLAN: vip.onPaid }, log, config.orderExpireMinutes, { FLASH_SALE: flashSales.onClosed });
+  const orderSettlement = new OrderSettlement(wallets, { VIP_PLAN: vip.onPaid }, log, config.orderExpireMinutes, { FLASH_SALE: flashSales.onClosed }, { VIP_PLAN: vip.onRefunded });
   const orderQueries = new OrderQueries();
   const orderCreation = new OrderCreation(deadlines.armer(ORDER_EXPIRY), products, wallets, users, orderSettlement, config.orderExpireMinutes, providers, config.orders);
   const seckillConsumer = new SeckillConsumer(
@@ -188,8 +190,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const paymentRecorder = new PaymentRecorder(tx, payments, log);
   const reconciliation = new Reconciliation(tx, providers, paymentRecorder, orderSettlement, log, config.reconcile, () => clock.now());
   reconciliation.onSummary = (summary, failed) => metrics.reconciled(summary, failed);
+  const refunds = new RefundService(tx, providers, orderSettlement, audit, log, () => config.publicBaseUrl ?? `http://localhost:${listeningOn}`);
+  const refundReconciliation = new RefundReconciliation(tx, providers, refunds, log, { batchSize: config.refunds.reconcileBatchSize, concurrency: config.refunds.reconcileConcurrency });
   const reminders = new VipReminders(tx, messages, log, config.appTimezone, config.vip.reminderBatchSize, () => clock.now());
-  const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries, reconciliation, orm, vip, reminders });
+  const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries, reconciliation, refundReconciliation, orm, vip, reminders });
   const services: AppServices = {
     config,
     tokens,
@@ -209,6 +213,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     orderQueries,
     payments,
     paymentRecorder,
+    refunds,
     providers,
     messages,
     vip,
@@ -298,6 +303,10 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   metrics.gauge('deadline_seckill_dead_letters', 'Flash-sale entries in the dead-letter streams, every sale together (flashSaleDeadLetters lists them)', [], async (g) =>
     g.set(await services.seckillDeadLetters.total(orm.em.fork())),
   );
+  metrics.gauge('deadline_payments_needing_refund', 'Payments kept for a refund (needsRefund) that no PENDING or SUCCEEDED refund covers: refundPayment them', [], async (g) =>
+    g.set(await refunds.paymentsNeedingRefund(orm.em.fork())),
+  );
+  metrics.gauge('deadline_refunds_pending', 'Refunds their provider has not confirmed yet (refund-reconciliation asks)', [], async (g) => g.set(await refunds.pendingCount(orm.em.fork())));
 
   // GraphQL first: most requests are GraphQL, and they need not pass the other routers.
   app.get('/graphql', (req, res, next) => (wantsPlayground(req) ? res.type('html').send(playgroundHtml()) : next()));

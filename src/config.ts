@@ -188,6 +188,14 @@ export interface Config {
     /** … this far apart. */
     retrySeconds: number;
   };
+  /** refund-reconciliation: PENDING refunds asked about at their provider (a lost notification still ends them). */
+  refunds: {
+    reconcileIntervalMinutes: number;
+    /** Refunds asked about per run, oldest first. */
+    reconcileBatchSize: number;
+    /** Provider calls at a time. */
+    reconcileConcurrency: number;
+  };
 }
 
 export interface WechatConfig {
@@ -486,6 +494,11 @@ export function loadConfig(env: Env = process.env): Config {
       closeAfterMinutes: num(env, 'RECONCILE_CLOSE_AFTER_MINUTES', 15, { min: 0 }),
       maxRetries: num(env, 'RECONCILE_MAX_RETRIES', 3, { min: 0, integer: true }),
       retrySeconds: num(env, 'RECONCILE_RETRY_SECONDS', 60, { min: 0 }),
+    },
+    refunds: {
+      reconcileIntervalMinutes: num(env, 'REFUND_RECONCILE_INTERVAL_MINUTES', 5, { min: 0.001 }),
+      reconcileBatchSize: num(env, 'REFUND_RECONCILE_BATCH_SIZE', 50, { min: 1, integer: true }),
+      reconcileConcurrency: num(env, 'REFUND_RECONCILE_CONCURRENCY', 5, { min: 1, integer: true }),
     },
   };
 }

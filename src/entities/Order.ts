@@ -3,7 +3,7 @@ import { Check, Entity, Enum, Index, ManyToOne, PrimaryKey, Property, Unique } f
 import { Product } from './Product.js';
 import { User } from './User.js';
 
-export const ORDER_STATUSES = ['PENDING', 'PAID', 'CANCELLED', 'EXPIRED'] as const;
+export const ORDER_STATUSES = ['PENDING', 'PAID', 'CANCELLED', 'EXPIRED', 'REFUNDED'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 export const PAYMENT_METHODS = ['WECHAT', 'ALIPAY', 'WALLET', 'MIXED', 'OFFLINE'] as const;
 export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
@@ -17,9 +17,11 @@ export type OrderChannel = (typeof ORDER_CHANNELS)[number];
 /** The one table of allowed transitions; services check it in one place. */
 export const ORDER_TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
   PENDING: ['PAID', 'CANCELLED', 'EXPIRED'],
-  PAID: [],
+  // An admin's refundOrder, once its refund SUCCEEDED (src/services/refunds).
+  PAID: ['REFUNDED'],
   CANCELLED: [],
   EXPIRED: [],
+  REFUNDED: [],
 };
 
 /**
@@ -32,8 +34,9 @@ export const ORDER_TRANSITIONS: Record<OrderStatus, readonly OrderStatus[]> = {
 @Index({ name: 'orders_pending_created_at_idx', properties: ['createdAt'], where: `"status" = 'PENDING'` })
 // createOrder counts a user's unpaid orders (ORDER_MAX_PENDING_PER_USER): those alone, not their history.
 @Index({ name: 'orders_user_pending_idx', properties: ['userId'], where: `"status" = 'PENDING'` })
-// One live order per user per flash sale, whatever instance or consumer writes it.
-@Unique({ name: 'orders_seckill_buyer_key', properties: ['productId', 'userId'], where: `"channel" = 'SECKILL' and "status" in ('PENDING', 'PAID')` })
+// One live order per user per flash sale, whatever instance or consumer writes it. A refunded one stays
+// the buyer's unit: nothing goes back to the sale, and the buyer does not buy a second.
+@Unique({ name: 'orders_seckill_buyer_key', properties: ['productId', 'userId'], where: `"channel" = 'SECKILL' and "status" in ('PENDING', 'PAID', 'REFUNDED')` })
 // A pending order has a deadline; a settled one never does.
 @Check({ name: 'orders_expiry_matches_status', expression: `("status" = 'PENDING') = ("expires_at" is not null)` })
 export class Order {
@@ -98,7 +101,7 @@ export class Order {
   @Enum({ items: [...PAID_VIA], type: 'text', nullable: true })
   paidVia: PaidVia | null = null;
 
-  /** When it was cancelled or expired. */
+  /** When it was cancelled, expired or refunded. */
   @Property({ type: 'timestamptz', length: 3, nullable: true })
   closedAt: Date | null = null;
 

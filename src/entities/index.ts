@@ -17,6 +17,7 @@ import { VipReminder } from './VipReminder.js';
 import { SeckillLog } from './SeckillLog.js';
 import { JobRun } from './JobRun.js';
 import { AuditEntry } from './AuditEntry.js';
+import { Refund } from './Refund.js';
 
-export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog, JobRun, AuditEntry };
-export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog, JobRun, AuditEntry];
+export { User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog, JobRun, AuditEntry, Refund };
+export const entities = [User, Wallet, Auction, Bid, OutboxEvent, DeadlineWakeup, Product, Order, LedgerEntry, JobState, Payment, PaymentIntent, PaymentNotification, VipMembership, VipReminder, Message, SeckillLog, JobRun, AuditEntry, Refund];

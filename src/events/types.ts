@@ -2,6 +2,7 @@ import type { Auction } from '../entities/Auction.js';
 import type { Message } from '../entities/Message.js';
 import type { Order } from '../entities/Order.js';
 import type { Payment } from '../entities/Payment.js';
+import type { Refund } from '../entities/Refund.js';
 import type { VipMembership } from '../entities/VipMembership.js';
 
 /**
@@ -54,6 +55,11 @@ export type PaymentData = Pick<
   'id' | 'orderId' | 'orderNo' | 'provider' | 'transactionId' | 'amount' | 'paidAt' | 'source' | 'needsRefund' | 'refundReason' | 'createdAt'
 >;
 
+export type RefundData = Pick<
+  Refund,
+  'id' | 'kind' | 'paymentId' | 'orderId' | 'provider' | 'outRefundNo' | 'amount' | 'walletAmount' | 'status' | 'reason' | 'failureReason' | 'createdAt' | 'finishedAt'
+>;
+
 export type MessageData = Pick<Message, 'id' | 'userId' | 'kind' | 'title' | 'body' | 'createdAt' | 'readAt'>;
 export type MembershipData = Pick<VipMembership, 'userId' | 'level' | 'expiresAt' | 'isLifetime' | 'active'>;
 
@@ -66,6 +72,8 @@ export interface DomainEvents {
   ORDER_UPDATED: { eventId: string; order: Wire<OrderData> };
   /** Money a provider took that could not pay its order: an admin must refund it. */
   PAYMENT_NEEDS_REFUND: { eventId: string; payment: Wire<PaymentData> };
+  /** A refund made, SUCCEEDED or FAILED; admins hear it. */
+  REFUND_UPDATED: { eventId: string; refund: Wire<RefundData> };
   /** Published per user (`MESSAGE_RECEIVED:<userId>`): a message to them was created. Only its owner hears it. */
   MESSAGE_RECEIVED: { eventId: string; message: Wire<MessageData> };
   /** A membership extended or lapsed; its owner and admins hear it. */
@@ -184,6 +192,28 @@ export function paymentWire(p: PaymentData): Wire<PaymentData> {
 
 export function revivePayment(w: Wire<PaymentData>): PaymentData {
   return { ...w, paidAt: new Date(w.paidAt), createdAt: new Date(w.createdAt) };
+}
+
+export function refundWire(r: RefundData): Wire<RefundData> {
+  return {
+    id: r.id,
+    kind: r.kind,
+    paymentId: r.paymentId,
+    orderId: r.orderId,
+    provider: r.provider,
+    outRefundNo: r.outRefundNo,
+    amount: r.amount,
+    walletAmount: r.walletAmount,
+    status: r.status,
+    reason: r.reason,
+    failureReason: r.failureReason,
+    createdAt: r.createdAt.toISOString(),
+    finishedAt: iso(r.finishedAt),
+  };
+}
+
+export function reviveRefund(w: Wire<RefundData>): RefundData {
+  return { ...w, createdAt: new Date(w.createdAt), finishedAt: date(w.finishedAt) };
 }
 
 export function messageWire(m: MessageData): Wire<MessageData> {

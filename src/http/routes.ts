@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { playgroundHtml } from './playground.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { CallbackRejected, type CallbackAnswer } from '../payments/provider.js';
+import { refundNotifyRoutes } from './refund-notify.js';
 
 const answer = (res: Response, a: CallbackAnswer) => res.status(a.status).type(a.contentType).send(a.body);
 
@@ -141,6 +142,8 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
       answer(res, provider.failed(500, 'Internal error'));
     }
   });
+
+  router.use(refundNotifyRoutes(services, redis));
 
   // A callback body the parser refused (too large, unreadable) still gets the provider's JSON shape.
   router.use('/api/payments', (err: unknown, _req: Request, res: Response, next: (err?: unknown) => void) => {

@@ -9,6 +9,7 @@ import { OrderResolver } from '../resolvers/order.resolver.js';
 import { OrderSubscriptionResolver } from '../resolvers/order-subscriptions.resolver.js';
 import { ProductResolver } from '../resolvers/product.resolver.js';
 import { PaymentResolver } from '../resolvers/payment.resolver.js';
+import { RefundResolver } from '../resolvers/refund.resolver.js';
 import { MessageResolver } from '../resolvers/message.resolver.js';
 import { VipResolver } from '../resolvers/vip.resolver.js';
 import { SeckillResolver } from '../resolvers/seckill.resolver.js';
@@ -24,6 +25,7 @@ export const resolvers = [
   OrderResolver,
   OrderSubscriptionResolver,
   PaymentResolver,
+  RefundResolver,
   MessageResolver,
   VipResolver,
   SeckillResolver,

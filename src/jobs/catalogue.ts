@@ -6,6 +6,7 @@ import type { JobStates } from '../scheduling/job-states.js';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { AuctionService } from '../services/auctions.js';
 import type { Reconciliation } from '../services/reconciliation.js';
+import type { RefundReconciliation } from '../services/refunds/reconciliation.js';
 import type { VipService } from '../services/vip.js';
 import type { VipReminders } from '../services/vip-reminders.js';
 import { vipExpiryKind } from './vip-expiry.js';
@@ -13,6 +14,7 @@ import type { OrderQueries } from '../services/orders/queries.js';
 import type { OrderSettlement } from '../services/orders/settle.js';
 import { auctionEndKind } from './auction-end.js';
 import { orderExpiryKind } from './order-expiry.js';
+import { refundReconciliationJob } from './refund-reconciliation.js';
 
 /** Every job's name, and what its runs carry (ids, never entities). */
 export interface JobPayloads {
@@ -21,6 +23,7 @@ export interface JobPayloads {
   'deadline-sweep': Record<string, never>;
   'outbox-sweep': Record<string, never>;
   'payment-reconciliation': Record<string, never>;
+  'refund-reconciliation': Record<string, never>;
   'deadline:vip-expiry': { kind: string; armId?: string };
   'vip-reminders': Record<string, never>;
 }
@@ -41,6 +44,7 @@ export function jobCatalogue(deps: {
   orderSettlement: OrderSettlement;
   orderQueries: OrderQueries;
   reconciliation: Reconciliation;
+  refundReconciliation: RefundReconciliation;
   orm: MikroORM;
   vip: VipService;
   reminders: VipReminders;
@@ -79,6 +83,8 @@ export function jobCatalogue(deps: {
       handler: () => deps.reconciliation.run(deps.orm.em.fork()),
       retry: { attempts: config.reconcile.maxRetries, delayMs: () => config.reconcile.retrySeconds * 1000 },
     }),
+    // Lost refund notifications: PENDING refunds asked about at their provider (src/jobs/refund-reconciliation.ts).
+    refundReconciliationJob(deps.refundReconciliation, deps.orm, config),
     // Daily at VIP_REMINDER_TIME in APP_TIMEZONE (a cron read in that zone: 09:00 local on both sides
     // of a DST change). Each milestone is written once by a unique key, so a retry is harmless.
     periodicJob<JobPayloads['vip-reminders']>({

@@ -13,6 +13,8 @@ export interface Providers {
   forMethod(method: PaymentMethod): Promise<PaymentProvider>;
   /** By the name in a callback URL or a stored intent; null for a name we do not serve. */
   byName(name: string): Promise<PaymentProvider | null>;
+  /** Whether `byName` would find a provider of that name, decided without building it (no network). */
+  serves(name: string): boolean;
 }
 
 type Factory = () => Promise<PaymentProvider>;
@@ -58,6 +60,10 @@ export class ProviderRegistry implements Providers {
   async byName(name: string): Promise<PaymentProvider | null> {
     if (!PROVIDER_NAMES.includes(name) || !this.factories.has(name as ProviderName)) return null;
     return this.build(name as ProviderName);
+  }
+
+  serves(name: string): boolean {
+    return PROVIDER_NAMES.includes(name) && this.factories.has(name as ProviderName);
   }
 
   private build(name: ProviderName): Promise<PaymentProvider> {

@@ -32,8 +32,12 @@ export enum OrderStatus {
   PAID = 'PAID',
   CANCELLED = 'CANCELLED',
   EXPIRED = 'EXPIRED',
+  REFUNDED = 'REFUNDED',
 }
-registerEnumType(OrderStatus, { name: 'OrderStatus' });
+registerEnumType(OrderStatus, {
+  name: 'OrderStatus',
+  valuesConfig: { REFUNDED: { description: 'Was PAID; an admin refunded it (refundOrder): the money went back and the product\'s effect was reversed' } },
+});
 
 // The GraphQL enums and the entities' state types must name the same values.
 for (const [name, gql, entity] of [

@@ -10,7 +10,7 @@ import { forbidden } from '../errors.js';
 import { membershipWire, type MembershipData } from '../events/types.js';
 import { daysBetween, localDay } from './calendar.js';
 import type { ArmDeadline, SettleOutcome } from './deadline-handle.js';
-import type { PaidEffect } from './orders/effects.js';
+import type { PaidEffect, RefundedEffect } from './orders/effects.js';
 import type { Identity } from './users.js';
 
 const DAY_MS = 86_400_000;
@@ -43,6 +43,9 @@ export class VipService {
 
   /** The PaidEffect for VIP_PLAN products. */
   readonly onPaid: PaidEffect = (uow: UnitOfWork, order: Order, plan: Product) => this.extend(uow, order.userId, plan).then(() => undefined);
+
+  /** The RefundedEffect for VIP_PLAN products. */
+  readonly onRefunded: RefundedEffect = (uow: UnitOfWork, order: Order, plan: Product) => this.shorten(uow, order.userId, plan).then(() => undefined);
 
   /**
    * expiresAt = max(now, current expiry) + vipDays; level = max(current, plan's); a lifetime plan (or
@@ -82,6 +85,32 @@ export class VipService {
     await uow.events.add('VIP_STATUS_CHANGED', { membership: membershipWire(membership) });
     const expiresAt = membership.expiresAt;
     if (expiresAt) uow.afterCommit(() => this.armExpiry(expiresAt));
+    return membership;
+  }
+
+  /**
+   * A refunded plan's days taken back: expiresAt - vipDays. The lapse that may follow is the expiry
+   * deadline's, as any other: armed at the new expiry (at once when that has passed), it makes the
+   * membership inactive and announces it. A refunded lifetime plan takes the lifetime back (it lapses
+   * now: what came before it is not known); a lifetime member refunded a days plan stays one. The
+   * level is left as it is, for the same reason. A membership already lapsed has nothing to take back.
+   */
+  async shorten(uow: UnitOfWork, userId: string, plan: Product): Promise<VipMembership | null> {
+    const membership = await uow.em.findOne(VipMembership, { userId }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    if (!membership?.active) return membership;
+    if (plan.vipLifetime || plan.vipDays === null) {
+      membership.isLifetime = false;
+      membership.expiresAt = uow.now;
+    } else if (membership.isLifetime || !membership.expiresAt) {
+      return membership;
+    } else {
+      membership.expiresAt = new Date(membership.expiresAt.getTime() - plan.vipDays * DAY_MS);
+    }
+    membership.updatedAt = uow.now;
+    await uow.em.flush();
+    await uow.events.add('VIP_STATUS_CHANGED', { membership: membershipWire(membership) });
+    const expiresAt = membership.expiresAt!;
+    uow.afterCommit(() => this.armExpiry(expiresAt));
     return membership;
   }
 

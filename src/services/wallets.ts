@@ -29,7 +29,7 @@ export interface LedgerLine {
 /**
  * Wallets: `balance` is spendable, `frozen` is held by unpaid orders. Every movement is also a
  * `wallet_ledger` line written in the same transaction, so balance + frozen over all wallets always
- * equals credits plus adjustments (signed) minus debits. Each change locks the wallet row first, so the checks below hold
+ * equals credits, adjustments (signed) and refunds minus debits. Each change locks the wallet row first, so the checks below hold
  * until commit.
  */
 export class WalletService {
@@ -75,6 +75,15 @@ export class WalletService {
     wallet.updatedAt = uow.now;
     await this.record(uow, [{ userId, orderId: null, entry: 'ADJUST', amount }]);
     return wallet;
+  }
+
+  /** A refunded order's wallet part back in the balance, as one REFUND line (once per order: `wallet_ledger_refund_once`). */
+  async refund(uow: UnitOfWork, userId: string, orderId: string, amount: number): Promise<void> {
+    const wallet = await this.lock(uow.em, userId);
+    if (wallet.balance + wallet.frozen + amount > MAX_CENTS) throw conflict(`Wallet of user ${userId} cannot hold more than ${MAX_CENTS} cents`);
+    wallet.balance += amount;
+    wallet.updatedAt = uow.now;
+    await this.record(uow, [{ userId, orderId, entry: 'REFUND', amount }]);
   }
 
   /** Moves `amount` from balance to frozen; CONFLICT when the balance is too small (nothing changes). */

@@ -132,6 +132,23 @@ async function deadLetter(uid: string): Promise<string> {
 }
 const deadLetterThere = async (id: string) =>
   (await redis.xrange(`${app.services.config.seckill.keyPrefix}stream:seckill:${id.split(':')[0]}:dead`, id.split(':')[1], id.split(':')[1])).length;
+/** A WALLET order of the owner's, paid: what refundOrder takes. */
+async function ownerPaidOrder(): Promise<string> {
+  const { id } = await ownerOrder();
+  await ok(app, 'mutation($id: ID!) { payOrderWithWallet(orderId: $id) { id } }', { id }, bearer.owner!);
+  return id;
+}
+/** A payment of the owner's kept for a refund (the provider took 1 cent for a 500-cent order): what refundPayment takes. */
+async function ownerPaymentNeedingRefund(): Promise<string> {
+  const order = await ownerOrder('WECHAT');
+  await sandboxPay(order.orderNo, { amount: 1 });
+  const query = 'query($o: ID) { payments(filter: { orderId: $o }) { edges { node { id } } } }';
+  let id: string | undefined;
+  await waitUntil(async () => (id = (await ok(app, query, { o: order.id }, ADMIN)).payments.edges[0]?.node.id) !== undefined, 10_000, 'the payment kept for a refund');
+  return id!;
+}
+const refundsOfPayment = async (v: Vars) =>
+  (await ok(app, '{ refunds(first: 100) { edges { node { payment { id } } } } }', {}, ADMIN)).refunds.edges.filter((e: any) => e.node.payment?.id === v.paymentId).length;
 async function sandboxPay(orderNo: string, body: Record<string, unknown>): Promise<void> {
   const sandbox = await paymentSandbox();
   const res = await fetch(`${sandbox.url}/sandbox/trades/${orderNo}/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -175,6 +192,7 @@ const QUERIES: Record<string, Case> = {
     shows: (c) => nodes(c).map((p) => fx.orderOwner.get(p.orderId) ?? `the owner of order ${p.orderId}`),
   },
   product: { document: 'query($id: ID!) { product(id: $id) { id price } }', variables: () => ({ id: fx.goods }), expect: anyUser },
+  refunds: { document: '{ refunds(first: 5) { edges { node { id status } } } }', expect: adminOnly },
   products: { document: '{ products { id } }', expect: anyUser },
   // Only the owner took part in this sale: an outcome other than NONE is the owner's.
   seckillResult: {
@@ -284,6 +302,18 @@ const MUTATIONS: Record<string, Case> = {
     // The owner is the seller: sellers cannot bid on their own auction.
     expect: { anonymous: U, owner: F, stranger: 'allowed', admin: 'allowed' },
     state: auctionState,
+  },
+  refundOrder: {
+    document: `mutation($orderId: ID!) { refundOrder(orderId: $orderId, reason: "authz matrix") { id status order { ${ORDER} } } }`,
+    variables: async () => ({ orderId: await ownerPaidOrder() }),
+    expect: adminOnly,
+    state: orderStatus,
+  },
+  refundPayment: {
+    document: 'mutation($paymentId: ID!) { refundPayment(paymentId: $paymentId, reason: "authz matrix") { id status } }',
+    variables: async () => ({ paymentId: await ownerPaymentNeedingRefund() }),
+    expect: adminOnly,
+    state: refundsOfPayment,
   },
   replayDeadLetter: {
     document: 'mutation($id: ID!) { replayDeadLetter(id: $id) { productId status } }',
@@ -395,6 +425,17 @@ const SUBSCRIPTIONS: Record<string, SubCase> = {
       return order.id;
     },
     about: (e, _v, id) => e.paymentNeedsRefund.orderId === id,
+  },
+  refundUpdated: {
+    document: 'subscription { refundUpdated { id status order { id } } }',
+    expect: subOnlyAdmin,
+    channel: () => 'REFUND_UPDATED',
+    trigger: async () => {
+      const orderId = await ownerPaidOrder();
+      await ok(app, 'mutation($id: ID!) { refundOrder(orderId: $id, reason: "authz matrix") { id } }', { id: orderId }, ADMIN);
+      return orderId;
+    },
+    about: (e, _v, id) => e.refundUpdated.order?.id === id,
   },
   seckillResultReady: {
     document: 'subscription($p: ID!) { seckillResultReady(productId: $p) { status orderId } }',

@@ -80,6 +80,7 @@ test('jobs lists the catalogue; an unknown name is NOT_FOUND for every operation
     ['deadline-sweep', 'PERIODIC'],
     ['outbox-sweep', 'PERIODIC'],
     ['payment-reconciliation', 'PERIODIC'],
+    ['refund-reconciliation', 'PERIODIC'],
     ['vip-reminders', 'PERIODIC'],
   ]);
   expect(jobs.find((j: { name: string }) => j.name === 'outbox-sweep')).toMatchObject({ schedule: 'every 1 s', disabled: false, failCount: 0 });

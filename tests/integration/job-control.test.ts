@@ -117,6 +117,7 @@ test('list() names every job of the catalogue with its kind, schedule, last run 
     ['deadline-sweep', 'PERIODIC'],
     ['outbox-sweep', 'PERIODIC'],
     ['payment-reconciliation', 'PERIODIC'],
+    ['refund-reconciliation', 'PERIODIC'],
     ['vip-reminders', 'PERIODIC'],
   ];
   const fromA = await a.services.jobs.list();
@@ -278,7 +279,7 @@ test('run() makes exactly one extra run on one instance, soon; an unknown name t
   }
   await expect(a.services.jobs.run('deadline:')).rejects.toThrow('No job is named "deadline:"');
   // Nothing was recorded for the names that do not exist, and the list is unchanged.
-  const rows = await withDb(db.url, async (c) => (await c.query(`select name from job_states where name not in ('deadline:auction-end', 'deadline:order-expiry', 'deadline:vip-expiry', 'deadline-sweep', 'outbox-sweep', 'payment-reconciliation', 'vip-reminders')`)).rows);
+  const rows = await withDb(db.url, async (c) => (await c.query(`select name from job_states where name not in ('deadline:auction-end', 'deadline:order-expiry', 'deadline:vip-expiry', 'deadline-sweep', 'outbox-sweep', 'payment-reconciliation', 'refund-reconciliation', 'vip-reminders')`)).rows);
   expect(rows).toEqual([]);
   expect((await a.services.jobs.list()).map((j) => j.name)).toEqual([
     'deadline:auction-end',
@@ -287,6 +288,7 @@ test('run() makes exactly one extra run on one instance, soon; an unknown name t
     'deadline-sweep',
     'outbox-sweep',
     'payment-reconciliation',
+    'refund-reconciliation',
     'vip-reminders',
   ]);
 });

@@ -26,6 +26,8 @@ test('defaults are the documented ones', () => {
   expect(c.wsMaxSocketsPerUser).toBe(20);
   expect(c.wsPingSeconds).toBe(30);
   expect(c.orders).toEqual({ maxPendingPerUser: 20, maxQuantity: 100 });
+  // Refunds (issue 28): refund-reconciliation's defaults, as PRODUCT.md pins them.
+  expect(c.refunds).toEqual({ reconcileIntervalMinutes: 5, reconcileBatchSize: 50, reconcileConcurrency: 5 });
   expect(c.paymentsSandbox).toBe(true);
   expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).paymentsSandbox).toBe(false);
   expect(c.corsOrigins).toEqual([]);

@@ -19,3 +19,12 @@ export type PaidEffects = Partial<Record<ProductKind, PaidEffect>>;
 export type ClosedEffect = (uow: UnitOfWork, orders: Order[]) => Promise<void>;
 
 export type ClosedEffects = Partial<Record<ProductKind, ClosedEffect>>;
+
+/**
+ * What a refund of a PAID order reverses for a kind of product, beyond the money and the stock the
+ * settlement gives back itself, in the refund's transaction: a VIP plan shortens the membership it
+ * extended. A flash-sale unit stays sold (nothing goes back to the sale).
+ */
+export type RefundedEffect = (uow: UnitOfWork, order: Order, product: Product) => Promise<void>;
+
+export type RefundedEffects = Partial<Record<ProductKind, RefundedEffect>>;

@@ -1,4 +1,4 @@
-import { LockMode } from '@mikro-orm/core';
+import { LockMode, raw } from '@mikro-orm/core';
 import { sql } from 'kysely';
 import { rowsAs } from '../../db/rows.js';
 import { pgArray } from '../../db/sql.js';
@@ -14,13 +14,15 @@ import type { SettleFailure, SettleOutcome } from '../deadline-handle.js';
 import { parseId } from '../ids.js';
 import type { Identity } from '../users.js';
 import type { WalletService } from '../wallets.js';
-import type { ClosedEffects, PaidEffects } from './effects.js';
+import type { ClosedEffects, PaidEffects, RefundedEffects } from './effects.js';
 import { assertMayAccess, dueOrdersQuery, frozenPart, holdsFrozenPart } from './rules.js';
 
 type Closing = Extract<OrderStatus, 'CANCELLED' | 'EXPIRED'>;
 
 function assertTransition(order: Order, to: OrderStatus): void {
-  if (!ORDER_TRANSITIONS[order.status].includes(to)) throw conflict(`Order ${order.id} is ${order.status}, not PENDING`);
+  if (ORDER_TRANSITIONS[order.status].includes(to)) return;
+  const from = (Object.keys(ORDER_TRANSITIONS) as OrderStatus[]).filter((s) => ORDER_TRANSITIONS[s].includes(to));
+  throw conflict(`Order ${order.id} is ${order.status}, not ${from.join(' or ')}`);
 }
 
 /** The outbox topic of a batch of closed orders, whose entries are `[orderId, expiredEventId | null, updatedEventId]`. */
@@ -65,8 +67,9 @@ export const ORDER_EXPIRED_EVENTS_SQL = `(select e ->> 0 as order_id, e ->> 1 as
 
 /**
  * The only writer of an order's status after creation: PENDING becomes PAID, CANCELLED or EXPIRED
- * here, each with its money (the frozen wallet part debited or given back, exactly once), its stock,
- * its ledger lines and its events in the caller's transaction, and PAID runs the product's effect.
+ * here, and PAID becomes REFUNDED, each with its money (the frozen wallet part debited or given back,
+ * a refunded wallet part returned, exactly once), its stock, its ledger lines and its events in the
+ * caller's transaction; PAID runs the product's effect and REFUNDED reverses it.
  */
 export class OrderSettlement {
   constructor(
@@ -75,6 +78,7 @@ export class OrderSettlement {
     private readonly log: Logger,
     private readonly expireMinutes: number,
     private readonly closedEffects: ClosedEffects = {},
+    private readonly refundedEffects: RefundedEffects = {},
   ) {}
 
   /** The owner (or an admin) pays a WALLET order: PAID, its frozen money debited, its deadline gone. */
@@ -177,6 +181,30 @@ export class OrderSettlement {
     const { closed, failed } = await this.close(uow, [order], 'CANCELLED', why);
     if (failed.length > 0) this.refuse(order, 'cancel', failed[0].reason);
     return closed[0];
+  }
+
+  /**
+   * A refund of a PAID order SUCCEEDED (src/services/refunds is its only caller): REFUNDED, its wallet
+   * part back in the wallet (ledger REFUND), its stock back (not a flash sale's: nothing goes back to
+   * a sale), its product's effect reversed and ORDER_UPDATED to its owner, in the refund's transaction.
+   * CONFLICT (rolling the caller back) when the order is not PAID.
+   */
+  async refund(uow: UnitOfWork, orderId: string): Promise<Order> {
+    const order = await uow.em.findOne(Order, { id: orderId }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    if (!order) throw notFound('Order', orderId);
+    assertTransition(order, 'REFUNDED');
+    const product = await uow.em.findOneOrFail(Product, { id: order.productId });
+    // Wallet before product, as in every transaction that takes both.
+    if (order.walletAmount > 0) await this.wallets.refund(uow, order.userId, order.id, order.walletAmount);
+    if (product.kind !== 'FLASH_SALE' && product.stock !== null) {
+      await uow.em.nativeUpdate(Product, { id: product.id, stock: { $ne: null } }, { stock: raw('stock + ?', [order.quantity]) });
+    }
+    order.status = 'REFUNDED';
+    order.closedAt = uow.now;
+    await uow.em.flush();
+    await this.refundedEffects[product.kind]?.(uow, order, product);
+    await this.announce(uow, [order]);
+    return order;
   }
 
   /**

@@ -57,7 +57,7 @@ export class SeckillBatches {
     const found = await em.execute<Array<{ kind: 'seen' | 'live' | 'id'; value: string }>>(
       `select 'seen' as kind, stream_id as value from seckill_logs where stream_id = any(?::text[])
        union all
-       select 'live', user_id from orders where product_id = ? and user_id = any(?::text[]) and status in ('PENDING', 'PAID')
+       select 'live', user_id from orders where product_id = ? and user_id = any(?::text[]) and status in ('PENDING', 'PAID', 'REFUNDED')
        union all
        select 'id', nextval(pg_get_serial_sequence('orders', 'id'))::text from generate_series(1, ?)`,
       [

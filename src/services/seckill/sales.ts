@@ -41,7 +41,8 @@ const withdrawn = (productId: string) => conflict(`Product ${productId} is not o
 /** How long after its end a sale's stream is still consumed (late BFF entries are recorded as CLOSED). */
 const CONSUME_AFTER_END_MS = 24 * 3_600_000;
 
-const LIVE: Array<Order['status']> = ['PENDING', 'PAID'];
+/** Orders that hold a unit of the sale and their buyer's place: a refunded one keeps both (nothing goes back to the sale). */
+const LIVE: Array<Order['status']> = ['PENDING', 'PAID', 'REFUNDED'];
 
 /**
  * Flash sales: PostgreSQL is the record (stock left in `products.stock`, units sold in live orders),

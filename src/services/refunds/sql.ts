@@ -1,0 +1,23 @@
+/**
+ * The refunds' statements that are not one entity's find: the gauges, read on every scrape.
+ * States come from the entities' state lists, never typed twice.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+/** A payment's refund that is under way or done: another one would be CONFLICT (`refunds_payment_live_key`). */
+export const LIVE_REFUND_STATUSES = ['PENDING', 'SUCCEEDED'] as const;
+
+/**
+ * Payments kept for a refund (`payments_needs_refund_idx`) that no live refund covers yet: the work
+ * left for an operator (`deadline_payments_needing_refund`). The anti-join reads
+ * `refunds_payment_live_key` once per such payment.
+ */
+export async function paymentsNeedingRefund(em: EntityManager): Promise<number> {
+  // The states inlined, as the partial index says them, so the planner can use it.
+  const [row] = await em.execute<Array<{ n: number }>>(
+    `select count(*)::int as n from payments p
+      where p.needs_refund
+        and not exists (select 1 from refunds r where r.payment_id = p.id and r.status in (${LIVE_REFUND_STATUSES.map((s) => `'${s}'`).join(', ')}))`,
+  );
+  return row?.n ?? 0;
+}
