@@ -2,7 +2,8 @@
  * npm run bench:hostile — how long the server takes to refuse the worst hostile documents, beside
  * `{ serverTime }`: the 32-level fragment bomb (with and without a token, and over graphql-ws), the
  * largest alias flood under the token limit and 5,000 aliases past it, deep nesting, a huge variable
- * list, and fields repeated at one level (graphql's own validation at its work budget). Each document
+ * list, and fields repeated under one key (at one level, nested, through fragments: refused before
+ * graphql's validation, which compares them pairwise). Each document
  * is sent --requests (50) times one after another, each copy made unique by a comment so Apollo's
  * cache of validated documents never answers for it, as an attacker would send them. The server runs
  * in this process; talks only to 127.0.0.1.
@@ -58,9 +59,13 @@ const CASES: Case[] = [
     variables: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`v${i}`, true])),
   },
   { name: '1,200 variables, unused', query: `query(${times(1200, (i) => `$v${i}: Int`)}) { serverTime }` },
-  // Passes every limit (cost 2,498) and runs one `me`: graphql's OverlappingFieldsCanBeMerged compares
-  // the copies pairwise until its own work budget aborts validation.
+  // Cost 2,498: refused by the repeated-key cap (MAX_SAME_KEY); graphql's OverlappingFieldsCanBeMerged,
+  // which compares the copies pairwise, spent ~100 ms on each before the limits ran ahead of it.
   { name: '1,249 repeated me { id }', query: `{ ${times(1249, () => 'me { id }')} }`, token: true },
+  { name: '1,249 repeated me { id }, graphql-ws', query: `{ ${times(1249, () => 'me { id }')} }`, token: true, over: 'ws' },
+  // 20 per level, 400 merged one level down (their children merge as the fields do).
+  { name: '20 __schema x 20 types { name }', query: `{ ${times(20, () => `__schema { ${times(20, () => 'types { name }')} }`)} }` },
+  { name: '99 fragments each holding me { id }', query: `{ ${times(99, (i) => `...R${i}`)} }\n${times(99, (i) => `fragment R${i} on Query { me { id } }`, '\n')}`, token: true },
 ];
 
 function tokens(query: string): number {

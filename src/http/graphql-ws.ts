@@ -90,9 +90,12 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
         } catch (err) {
           return [new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
         }
+        // The limits first: linear in the document, they keep graphql's validation (quadratic in fields
+        // repeated under one key) from ever seeing a document they refuse (src/schema/limits.ts).
+        const refused = limitErrors(document, payload.operationName, payload.variables, limits);
+        if (refused.length > 0) return refused;
         const invalid = validate(schema, document, specifiedRules);
-        const errors = invalid.length > 0 ? invalid : limitErrors(document, payload.operationName, payload.variables, limits);
-        if (errors.length > 0) return errors;
+        if (invalid.length > 0) return invalid;
         const nul = nulCharacterError(document, payload.variables);
         if (nul) return [nul];
         const contextValue = await createContext(services, undefined);

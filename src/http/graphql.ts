@@ -3,7 +3,7 @@ import { ApolloServer, HeaderMap, type ApolloServerPlugin } from '@apollo/server
 import type { NextFunction, Request, Response } from 'express';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { GraphQLError, type GraphQLSchema } from 'graphql';
+import { GraphQLError, getOperationAST, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { createContext, type Context } from '../context.js';
 import { AppError } from '../errors.js';
 import type { AppServices } from '../app-services.js';
@@ -30,15 +30,23 @@ export async function createApollo(
     maxCost: services.config.graphqlMaxCost,
     maxFragments: services.config.graphqlMaxFragments,
   };
-  // Hostile input refused before anything runs. The limits need the request's variables (a `first: $n`
-  // costs its value), which validation rules never see: they run here, after graphql's own validation,
-  // as graphql-ws runs them in `onSubscribe`.
+  // The query limits run before Apollo, in `answerOverHttp` (the one place HTTP requests pass), with
+  // what they need from here.
+  const guard: HttpGuard = {
+    limits,
+    maxTokens: services.config.graphqlMaxTokens,
+    format: formatError(services),
+    refused: (req, request, operationName, code) => {
+      onOperation(operationName, true);
+      const variables = request.variables ? Object.keys(request.variables) : undefined;
+      services.log.info({ requestId: req.headers['x-request-id'], operation: request.operationName, variables, errors: [code] }, 'graphql request');
+    },
+  };
+  // Text with a NUL character, which PostgreSQL refuses, refused before anything runs.
   const refuseHostile: ApolloServerPlugin<Context> = {
     async requestDidStart() {
       return {
         async didResolveOperation({ document, request }) {
-          const [refused] = limitErrors(document, request.operationName, request.variables, limits);
-          if (refused) throw new GraphQLError(refused.message, { nodes: refused.nodes, extensions: { ...refused.extensions, http: { status: 400 } } });
           const nul = nulCharacterError(document, request.variables);
           if (nul) throw nul;
         },
@@ -94,6 +102,11 @@ export async function createApollo(
     // the process before the rest of the graceful stop had run.
     stopOnTerminationSignals: false,
     introspection: true,
+    // Automatic persisted queries off: a request naming a document by its hash carries no text for
+    // `answerOverHttp` to check, so one registered with `first: $n` at n = 2 could run again unchecked
+    // with n = 100,000. No client of ours uses them; Apollo Client's persisted-query link answered
+    // PERSISTED_QUERY_NOT_SUPPORTED sends the text from then on.
+    persistedQueries: false,
     // The parser stops past this many tokens, before any validation rule runs: the cheapest first wall.
     // 5,000 by default: graphql's own worst case (one field repeated at one level, compared pairwise)
     // is bounded by its validation work budget, ~106 ms from 1,500 tokens up and still 82 ms at 1,000
@@ -101,17 +114,24 @@ export async function createApollo(
     parseOptions: { maxTokens: services.config.graphqlMaxTokens },
     includeStacktraceInErrorResponses: services.config.nodeEnv === 'development',
     formatError: formatError(services),
+    // What Apollo itself logs (a document it could not cache, a plugin that threw) goes through pino
+    // like every other line, not to the console.
+    logger: apolloLogger(services.log),
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), disposeWs, refuseHostile, requestLog, requestErrorsAs200, ApolloServerPluginLandingPageDisabled()],
   });
+  guards.set(apollo, guard);
   await apollo.start();
   return apollo;
 }
 
-/**
- * Codes of a request that never executed. The query limits' codes are among them: they were validation
- * errors (answered 200 to application/json) before the limits moved to `didResolveOperation`.
- */
-const NOT_EXECUTED = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'QUERY_TOO_DEEP', 'QUERY_TOO_COSTLY', 'QUERY_TOO_COMPLEX']);
+/** Apollo's Logger (a string at each of four levels) on pino. */
+function apolloLogger(log: AppServices['log']) {
+  const at = (level: 'debug' | 'info' | 'warn' | 'error') => (message?: unknown) => log[level]({ source: 'apollo' }, String(message));
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** Codes of a request that never executed (the query limits' are answered before Apollo, with the same statuses). */
+const NOT_EXECUTED = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT']);
 
 /** Whether Apollo answers this Accept header with application/graphql-response+json (listed first, or only). */
 function prefersGraphqlResponseJson(accept: string | undefined | null): boolean {
@@ -126,16 +146,114 @@ function prefersGraphqlResponseJson(accept: string | undefined | null): boolean 
 /** What the HTTP handlers need to build a request's context. */
 export type RequestContext = (req: IncomingMessage) => Promise<Context>;
 
+/** A GraphQL request as Apollo reads it from a POST body or a GET's search parameters. */
+interface GraphqlRequest {
+  query: string;
+  operationName?: string;
+  variables?: Record<string, unknown>;
+}
+
+/** What `answerOverHttp` checks before Apollo, for each Apollo server `createApollo` made. */
+interface HttpGuard {
+  limits: QueryLimits;
+  maxTokens: number;
+  format: ReturnType<typeof formatError>;
+  /** A request refused by the limits: its metric and its log line, as the requestLog plugin writes them. */
+  refused: (req: IncomingMessage, request: GraphqlRequest, operationName: string | undefined, code: unknown) => void;
+}
+const guards = new WeakMap<ApolloServer<Context>, HttpGuard>();
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
+
+/** The request in a body or search as Apollo reads it; undefined for one Apollo refuses before parsing (it says why). */
+function graphqlRequest(method: string, search: string, body: unknown): GraphqlRequest | undefined {
+  if (method === 'POST') {
+    if (!isRecord(body) || typeof body.query !== 'string') return undefined;
+    const { query, operationName, variables } = body;
+    if ((operationName != null && typeof operationName !== 'string') || (variables != null && !isRecord(variables))) return undefined;
+    return { query, operationName: operationName ?? undefined, variables: variables ?? undefined };
+  }
+  if (method !== 'GET') return undefined;
+  const params = new URLSearchParams(search);
+  const [query, ...more] = params.getAll('query');
+  if (query === undefined || more.length > 0 || params.getAll('operationName').length > 1 || params.getAll('variables').length > 1) return undefined;
+  const text = params.get('variables');
+  let variables: unknown;
+  if (text !== null) {
+    try {
+      variables = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    if (!isRecord(variables)) return undefined;
+  }
+  return { query, operationName: params.get('operationName') ?? undefined, variables: variables as Record<string, unknown> | undefined };
+}
+
+/**
+ * The query limits, before Apollo: parsed (with the token limit) and checked in time linear in the
+ * document, so a refused document never reaches graphql's validation, whose comparison of fields
+ * repeated under one key is quadratic (1,249 copies of `me { id }`, 12 KB: ~100 ms of validation
+ * per request before; see src/schema/limits.ts). A document that passes is parsed again by Apollo
+ * (or taken from its cache of validated documents): the parse here costs ~6 µs for a typical query
+ * (an auction page with its bids, 170 characters; measured), not worth a seam Apollo does not have.
+ * A refusal answers as Apollo answers a document that does not validate: 200 with the errors to
+ * application/json, 400 to a client preferring application/graphql-response+json, 406 to one
+ * accepting neither. It comes before Apollo reads the token, so it carries no user.
+ */
+function refuseOverLimits(guard: HttpGuard, req: IncomingMessage, res: ServerResponse, method: string, search: string, body: unknown): boolean {
+  const request = graphqlRequest(method, search, body);
+  if (!request) return false;
+  let document: DocumentNode;
+  try {
+    document = parse(request.query, { maxTokens: guard.maxTokens });
+  } catch {
+    return false; // Apollo refuses it as cheaply, with its own message (GRAPHQL_PARSE_FAILED)
+  }
+  const [refused] = limitErrors(document, request.operationName, request.variables, guard.limits);
+  if (!refused) return false;
+  guard.refused(req, request, getOperationAST(document, request.operationName)?.name?.value, refused.extensions.code);
+  const accept = req.headers.accept;
+  let status = prefersGraphqlResponseJson(accept) ? 400 : 200;
+  let type = status === 400 ? 'application/graphql-response+json; charset=utf-8' : 'application/json; charset=utf-8';
+  let error = guard.format(refused.toJSON(), refused);
+  if (accept && !acceptsJson(accept)) {
+    status = 406;
+    type = 'application/json; charset=utf-8';
+    error = {
+      message: "An 'accept' header was provided for this request which does not accept application/json; charset=utf-8 or application/graphql-response+json; charset=utf-8",
+      extensions: { code: 'BAD_REQUEST' },
+    };
+  }
+  res.statusCode = status;
+  res.setHeader('content-type', type);
+  res.end(`${JSON.stringify({ errors: [error] })}\n`);
+  return true;
+}
+
+/** Whether an Accept header takes application/json or application/graphql-response+json (a range with q=0 does not). */
+function acceptsJson(accept: string): boolean {
+  return accept.split(',').some((range) => {
+    const [type, ...params] = range.split(';').map((p) => p.trim().toLowerCase());
+    if (params.some((p) => /^q=0(\.0*)?$/.test(p))) return false;
+    return type === '*/*' || type === 'application/*' || type === 'application/json' || type === 'application/graphql-response+json';
+  });
+}
+
 /** One GraphQL request over HTTP, its body already read, through Apollo; the answer written with `res.end`. */
 export async function answerOverHttp(apollo: ApolloServer<Context>, context: RequestContext, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  const url = req.url ?? '';
+  const query = url.indexOf('?');
+  const method = (req.method ?? 'GET').toUpperCase();
+  const search = query === -1 ? '' : url.slice(query);
+  const guard = guards.get(apollo);
+  if (guard && refuseOverLimits(guard, req, res, method, search, body)) return;
   const headers = new HeaderMap();
   for (const [key, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
   }
-  const url = req.url ?? '';
-  const query = url.indexOf('?');
   const answer = await apollo.executeHTTPGraphQLRequest({
-    httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: query === -1 ? '' : url.slice(query), body },
+    httpGraphQLRequest: { method, headers, search, body },
     context: () => context(req),
   });
   for (const [key, value] of answer.headers) res.setHeader(key, value);

@@ -13,8 +13,23 @@ import {
  * Refuses hostile operations before they run: too many fragment definitions, too deep (nested
  * selections), too costly (every field costs 1; the children of a field taking `first` count `first`
  * times, with the request's value of a `first: $n`; a connection without `first` and a bid list count
- * 20). One function for HTTP (an Apollo plugin, where the variables are known) and graphql-ws
- * (`onSubscribe`), run after graphql's own validation.
+ * 20). One function for HTTP (`answerOverHttp`, before Apollo) and graphql-ws (`onSubscribe`), run
+ * before graphql's own validation: the work here is linear in the document, and the cap on repeated
+ * keys below keeps what graphql's validation then does linear too.
+ *
+ * Every operation in the document is checked, not only the one asked for, and every fragment no
+ * operation spreads: graphql validates them all. Each operation has its own cost; a document holding
+ * an operation the server would refuse is refused, whichever operation it names.
+ *
+ * Repeated keys: graphql's OverlappingFieldsCanBeMerged compares, pairwise, the fields that merge under
+ * one response key, and their children merged the same way, across fragments too. 1,249 copies of
+ * `me { id }` at one level (12 KB, 4,998 tokens, cost 2,498) held the server ~100 ms per request in
+ * that rule alone; 20 `__schema` each holding 20 `types { name }` (20 per level, 400 merged one level
+ * down, 6 KB) 96 ms. So the fields merging under one key, merged as graphql and execution merge them
+ * (fragments and inline fragments of a level included, children of same-key fields merged), number at
+ * most MAX_SAME_KEY: the pairs graphql compares are then at most MAX_SAME_KEY / 2 per field.
+ * A fragment spread twice at one level counts once, as graphql counts it; one reached along two
+ * paths (A and B both spreading C) counts once per path, an upper bound.
  *
  * Aliases count: a field asked for under a second, third… response key at one level (`a: me { id }
  * b: me { id }`) runs its resolver again each time, and costs ALIAS_COST more per extra key. Without
@@ -56,6 +71,26 @@ const DEFAULT_LIST_SIZE = 20;
 const MAX_INT = 2 ** 31 - 1;
 /** A resolver run costs about 10 scalar fields (0.8 ms per `me` against 0.1 ms per `serverTime`, measured). */
 export const ALIAS_COST = 10;
+/**
+ * Fields merging under one response key. Queries a client writes repeat a key a handful of times
+ * (a field beside fragments that ask for it too); at 20, graphql's comparisons of one document stay
+ * below 10 per field (the 1,249 copies above made 780,000).
+ */
+export const MAX_SAME_KEY = 20;
+
+/**
+ * The fields merging under each response key of one level, and their children merged: what graphql's
+ * OverlappingFieldsCanBeMerged compares. A fragment's shape is shared by every level it is spread on
+ * (`shared`): a level copies a shared map before adding to it, so merging costs the keys two levels
+ * have in common, not the fragment's size.
+ */
+type Shape = Map<string, Group>;
+interface Group {
+  count: number;
+  children?: Shape;
+  /** `children` belongs to a fragment's summary (or to another level): copy before adding to it. */
+  shared: boolean;
+}
 
 /** A field name's response keys at one level: those seen, and the extra keys counted by the fragments that merged into it. */
 type Keys = Map<string, { keys: Set<string>; extra: number }>;
@@ -74,6 +109,7 @@ interface Level {
   keys?: Keys;
   /** Fragments already merged here: a second spread adds its cost again but no keys. */
   spreads?: Set<string>;
+  shape: Shape;
 }
 
 /** A fragment costed once: its top level's cost, depth and keys. */
@@ -81,6 +117,7 @@ interface Summary {
   cost: number;
   depth: number;
   keys?: Keys;
+  shape: Shape;
 }
 
 export function limitErrors(
@@ -101,19 +138,35 @@ export function limitErrors(
   if (count > limits.maxFragments) {
     return [new GraphQLError(`Document has ${count} fragments; the limit is ${limits.maxFragments}`, { extensions: { code: 'QUERY_TOO_COMPLEX' } })];
   }
-  const operation = getOperationAST(document, operationName);
-  if (!operation) return []; // graphql reports an operation it cannot find
-  const walk = new Walk(fragments, aliasedNames(document, stats), variableValues(operation, variables), limits, stats);
-  const { cost, depth } = walk.operation(operation.selectionSet);
-  stats.cost = walk.stopped ? walk.spent : cost;
-  stats.depth = walk.stopped ? walk.deepest : depth;
-  stats.stopped = walk.stopped;
-  const stopped = walk.stopped ? ' (counting stopped once past it)' : '';
-  if (stats.depth > limits.maxDepth) {
-    return [new GraphQLError(`Query is ${stats.depth} levels deep; the limit is ${limits.maxDepth}${stopped}`, { nodes: [operation], extensions: { code: 'QUERY_TOO_DEEP' } })];
-  }
-  if (stats.cost > limits.maxCost) {
-    return [new GraphQLError(`Query costs ${stats.cost}; the limit is ${limits.maxCost}${stopped}`, { nodes: [operation], extensions: { code: 'QUERY_TOO_COSTLY' } })];
+  // The operation asked for first (its numbers are the ones `stats` keeps), then the others, then the
+  // fragments none of them spread: graphql validates them all.
+  const asked = getOperationAST(document, operationName);
+  const roots: Array<OperationDefinitionNode | FragmentDefinitionNode> = asked ? [asked] : [];
+  for (const def of document.definitions) if (def.kind === Kind.OPERATION_DEFINITION && def !== asked) roots.push(def);
+  roots.push(...fragments.values());
+  const walk = new Walk(fragments, aliasedNames(document, stats), limits, stats);
+  for (const root of roots) {
+    const isOperation = root.kind === Kind.OPERATION_DEFINITION;
+    if (!isOperation && walk.summarised(root.name.value)) continue; // walked where it is spread
+    const { cost, depth } = walk.root(root.selectionSet, isOperation ? variableValues(root, variables) : new Map());
+    const measured = { cost: walk.stopped ? walk.spent : cost, depth: walk.stopped ? walk.deepest : depth };
+    if (root === asked || walk.stopped || walk.repeated !== undefined) Object.assign(stats, measured, { stopped: walk.stopped });
+    const stopped = walk.stopped ? ' (counting stopped once past it)' : '';
+    if (measured.depth > limits.maxDepth) {
+      return [new GraphQLError(`Query is ${measured.depth} levels deep; the limit is ${limits.maxDepth}${stopped}`, { nodes: [root], extensions: { code: 'QUERY_TOO_DEEP' } })];
+    }
+    if (measured.cost > limits.maxCost) {
+      return [new GraphQLError(`Query costs ${measured.cost}; the limit is ${limits.maxCost}${stopped}`, { nodes: [root], extensions: { code: 'QUERY_TOO_COSTLY' } })];
+    }
+    if (walk.repeated !== undefined) {
+      const key = walk.repeated.length > 40 ? `${walk.repeated.slice(0, 40)}…` : walk.repeated;
+      return [
+        new GraphQLError(`Query asks for "${key}" more than ${MAX_SAME_KEY} times at one level (fragments included); the limit is ${MAX_SAME_KEY}`, {
+          nodes: [root],
+          extensions: { code: 'QUERY_TOO_COMPLEX' },
+        }),
+      ];
+    }
   }
   return [];
 }
@@ -155,34 +208,46 @@ function variableValues(operation: OperationDefinitionNode, variables: Record<st
 }
 
 class Walk {
-  /** Cost counted so far, each part times its enclosing lists' sizes: never more than the query's cost. */
+  /** The current root's cost counted so far, each part times its enclosing lists' sizes: never more than its cost. */
   spent = 0;
-  /** The deepest level reached, absolute. */
+  /** The deepest level of the current root reached, absolute. */
   deepest = 1;
+  /** Set once a limit is passed: the walk ends there. */
   stopped = false;
+  /** A response key found more than MAX_SAME_KEY times at one level: shapes are no longer merged. */
+  repeated: string | undefined;
   /** Fragments costed so far; null while one is being costed (a spread of it then is a cycle, which graphql reports). */
   private readonly summaries = new Map<string, Summary | null>();
+  /** The current root's variables (a fragment is costed with those of the root that spreads it first). */
+  private variables = new Map<string, unknown>();
 
   constructor(
     private readonly fragments: Map<string, FragmentDefinitionNode>,
     private readonly aliased: Set<string>,
-    private readonly variables: Map<string, unknown>,
     private readonly limits: QueryLimits,
     private readonly stats: LimitStats,
   ) {}
 
-  operation(set: SelectionSetNode): { cost: number; depth: number } {
+  /** An operation, or a fragment no operation spreads, walked as one: its own cost and depth. */
+  root(set: SelectionSetNode, variables: Map<string, unknown>): { cost: number; depth: number } {
+    this.variables = variables;
+    this.spent = 0;
+    this.deepest = 1;
     const { cost, depth } = this.selectionSet(set, 1, 1);
     return { cost, depth: 1 + depth };
   }
 
-  /** A field's (or the operation's) selection set at absolute depth `at`: its cost, surcharge included, and the levels below it. */
-  private selectionSet(set: SelectionSetNode, at: number, scale: number): { cost: number; depth: number } {
-    const level: Level = { cost: 0, depth: 0, at, scale, charged: true };
+  summarised(name: string): boolean {
+    return this.summaries.has(name);
+  }
+
+  /** A field's (or the operation's) selection set at absolute depth `at`: its cost, surcharge included, the levels below it, and its shape. */
+  private selectionSet(set: SelectionSetNode, at: number, scale: number): { cost: number; depth: number; shape: Shape } {
+    const level: Level = { cost: 0, depth: 0, at, scale, charged: true, shape: new Map() };
     this.collect(set, level);
     let surcharge = 0;
     for (const { keys, extra } of level.keys?.values() ?? []) surcharge += keys.size - 1 + extra;
-    return { cost: level.cost + ALIAS_COST * surcharge, depth: level.depth };
+    return { cost: level.cost + ALIAS_COST * surcharge, depth: level.depth, shape: level.shape };
   }
 
   private collect(set: SelectionSetNode, level: Level): void {
@@ -197,16 +262,22 @@ class Walk {
 
   private field(node: FieldNode, level: Level): void {
     const name = node.name.value;
-    if (this.aliased.has(name)) this.addKey(level, name, node.alias?.value ?? name, 0);
-    if (name === '__typename') return;
-    this.spend(level.scale);
-    level.cost += 1;
-    if (!node.selectionSet) return;
+    const key = node.alias?.value ?? name;
+    if (this.aliased.has(name)) this.addKey(level, name, key, 0);
+    if (name !== '__typename') {
+      this.spend(level.scale);
+      level.cost += 1;
+    }
+    if (!node.selectionSet) {
+      this.merge(level.shape, key, 1, undefined, false);
+      return;
+    }
     if (!this.reach(level.at + 1)) return;
     const size = this.listSize(node);
     const inner = this.selectionSet(node.selectionSet, level.at + 1, level.scale * size);
     level.cost += inner.cost * size;
     level.depth = Math.max(level.depth, 1 + inner.depth);
+    this.merge(level.shape, key, 1, inner.shape, false);
   }
 
   private spread(name: string, level: Level): void {
@@ -227,6 +298,7 @@ class Walk {
       this.stats.visits++;
       this.addKey(level, field, keys.values().next().value!, keys.size - 1 + extra);
     }
+    for (const [key, group] of summary.shape) this.merge(level.shape, key, group.count, group.children, true);
   }
 
   /** Costs a fragment once, at its first spread (whose depth and scale count what it holds). */
@@ -234,9 +306,9 @@ class Walk {
     const def = this.fragments.get(name);
     this.summaries.set(name, null);
     if (!def) return null;
-    const top: Level = { cost: 0, depth: 0, at: at.at, scale: at.scale, charged: false };
+    const top: Level = { cost: 0, depth: 0, at: at.at, scale: at.scale, charged: false, shape: new Map() };
     this.collect(def.selectionSet, top);
-    const summary = { cost: top.cost, depth: top.depth, keys: top.keys };
+    const summary = { cost: top.cost, depth: top.depth, keys: top.keys, shape: top.shape };
     this.summaries.set(name, summary);
     return summary;
   }
@@ -256,6 +328,43 @@ class Walk {
     }
     // A fragment's top level is charged where it is spread.
     if (level.charged && added > 0) this.spend(ALIAS_COST * added * level.scale);
+  }
+
+  /**
+   * Adds `count` fields under `key`, with their children merged (`shared`: a fragment's, left as they
+   * are), to a shape this level owns. Where both sides have children, they merge one level down,
+   * the level's own copied first if shared: the work is the keys the two sides have in common.
+   */
+  private merge(shape: Shape, key: string, count: number, children: Shape | undefined, shared: boolean): void {
+    if (this.repeated !== undefined) return;
+    this.stats.visits++;
+    const group = shape.get(key);
+    if (!group) {
+      shape.set(key, { count, children, shared });
+      if (count > MAX_SAME_KEY) this.repeated = key;
+      return;
+    }
+    group.count += count;
+    if (group.count > MAX_SAME_KEY) {
+      this.repeated = key;
+      return;
+    }
+    if (!children) return;
+    if (!group.children) {
+      group.children = children;
+      group.shared = shared;
+      return;
+    }
+    if (group.shared) {
+      const copy: Shape = new Map();
+      for (const [k, g] of group.children) {
+        this.stats.visits++;
+        copy.set(k, { count: g.count, children: g.children, shared: true });
+      }
+      group.children = copy;
+      group.shared = false;
+    }
+    for (const [k, g] of children) this.merge(group.children, k, g.count, g.children, shared || g.shared);
   }
 
   /** Whether a level at this absolute depth is within the limit; past it, the walk stops. */

@@ -1,23 +1,27 @@
+import { createRequire } from 'node:module';
+import { jest } from '@jest/globals';
 import { getIntrospectionQuery } from 'graphql';
 import type { Client } from 'graphql-ws';
 import type { App } from '../../src/app.js';
-import { createAuction, createTestDatabase, gql, inSeconds, start, Subscription, testConfig, token, wsClient } from '../support/harness.js';
+import { createAuction, createTestDatabase, gql, inSeconds, LogCapture, start, Subscription, testConfig, token, wsClient } from '../support/harness.js';
 
 /**
  * Hostile documents are refused before anything runs, over HTTP and over graphql-ws alike: past the
  * token limit by the parser (GRAPHQL_PARSE_FAILED), then by the limits with their own codes:
- * QUERY_TOO_COMPLEX (fragment definitions), QUERY_TOO_DEEP, QUERY_TOO_COSTLY (aliases count, a
- * `first: $n` counts the request's `n`). Queries a client really writes (a few aliases, renames,
- * codegen's variables, the playground's introspection) still run.
+ * QUERY_TOO_COMPLEX (fragment definitions, a key repeated past 20), QUERY_TOO_DEEP, QUERY_TOO_COSTLY
+ * (aliases count, a `first: $n` counts the request's `n`), before graphql's own validation. Queries a
+ * client really writes (a few aliases, renames, codegen's variables, the playground's introspection)
+ * still run.
  */
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let app: App;
 let ws: Client;
 const user = token('cost-ann');
+const log = new LogCapture();
 
 beforeAll(async () => {
   db = await createTestDatabase('query_cost');
-  app = await start(testConfig(db.url));
+  app = await start(testConfig(db.url), log);
   ws = wsClient(app, user); // one socket for the file: a user may hold WS_MAX_SOCKETS_PER_USER
 });
 
@@ -91,7 +95,7 @@ describe('a fragment bomb', () => {
 });
 
 describe('the document limits, over HTTP and graphql-ws', () => {
-  const fragments = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `...F${i}`).join(' ')} } ${Array.from({ length: n }, (_, i) => `fragment F${i} on Query { serverTime }`).join(' ')}`;
+  const fragments = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `...F${i}`).join(' ')} } ${Array.from({ length: n }, (_, i) => `fragment F${i} on Query { f${i}: serverTime }`).join(' ')}`;
 
   test('more than GRAPHQL_MAX_FRAGMENTS (100) fragment definitions: QUERY_TOO_COMPLEX', async () => {
     expect((await post(fragments(100), user)).errors).toBeUndefined();
@@ -212,6 +216,89 @@ describe('over graphql-ws', () => {
     const page = 'query($n: Int!) { auctions(first: $n) { edges { node { id bids { edges { node { id bidderId amount } } } } } } }';
     expect((await firstAnswer(page, { n: 2 })).errors).toBeUndefined();
     expect((await firstAnswer(page, { n: 100 })).errors?.[0].extensions?.code).toBe('QUERY_TOO_COSTLY');
+  });
+});
+
+describe('fields repeated under one key (graphql compares them pairwise while validating)', () => {
+  const repeated = (n: number, field = 'me { id }') => `{ ${Array.from({ length: n }, () => field).join(' ')} }`;
+  /** 12 KB, cost 2,498: graphql's validation spent ~100 ms on it before refusing it (bench:hostile). */
+  const flood = repeated(1249);
+  type Way = 'direct' | 'express' | 'get';
+  /** The plain JSON POST the server reads itself, a POST through Express (`/graphql/`), a GET through Express. */
+  async function send(way: Way, query: string, accept?: string): Promise<{ status: number; type: string | null; errors?: Errors; data?: unknown }> {
+    const headers: Record<string, string> = { authorization: `Bearer ${user}`, ...(accept ? { accept } : {}) };
+    const res =
+      way === 'get'
+        ? await fetch(`${app.url}?${new URLSearchParams({ query })}`, { headers: { ...headers, 'apollo-require-preflight': 'true' } })
+        : await fetch(way === 'direct' ? app.url : `${app.url}/`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+    const type = res.headers.get('content-type');
+    // A GET accepting only text/html is the playground's page, whatever its query.
+    const body = type?.startsWith('text/html') ? { html: true } : ((await res.json()) as { errors?: Errors; data?: unknown });
+    return { status: res.status, type, ...body };
+  }
+  /**
+   * graphql's validate begins with assertValidSchema, which it looks up on its module at each call:
+   * counting those calls counts validations (and executions, which a refused document never reaches).
+   */
+  const validations = jest.spyOn(createRequire(import.meta.url)('graphql/type/validate.js') as { assertValidSchema: (s: unknown) => void }, 'assertValidSchema');
+
+  test('1,249 copies of me { id } are refused with QUERY_TOO_COMPLEX over both HTTP paths, a GET and graphql-ws, without graphql validating them', async () => {
+    for (const way of ['direct', 'express', 'get'] as const) {
+      // A GET's URL holds fewer (the copies, URL-encoded, would pass Node's 16 KB header limit).
+      const query = way === 'get' ? repeated(500) : flood;
+      const before = validations.mock.calls.length;
+      const res = await send(way, query);
+      expect({ way, status: res.status, codes: res.errors?.map((e) => e.extensions?.code), data: res.data }).toEqual({ way, status: 200, codes: ['QUERY_TOO_COMPLEX'], data: undefined });
+      expect(res.errors?.[0].message).toBe('Query asks for "me" more than 20 times at one level (fragments included); the limit is 20');
+      expect(validations.mock.calls.length).toBe(before);
+    }
+    const before = validations.mock.calls.length;
+    expect((await firstAnswer(flood)).errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(validations.mock.calls.length).toBe(before);
+    // A document graphql would refuse too: the limits answer first, graphql never looks at it.
+    const unknownField = `{ nope ${repeated(21).slice(1)}`;
+    expect((await send('direct', unknownField)).errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect((await firstAnswer(unknownField)).errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(validations.mock.calls.length).toBe(before);
+    // The counter counts: a document the limits pass is validated (then run).
+    expect((await send('direct', repeated(20))).data).toEqual({ me: { id: 'cost-ann' } });
+    expect(validations.mock.calls.length).toBeGreaterThan(before);
+  });
+
+  test('a document named by its hash alone (automatic persisted queries), which the limits could not read, is not taken', async () => {
+    const persistedQuery = { version: 1, sha256Hash: 'ecf4edb46db40b5132295c0291d62fb65d6759a9eedfa4d5d612dd5ec54a6b38' };
+    const res = await fetch(app.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ extensions: { persistedQuery } }) });
+    expect(((await res.json()) as { errors?: Errors }).errors?.map((e) => e.extensions?.code)).toEqual(['PERSISTED_QUERY_NOT_SUPPORTED']);
+  });
+
+  test('through fragments: 21 fragments asking for one key are refused; one fragment spread 1,000 times at one level is not', async () => {
+    const holders = `{ ${Array.from({ length: 21 }, (_, i) => `...F${i}`).join(' ')} } ${Array.from({ length: 21 }, (_, i) => `fragment F${i} on Query { me { id } }`).join(' ')}`;
+    expect((await send('direct', holders)).errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect((await send('direct', `{ ${'...F '.repeat(1000)}} fragment F on Query { me { id } }`)).data).toEqual({ me: { id: 'cost-ann' } });
+  });
+
+  test('a refusal answers as Apollo answers a document that does not validate: status and Content-Type for each Accept, on each path', async () => {
+    const accepts = [undefined, 'application/json', 'application/graphql-response+json', 'application/graphql-response+json, application/json', '*/*', 'text/html'];
+    for (const way of ['direct', 'express', 'get'] as const) {
+      for (const accept of accepts) {
+        const apollo = await send(way, '{ nope }', accept);
+        const ours = await send(way, repeated(21), accept);
+        expect({ way, accept, status: ours.status, type: ours.type }).toEqual({ way, accept, status: apollo.status, type: apollo.type });
+        expect(Object.keys(ours)).toEqual(Object.keys(apollo));
+      }
+    }
+  });
+
+  test('a 1,600-deep document is refused before Apollo: QUERY_TOO_DEEP, logged once as a graphql request, never cached (Apollo once logged a stack overflow for each)', async () => {
+    const deep = `{ __schema { types { fields { type { ${'ofType { '.repeat(1600)}name${' }'.repeat(1600)} } } } } }`;
+    const from = log.lines.length;
+    const before = validations.mock.calls.length;
+    const res = await send('direct', deep);
+    expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_DEEP']);
+    expect(validations.mock.calls.length).toBe(before);
+    const lines = log.lines.slice(from);
+    expect(lines.filter((l) => l.msg === 'graphql request').map((l) => l.errors)).toEqual([['QUERY_TOO_DEEP']]);
+    expect(lines.filter((l) => /Could not store/.test(String(l.msg)))).toEqual([]);
   });
 });
 

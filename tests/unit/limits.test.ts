@@ -80,9 +80,10 @@ test('the walk stops as soon as the cost is over the limit', () => {
   expect(refused.stopped).toBe(true);
   expect(refused.errors[0]).toMatch(new RegExp(`^Query costs 50\\d\\d; the limit is 5000 \\(counting stopped once past it\\)$`));
   // Each key past the first costs 12: 417 of them pass 5,000. One look at the definition and at each
-  // selection to find the aliased names (4,001), then ~834 walked, not 4,000.
-  expect(whole.visits).toBe(8001);
-  expect(refused.visits).toBeLessThan(4001 + 900);
+  // selection to find the aliased names (4,001), then each selection walked and merged into its
+  // level's keys (8,000 for the whole), ~834 of them, not 4,000, when refused.
+  expect(whole.visits).toBe(12001);
+  expect(refused.visits).toBeLessThan(4001 + 1800);
 });
 
 test('renames, repeated keys and keys a fragment shares with its level are not charged: each still runs once', () => {
@@ -123,28 +124,78 @@ test('a fragment bomb is costed in time linear in its size: each fragment once, 
   expect(bomb.codes).toEqual(['QUERY_TOO_COSTLY']);
   expect(bomb.visits).toBeLessThan(500);
   // Under the limit, the cost is exact however many paths lead to the last fragments: 2^10 = 1,024.
+  // The repeated keys count serverTime once per path too (graphql and execution merge it once): past
+  // MAX_SAME_KEY, the document is refused as too complex, after its cost is counted.
   const small = check(fragmentBomb(10), { cost: 5000 });
-  expect(small).toMatchObject({ errors: [], cost: 1024, stopped: false });
+  expect(small).toMatchObject({ codes: ['QUERY_TOO_COMPLEX'], cost: 1024, stopped: false });
   expect(small.visits).toBeLessThan(200);
+  expect(check(fragmentBomb(4), { cost: 5000 })).toMatchObject({ errors: [], cost: 16 });
   // Aliases at the bottom count once per path, as the fields themselves do: 2^10 x (4 + 10), where
   // the exact key count would charge 2^10 x 4 + 10.
   expect(check(fragmentBomb(10, 2, 'a: me { id } b: me { id }'), { cost: 1e9 }).cost).toBe(1024 * 14);
 });
 
 test('a document holds at most GRAPHQL_MAX_FRAGMENTS fragment definitions', () => {
-  const fragments = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `...F${i}`).join(' ')} } ${Array.from({ length: n }, (_, i) => `fragment F${i} on Query { serverTime }`).join(' ')}`;
-  expect(check(fragments(100), { cost: 1000 }).errors).toEqual([]);
-  const many = check(fragments(101), { cost: 1000 });
+  // Each under its own key: 100 fragments asking the same one are refused for that (below).
+  const fragments = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `...F${i}`).join(' ')} } ${Array.from({ length: n }, (_, i) => `fragment F${i} on Query { f${i}: serverTime }`).join(' ')}`;
+  expect(check(fragments(100), { cost: 2000 }).errors).toEqual([]);
+  const many = check(fragments(101), { cost: 2000 });
   expect(many.errors).toEqual(['Document has 101 fragments; the limit is 100']);
   expect(many.codes).toEqual(['QUERY_TOO_COMPLEX']);
   // Refused after one look at each definition.
   expect(many.visits).toBe(102);
 });
 
-test('the operation asked for is the one costed; a cycle or an unknown fragment (graphql reports them) ends the walk', () => {
+test('every operation of a document is checked, and every fragment none spreads: graphql validates them all; a cycle or an unknown fragment (graphql reports them) ends the walk', () => {
   const two = `query Cheap { serverTime } query Costly { ${aliases(100, 'serverTime').slice(1, -1)} }`;
-  expect(check(two, { operationName: 'Cheap' }).errors).toEqual([]);
   expect(check(two, { operationName: 'Costly' }).codes).toEqual(['QUERY_TOO_COSTLY']);
-  expect(check(two).errors).toEqual([]); // no operation without a name: graphql says so
+  expect(check(two, { operationName: 'Cheap' }).codes).toEqual(['QUERY_TOO_COSTLY']);
+  expect(check(two).codes).toEqual(['QUERY_TOO_COSTLY']); // no operation without a name: graphql says so, after validating both
+  // The operation asked for is counted first: its numbers are those reported when all pass.
+  expect(check('query A { serverTime } query B { me { id } }', { operationName: 'B' })).toMatchObject({ errors: [], cost: 2 });
+  const repeats = (n: number) => Array.from({ length: n }, () => 'me { id }').join(' ');
+  expect(check(`query A { serverTime } query B { ${repeats(21)} }`, { operationName: 'A', cost: 1000 }).codes).toEqual(['QUERY_TOO_COMPLEX']);
+  expect(check(`query A { serverTime } fragment Unused on Query { ${repeats(21)} }`, { cost: 1000 }).codes).toEqual(['QUERY_TOO_COMPLEX']);
+  expect(check(`query A { serverTime } fragment Unused on Query { ${repeats(20)} }`, { cost: 1000 }).errors).toEqual([]);
   expect(check('{ ...A } fragment A on Query { ...B serverTime } fragment B on Query { ...A ...Nowhere }')).toMatchObject({ errors: [], cost: 1 });
+});
+
+const repeated = (n: number, field: string) => Array.from({ length: n }, () => field).join(' ');
+const TOO_MANY = (key: string) => `Query asks for "${key}" more than 20 times at one level (fragments included); the limit is 20`;
+
+test('at most MAX_SAME_KEY (20) fields merge under one response key, as graphql merges them: inline fragments, fragments and children of same-key fields included', () => {
+  expect(check(`{ ${repeated(20, 'me { id }')} }`, { cost: 1000 }).errors).toEqual([]);
+  const flat = check(`{ ${repeated(21, 'me { id }')} }`, { cost: 1000 });
+  expect(flat).toMatchObject({ errors: [TOO_MANY('me')], codes: ['QUERY_TOO_COMPLEX'] });
+  expect(check(`{ ${repeated(1249, 'me { id }')} }`, { cost: 5000 }).codes).toEqual(['QUERY_TOO_COMPLEX']);
+  // Leaves, __typename and renamed fields alike: a key, whatever field it names.
+  expect(check(`{ ${repeated(21, '__typename')} }`, { cost: 1000 }).errors).toEqual([TOO_MANY('__typename')]);
+  expect(check(`{ ${repeated(21, 'x: serverTime')} }`, { cost: 1000 }).errors).toEqual([TOO_MANY('x')]);
+  // Different keys of one field are aliases (charged as such), not repeats.
+  expect(check(aliases(21, 'serverTime'), { cost: 1000 }).errors).toEqual([]);
+  // Inline fragments belong to their level.
+  expect(check(`{ ${repeated(11, 'me { id }')} ... on Query { ${repeated(10, 'me { id }')} } }`, { cost: 1000 }).errors).toEqual([TOO_MANY('me')]);
+  // One level down, the children of same-key fields merge: 5 x 5 ids under one `me`, 25 > 20; 4 x 5 pass.
+  expect(check(`{ ${repeated(5, `me { ${repeated(5, 'id')} }`)} }`, { cost: 1000 }).errors).toEqual([TOO_MANY('id')]);
+  expect(check(`{ ${repeated(4, `me { ${repeated(5, 'id')} }`)} }`, { cost: 1000 }).errors).toEqual([]);
+  // Under different keys they do not merge.
+  expect(check(`{ ${Array.from({ length: 5 }, (_, i) => `m${i}: me { ${repeated(5, 'id')} }`).join(' ')} }`, { cost: 1000 }).errors).toEqual([]);
+});
+
+test('repeated keys through fragments: each fragment holding the key counts, one spread many times at a level counts once', () => {
+  const holders = (n: number, body: string) => `{ ${Array.from({ length: n }, (_, i) => `...F${i}`).join(' ')} } ${Array.from({ length: n }, (_, i) => `fragment F${i} on Query { ${body} }`).join(' ')}`;
+  expect(check(holders(20, 'me { id }'), { cost: 1000 }).errors).toEqual([]);
+  expect(check(holders(21, 'me { id }'), { cost: 1000 }).errors).toEqual([TOO_MANY('me')]);
+  // Fragments and the level's own fields together; children merged across them.
+  expect(check(`{ me { id } ${holders(20, 'me { id }').slice(1)}`, { cost: 1000 }).errors).toEqual([TOO_MANY('me')]);
+  expect(check(`{ ${repeated(3, 'me { ...I }')} } fragment I on Me { ${repeated(7, 'id')} }`, { cost: 1000 }).errors).toEqual([TOO_MANY('id')]);
+  // One fragment spread 1,000 times at one level merges once (graphql and execution take it once).
+  const spreads = check(`{ ${repeated(1000, '...F')} } fragment F on Query { ${repeated(20, 'me { id }')} }`, { cost: 1e9 });
+  expect(spreads.errors).toEqual([]);
+  // A fragment's keys are merged once per level it is spread on, not walked again: 100 levels, each
+  // its own \`id\` beside M's 19 (20 each: allowed), 21 at the level that adds one more.
+  const shared = check(`{ ${Array.from({ length: 100 }, (_, i) => `a${i}: me { id ...M }`).join(' ')} } fragment M on Me { ${repeated(19, 'id')} }`, { cost: 1e9 });
+  expect(shared.errors).toEqual([]);
+  expect(check(`{ a: me { id ...M } b: me { id id ...M } } fragment M on Me { ${repeated(19, 'id')} }`, { cost: 1e9 }).errors).toEqual([TOO_MANY('id')]);
+  expect(shared.visits).toBeLessThan(1500);
 });
