@@ -102,6 +102,15 @@ const PAUSE_READ_BEFORE_MS = 50;
 
 /** How long after an armed time the arming instance nudges Agenda if the wake-up has not started. */
 const NUDGE_AFTER_MS = 2;
+/**
+ * setTimeout's longest delay (2^31 - 1 ms, 24.8 days). A longer one fires after 1 ms (Node warns), and
+ * a backstop that fires early runs a wake-up that re-arms the same time: a 30-day VIP membership kept
+ * an instance re-arming in a loop (thousands of TimeoutOverflowWarnings per test run). Deadlines
+ * further out get no timers of this instance's own: the wake-up job is in the job store, and the
+ * deadline sweep re-arms every kind each DEADLINE_SWEEP_SECONDS, so they get them once within reach.
+ */
+const MAX_TIMER_MS = 2_147_483_647;
+const beyondTimers = (at: Date, now: Date) => at.getTime() - now.getTime() > MAX_TIMER_MS - 60_000;
 
 
 export const wakeJobName = (kind: string) => `deadline:${kind}`;
@@ -539,6 +548,8 @@ export class Deadlines {
     if (graceMs <= 0 || this.stopping) return;
     this.nudgeLater(kind, at);
     clearTimeout(this.backstops.get(kind));
+    this.backstops.delete(kind);
+    if (beyondTimers(at, this.clock.now())) return;
     const timer = setTimeout(
       () => {
         if (this.backstops.get(kind) === timer) this.backstops.delete(kind);
@@ -578,6 +589,8 @@ export class Deadlines {
   private onTime(kind: string, armId: string, at: Date): void {
     if (!this.opts.settleOnTime || this.stopping) return;
     clearTimeout(this.onTimes.get(kind));
+    this.onTimes.delete(kind);
+    if (beyondTimers(at, this.clock.now())) return;
     const due = at.getTime();
     const fire = () => {
       if (this.stopping) return;
@@ -615,6 +628,8 @@ export class Deadlines {
     const nudge = this.opts.nudge;
     if (!nudge) return;
     clearTimeout(this.nudges.get(kind));
+    this.nudges.delete(kind);
+    if (beyondTimers(at, this.clock.now())) return;
     const due = at.getTime() + NUDGE_AFTER_MS;
     const check = () => {
       if (this.stopping) return;
