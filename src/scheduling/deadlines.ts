@@ -106,8 +106,8 @@ const NUDGE_AFTER_MS = 2;
  * setTimeout's longest delay (2^31 - 1 ms, 24.8 days). A longer one fires after 1 ms (Node warns), and
  * a backstop that fires early runs a wake-up that re-arms the same time: a 30-day VIP membership kept
  * an instance re-arming in a loop (thousands of TimeoutOverflowWarnings per test run). Deadlines
- * further out get no timers of this instance's own: the wake-up job is in the job store, and the
- * deadline sweep re-arms every kind each DEADLINE_SWEEP_SECONDS, so they get them once within reach.
+ * further out get no timers of this instance's own (no on-time settle, nudge or backstop): their
+ * wake-up job waits in the job store, which runs it, and the deadline sweep settles what it misses.
  */
 const MAX_TIMER_MS = 2_147_483_647;
 const beyondTimers = (at: Date, now: Date) => at.getTime() - now.getTime() > MAX_TIMER_MS - 60_000;
