@@ -6,7 +6,7 @@ import { ConnectionArgs } from '../schema/inputs.js';
 /** The audit log of admin actions: admins only. */
 @Resolver()
 export class AuditResolver {
-  @Query(() => AuditEntryConnection, { description: 'Admins: every admin action (run, pause, resume a job; credit a wallet), newest first' })
+  @Query(() => AuditEntryConnection, { description: 'Admins: every admin mutation (one row each, committed with the action it records), newest first' })
   async auditLog(@Args() args: ConnectionArgs, @Ctx() ctx: Context): Promise<AuditEntryConnection> {
     requireAdmin(ctx);
     const page = await ctx.services.audit.list(ctx.em, args.first, args.after);
