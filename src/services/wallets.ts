@@ -77,15 +77,6 @@ export class WalletService {
     return wallet;
   }
 
-  /** A refunded order's wallet part back in the balance, as one REFUND line (once per order: `wallet_ledger_refund_once`). */
-  async refund(uow: UnitOfWork, userId: string, orderId: string, amount: number): Promise<void> {
-    const wallet = await this.lock(uow.em, userId);
-    if (wallet.balance + wallet.frozen + amount > MAX_CENTS) throw conflict(`Wallet of user ${userId} cannot hold more than ${MAX_CENTS} cents`);
-    wallet.balance += amount;
-    wallet.updatedAt = uow.now;
-    await this.record(uow, [{ userId, orderId, entry: 'REFUND', amount }]);
-  }
-
   /** Moves `amount` from balance to frozen; CONFLICT when the balance is too small (nothing changes). */
   async freeze(uow: UnitOfWork, userId: string, amount: number): Promise<void> {
     const wallet = await this.lock(uow.em, userId);

@@ -155,6 +155,8 @@ test('a lost notification: refund-reconciliation asks the provider and settles i
 
   // A second refund whose request never reached the provider (it answered SYSTEMERROR): PENDING, unknown there.
   const unsent = await paidOnline(buyer);
+  // Its notification lost too, once it is made: only the reconciliation can settle it.
+  await sandboxCall(`/sandbox/trades/${unsent.orderNo}/refund-plan`, { status: 'SUCCESS', callback: 'lose' });
   sandbox.faults.systemError = true;
   const pending = await refundOrder(unsent.id);
   sandbox.faults.systemError = false;
@@ -175,6 +177,24 @@ test('a lost notification: refund-reconciliation asks the provider and settles i
   ]);
   // Nothing left: the next run checks nothing.
   expect(await reconcileRefunds()).toMatchObject({ totalChecked: 0 });
+});
+
+test('refund-reconciliation: a refund that cannot be settled fails alone (in a group or not); a later run settles it', async () => {
+  const orders = [await paidOnline(token('refund-ida')), await paidOnline(token('refund-ida')), await paidOnline(token('refund-ida'))];
+  const refunds: RefundResult[] = [];
+  for (const o of orders) {
+    await sandboxCall(`/sandbox/trades/${o.orderNo}/refund-plan`, { status: 'PROCESSING' });
+    const r = await refundOrder(o.id);
+    await sandboxCall(`/sandbox/refunds/${r.outRefundNo}/finish`, { status: 'SUCCESS', callback: 'lose' });
+    refunds.push(r);
+  }
+  // One order damaged behind the server's back: it can no longer become REFUNDED.
+  await withDb(db.url, (c) => c.query(`update orders set status = 'EXPIRED' where id = $1`, [orders[1]!.id]));
+  expect(await reconcileRefunds()).toMatchObject({ totalChecked: 3, succeeded: 2, errors: 1 });
+  expect((await Promise.all(refunds.map((r) => refundById(r.id)))).map((r) => r.status)).toEqual(['SUCCEEDED', 'PENDING', 'SUCCEEDED']);
+  await withDb(db.url, (c) => c.query(`update orders set status = 'PAID' where id = $1`, [orders[1]!.id]));
+  expect(await reconcileRefunds()).toMatchObject({ totalChecked: 1, succeeded: 1, errors: 0 });
+  expect(await orderStatus(orders[1]!.id)).toBe('REFUNDED');
 });
 
 test('a forged, stale or probing refund notification is refused and changes nothing; the genuine one is applied', async () => {

@@ -1,4 +1,4 @@
-import { LockMode, raw } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import { sql } from 'kysely';
 import { rowsAs } from '../../db/rows.js';
 import { pgArray } from '../../db/sql.js';
@@ -190,21 +190,85 @@ export class OrderSettlement {
    * CONFLICT (rolling the caller back) when the order is not PAID.
    */
   async refund(uow: UnitOfWork, orderId: string): Promise<Order> {
-    const order = await uow.em.findOne(Order, { id: orderId }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
-    if (!order) throw notFound('Order', orderId);
-    assertTransition(order, 'REFUNDED');
-    const product = await uow.em.findOneOrFail(Product, { id: order.productId });
-    // Wallet before product, as in every transaction that takes both.
-    if (order.walletAmount > 0) await this.wallets.refund(uow, order.userId, order.id, order.walletAmount);
-    if (product.kind !== 'FLASH_SALE' && product.stock !== null) {
-      await uow.em.nativeUpdate(Product, { id: product.id, stock: { $ne: null } }, { stock: raw('stock + ?', [order.quantity]) });
+    const { refunded, failed } = await this.refundMany(uow, [orderId]);
+    if (failed.length > 0) throw conflict(failed[0].reason);
+    return refunded[0];
+  }
+
+  /**
+   * Many refunds' orders at once (refund-reconciliation settles its answers in groups), as `refund`
+   * does one: the orders and their wallets locked in id order, then one statement for the orders
+   * (still PAID: the update is conditional), their wallets, their REFUND lines, their stock and their
+   * ORDER_UPDATED events. One transaction per order, ~10 statements each through the entities, held
+   * refund-reconciliation to a quarter of payment reconciliation's rate (docs/benchmarks.md, "Refunds").
+   * Orders not PAID (or missing) are returned as failed, left as they were.
+   */
+  async refundMany(uow: UnitOfWork, orderIds: readonly string[]): Promise<{ refunded: Order[]; failed: SettleFailure[] }> {
+    const locked = await uow.em
+      .createQueryBuilder(Order)
+      .select('*')
+      .where({ id: { $in: [...new Set(orderIds)] } })
+      .orderBy({ id: 'asc' })
+      .setLockMode(LockMode.PESSIMISTIC_WRITE)
+      .execute<Order[]>('all');
+    const byId = new Map(locked.map((o) => [String(o.id), o]));
+    const failed: SettleFailure[] = [];
+    const ok: Order[] = [];
+    for (const id of orderIds) {
+      const order = byId.get(String(id));
+      if (!order) failed.push({ id, reason: `Order ${id} not found` });
+      else if (!ORDER_TRANSITIONS[order.status].includes('REFUNDED')) failed.push({ id, reason: `Order ${id} is ${order.status}, not PAID` });
+      else ok.push(order);
     }
-    order.status = 'REFUNDED';
-    order.closedAt = uow.now;
-    await uow.em.flush();
-    await this.refundedEffects[product.kind]?.(uow, order, product);
-    await this.announce(uow, [order]);
-    return order;
+    if (ok.length === 0) return { refunded: [], failed };
+    // Wallets before products, each in id order, as every transaction that takes both (see `close`).
+    await this.wallets.lockFrozen(
+      uow.em,
+      ok.filter((o) => o.walletAmount > 0).map((o) => o.userId),
+    );
+    const staged = uow.events.stage(
+      ok.map((o) => ({
+        topic: 'ORDER_UPDATED' as const,
+        payload: { order: { ...orderWire(o), status: 'REFUNDED' as const } },
+        key: o.id,
+        ref: String(o.id),
+      })),
+    );
+    const { rows } = await sql<Record<string, unknown>>`with refunded as (
+         update orders set status = 'REFUNDED', closed_at = ${uow.now}::timestamptz
+          where id = any(${ok.map((o) => o.id)}::bigint[]) and status = 'PAID'
+          returning *),
+       back as (
+         select user_id, sum(wallet_amount)::int as amount from refunded where wallet_amount > 0 group by user_id),
+       w as (
+         update wallets set balance = wallets.balance + b.amount, updated_at = ${uow.now}::timestamptz
+           from back b where wallets.user_id = b.user_id),
+       ledger as (
+         insert into wallet_ledger (user_id, order_id, entry, amount, created_at)
+         select user_id, id, 'REFUND', wallet_amount, ${uow.now}::timestamptz from refunded where wallet_amount > 0 order by id),
+       returned as (
+         select r.product_id, sum(r.quantity)::int as quantity from refunded r join products p on p.id = r.product_id
+          where p.kind <> 'FLASH_SALE' group by r.product_id),
+       s as (
+         update products set stock = products.stock + r.quantity
+           from returned r where products.id = r.product_id and products.stock is not null),
+       events as (
+         insert into outbox_events (id, topic, payload)
+         select r.id, r.topic, r.payload from ${staged.rows} join refunded c on r.ref = c.id::text)
+       select refunded.*, p.kind as product_kind from refunded join products p on p.id = refunded.product_id order by refunded.id`.execute(uow.em.getKysely());
+    const refunded = rowsAs(uow.em, Order, rows);
+    staged.keep(new Set(refunded.map((o) => String(o.id))));
+    const kindOf = new Map(rows.map((r) => [String(r.id), r.product_kind as ProductKind]));
+    const reversing = refunded.filter((o) => this.refundedEffects[kindOf.get(String(o.id))!] !== undefined);
+    if (reversing.length > 0) {
+      const products = new Map(
+        (await uow.em.find(Product, { id: { $in: [...new Set(reversing.map((o) => o.productId))] } })).map((p) => [String(p.id), p]),
+      );
+      // In user order, as the paid effects run: each locks what it changes (a membership).
+      reversing.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : Number(a.id) - Number(b.id)));
+      for (const order of reversing) await this.refundedEffects[kindOf.get(String(order.id))!]!(uow, order, products.get(String(order.productId))!);
+    }
+    return { refunded, failed };
   }
 
   /**

@@ -1,5 +1,6 @@
 import { LockMode, UniqueConstraintViolationException, type FilterQuery } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { rowsAs } from '../../db/rows.js';
 import type { Transactions, UnitOfWork } from '../../db/transactions.js';
 import { Order } from '../../entities/Order.js';
 import { Payment } from '../../entities/Payment.js';
@@ -15,7 +16,7 @@ import type { OrderSettlement } from '../orders/settle.js';
 import { keysetPage, type Page } from '../pagination.js';
 import { isOnline } from '../payments.js';
 import type { Identity } from '../users.js';
-import { paymentsNeedingRefund } from './sql.js';
+import { finishRefunds, paymentsNeedingRefund, type RefundEnd } from './sql.js';
 
 export interface RefundFilter {
   status?: RefundStatus | null;
@@ -29,6 +30,15 @@ interface Opened {
 
 /** What a provider's answer, a notification or a reconciliation did to a refund. */
 export type SettleOutcome = 'SUCCEEDED' | 'FAILED' | 'UNCHANGED';
+
+/** What a provider said that settling reads. */
+export type ProviderAnswer = Pick<ProviderRefund, 'state' | 'providerState' | 'amount'>;
+
+/** A refund after settling (null: not PENDING, so not read), and what settling did. */
+export interface Settled {
+  refund: Refund | null;
+  outcome: SettleOutcome;
+}
 
 const REASON_MAX = 500;
 
@@ -153,8 +163,10 @@ export class RefundService {
       this.log.warn({ err, refundId: refund.id, outRefundNo: refund.outRefundNo }, 'refund not confirmed by its provider; refund-reconciliation will ask');
       return refund;
     }
-    const { refund: now } = await this.tx.run((uow) => this.settle(uow, refund.id, answer));
-    return now ?? refund;
+    const settled = await this.tx.run((uow) => this.settle(uow, refund.id, answer));
+    if (settled.outcome !== 'UNCHANGED') return settled.refund!;
+    // Still processing there, or settled meanwhile (a notification came first): as it is now.
+    return this.tx.run(async (uow) => (await uow.em.findOne(Refund, { id: refund.id })) ?? refund);
   }
 
   /** What a provider is asked to refund for `refund` of `payment`. */
@@ -170,21 +182,51 @@ export class RefundService {
     };
   }
 
+  /** One answer (the mutation's provider call, a notification): `settleMany` of one. */
+  async settle(uow: UnitOfWork, refundId: string, answer: ProviderAnswer): Promise<Settled> {
+    return (await this.settleMany(uow, [{ refundId, answer }]))[0]!;
+  }
+
   /**
-   * What the provider said of a PENDING refund, applied once: SUCCEEDED (and for an order's refund,
+   * What providers said of PENDING refunds, applied once each: SUCCEEDED (and for an order's refund,
    * the order REFUNDED in this transaction) or FAILED; PROCESSING and NOT_FOUND change nothing. The
-   * row is locked first, so a notification and a reconciliation of one refund queue, and the second
-   * finds it settled. A SUCCEEDED answer for another amount is not applied (logged for an operator).
+   * rows are locked first, in id order, so a notification and a reconciliation of one refund queue
+   * and the second finds it settled; then one statement ends them all (refund-reconciliation settles
+   * its answers in groups: one transaction per refund held it to a quarter of payment
+   * reconciliation's rate, docs/benchmarks.md). A SUCCEEDED answer for another amount than asked is
+   * not applied (logged for an operator). An order that cannot become REFUNDED fails the whole call.
    */
-  async settle(uow: UnitOfWork, refundId: string, answer: Pick<ProviderRefund, 'state' | 'providerState' | 'amount'>): Promise<{ refund: Refund | null; outcome: SettleOutcome }> {
-    const refund = await uow.em.findOne(Refund, { id: refundId }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
-    if (!refund || refund.status !== 'PENDING' || (answer.state !== 'SUCCEEDED' && answer.state !== 'FAILED')) return { refund, outcome: 'UNCHANGED' };
-    if (answer.state === 'SUCCEEDED' && answer.amount !== null && answer.amount !== refund.amount) {
-      this.log.error({ refundId, outRefundNo: refund.outRefundNo, asked: refund.amount, refunded: answer.amount }, 'the provider refunded another amount than asked: left PENDING for an operator');
-      return { refund, outcome: 'UNCHANGED' };
+  async settleMany(uow: UnitOfWork, items: ReadonlyArray<{ refundId: string; answer: ProviderAnswer }>): Promise<Settled[]> {
+    const locked = await uow.em
+      .createQueryBuilder(Refund)
+      .select('*')
+      .where({ id: { $in: [...new Set(items.map((i) => i.refundId))] }, status: 'PENDING' })
+      .orderBy({ id: 'asc' })
+      .setLockMode(LockMode.PESSIMISTIC_WRITE)
+      .execute<Refund[]>('all');
+    const pending = new Map(locked.map((r) => [String(r.id), r]));
+    const ends = new Map<string, RefundEnd>();
+    for (const { refundId, answer } of items) {
+      const refund = pending.get(refundId);
+      if (!refund || ends.has(refundId) || (answer.state !== 'SUCCEEDED' && answer.state !== 'FAILED')) continue;
+      if (answer.state === 'SUCCEEDED' && answer.amount !== null && answer.amount !== refund.amount) {
+        this.log.error({ refundId, outRefundNo: refund.outRefundNo, asked: refund.amount, refunded: answer.amount }, 'the provider refunded another amount than asked: left PENDING for an operator');
+        continue;
+      }
+      ends.set(refundId, { id: refundId, status: answer.state, failureReason: answer.state === 'FAILED' ? answer.providerState : null });
     }
-    await this.finish(uow, refund, answer.state, answer.state === 'FAILED' ? answer.providerState : null);
-    return { refund, outcome: answer.state };
+    const finished = rowsAs(uow.em, Refund, await finishRefunds(uow.em, [...ends.values()], uow.now));
+    const refunded = finished.filter((r) => r.status === 'SUCCEEDED' && r.kind === 'ORDER').map((r) => String(r.orderId));
+    if (refunded.length > 0) {
+      const { failed } = await this.settlement.refundMany(uow, refunded);
+      if (failed.length > 0) throw conflict(failed.map((f) => f.reason).join('; '));
+    }
+    await uow.events.addMany(finished.map((r) => ({ topic: 'REFUND_UPDATED' as const, payload: { refund: refundWire(r) } })));
+    const byId = new Map(finished.map((r) => [String(r.id), r]));
+    return items.map(({ refundId }) => {
+      const done = byId.get(refundId);
+      return done ? { refund: done, outcome: done.status as 'SUCCEEDED' | 'FAILED' } : { refund: pending.get(refundId) ?? null, outcome: 'UNCHANGED' as const };
+    });
   }
 
   /** A verified refund notification: settles the refund it names, when it is one of ours from that provider. */

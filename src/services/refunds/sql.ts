@@ -3,6 +3,7 @@
  * States come from the entities' state lists, never typed twice.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
 
 /** A payment's refund that is under way or done: another one would be CONFLICT (`refunds_payment_live_key`). */
 export const LIVE_REFUND_STATUSES = ['PENDING', 'SUCCEEDED'] as const;
@@ -20,4 +21,25 @@ export async function paymentsNeedingRefund(em: EntityManager): Promise<number> 
         and not exists (select 1 from refunds r where r.payment_id = p.id and r.status in (${LIVE_REFUND_STATUSES.map((s) => `'${s}'`).join(', ')}))`,
   );
   return row?.n ?? 0;
+}
+
+/** One refund's end, as `finishRefunds` writes it. */
+export interface RefundEnd {
+  id: string;
+  status: 'SUCCEEDED' | 'FAILED';
+  failureReason: string | null;
+}
+
+/**
+ * Many refunds' ends in one statement: each still PENDING becomes SUCCEEDED or FAILED (conditional,
+ * so a refund settled meanwhile is left alone and not returned). Rows in id order, as they were locked.
+ */
+export async function finishRefunds(em: EntityManager, ends: readonly RefundEnd[], now: Date): Promise<Array<Record<string, unknown>>> {
+  if (ends.length === 0) return [];
+  const { rows } = await sql<Record<string, unknown>>`update refunds set status = e.status, failure_reason = e.failure_reason, finished_at = ${now}::timestamptz
+      from jsonb_to_recordset(${JSON.stringify(ends.map((e) => ({ id: e.id, status: e.status, failure_reason: e.failureReason })))}::jsonb)
+        as e(id bigint, status text, failure_reason text)
+     where refunds.id = e.id and refunds.status = 'PENDING'
+     returning refunds.*`.execute(em.getKysely());
+  return [...rows].sort((a, b) => Number(a.id) - Number(b.id));
 }
