@@ -29,6 +29,12 @@
  *    (POST …/callbacks/duplicate: same notification, fresh signature, as WeChat's retry) and a
  *    digest of orders, payments, wallets, the ledger, notifications and the outbox must not change.
  *
+ * 3. refunds (bench/payments-refunds.ts): --refunds (1,000) refunds made at the sandbox with their
+ *    notifications lost, PENDING here, settled by `refund-reconciliation` at REFUND_RECONCILE_CONCURRENCY
+ *    --refund-concurrency (50) with the sandbox answering in --delay-ms; refunds/s printed beside the
+ *    provider-bound ceiling (concurrency / answer time) and beside payment reconciliation's orders/s at
+ *    the same concurrency in this run (the goal: refunds no slower than payments).
+ *
  * Where the time goes is sampled beside each run: the provider call's latency and the payment
  * transaction's latency (timers wrapped around the server's own provider and Transactions
  * instances), the SQL statements the server sends, this thread's event-loop utilisation, and CPU
@@ -41,20 +47,18 @@
  *
  * Options: --orders=10000 --callbacks=1000 --concurrency=5,50 --delay-ms=20 --batch=1000
  *   --callback-concurrency=200 --callback-warmup=200 --seed-concurrency=50 --sandbox=worker|main --timeout=300
- *   --max-minutes=20 --skip-reconcile --skip-callbacks
+ *   --max-minutes=20 --skip-reconcile --skip-callbacks --refunds=1000 --refund-concurrency=50 --skip-refunds
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
-import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { App } from '../src/app.js';
 import type { PaymentProvider } from '../src/payments/provider.js';
 import { control, sendCallbacks, startBenchSandbox, type BenchSandbox as Sandbox, type SandboxMode } from './sandbox-thread.js';
 import { benchConfig, pct, pool, stopAfter, withDatabase } from './support.js';
+import { runRefunds, type RefundResult } from './payments-refunds.js';
+import { countingLogger, countStatements, cpuMeter, databaseName, migrateSchema, r1, sorted, summary, timeMethod, type CpuSample } from './measure.js';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -71,6 +75,8 @@ const SEED_CONCURRENCY = Number(arg('seed-concurrency', '50'));
 const SANDBOX_MODE = arg('sandbox', 'worker') as SandboxMode;
 /** How long one run (the reconciliation loop, or one round of callbacks) may take before it is cut short. */
 const TIMEOUT_MS = Number(arg('timeout', '300')) * 1000;
+const REFUNDS = Number(arg('refunds', '1000'));
+const REFUND_CONCURRENCY = Number(arg('refund-concurrency', '50'));
 const MAX_MS = Number(arg('max-minutes', '20')) * 60_000;
 
 const PRICE = 1000;
@@ -83,9 +89,6 @@ const CALLBACK_TARGET = 1000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (ms: number) => (ms / 1000).toFixed(2);
-const r1 = (x: number) => Math.round(x * 10) / 10;
-const r2 = (x: number) => Math.round(x * 100) / 100;
-const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 
 /** Each order's trade made through the sandbox provider, then paid there with its callback lost. Returns the code URLs. */
 async function seedTrades(
@@ -108,153 +111,6 @@ async function seedTrades(
   return codeUrls;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Measuring where the time goes
-// ---------------------------------------------------------------------------------------------
-
-const TICKS = 100; // USER_HZ on Linux
-
-/**
- * CPU seconds (user + system) of the processes whose name starts with `name` and, when given, whose
- * command line passes `keep` (PostgreSQL: the backends of the benchmark's database and the server's
- * own processes, not the backends of others' databases).
- */
-function cpuOf(name: string, keep?: (cmdline: string) => boolean): number {
-  let ticks = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (!comm.startsWith(name)) continue;
-      if (keep && !keep(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '))) continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return ticks / TICKS;
-}
-
-/** This benchmark's PostgreSQL CPU: its database's backends, the postmaster and the WAL writer, checkpointer, autovacuum … */
-const postgresCpu = (database: string) =>
-  cpuOf('postgres', (cmd) => cmd.includes(` ${database} `) || !/^postgres: \S+: \S+ \S+ \d/.test(cmd));
-
-interface CpuSample {
-  wallS: number;
-  /** This process (every thread), PostgreSQL (see postgresCpu), Redis: CPU seconds over the window. */
-  nodeS: number;
-  postgresS: number;
-  redisS: number;
-  /** Every other process on the machine (others' work sharing it: the numbers are only as clean as this is small). */
-  otherS: number;
-  /** This thread's event-loop utilisation over the window (1 = never idle). */
-  elu: number;
-}
-
-/** Busy CPU seconds of the whole machine (/proc/stat: everything but idle and iowait). */
-function machineBusy(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = f;
-  return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / TICKS;
-}
-
-function cpuMeter(database: string): () => CpuSample {
-  const t = performance.now();
-  const machine = machineBusy();
-  const node = process.cpuUsage();
-  const postgres = postgresCpu(database);
-  const redis = cpuOf('redis-server');
-  const elu = performance.eventLoopUtilization();
-  return () => {
-    const n = process.cpuUsage(node);
-    const nodeS = (n.user + n.system) / 1e6;
-    const postgresS = postgresCpu(database) - postgres;
-    const redisS = cpuOf('redis-server') - redis;
-    return {
-      wallS: r2((performance.now() - t) / 1000),
-      nodeS: r2(nodeS),
-      postgresS: r2(postgresS),
-      redisS: r2(redisS),
-      otherS: r2(Math.max(0, machineBusy() - machine - nodeS - postgresS - redisS)),
-      elu: Math.round(performance.eventLoopUtilization(elu).utilization * 100) / 100,
-    };
-  };
-}
-
-/** Timers around a method of one instance (the server's own provider and Transactions objects). */
-function timeMethod<T extends object>(target: T, method: keyof T, into: number[]): () => void {
-  const original = target[method] as unknown as (...a: unknown[]) => Promise<unknown>;
-  (target as Record<keyof T, unknown>)[method] = async function (this: unknown, ...a: unknown[]) {
-    const t = performance.now();
-    try {
-      return await original.apply(this, a);
-    } finally {
-      into.push(performance.now() - t);
-    }
-  };
-  return () => void ((target as Record<keyof T, unknown>)[method] = original);
-}
-
-/**
- * SQL statements this process sends while it runs, except those of `own` (the benchmark's client):
- * every pg.Client, the server's (MikroORM brings its own copy of `pg`) and Agenda's alike.
- */
-function countStatements(own: pg.Client): () => number {
-  const mikroPg = createRequire(fileURLToPath(import.meta.resolve('@mikro-orm/postgresql')))('pg') as typeof pg;
-  const protos = [...new Set([pg.Client.prototype, mikroPg.Client.prototype])] as unknown as Array<{ query: (...a: unknown[]) => unknown }>;
-  let n = 0;
-  const originals = protos.map((proto) => {
-    const original = proto.query;
-    proto.query = function (this: unknown, ...a: unknown[]) {
-      if (this !== own) n++;
-      return original.apply(this, a);
-    };
-    return original;
-  });
-  return () => {
-    protos.forEach((proto, i) => (proto.query = originals[i]!));
-    return n;
-  };
-}
-
-const summary = (xs: number[]) => {
-  const s = sorted(xs);
-  return { n: s.length, p50: r1(pct(s, 50)), p99: r1(pct(s, 99)), max: r1(s[s.length - 1] ?? NaN) };
-};
-
-/** Warnings and errors the server logs, counted; the first few printed. */
-function countingLogger(pino: typeof import('pino').pino) {
-  const counts = { warn: 0, error: 0 };
-  let printed = 0;
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n')) {
-        if (!line) continue;
-        const level = Number(/"level":(\d+)/.exec(line)?.[1]);
-        if (level >= 50) counts.error++;
-        else if (level >= 40) counts.warn++;
-        if (printed++ < 5) console.log(`  server log: ${line.slice(0, 400)}`);
-      }
-      done();
-    },
-  });
-  return { log: pino({ level: 'warn' }, stream), counts };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Databases and seeding
-// ---------------------------------------------------------------------------------------------
-
-async function migrateSchema(url: string): Promise<void> {
-  const { initOrm, migrate } = await import('../src/db/orm.js');
-  const orm = await initOrm(url);
-  await migrate(orm, url);
-  await orm.close();
-}
-
-const databaseName = (url: string) => decodeURIComponent(new URL(url).pathname.slice(1));
 const orderNo = (i: number) => `DL20261124${String(i).padStart(10, '0')}`;
 
 function serverConfig(databaseUrl: string, sandboxUrl: string, concurrency: number) {
@@ -700,6 +556,22 @@ async function main(): Promise<void> {
     callbacks = await runCallbacks();
     console.log(`  ${JSON.stringify(callbacks)}`);
   }
+  let refunds: RefundResult | undefined;
+  if (!flag('skip-refunds')) {
+    console.log(`running refunds, REFUND_RECONCILE_CONCURRENCY ${REFUND_CONCURRENCY} ...`);
+    refunds = await runRefunds({
+      refunds: REFUNDS,
+      concurrency: REFUND_CONCURRENCY,
+      delayMs: DELAY_MS,
+      batch: BATCH,
+      seedConcurrency: SEED_CONCURRENCY,
+      sandbox: SANDBOX_MODE,
+      timeoutMs: TIMEOUT_MS,
+    });
+    console.log(`  ${JSON.stringify(refunds)}`);
+  }
+  // Payment reconciliation's own rate at the refunds' concurrency, in this run: what refunds are held to.
+  const paymentsBeside = refunds && reconciles.find((r) => r.concurrency === refunds.concurrency);
 
   if (reconciles.length > 0) {
     console.log(
@@ -736,6 +608,20 @@ async function main(): Promise<void> {
     row('every callback again (duplicates)', c.duplicates, '–', c.duplicates.changed ? '**data changed**' : 'nothing changed', '–', '–');
   }
 
+  if (refunds) {
+    const r = refunds;
+    console.log(
+      '\n| refunds via refund-reconciliation | refunds | provider answers in | REFUND_RECONCILE_CONCURRENCY | batch | runs (failed) | total s | refunds/s | provider-bound ceiling | payment reconciliation, same concurrency, this run | SUCCEEDED, orders REFUNDED, refunds at the sandbox | provider query p50 / p99 ms | settle tx p50 / p99 ms | SQL statements / refund | CPU s: node / postgres / redis / other processes (event loop busy) |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log(
+      `| sandbox on ${r.sandbox} thread | ${r.refunds} | ${r.delayMs} ms | ${r.concurrency} | ${r.batch} | ${r.runs} (${r.failedRuns}) | ${secs(r.totalMs)} | ${r.perSecond} | ` +
+        `${r.ceilingPerSecond}/s (${r.concurrency} / ${r.delayMs} ms) | ${paymentsBeside ? `${paymentsBeside.perSecond} orders/s` : 'not run'} | ` +
+        `${r.check.succeeded}, ${r.check.ordersRefunded}, ${r.check.sandboxRefunds}${r.check.ok ? '' : ' **CHECK FAILED**'} | ${r.providerQueryMs.p50} / ${r.providerQueryMs.p99} | ` +
+        `${r.settleTxMs.p50} / ${r.settleTxMs.p99} | ${r.statementsPerRefund} | ${r.cpu.nodeS} / ${r.cpu.postgresS} / ${r.cpu.redisS} / ${r.cpu.otherS} (${Math.round(r.cpu.elu * 100)}%) |`,
+    );
+  }
+
   console.log('\nTargets:');
   for (const r of reconciles) {
     const target = RECONCILE_TARGETS[r.concurrency];
@@ -743,6 +629,16 @@ async function main(): Promise<void> {
     console.log(
       `  ≥ ${target} orders/s at RECONCILE_CONCURRENCY ${r.concurrency}, ${r.delayMs} ms answers: ${r.perSecond}/s → ${r.perSecond >= target && r.check.ok ? 'met' : 'MISSED'}`,
     );
+  }
+  if (refunds) {
+    const share = Math.round((refunds.perSecond / refunds.ceilingPerSecond) * 100);
+    console.log(
+      paymentsBeside
+        ? `  refunds no slower than payments at concurrency ${refunds.concurrency}, ${refunds.delayMs} ms answers: ${refunds.perSecond}/s against ${paymentsBeside.perSecond}/s (${share}% of the ${refunds.ceilingPerSecond}/s ceiling) → ${refunds.perSecond >= paymentsBeside.perSecond && refunds.check.ok ? 'met' : 'MISSED'}`
+        : `  refunds no slower than payments: ${refunds.perSecond}/s (${share}% of the ${refunds.ceilingPerSecond}/s ceiling); no payment reconciliation at concurrency ${refunds.concurrency} in this run to compare with`,
+    );
+    if (!refunds.check.ok) console.log(`  !! refunds: ${JSON.stringify(refunds.check)}`);
+    if (refunds.serverWarnings + refunds.serverErrors > 0) console.log(`  !! refunds: the server logged ${refunds.serverWarnings} warnings, ${refunds.serverErrors} errors`);
   }
   if (callbacks) {
     console.log(`  ≥ ${CALLBACK_TARGET} verified callbacks applied/s: ${callbacks.first.perSecond}/s → ${callbacks.first.perSecond >= CALLBACK_TARGET && callbacks.check.ok ? 'met' : 'MISSED'}`);
