@@ -162,6 +162,10 @@ describe('the sandbox off, no provider configured', () => {
     const res = await notify(bare, 'sandbox', '{}');
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ code: 'FAIL' });
+    // Its refund notifications too (issue 28): no sandbox, no route.
+    const refund = await fetch(`${base(bare)}/api/payments/sandbox/refund-notify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(refund.status).toBe(404);
+    expect(await refund.json()).toMatchObject({ code: 'FAIL' });
 
     // An order started at the sandbox before it was switched off, unpaid for 10 minutes.
     await buyer(bare, 'off-ben');
