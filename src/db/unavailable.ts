@@ -25,16 +25,50 @@ const DRIVER_MESSAGES = [
 ];
 
 /**
+ * The MongoDB driver's errors (6.x, `lib/error.js`, `lib/cmap/errors.js`) that mean the job store
+ * cannot be reached, by `name` so nothing here imports the driver: no server selectable within
+ * serverSelectionTimeoutMS, a socket that failed or timed out, a pool cleared by such a failure, an
+ * operation before the client connected. `MongoTopologyClosedError` is not one: that is our own stop.
+ */
+const MONGO_UNREACHABLE = new Set(['MongoServerSelectionError', 'MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoPoolClearedError', 'MongoNotConnectedError']);
+
+/**
+ * MongoDB server codes that mean "not now" rather than "wrong", as SQLSTATE 57P01-57P03 are for
+ * PostgreSQL: the node is shutting down, or a replica-set election is under way (no writable primary
+ * for a few seconds). The driver's own retryable-read codes, those of an unreachable or changing node.
+ */
+const MONGO_NOT_NOW = new Set([6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436]);
+
+/** Errors' own chain: an error's `cause`, and graphql-js's wrapper of a thrown value that is no `Error` of this realm (as a socket error is under Jest's VM modules). */
+function* chain(err: unknown): Generator<{ name?: unknown; code?: unknown; sqlState?: unknown; message?: unknown }> {
+  const inner = (e: object) => (e as { cause?: unknown }).cause ?? (e as { thrownValue?: unknown }).thrownValue;
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = inner(e), depth++) yield e;
+}
+
+/**
+ * Whether an error (as thrown by the `mongodb` driver, possibly wrapped) means the MongoDB job store is
+ * not reachable right now (AGENDA_MONGO_URL): the operation can be retried later as it was.
+ */
+export function isMongoUnavailable(err: unknown): boolean {
+  for (const { name, code, message } of chain(err)) {
+    if (typeof name === 'string' && MONGO_UNREACHABLE.has(name)) return true;
+    if (typeof name === 'string' && name.startsWith('Mongo') && typeof code === 'number' && MONGO_NOT_NOW.has(code)) return true;
+    // Re-wrapped as text ("MongoServerSelectionError: connect ECONNREFUSED …"), as Agenda does with
+    // an error that is no `Error` of its realm.
+    if (typeof message === 'string' && [...MONGO_UNREACHABLE].some((n) => message.startsWith(`${n}: `))) return true;
+  }
+  return false;
+}
+
+/**
  * Whether an error (as thrown by `pg`, or wrapped by MikroORM or Kysely) means PostgreSQL is not
  * reachable right now: a socket error, SQLSTATE class 08 (connection exception), or 57P01–57P03
  * (the server is shutting down or starting). Such a request can be retried later as it was.
+ * A MongoDB driver's error is not PostgreSQL's, though it may carry the same socket error as its cause.
  */
-export function isDatabaseUnavailable(err: unknown): boolean {
-  // Followed inward: an error's `cause`, and graphql-js's wrapper of a thrown value that is no
-  // `Error` of this realm (as a socket error is under Jest's VM modules).
-  const inner = (e: object) => (e as { cause?: unknown }).cause ?? (e as { thrownValue?: unknown }).thrownValue;
-  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = inner(e), depth++) {
-    const { code, sqlState, message } = e as { code?: unknown; sqlState?: unknown; message?: unknown };
+export function isPostgresUnavailable(err: unknown): boolean {
+  if (isMongoUnavailable(err)) return false;
+  for (const { code, sqlState, message } of chain(err)) {
     const state = typeof sqlState === 'string' ? sqlState : typeof code === 'string' ? code : '';
     if (SOCKET_CODES.has(state) || /^08[0-9A-Z]{3}$/.test(state) || /^57P0[123]$/.test(state)) return true;
     if (typeof message === 'string' && DRIVER_MESSAGES.some((m) => message.includes(m))) return true;
@@ -46,17 +80,29 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /**
- * Whether PostgreSQL is reachable, as this process sees it: one warning when it goes away and one
- * line when it is back, however many connections, scans and retries fail in between (Agenda alone
- * tries every job name at every scan), and then what must happen once it is back.
+ * Whether a database this server needs is unreachable right now, PostgreSQL or (AGENDA_MONGO_URL) the
+ * MongoDB job store: the request may be sent again later as it was (SERVICE_UNAVAILABLE).
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  return isPostgresUnavailable(err) || isMongoUnavailable(err);
+}
+
+/**
+ * Whether a service (PostgreSQL unless named otherwise) is reachable, as this process sees it: one
+ * warning when it goes away and one line when it is back, however many connections, scans and retries
+ * fail in between (Agenda alone tries every job name at every scan), and then what must happen once
+ * it is back.
  */
 export class OutageLog {
   private down = false;
   private readonly onBack: Array<() => void> = [];
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly what = 'PostgreSQL',
+  ) {}
 
-  /** Runs `task` each time PostgreSQL is reachable again after an outage. */
+  /** Runs `task` each time the service is reachable again after an outage. */
   whenBack(task: () => void): void {
     this.onBack.push(task);
   }
@@ -64,13 +110,13 @@ export class OutageLog {
   failed(err: unknown): void {
     if (this.down) return;
     this.down = true;
-    this.log.warn({ err: (err as Error)?.message ?? String(err) }, 'PostgreSQL unreachable; retrying until it is back');
+    this.log.warn({ err: (err as Error)?.message ?? String(err) }, `${this.what} unreachable; retrying until it is back`);
   }
 
   back(): void {
     if (!this.down) return;
     this.down = false;
-    this.log.info('PostgreSQL reachable again');
+    this.log.info(`${this.what} reachable again`);
     for (const task of this.onBack) task();
   }
 }
