@@ -25,7 +25,7 @@ afterAll(async () => {
 test('SIGTERM (and a second one meanwhile) stops a production server to the end: it logs "stopped" and exits 0', async () => {
   const config = testConfig(db.url);
   const proc = spawn(process.execPath, ['--import', file('../support/ts-loader.mjs'), file('../../src/main.ts')], {
-    env: { ...process.env, NODE_OPTIONS: '', ...envOf(config, { NODE_ENV: 'production', LOG_LEVEL: 'info' }) },
+    env: { ...process.env, NODE_OPTIONS: '', ...envOf(config, { NODE_ENV: 'production', LOG_LEVEL: 'info', PAYMENTS_SANDBOX: 'true' }) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = once(proc, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -44,7 +44,8 @@ test('SIGTERM (and a second one meanwhile) stops a production server to the end:
       });
       void exited.then(([code]) => reject(new Error(`the server exited (${code}): ${out}`)));
     });
-    // Something to stop: a flash sale whose stream the consumer reads.
+    // Something to stop: a flash sale whose stream the consumer reads (its WECHAT orders paid at the
+    // sandbox, switched on as an operator would: production keeps it off by default).
     const admin = async (query: string, variables: Record<string, unknown>) => {
       const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ query, variables }) });
       const body = (await res.json()) as { data?: Record<string, { id?: string }>; errors?: unknown };
