@@ -6,10 +6,8 @@ import type { AppServices } from '../app-services.js';
 import type { Redis } from 'ioredis';
 import { playgroundHtml } from './playground.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
-import { CallbackRejected, type CallbackAnswer } from '../payments/provider.js';
+import { answer, readDelivery } from './provider-delivery.js';
 import { refundNotifyRoutes } from './refund-notify.js';
-
-const answer = (res: Response, a: CallbackAnswer) => res.status(a.status).type(a.contentType).send(a.body);
 
 function sendError(res: Response, err: unknown, services: AppServices): void {
   if (err instanceof GraphQLError && typeof err.extensions.code === 'string' && err.extensions.code in httpStatus) {
@@ -82,47 +80,9 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
   // transaction id) in one transaction, answered in the provider's own shape.
   router.post('/api/payments/:provider/notify', express.raw({ type: () => true, limit: '64kb' }), async (req: Request, res: Response) => {
     const name = String(req.params.provider);
-    const provider = await services.providers.byName(name).catch((err) => {
-      services.log.error({ err, provider: name }, 'payment provider unavailable for a callback');
-      return undefined;
-    });
-    // A name we do not serve (`byName` looks it up in an allowlist, so `constructor` or `__proto__` are
-    // names like any other), or the sandbox while PAYMENTS_SANDBOX is off. The name is not echoed back.
-    if (provider === null) {
-      res.status(404).json({ code: 'FAIL', message: 'No such payment provider' });
-      return;
-    }
-    if (provider === undefined) {
-      res.status(503).json({ code: 'FAIL', message: 'Payment provider not ready' });
-      return;
-    }
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    let notification;
-    try {
-      notification = await provider.verifyCallback({ headers: req.headers, body });
-    } catch (err) {
-      if (err instanceof CallbackRejected) {
-        services.log.warn({ provider: name, reason: err.message, ip: req.ip }, 'payment callback refused');
-        answer(res, provider.failed(err.status, err.message));
-      } else {
-        services.log.error({ err, provider: name }, 'payment callback could not be read');
-        answer(res, provider.failed(500, 'Internal error'));
-      }
-      return;
-    }
-    // A delivery seen before (the same signed timestamp and nonce) is a replay: refused. Remembered
-    // for 15 minutes, well past the 300 s after which its timestamp alone refuses it. Redis away:
-    // not checked (the notification id still makes it change nothing).
-    if (notification.replayKey) {
-      const fresh = await redis
-        .set(`${services.config.redisPrefix}:callback:${name}:${notification.replayKey}`, '1', 'EX', 900, 'NX')
-        .catch(() => 'OK');
-      if (fresh === null) {
-        services.log.warn({ provider: name, reason: 'replayed delivery', notificationId: notification.notificationId, ip: req.ip }, 'payment callback refused');
-        answer(res, provider.failed(401, 'Replayed callback'));
-        return;
-      }
-    }
+    const delivery = await readDelivery(services, redis, req, res, { what: 'payment callback', replaySpace: 'callback', verify: (p) => p.verifyCallback.bind(p) });
+    if (!delivery) return;
+    const { provider, notification } = delivery;
     if (notification.state !== 'PAID') {
       services.log.info({ provider: name, orderNo: notification.orderNo, state: notification.state }, 'payment callback without a payment: nothing to do');
       answer(res, provider.accepted());
