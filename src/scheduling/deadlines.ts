@@ -121,6 +121,9 @@ export interface WakeupPayload {
   armId?: string;
 }
 
+/** Job-store calls decided under a kind's row lock, made after its transaction commits (see `schedule`). */
+type JobStoreCalls = () => Promise<void>;
+
 /** The narrow handle a service gets for one kind: "a deadline of mine is now at `at`". */
 export type ArmDeadline = (at: Date) => Promise<void>;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -302,14 +305,15 @@ export class Deadlines {
       const armedAt = new Date(row.wake_at).getTime();
       if (armedAt <= at.getTime() && armedAt >= this.clock.now().getTime() - this.opts.staleMs) return;
     }
-    await this.withWakeupRow(kind.name, async (em, row) => {
+    const saveArm = await this.withWakeupRow(kind.name, async (em, row) => {
       const now = this.clock.now().getTime();
       const stale = row.wakeAt !== null && row.wakeAt.getTime() < now - this.opts.staleMs;
-      if (row.wakeAt !== null && row.wakeAt.getTime() <= at.getTime() && !stale) return;
+      if (row.wakeAt !== null && row.wakeAt.getTime() <= at.getTime() && !stale) return undefined;
       // A lost (stale) wake-up may still owe an earlier deadline than `at`: arm at whichever comes first.
       const next = await this.nextDeadline(kind, em);
-      await this.schedule(row, next !== null && next.getTime() < at.getTime() ? next : at);
+      return this.schedule(row, next !== null && next.getTime() < at.getTime() ? next : at);
     });
+    await saveArm?.();
   }
 
   /**
@@ -492,7 +496,7 @@ export class Deadlines {
 
   /** Re-arms at the kind's next deadline, unless another wake-up is already armed early enough. */
   private async rearm(kind: DeadlineKind, armId: string | undefined): Promise<void> {
-    await this.withWakeupRow(kind.name, async (em, row) => {
+    const saveArm = await this.withWakeupRow(kind.name, async (em, row): Promise<JobStoreCalls | undefined> => {
       const next = await this.nextDeadline(kind, em);
       const now = this.clock.now().getTime();
       // Another wake-up still in the future and early enough stays. One that is due or overdue is
@@ -503,31 +507,49 @@ export class Deadlines {
         row.wakeAt !== null &&
         row.wakeAt.getTime() > now &&
         (next === null || row.wakeAt.getTime() <= next.getTime());
-      if (othersFine) return;
+      if (othersFine) return undefined;
       if (next === null) {
         const replaced = row.armId;
         row.wakeAt = null;
         row.armId = null;
-        if (replaced && replaced !== armId) await this.cancelArm(kind.name, replaced);
-        return;
+        return replaced && replaced !== armId ? () => this.cancelArm(kind.name, replaced) : undefined;
       }
-      await this.schedule(row, next);
+      return this.schedule(row, next);
     });
+    await saveArm?.();
   }
 
-  /** Saves a new one-shot wake-up at `at` and records it; the one it replaces is cancelled. */
-  private async schedule(row: DeadlineWakeup, at: Date): Promise<void> {
+  /**
+   * Records a new one-shot wake-up at `at` on the locked row, and returns the job-store calls to make
+   * once the row's transaction has committed: save the wake-up, and cancel the one it replaces. Never
+   * under the row's lock: every arm of the kind waits for that lock (even the fast path's FOR SHARE),
+   * and a job store that is away (MongoDB: serverSelectionTimeoutMS, 5 s) would hold all of them, and
+   * a PostgreSQL connection each, for as long. Committed first, the row can name a wake-up not saved:
+   * - this instance's timers (`onTime`, `backstop`) follow the committed row, before the save: a save
+   *   that fails (the job store away) still has its deadlines settled at their time here, and by the
+   *   watch on every instance, which reads the row; a later arm, the sweep or an arm gone stale
+   *   (`staleMs`) saves a wake-up again;
+   * - an arm replaced before its save landed may have had its cancel come first: once saved, it checks
+   *   that it is still the row's and cancels itself if not (one more run that finds nothing would be
+   *   harmless, but one wake-up per kind is what the store should hold).
+   */
+  private schedule(row: DeadlineWakeup, at: Date): JobStoreCalls {
+    const kind = row.kind;
     const replaced = { armId: row.armId, wakeAt: row.wakeAt };
     const armId = randomUUID();
-    await this.scheduler.schedule(at, wakeJobName(row.kind), { kind: row.kind, armId });
     row.wakeAt = at;
     row.armId = armId;
-    this.onTime(row.kind, armId, at);
-    this.backstop(row.kind, armId, at);
-    // A replaced wake-up still in the future would only wake to find nothing: drop it.
-    if (replaced.armId && replaced.wakeAt && replaced.wakeAt.getTime() > this.clock.now().getTime()) {
-      await this.cancelArm(row.kind, replaced.armId);
-    }
+    return async () => {
+      this.onTime(kind, armId, at);
+      this.backstop(kind, armId, at);
+      await this.scheduler.schedule(at, wakeJobName(kind), { kind, armId });
+      const [current] = await this.orm.em.fork().execute<Array<{ arm_id: string | null }>>('select arm_id from deadline_wakeups where kind = ?', [kind]);
+      // A replaced wake-up still in the future would only wake to find nothing: drop it.
+      if (replaced.armId && replaced.wakeAt && replaced.wakeAt.getTime() > this.clock.now().getTime()) {
+        await this.cancelArm(kind, replaced.armId);
+      }
+      if (current?.arm_id !== armId) await this.cancelArm(kind, armId);
+    };
   }
 
   /**
