@@ -7,7 +7,7 @@ import { tokenKeys } from './auth.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { ensureDatabase, initOrm, migrate, pendingMigrations, PendingMigrations } from './db/orm.js';
-import { isDatabaseUnavailable, OutageLog } from './db/unavailable.js';
+import { isMongoUnavailable, isPostgresUnavailable, OutageLog } from './db/unavailable.js';
 import { Transactions } from './db/transactions.js';
 import { EventBus } from './events/bus.js';
 import { EventBatches } from './events/outbox.js';
@@ -123,12 +123,14 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const bus = new EventBus(redisPub, redisSub, config.redisPrefix, log, committedSince(orm, batches), config.eventDedupeWindowSeconds * 1000);
   const relay = new OutboxRelay(orm, bus, log, batches, config.outboxRepublishAfterSeconds, config.outboxRetentionHours);
   const tx = new Transactions(orm, relay, clock, log);
-  const { scheduler, backend, nudge } = createScheduler(config, instanceName, log, outage);
-  const jobs = trackRunning(scheduler, backend);
+  const jobStore = await createScheduler(config, instanceName, log, outage);
+  const { scheduler, nudge } = jobStore;
+  const jobs = trackRunning(scheduler, jobStore.close);
   // A failure on another instance arrives here too (remote = true); that instance logs its own.
   scheduler.on('fail', (err: Error, job: { attrs: { name: string } }, remote?: boolean) => {
     if (remote) return;
-    if (isDatabaseUnavailable(err)) outage.failed(err);
+    if (isMongoUnavailable(err)) jobStore.outage.failed(err);
+    else if (isPostgresUnavailable(err)) outage.failed(err);
     log.error({ err, job: job.attrs.name }, 'job failed');
   });
   const deadlines = new Deadlines(orm, tx, scheduler, clock, log, {
@@ -372,18 +374,23 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   // could not record its failure, so its row stays locked in the job store for JOB_LOCK_LIFETIME_SECONDS
   // (120 s). What came due meanwhile is settled as soon as PostgreSQL is back, and the events whose
   // publication failed are sent, instead of waiting for those locks.
+  // The same after an outage of a MongoDB job store (AGENDA_MONGO_URL): what came due is settled and
+  // each kind whose armed time passed gets a wake-up saved again (one still ahead whose save failed is
+  // settled at its time by the arming instance's timer and the watch, both reading the row).
   let recovering = false;
-  outage.whenBack(() => {
+  const catchUp = (what: string) => () => {
     if (stopping || recovering) return;
     recovering = true;
     (async () => {
       const republished = await relay.sweep();
       const settled = await deadlines.sweep(await pausedKinds(states));
-      log.info({ republished, settled }, 'caught up after the PostgreSQL outage');
+      log.info({ republished, settled }, `caught up after the ${what} outage`);
     })()
-      .catch((err) => log.warn({ err }, 'catching up after the PostgreSQL outage failed; the sweeps will'))
+      .catch((err) => log.warn({ err }, `catching up after the ${what} outage failed; the sweeps will`))
       .finally(() => (recovering = false));
-  });
+  };
+  outage.whenBack(catchUp('PostgreSQL'));
+  if (jobStore.outage !== outage) jobStore.outage.whenBack(catchUp('MongoDB job store'));
 
   // Restart recovery: settle what came due while no server ran, and re-arm every wake-up. After
   // listening: 100,000 overdue orders take ~15 s to settle (docs/benchmarks.md), and health checks and
