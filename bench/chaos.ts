@@ -397,6 +397,7 @@ async function main(): Promise<void> {
           heardLate: finals.reduce((n, f) => n + f.heardLate, 0),
           copiesHeard: [...heard.values()].reduce((n, l) => n + l.length, 0),
           heardButNotSettled: unheardOf.length,
+          republishedRows: publications.republished,
           eventsWrittenTwice: writtenTwice.map((r) => `${r.k} ×${r.n}`),
           watcherCatchUps,
           clientTrouble: clientTrouble ?? null,
@@ -489,7 +490,10 @@ function readPublications(servers: Server[]) {
       }
     }
   }
+  // Rows the sweep sent again: after a publication that was not marked (copies the watcher must drop), or never published before.
+  const swept = [...byRow.values()].filter((l) => l.some((p) => p.via === 'sweep'));
   return {
+    republished: { rows: swept.length, afterAPublication: swept.filter((l) => l.length > 1).length },
     get: (rowId: string) => byRow.get(rowId),
     settledBy: (kind: string, id: string) => settled.get(`${kind}:${id}`) ?? [],
     catchUps,
