@@ -197,6 +197,8 @@ async function main(): Promise<void> {
     const a = new Server('A', await freePort(), jobs, dir, [...SERVER_NODE_FLAGS, 'dist/src/main.js']);
     const b = new Server('B', await freePort(), jobs, dir, [...SERVER_NODE_FLAGS, 'dist/src/main.js']);
     const servers = [watcher, a, b];
+    // Interrupted (Ctrl-C, SIGTERM, --max-minutes: `stopAfter` exits): no server process is left behind.
+    process.on('exit', () => servers.forEach((s) => s.proc?.kill('SIGKILL')));
     let client: Client | undefined;
     try {
       await watcher.start(); // migrates, before anything is due
