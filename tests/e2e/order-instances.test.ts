@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 async function startInstance(env: Record<string, string>, log?: LogCapture, prefix?: string) {
-  const config = testConfig(db.url, { ORDER_EXPIRE_MINUTES: '0.05', ...env });
+  const config = testConfig(db.url, { ORDER_EXPIRE_MINUTES: '0.1', ...env });
   if (prefix) config.redisPrefix = prefix;
   const app = await start(config, log);
   apps.push(app);
@@ -117,9 +117,9 @@ test('restart: orders that expired while no server ran expire at start-up, which
 });
 
 test('a server process killed with SIGKILL while expiring: what it committed stands, the next one finishes, no money twice', async () => {
-  const config = testConfig(db.url, { ORDER_EXPIRE_MINUTES: '0.04' });
+  const config = testConfig(db.url, { ORDER_EXPIRE_MINUTES: '0.08' });
   // One order per transaction, so the kill lands between and inside many transactions.
-  const child = await spawnServer(envOf(config, { ORDER_EXPIRE_MINUTES: '0.04', ORDER_EXPIRY_BATCH_SIZE: '1' }));
+  const child = await spawnServer(envOf(config, { ORDER_EXPIRE_MINUTES: '0.08', ORDER_EXPIRY_BATCH_SIZE: '1' }));
   const via = { url: child.url } as App;
   const product = await createProduct(via, { name: 'Soup', price: 100 });
   const users = Array.from({ length: 30 }, (_, i) => `victim-${i}`);
