@@ -8,7 +8,7 @@ import type { Identity } from './services/users.js';
 import { unauthenticated, forbidden } from './errors.js';
 import type { BidPageRequest } from './services/auctions.js';
 import { BatchLoader } from './services/batch-loader.js';
-import type { Page } from './services/pagination.js';
+import type { Page } from './pagination.js';
 import type { DirectSubscriber } from './http/subscriptions.js';
 
 /** Per request (or per subscription): a forked entity manager, the caller, a request id, loaders. */

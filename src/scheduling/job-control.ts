@@ -4,7 +4,7 @@ import type { Deadlines } from './deadlines.js';
 import { describeSchedule, type JobDefinition } from './jobs.js';
 import type { JobStates } from './job-states.js';
 import type { JobRuns, JobRunView } from './job-runs.js';
-import type { Page } from '../services/pagination.js';
+import type { Page } from '../pagination.js';
 import { taskHealth, type TaskHealth } from './task-health.js';
 
 export interface JobInfo {

@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { JobRun, type JobRunOutcome } from '../entities/JobRun.js';
-import { keysetPage, type Page } from '../services/pagination.js';
+import { keysetPage, type Page } from '../pagination.js';
 
 const MAX_ERROR_LENGTH = 2000;
 /** Per job, at most this many runs are kept… */

@@ -1,4 +1,4 @@
-import { MAX_PAGE_SIZE } from '../services/pagination.js';
+import { MAX_PAGE_SIZE } from '../pagination.js';
 import { ArgsType, Field, ID, InputType, Int } from 'type-graphql';
 import { IsInt, IsNotEmpty, IsOptional, Length, Max, MaxLength, Min } from 'class-validator';
 import { AuctionStatus } from './types.js';

@@ -1,7 +1,7 @@
 import { ArgsType, Field, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import { JOB_RUN_OUTCOMES } from '../entities/JobRun.js';
-import { MAX_PAGE_SIZE } from '../services/pagination.js';
+import { MAX_PAGE_SIZE } from '../pagination.js';
 import { PageInfo } from './types.js';
 
 export enum JobKind {

@@ -13,7 +13,7 @@ import { auctionWire, channelOf, type AuctionData, type DomainEvents, type Wire 
 import type { AuditLog } from './audit.js';
 import type { ArmDeadline, SettleOutcome } from './deadline-handle.js';
 import { parseId } from './ids.js';
-import { checkFirst, keysetPage, pageOf, type Page } from './pagination.js';
+import { checkFirst, keysetPage, pageOf, type Page } from '../pagination.js';
 import type { Identity } from './users.js';
 
 export interface CreateAuctionInput {

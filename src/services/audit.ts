@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { UnitOfWork } from '../db/transactions.js';
 import { AuditEntry, type AuditAction } from '../entities/AuditEntry.js';
-import { keysetPage, type Page } from './pagination.js';
+import { keysetPage, type Page } from '../pagination.js';
 import type { Identity } from './users.js';
 
 /** The audit log of admin actions; the only writer of `audit_log`. */

@@ -7,7 +7,7 @@ import { notFound } from '../errors.js';
 import type { PublishedEvent } from '../events/bus.js';
 import { reviveMessage, type DomainEvents, type Topic } from '../events/types.js';
 import { parseId } from './ids.js';
-import { keysetPage, type Page } from './pagination.js';
+import { keysetPage, type Page } from '../pagination.js';
 import type { Identity } from './users.js';
 
 /** One message to send: to whom, what about, and what it says. */

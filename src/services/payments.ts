@@ -15,7 +15,7 @@ import type { PaymentIntent as ProviderIntent, PaymentProvider, ProviderName } f
 import type { OrderSettlement } from './orders/settle.js';
 import { GroupQueue, type Waiting } from './group-queue.js';
 import { parseId } from './ids.js';
-import { keysetPage, type Page } from './pagination.js';
+import { keysetPage, type Page } from '../pagination.js';
 import type { Identity } from './users.js';
 
 /** What a provider says it was paid (a callback, or reconciliation's query). */

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Order, type OrderStatus } from '../../entities/Order.js';
 import { forbidden, notFound } from '../../errors.js';
 import { parseId } from '../ids.js';
-import { keysetPage, type Page } from '../pagination.js';
+import { keysetPage, type Page } from '../../pagination.js';
 import type { Identity } from '../users.js';
 import { assertMayAccess, dueOrders, nextExpiryQuery, pendingCountQuery } from './rules.js';
 

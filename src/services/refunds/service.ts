@@ -13,7 +13,7 @@ import type { Providers } from '../../payments/registry.js';
 import type { AuditLog } from '../audit.js';
 import { parseId } from '../ids.js';
 import type { OrderSettlement } from '../orders/settle.js';
-import { keysetPage, type Page } from '../pagination.js';
+import { keysetPage, type Page } from '../../pagination.js';
 import { isOnline } from '../payments.js';
 import type { Identity } from '../users.js';
 import { finishRefunds, paymentsNeedingRefund, type RefundEnd } from './sql.js';

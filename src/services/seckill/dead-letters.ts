@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Product } from '../../entities/Product.js';
 import { badInput, conflict, notFound } from '../../errors.js';
-import { checkFirst, pageOf, type Page } from '../pagination.js';
+import { checkFirst, pageOf, type Page } from '../../pagination.js';
 import { validUid } from './batch.js';
 import type { FlashSales, SeckillTicket } from './sales.js';
 import type { SaleStore } from './store.js';

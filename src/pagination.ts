@@ -1,6 +1,6 @@
 import type { EntityName, FilterQuery } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { badInput } from '../errors.js';
+import { badInput } from './errors.js';
 
 /** A Relay-style connection page: what every `…Connection` type in the schema is. */
 export interface Page<T> {
