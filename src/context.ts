@@ -9,7 +9,13 @@ import { unauthenticated, forbidden } from './errors.js';
 import type { BidPageRequest } from './services/auctions.js';
 import { BatchLoader } from './services/batch-loader.js';
 import type { Page } from './pagination.js';
-import type { DirectSubscriber } from './http/subscriptions.js';
+
+/** A graphql-ws subscription's socket and id, for results sent without graphql-ws (see sendDirect in http/subscriptions.ts). */
+export interface DirectSubscriber {
+  id: string;
+  /** The socket's `send` (ws-writes.ts guards it: coalesced writes, a bounded backlog). */
+  send(text: string): void;
+}
 
 /** Per request (or per subscription): a forked entity manager, the caller, a request id, loaders. */
 export interface Context {

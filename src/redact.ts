@@ -1,5 +1,3 @@
-import type { Config } from './config.js';
-
 /**
  * `scheme://user:password@` → `scheme://user:***@`. The password runs to the last `@` of the word, as
  * a URL parser would read it (an unencoded `@` in a password is common), and stops at a quote or a
@@ -32,6 +30,14 @@ function passwordOf(raw: string | undefined): string[] {
   }
 }
 
+/** The configured secrets (a Config has them); named here so config.ts, which masks its errors with this file, is not imported back. */
+export interface Secrets {
+  databaseUrl?: string;
+  redisUrl?: string;
+  agendaMongoUrl?: string;
+  jwtSecret?: string;
+}
+
 /**
  * What a log line must never show: URL passwords wherever they appear, and the configured ones
  * (DATABASE_URL, REDIS_URL, AGENDA_MONGO_URL) and JWT_SECRET even outside a URL — ioredis puts the
@@ -39,7 +45,7 @@ function passwordOf(raw: string | undefined): string[] {
  * Works on the serialised line (pino's `streamWrite` hook): each literal is also looked for in its
  * JSON-escaped form, and replaced by text that needs no escaping.
  */
-export function redactor(config: Pick<Config, 'databaseUrl' | 'redisUrl' | 'agendaMongoUrl' | 'jwtSecret'>): (line: string) => string {
+export function redactor(config: Secrets): (line: string) => string {
   const literals = new Set<string>();
   for (const secret of [...passwordOf(config.databaseUrl), ...passwordOf(config.redisUrl), ...passwordOf(config.agendaMongoUrl), config.jwtSecret ?? '']) {
     if (secret.length < MIN_LITERAL) continue;

@@ -1,6 +1,6 @@
 import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
-import type { Context } from '../context.js';
+import type { Context, DirectSubscriber } from '../context.js';
 import { mapIterator } from '../events/iterators.js';
 
 type PromiseOrValue<T> = T | Promise<T>;
@@ -40,13 +40,6 @@ export async function sharedSubscribe(args: ExecutionArgs) {
   const events = stream as AsyncIterableIterator<unknown>;
   if (context.subscriber) return sendDirect(events, shared, context.subscriber);
   return mapIterator(events, (payload) => shared(payload).result);
-}
-
-/** A graphql-ws subscription's socket and id, for results sent without graphql-ws (`sendDirect`). */
-export interface DirectSubscriber {
-  id: string;
-  /** The socket's `send` (ws-writes.ts guards it: coalesced writes, a bounded backlog). */
-  send(text: string): void;
 }
 
 /**
