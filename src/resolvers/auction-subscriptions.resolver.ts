@@ -2,7 +2,7 @@ import { Arg, Ctx, ID, Resolver, Root, Subscription, type SubscribeResolverData 
 import { requireUser, type Context } from '../context.js';
 import { channelOf, reviveAuction, type DomainEvents } from '../events/types.js';
 import { AuctionCountdown, AuctionEnded, Auction } from '../schema/types.js';
-import { countdown } from '../services/countdown.js';
+import { countdown } from './auction-countdown.js';
 import { filterIterator } from '../events/iterators.js';
 
 type Data<A> = SubscribeResolverData<unknown, A, Context>;
