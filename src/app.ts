@@ -1,36 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import express from 'express';
+import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { tokenKeys } from './auth.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
+import { registerGauges } from './app/gauges.js';
+import { createHttpServer } from './app/http-server.js';
+import { lifecycle } from './app/lifecycle.js';
 import { ensureDatabase, initOrm, migrate, pendingMigrations, PendingMigrations } from './db/orm.js';
 import { isMongoUnavailable, isPostgresUnavailable, OutageLog } from './db/unavailable.js';
 import { Transactions } from './db/transactions.js';
 import { EventBus } from './events/bus.js';
 import { EventBatches } from './events/outbox.js';
 import { committedSince, OutboxRelay } from './events/relay.js';
-import { afterMajorGc } from './http/gc-watch.js';
-import { createApollo, graphqlOverHttp, httpContext } from './http/graphql.js';
-import { graphqlJsonPost } from './http/graphql-json.js';
-import { clientAddress, compileTrust } from './http/client-address.js';
-import { graphqlCors } from './http/cors.js';
-import { createWsServer } from './http/graphql-ws.js';
 import { Metrics } from './http/metrics.js';
-import { adminRoutes } from './http/admin.js';
-import { playgroundHtml, restRoutes, wantsPlayground } from './http/routes.js';
 import { AUCTION_END } from './jobs/auction-end.js';
-import { jobCatalogue, pausedKinds } from './jobs/catalogue.js';
+import { jobCatalogue } from './jobs/catalogue.js';
 import { ORDER_EXPIRY } from './jobs/order-expiry.js';
 import { VIP_EXPIRY } from './jobs/vip-expiry.js';
 import { createLogger, type Logger } from './logger.js';
-import { withRequestId } from './http/request-id.js';
 import { redactor } from './redact.js';
-import { createSchema } from './http/schema.js';
 import { createScheduler, storeName, trackRunning, type Scheduler } from './scheduling/agenda.js';
-import { Deadlines, wakeJobName } from './scheduling/deadlines.js';
+import { Deadlines } from './scheduling/deadlines.js';
 import { AgendaJobControl } from './scheduling/job-control.js';
 import { JobStates } from './scheduling/job-states.js';
 import { JobRuns } from './scheduling/job-runs.js';
@@ -41,7 +32,6 @@ import { AuditLog } from './services/audit.js';
 import { MessageService } from './services/messages.js';
 import { VipService } from './services/vip.js';
 import { VipReminders } from './services/vip-reminders.js';
-import { localDay, localTime } from './services/calendar.js';
 import { OrderCreation } from './services/orders/create.js';
 import { OrderQueries } from './services/orders/queries.js';
 import { orderCloses, OrderSettlement } from './services/orders/settle.js';
@@ -60,9 +50,6 @@ import { SeckillConsumer } from './services/seckill/consumer.js';
 import { FlashSales } from './services/seckill/sales.js';
 import { SaleStore } from './services/seckill/store.js';
 import { DeadLetters } from './services/seckill/dead-letters.js';
-
-/** Redis channel on which a stopping instance says its deadline wake-ups are released. */
-const DEADLINE_HANDOVER = 'DEADLINE_HANDOVER';
 
 export interface App {
   url: string;
@@ -83,9 +70,6 @@ export interface AppOptions {
   log?: Logger;
   instanceName?: string;
 }
-
-/** The largest GraphQL request body accepted over HTTP (100 KiB, as `express.json`'s '100kb'). */
-const GRAPHQL_BODY_LIMIT_BYTES = 100 * 1024;
 
 /** Start-up in order: config -> database (created and migrated) -> Redis -> scheduler -> HTTP + WebSocket. */
 export async function startApp(config: Config, opts: AppOptions = {}): Promise<App> {
@@ -248,197 +232,19 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   await scheduler.start();
   log.info({ store: storeName(config) }, 'job scheduler started');
 
-
-  const schema = await createSchema();
-  const app = express();
-  app.disable('x-powered-by');
-  // One reading of TRUST_PROXY for Express (req.ip, req.secure: the admin cookie's Secure) and the direct path's client address.
-  const trust = compileTrust(config.trustProxy);
-  app.set('trust proxy', trust);
-  const cors = graphqlCors(config.corsOrigins);
-  // POST /graphql with a JSON body goes straight to Apollo (graphqlJsonPost); everything else to Express.
-  let graphqlPost: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
-  // Every answer carries its x-request-id, and every log line the request causes names it (request-id.ts).
-  const httpServer = createServer((req, res) =>
-    withRequestId(req, res, () => {
-      if (cors?.(req, res)) return; // a CORS preflight, answered; otherwise its headers are set for both paths
-      if (!graphqlPost?.(req, res)) app(req, res);
-    }),
-  );
-  const ws = createWsServer(services, schema, httpServer, () => metrics.websocketSlowCloses.inc());
-  const apollo = await createApollo(services, schema, httpServer, ws.dispose, (op, failed) => metrics.graphqlOperation(op, failed));
-
-  // Read on scrape: what is waiting now, not what happened.
-  metrics.gauge('deadline_deadlines_pending', 'Deadlines not yet settled, by kind', ['kind'], async (g) => {
-    for (const { kind, count } of await deadlines.pending()) g.set({ kind }, count);
-  });
-  metrics.gauge('deadline_deadline_oldest_overdue_seconds', 'How long each kind\'s oldest pending deadline is past due (0 when none is): growing means nothing settles it', ['kind'], async (g) => {
-    for (const { kind, seconds } of await deadlines.oldestOverdue()) g.set({ kind }, seconds);
-  });
-  metrics.gauge('deadline_deadline_next_wakeup_timestamp_seconds', 'When each kind\'s wake-up is armed (Unix seconds); absent when none is', ['kind'], async (g) => {
-    for (const { kind, wakeAt } of await deadlines.armed()) if (wakeAt) g.set({ kind }, wakeAt.getTime() / 1000);
-  });
-  metrics.gauge('deadline_outbox_backlog', 'Outbox changes not yet published to Redis (an event batch counts each entity it holds)', [], async (g) => {
-    const [{ n }] = await orm.em
-      .fork()
-      .execute<Array<{ n: number }>>(
-        `select coalesce(sum(case when topic = any(?::text[]) then jsonb_array_length(payload -> 'entries') else 1 end), 0)::int as n from outbox_events where published_at is null`,
-        [`{${batches.topics().join(',')}}`],
-      );
-    g.set(n);
-  });
-  afterMajorGc(); // starts watching
-  metrics.gauge('deadline_heap_used_after_major_gc_bytes', 'V8 heap used right after the last major collection: what the heap keeps alive (0 before the first)', [], (g) => {
-    const m = afterMajorGc();
-    if (m) g.set(m.heapUsedBytes);
-  });
-  metrics.gauge('deadline_resident_memory_after_major_gc_bytes', 'Resident memory right after the last major collection (0 before the first)', [], (g) => {
-    const m = afterMajorGc();
-    if (m) g.set(m.rssBytes);
-  });
-  metrics.gauge('deadline_websocket_connections', 'Open GraphQL WebSocket connections', [], (g) => g.set(ws.counts().sockets));
-  metrics.gauge('deadline_subscriptions_active', 'GraphQL subscriptions running on this instance', [], (g) => g.set(ws.counts().subscriptions));
-  // Real time, as GET /health/tasks reads it: runs are stamped with it.
-  metrics.gauge('deadline_periodic_job_problems', 'Problems GET /health/tasks reports: periodic jobs overdue or whose last run failed, one each (paused jobs aside)', [], async (g) =>
-    g.set((await services.jobs.health(new Date())).reasons.length),
-  );
-  metrics.gauge('deadline_seckill_dead_letters', 'Flash-sale entries in the dead-letter streams, every sale together (flashSaleDeadLetters lists them)', [], async (g) =>
-    g.set(await services.seckillDeadLetters.total(orm.em.fork())),
-  );
-  metrics.gauge('deadline_payments_needing_refund', 'Payments kept for a refund (needsRefund) that no PENDING or SUCCEEDED refund covers: refundPayment them', [], async (g) =>
-    g.set(await refunds.paymentsNeedingRefund(orm.em.fork())),
-  );
-  metrics.gauge('deadline_refunds_pending', 'Refunds their provider has not confirmed yet (refund-reconciliation asks)', [], async (g) => g.set(await refunds.pendingCount(orm.em.fork())));
-
-  // GraphQL first: most requests are GraphQL, and they need not pass the other routers.
-  app.get('/graphql', (req, res, next) => (wantsPlayground(req) ? res.type('html').send(playgroundHtml()) : next()));
-  // The client's address as Express's req.ip gives it, for both paths (H5 payments send it to the provider).
-  const requestContext = (req: IncomingMessage) => httpContext(services, req.headers.authorization, req.headers['x-request-id'], clientAddress(req, trust));
-  graphqlPost = graphqlJsonPost(apollo, requestContext, GRAPHQL_BODY_LIMIT_BYTES, (err) => log.error({ err }, 'GraphQL request failed'));
-  app.use('/graphql', express.json({ limit: GRAPHQL_BODY_LIMIT_BYTES }), graphqlOverHttp(apollo, requestContext));
-  // A body the JSON parser refused (malformed, too large) gets a GraphQL-shaped error, not Express's HTML page.
-  app.use('/graphql', (err: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
-    const status = (err as { status?: number } | null)?.status;
-    if (typeof status !== 'number' || status < 400 || status >= 500) return next(err);
-    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
-    res.status(status).json({ errors: [{ message: (err as Error).message, extensions: { code } }] });
-  });
-  app.get('/metrics', async (_req, res) => {
-    try {
-      const { contentType, body } = await metrics.text();
-      res.type(contentType).send(body);
-    } catch (err) {
-      log.warn({ err }, 'metrics could not be collected');
-      res.status(503).type('text/plain').send('metrics could not be collected\n');
-    }
-  });
-  app.use(adminRoutes(tokens, scheduler, log));
-  app.use(restRoutes(services, redisPub));
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(config.port, resolve);
-  });
-  const port = (httpServer.address() as AddressInfo).port;
+  const http = await createHttpServer({ config, services, tokens, scheduler, redisPub, metrics, log });
+  registerGauges(metrics, { orm, deadlines, batches, ws: http.ws, jobs: services.jobs, seckillDeadLetters: services.seckillDeadLetters, refunds });
+  const { port, url } = await http.listen();
   listeningOn = port;
-  const url = `http://localhost:${port}/graphql`;
-  log.info({ url }, 'Deadline is serving GraphQL (and subscriptions) at this URL');
 
-  let discovering: NodeJS.Timeout | undefined;
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      log.info('stopping: no new requests or jobs');
-      deadlines.stop();
-      // No job starts here any more, before the others are told: a wake-up they re-arm from now on is
-      // theirs to run (LISTEN/NOTIFY), not taken by this instance's scheduler and released at its stop
-      // for their next scan. (Measured: those re-armed wake-ups waited for the watch, ~600 ms.)
-      await jobs.takeNoMore();
-      // From now on the other instances settle each kind's next deadline when it comes due, without
-      // waiting for Agenda to release and re-scan our wake-up jobs (without Redis, their watch does).
-      await bus.publish([{ channel: DEADLINE_HANDOVER, payload: { eventId: randomUUID(), from: instanceName } }]).catch(() => undefined);
-      clearInterval(discovering);
-      await apollo.stop(); // closes the HTTP server and the WebSocket server, waiting for requests in flight
-      ws.wsServer.close();
-      await seckillConsumer.stop(); // a batch being written commits and is acknowledged first
-      await payments.stop(); // flash-sale payments waiting for the sale to go quiet start now; every start finishes and its intent is stored
-      const running = await jobs.stop(config.shutdownGraceSeconds * 1000);
-      if (running > 0) log.warn({ running }, 'jobs still running at shutdown; their locks will expire');
+  // The stop sequence and the recoveries (the deadline engine's hand-over and start-up recovery among them).
+  const { stop, recoverAtStart } = lifecycle({
+    config, log, clock, instanceName, orm, outage, jobStore, jobs, deadlines, states, relay, bus, redisPub, redisSub,
+    apollo: http.apollo, ws: http.ws, seckillConsumer, payments, flashSales, reminders,
+  });
+  await recoverAtStart();
 
-      bus.close();
-      await Promise.allSettled([redisPub.quit(), redisSub.quit()]);
-      await orm.close();
-      log.info('stopped');
-    })());
-
-  // Outage recovery, like restart recovery below: a wake-up or sweep running when PostgreSQL went away
-  // could not record its failure, so its row stays locked in the job store for JOB_LOCK_LIFETIME_SECONDS
-  // (120 s). What came due meanwhile is settled as soon as PostgreSQL is back, and the events whose
-  // publication failed are sent, instead of waiting for those locks.
-  // The same after an outage of a MongoDB job store (AGENDA_MONGO_URL): what came due is settled and
-  // each kind whose armed time passed gets a wake-up saved again (one still ahead whose save failed is
-  // settled at its time by the arming instance's timer and the watch, both reading the row).
-  let recovering = false;
-  const catchUp = (what: string) => () => {
-    if (stopping || recovering) return;
-    recovering = true;
-    (async () => {
-      const republished = await relay.sweep();
-      const settled = await deadlines.sweep(await pausedKinds(states));
-      log.info({ republished, settled }, `caught up after the ${what} outage`);
-    })()
-      .catch((err) => log.warn({ err }, `catching up after the ${what} outage failed; the sweeps will`))
-      .finally(() => (recovering = false));
-  };
-  outage.whenBack(catchUp('PostgreSQL'));
-  if (jobStore.outage !== outage) jobStore.outage.whenBack(catchUp('MongoDB job store'));
-
-  // Restart recovery: settle what came due while no server ran, and re-arm every wake-up. After
-  // listening: 100,000 overdue orders take ~15 s to settle (docs/benchmarks.md), and health checks and
-  // clients are answered meanwhile (a pay or cancel of an overdue order is refused as expired).
-  try {
-    // Before the recovery: a peer stopping meanwhile (a rolling restart stops the old instance as soon
-    // as the new one answers /health) hands its deadlines over to this one too. Running beside the
-    // recovery is safe, as beside any wake-up (SKIP LOCKED, conditional updates). Listening after it,
-    // the handover of a peer stopped during a ~100 ms recovery was missed, and its next deadlines waited
-    // for the watch (431–558 ms late in 3 of 4 runs of bench:failover's SIGTERM case).
-    deadlines.watch(config.deadlineWatchMs, config.deadlineWatchGraceMs, () => states.paused());
-    await bus.listen(DEADLINE_HANDOVER, (payload) => {
-      if (payload.from !== instanceName) deadlines.takeOver().catch((err) => log.warn({ err }, 'taking over deadlines failed; the watch retries'));
-    });
-    const paused = await states.paused();
-    for (const kind of deadlines.names()) {
-      if (paused.includes(wakeJobName(kind))) log.warn({ kind }, 'deadline kind paused by an admin: not recovered at start-up');
-      else await deadlines.recover(kind);
-    }
-    // Today's reminders, if their time has passed and no server ran them today (down at 09:00). Only
-    // today's: a missed earlier day's milestones would say the wrong number of days. Each milestone is
-    // written once by its unique key, so instances starting together write it once.
-    if (config.enableCron && !paused.includes('vip-reminders')) {
-      const now = clock.now();
-      const today = localDay(now, config.appTimezone);
-      const last = (await states.all()).get('vip-reminders')?.lastFinishedAt;
-      const ranToday = last != null && localDay(last, config.appTimezone) === today && localTime(last, config.appTimezone) >= config.vip.reminderTime;
-      if (localTime(now, config.appTimezone) >= config.vip.reminderTime && !ranToday) {
-        log.info({ day: today }, 'vip reminders missed today: running them now');
-        await states.started('vip-reminders');
-        await reminders.run(today);
-        await states.finished('vip-reminders', null);
-      }
-    }
-    // Flash sales: consume every sale's stream, and load into Redis the open ones it lost (it may
-    // have restarted empty); then again every SECKILL_DISCOVER_SECONDS, for sales started elsewhere.
-    const discover = () => flashSales.discover(orm.em.fork(), clock.now());
-    await discover();
-    seckillConsumer.start();
-    discovering = setInterval(() => {
-      discover().catch((err) => log.warn({ err }, 'flash sales: looking for sales failed; trying again'));
-    }, config.seckill.discoverSeconds * 1000);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-
-  return { url, instanceName, port, services, deadlines, scheduler, relay, httpServer, stop };
+  return { url, instanceName, port, services, deadlines, scheduler, relay, httpServer: http.httpServer, stop };
 }
 
 /**
