@@ -5,7 +5,7 @@ import { EventBus, type PublishedEvent } from '../../src/events/bus.js';
 import { EventBatches, EventSink } from '../../src/events/outbox.js';
 import { committedSince } from '../../src/events/relay.js';
 import { auctionEnds } from '../../src/services/auctions.js';
-import { ORDER_EXPIRED_EVENTS_SQL, orderCloses } from '../../src/services/orders/settle.js';
+import { ORDER_EXPIRED_EVENTS_SQL, orderCloses } from '../../src/services/orders/settle-close.js';
 import { ADMIN, withDb } from '../support/orders.js';
 import { createTestDatabase, LogCapture, start, subscribed, testConfig, waitUntil, wsClient, type Subscription } from '../support/harness.js';
 

@@ -7,7 +7,7 @@ import type { PublishedEvent } from '../../src/events/bus.js';
 import { EventBatches, EventSink } from '../../src/events/outbox.js';
 import { committedSince } from '../../src/events/relay.js';
 import { orderWire } from '../../src/events/types.js';
-import { orderCloses } from '../../src/services/orders/settle.js';
+import { orderCloses } from '../../src/services/orders/settle-close.js';
 import { CANCEL, createOrder, createProduct, credit, ok } from '../support/orders.js';
 import { createTestDatabase, sleep, start, subscribed, testConfig, token, wsClient } from '../support/harness.js';
 

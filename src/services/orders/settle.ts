@@ -1,69 +1,27 @@
 import { LockMode } from '@mikro-orm/core';
 import { sql } from 'kysely';
 import { rowsAs } from '../../db/rows.js';
-import { pgArray } from '../../db/sql.js';
 import type { UnitOfWork } from '../../db/transactions.js';
 import { Order, ORDER_TRANSITIONS, type OrderStatus } from '../../entities/Order.js';
-import { Product, type ProductKind } from '../../entities/Product.js';
+import type { ProductKind } from '../../entities/Product.js';
 import { badInput, conflict, notFound } from '../../errors.js';
-import type { PublishedEvent } from '../../events/bus.js';
-import { entityOnChannels, type EventBatchKind } from '../../events/outbox.js';
-import { channelOf, orderWire, type DomainEvents, type OrderData, type Wire } from '../../events/types.js';
+import { orderWire } from '../../events/types.js';
 import type { Logger } from '../../logger.js';
 import type { SettleFailure, SettleOutcome } from '../deadline-handle.js';
 import { parseId } from '../ids.js';
 import type { Identity } from '../users.js';
 import type { WalletService } from '../wallets.js';
 import type { ClosedEffects, PaidEffects, RefundedEffects } from './effects.js';
-import { assertMayAccess, dueOrdersQuery, frozenPart, holdsFrozenPart } from './rules.js';
-
-type Closing = Extract<OrderStatus, 'CANCELLED' | 'EXPIRED'>;
+import { assertMayAccess, dueOrdersQuery, holdsFrozenPart } from './rules.js';
+import { closeOrders, type Closing } from './settle-close.js';
+import { KindEffects } from './settle-effects.js';
+import { frozenProblem, lockReleasable } from './settle-wallet.js';
 
 function assertTransition(order: Order, to: OrderStatus): void {
   if (ORDER_TRANSITIONS[order.status].includes(to)) return;
   const from = (Object.keys(ORDER_TRANSITIONS) as OrderStatus[]).filter((s) => ORDER_TRANSITIONS[s].includes(to));
   throw conflict(`Order ${order.id} is ${order.status}, not ${from.join(' or ')}`);
 }
-
-/** The outbox topic of a batch of closed orders, whose entries are `[orderId, expiredEventId | null, updatedEventId]`. */
-const ORDER_CLOSES = '@order-closes';
-
-/** A closed order's events (ORDER_EXPIRED when it expired, and ORDER_UPDATED), held by the outbox row `outboxId`. */
-function closeEvents(order: Wire<OrderData>, expiredEvent: string | null, updatedEvent: string, outboxId: string): PublishedEvent[] {
-  const updated: DomainEvents['ORDER_UPDATED'] = { eventId: updatedEvent, order };
-  return [
-    ...(expiredEvent === null ? [] : [{ channel: channelOf('ORDER_EXPIRED'), payload: { eventId: expiredEvent, order } satisfies DomainEvents['ORDER_EXPIRED'], outboxId }]),
-    { channel: channelOf('ORDER_UPDATED', order.id), payload: updated, outboxId },
-  ];
-}
-
-/**
- * Batches of closed orders read back from the outbox: the events rebuilt from the orders, which never
- * change again once CANCELLED or EXPIRED, with the event ids the batch keeps.
- */
-export const orderCloses: EventBatchKind = {
-  topic: ORDER_CLOSES,
-  entityOn: entityOnChannels(channelOf('ORDER_EXPIRED'), channelOf('ORDER_UPDATED')),
-  async expand(em, entries) {
-    const { rows: found } = await sql<Record<string, unknown>>`select * from orders where id = any(${pgArray(entries.map(({ entry }) => entry[0]))}::bigint[])`.execute(
-      em.getKysely(),
-    );
-    const byId = new Map(rowsAs(em, Order, found).map((o) => [String(o.id), o]));
-    return entries.flatMap(({ outboxId, entry: [id, expired, updated] }) => {
-      const order = byId.get(id);
-      return order && updated ? closeEvents(orderWire(order), expired ?? null, updated, outboxId) : [];
-    });
-  },
-};
-
-/**
- * The ORDER_EXPIRED events in the outbox as a table `(order_id, event_id)`, one row per event, whether
- * in a batch or a row of its own: for checks that every order expired once (tests, bench:orders).
- */
-export const ORDER_EXPIRED_EVENTS_SQL = `(select e ->> 0 as order_id, e ->> 1 as event_id
-   from outbox_events o cross join jsonb_array_elements(o.payload -> 'entries') e where o.topic = '${ORDER_CLOSES}' and e ->> 1 is not null
-  union all
-  select payload -> 'order' ->> 'id', id::text from outbox_events where topic = 'ORDER_EXPIRED')`;
 
 /**
  * The only writer of an order's status after creation: PENDING becomes PAID, CANCELLED or EXPIRED
@@ -72,14 +30,19 @@ export const ORDER_EXPIRED_EVENTS_SQL = `(select e ->> 0 as order_id, e ->> 1 as
  * caller's transaction; PAID runs the product's effect and REFUNDED reverses it.
  */
 export class OrderSettlement {
+  /** Each product kind's effect on PAID, CANCELLED or EXPIRED, and REFUNDED. */
+  private readonly effects: KindEffects;
+
   constructor(
     private readonly wallets: WalletService,
-    private readonly effects: PaidEffects,
+    effects: PaidEffects,
     private readonly log: Logger,
     private readonly expireMinutes: number,
-    private readonly closedEffects: ClosedEffects = {},
-    private readonly refundedEffects: RefundedEffects = {},
-  ) {}
+    closedEffects: ClosedEffects = {},
+    refundedEffects: RefundedEffects = {},
+  ) {
+    this.effects = new KindEffects(effects, closedEffects, refundedEffects);
+  }
 
   /** The owner (or an admin) pays a WALLET order: PAID, its frozen money debited, its deadline gone. */
   async payWithWallet(uow: UnitOfWork, user: Identity, orderId: string): Promise<Order> {
@@ -91,7 +54,7 @@ export class OrderSettlement {
     }
     const wallets = await this.wallets.lockMany(uow.em, [order.userId]);
     const wallet = wallets.get(order.userId);
-    const problem = this.frozenProblem(order, wallet?.frozen);
+    const problem = frozenProblem(order, wallet?.frozen);
     if (problem) this.refuse(order, 'pay', problem);
     wallet!.frozen -= order.walletAmount;
     wallet!.updatedAt = uow.now;
@@ -113,7 +76,7 @@ export class OrderSettlement {
    * failed with the reason (its payment is then kept for a refund).
    */
   async payOnline(uow: UnitOfWork, orders: Order[], via: 'CALLBACK' | 'COMPENSATE'): Promise<{ paid: Order[]; failed: SettleFailure[] }> {
-    const { ok, failed } = await this.lockReleasable(uow, orders);
+    const { ok, failed } = await lockReleasable(this.wallets, uow, orders);
     for (const f of failed) this.log.error({ orderId: f.id, reason: f.reason }, 'paid online but the wallet part cannot be debited: kept for a refund');
     if (ok.length === 0) return { paid: [], failed };
     // One statement for every order of the batch, its wallet, its DEBIT lines (WalletService.record's
@@ -154,7 +117,7 @@ export class OrderSettlement {
     const kindOf = new Map(rows.map((r) => [String(r.id), r.product_kind as ProductKind]));
     await this.runPaidEffects(
       uow,
-      paid.filter((o) => this.effects[kindOf.get(String(o.id))!] !== undefined),
+      paid.filter((o) => this.effects.hasPaidEffect(kindOf.get(String(o.id))!)),
     );
     return { paid, failed };
   }
@@ -221,7 +184,7 @@ export class OrderSettlement {
       else ok.push(order);
     }
     if (ok.length === 0) return { refunded: [], failed };
-    // Wallets before products, each in id order, as every transaction that takes both (see `close`).
+    // Wallets before products, each in id order, as every transaction that takes both (see `closeOrders`).
     await this.wallets.lockFrozen(
       uow.em,
       ok.filter((o) => o.walletAmount > 0).map((o) => o.userId),
@@ -259,15 +222,7 @@ export class OrderSettlement {
     const refunded = rowsAs(uow.em, Order, rows);
     staged.keep(new Set(refunded.map((o) => String(o.id))));
     const kindOf = new Map(rows.map((r) => [String(r.id), r.product_kind as ProductKind]));
-    const reversing = refunded.filter((o) => this.refundedEffects[kindOf.get(String(o.id))!] !== undefined);
-    if (reversing.length > 0) {
-      const products = new Map(
-        (await uow.em.find(Product, { id: { $in: [...new Set(reversing.map((o) => o.productId))] } })).map((p) => [String(p.id), p]),
-      );
-      // In user order, as the paid effects run: each locks what it changes (a membership).
-      reversing.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : Number(a.id) - Number(b.id)));
-      for (const order of reversing) await this.refundedEffects[kindOf.get(String(order.id))!]!(uow, order, products.get(String(order.productId))!);
-    }
+    await this.effects.runRefunded(uow, refunded, kindOf);
     return { refunded, failed };
   }
 
@@ -286,21 +241,9 @@ export class OrderSettlement {
     return { settled: closed.map((o) => o.id), failed, dueAt: closed.map((o) => dueAt.get(String(o.id)) ?? null) };
   }
 
-  /**
-   * The effect of each order's product kind, for orders that have just become PAID (or were born PAID):
-   * their products read in one query, the effects run in user order (each locks what it extends, so
-   * two batches take those locks in the same order).
-   */
+  /** The effect of each order's product kind, for orders that have just become PAID (or were born PAID). */
   async runPaidEffects(uow: UnitOfWork, orders: Order[]): Promise<void> {
-    if (orders.length === 0) return;
-    const products = await uow.em.find(Product, { id: { $in: [...new Set(orders.map((o) => o.productId))] } });
-    const byId = new Map(products.map((p) => [String(p.id), p]));
-    const inUserOrder = [...orders].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : Number(a.id) - Number(b.id)));
-    for (const order of inUserOrder) {
-      const product = byId.get(String(order.productId));
-      if (!product) throw new Error(`product ${order.productId} of order ${order.id} not found`);
-      await this.effects[product.kind]?.(uow, order, product);
-    }
+    await this.effects.runPaid(uow, orders);
   }
 
   /**
@@ -309,108 +252,11 @@ export class OrderSettlement {
    * frozen money is left exactly as it was and returned as failed with the reason.
    */
   private async close(uow: UnitOfWork, orders: Order[], status: Closing, reason: string) {
-    const { ok, failed } = await this.lockReleasable(uow, orders);
+    const { ok, failed } = await lockReleasable(this.wallets, uow, orders);
     if (ok.length === 0) return { closed: [], failed };
-    // Stock rows are updated below in no particular order: two batches touching the same products
-    // could deadlock, so several products are locked first, in id order (wallets, above, likewise).
-    const productIds = [...new Set(ok.map((o) => o.productId))].sort((a, b) => Number(a) - Number(b));
-    if (productIds.length > 1) {
-      await uow.em
-        .createQueryBuilder(Product)
-        .select('id')
-        .where({ id: { $in: productIds }, stock: { $ne: null } })
-        .orderBy({ id: 'asc' })
-        .setLockMode(LockMode.PESSIMISTIC_WRITE)
-        .execute('all');
-    }
-    // Set-based, one statement (one round trip) for the orders (still PENDING: the update is
-    // conditional), their wallets, their stock, their UNFREEZE ledger lines (WalletService.record's
-    // rows, as `frozenPart` defines them) and one outbox row for the batch's events (`orderCloses`).
-    // Before, the ledger and the events were two more statements and the product kinds a third; then
-    // the events were two rows per order, sent as a parameter: docs/benchmarks.md, "Order expiry
-    // throughput (issue 12)".
-    const expiredEvent = status === 'EXPIRED' ? sql`gen_random_uuid()::text` : sql`null::text`;
-    const { rows } = await sql<Record<string, unknown>>`with closed as (
-         update orders set status = ${status}, cancel_reason = ${reason}, expires_at = null, closed_at = ${uow.now}::timestamptz
-          where id = any(${ok.map((o) => o.id)}::bigint[]) and status = 'PENDING'
-          returning *, ${expiredEvent} as expired_event, gen_random_uuid()::text as updated_event),
-       released as (
-         select user_id, sum(wallet_amount)::int as amount from closed
-          where ${holdsFrozenPart} group by user_id),
-       w as (
-         update wallets set frozen = wallets.frozen - r.amount, balance = wallets.balance + r.amount, updated_at = ${uow.now}::timestamptz
-           from released r where wallets.user_id = r.user_id),
-       returned as (
-         select product_id, sum(quantity)::int as quantity from closed group by product_id),
-       s as (
-         update products set stock = products.stock + r.quantity
-           from returned r where products.id = r.product_id and products.stock is not null),
-       ledger as (
-         insert into wallet_ledger (user_id, order_id, entry, amount, created_at)
-         select user_id, id, 'UNFREEZE', wallet_amount, ${uow.now}::timestamptz from closed
-          where ${holdsFrozenPart} order by id),
-       events as (
-         insert into outbox_events (id, topic, payload)
-         select gen_random_uuid(), ${ORDER_CLOSES}, jsonb_build_object('entries', jsonb_agg(jsonb_build_array(id::text, expired_event, updated_event) order by id))
-           from closed having count(*) > 0
-         returning id)
-       select closed.*, p.kind as product_kind, (select id::text from events) as outbox_id
-         from closed join products p on p.id = closed.product_id order by closed.id`.execute(uow.em.getKysely());
-    // The orders as they are now. A managed entity passed in (cancel) is left as it was in memory:
-    // not dirty, so nothing writes it back over this statement's change.
-    const closed = rowsAs(uow.em, Order, rows);
-    closed.forEach((order, i) => {
-      const row = rows[i] as { expired_event: string | null; updated_event: string; outbox_id: string };
-      uow.events.events.push(...closeEvents(orderWire(order), row.expired_event, row.updated_event, row.outbox_id));
-    });
-    await this.runClosedEffects(
-      uow,
-      closed,
-      new Map(rows.map((r) => [String(r.id), r.product_kind as ProductKind])),
-    );
+    const { closed, kindOf } = await closeOrders(uow, ok, status, reason);
+    await this.effects.runClosed(uow, closed, kindOf);
     return { closed, failed };
-  }
-
-  /** Each product kind's closed effect, with its orders of the batch (`kindOf`: order id → its product's kind). */
-  private async runClosedEffects(uow: UnitOfWork, closed: Order[], kindOf: Map<string, ProductKind>): Promise<void> {
-    if (closed.length === 0) return;
-    for (const [kind, effect] of Object.entries(this.closedEffects)) {
-      const orders = closed.filter((o) => kindOf.get(String(o.id)) === kind);
-      if (orders.length > 0) await effect!(uow, orders);
-    }
-  }
-
-  /**
-   * Locks the wallets of orders about to release their frozen part (given back or debited), in
-   * user-id order, and splits the orders into those whose wallets hold it (counting several orders
-   * of one wallet together) and those that cannot, with the reason.
-   */
-  private async lockReleasable(uow: UnitOfWork, orders: Order[]): Promise<{ ok: Order[]; failed: SettleFailure[] }> {
-    const frozen = await this.wallets.lockFrozen(
-      uow.em,
-      orders.filter((o) => frozenPart(o) > 0).map((o) => o.userId),
-    );
-    const ok: Order[] = [];
-    const failed: SettleFailure[] = [];
-    for (const order of orders) {
-      const problem = this.frozenProblem(order, frozen.get(order.userId));
-      if (problem) {
-        failed.push({ id: order.id, reason: problem });
-        continue;
-      }
-      if (frozenPart(order) > 0) frozen.set(order.userId, frozen.get(order.userId)! - frozenPart(order));
-      ok.push(order);
-    }
-    return { ok, failed };
-  }
-
-  /** Why an order's frozen money cannot be released, or null when it can. */
-  private frozenProblem(order: Order, walletFrozen: number | undefined): string | null {
-    const part = frozenPart(order);
-    if (part === 0) return null;
-    if (walletFrozen === undefined) return `the wallet of user ${order.userId} is missing`;
-    if (walletFrozen < part) return `the wallet of user ${order.userId} holds ${walletFrozen} frozen cents, the order needs ${part}`;
-    return null;
   }
 
   /** Rolls the transaction back (by throwing) after logging what an operator needs to repair it. */
