@@ -1,4 +1,4 @@
-/** The sandbox's small HTTP helpers, shared by its trades (./server.ts) and its refunds (./refunds.ts). */
+/** The sandbox's small HTTP helpers, shared by its trades (./trades.ts), v3 routes (./v3.ts), control API (./control.ts) and refunds (./refunds.ts). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 const MAX_BODY_BYTES = 1 << 20;

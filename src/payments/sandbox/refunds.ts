@@ -1,5 +1,5 @@
 /**
- * The sandbox's refunds: WeChat Pay v3's refund routes over its trades (./server.ts), and control
+ * The sandbox's refunds: WeChat Pay v3's refund routes over its trades (./trades.ts), and control
  * routes that say how the next refund of a trade ends, so tests can play a refund confirmed at once,
  * one confirmed later by notification (or with its notification lost), and one that fails.
  *
