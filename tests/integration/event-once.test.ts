@@ -3,7 +3,9 @@ import { Redis } from 'ioredis';
 import type { App } from '../../src/app.js';
 import { EventBus, type PublishedEvent } from '../../src/events/bus.js';
 import { EventBatches, EventSink } from '../../src/events/outbox.js';
-import { committedSince } from '../../src/events/relay.js';
+import { committedSince, OutboxRelay } from '../../src/events/relay.js';
+import { Transactions } from '../../src/db/transactions.js';
+import { systemClock } from '../../src/clock.js';
 import { auctionEnds } from '../../src/services/auctions.js';
 import { ORDER_EXPIRED_EVENTS_SQL, orderCloses } from '../../src/services/orders/settle-close.js';
 import { ADMIN, withDb } from '../support/orders.js';
@@ -215,4 +217,80 @@ test('a subscriber whose Redis connection drops reads the batches back from the 
     pub.disconnect();
     sub.disconnect();
   }
+});
+
+/**
+ * Every instance settles due deadlines on its own timer, the watcher's too: its listeners hear its own
+ * batches at commit (`deliverLocal`), and every other copy of them (the Redis echo of its publication,
+ * another instance's sweep of a row it marked late, its own catch-up after a lost subscriber
+ * connection) carries the same event ids and is dropped.
+ */
+test("the watcher's instance settles the batch itself: heard at commit; its echo, another instance's sweep and its own catch-up are dropped", async () => {
+  const prefix = w.services.config.redisPrefix;
+  const pub = new Redis(w.services.config.redisUrl);
+  const sub = new Redis(w.services.config.redisUrl);
+  const batches = new EventBatches([auctionEnds, orderCloses]);
+  const log = new LogCapture();
+  // The watcher's instance, built from its parts so that its subscriber connection can be cut.
+  const bus = new EventBus(pub, sub, prefix, log.logger, committedSince(w.services.orm, batches), 60_000);
+  const relay = new OutboxRelay(w.services.orm, bus, log.logger, batches, 0);
+  const tx = new Transactions(w.services.orm, relay, systemClock, log.logger);
+  const got: Array<{ eventId: string; orderId: string }> = [];
+  const stop = await bus.listen('ORDER_EXPIRED', (p) => got.push({ eventId: p.eventId, orderId: (p.order as { id: string }).id }));
+  const heardHere = (ids: string[]) => {
+    const byOrder = new Map<string, string[]>();
+    for (const g of got) if (ids.includes(g.orderId)) byOrder.set(g.orderId, [...(byOrder.get(g.orderId) ?? []), g.eventId]);
+    return Object.fromEntries(byOrder);
+  };
+  /** An event published by `via` after everything before it: heard here, those were heard (or dropped) too. */
+  const barrierHere = async (via: App) => {
+    const eventId = randomUUID();
+    await via.services.bus.publish([{ channel: 'ORDER_EXPIRED', payload: { eventId, order: { id: `barrier-${eventId}` } } }]);
+    await waitUntil(() => got.some((g) => g.eventId === eventId), 5_000, 'the barrier event');
+  };
+  try {
+    const ids = await dueOrders(25);
+    const run = await tx.runThenPublish((uow) => w.services.orderSettlement.expireDue(uow, 1000, []));
+    // At commit, before Redis: the listener has every order already.
+    expect(Object.keys(heardHere(ids)).sort()).toEqual([...ids].sort());
+    await run.published;
+    await barrierHere(w); // its own publication came back through Redis
+    // Marked late (the watcher's relay slower than OUTBOX_REPUBLISH_AFTER_SECONDS): another instance's sweep sends it again.
+    await withDb(db.url, (c) =>
+      c.query(`update outbox_events set published_at = null where topic = '@order-closes' and payload -> 'entries' -> 0 ->> 0 = any($1::text[])`, [ids]),
+    );
+    expect(await b.relay.sweep()).toBe(1);
+    await barrierHere(b);
+    // Cut off and back: the catch-up reads the batch from the outbox once more.
+    sub.disconnect(true);
+    await waitUntil(() => log.messages().includes('events: caught up after the subscriber reconnected'), 10_000, 'the catch-up');
+    await barrierHere(b);
+    const expected = await outboxIds(ids);
+    expect([...expected.values()].filter((e) => e.length !== 1)).toEqual([]);
+    expect(heardHere(ids)).toEqual(Object.fromEntries(expected));
+    // And the graphql-ws watcher on the other instance: once, with the same ids.
+    await barrier(b);
+    await expectHeardOnce(ids);
+  } finally {
+    bus.close();
+    await stop();
+    pub.disconnect();
+    sub.disconnect();
+  }
+});
+
+test('the watcher settles beside two other instances, batch by batch as they race for the same due orders: each order expires once and is heard once', async () => {
+  const ids = await dueOrders(60);
+  // Small batches, three instances at once, until none is due: SKIP LOCKED hands each order to one of them.
+  const settleAll = async (app: App) => {
+    for (;;) {
+      const { result, published } = await app.services.tx.runThenPublish((uow) => app.services.orderSettlement.expireDue(uow, 7, []));
+      await published;
+      if (result.settled.length + result.failed.length === 0) return result;
+    }
+  };
+  await Promise.all([settleAll(w), settleAll(a), settleAll(b)]);
+  await barrier(a);
+  await barrier(b);
+  await expectHeardOnce(ids);
 });
