@@ -1,5 +1,3 @@
-import { GraphQLError } from 'graphql';
-
 /** The error codes PRODUCT.md promises in `extensions.code`. */
 export type ErrorCode =
   | 'UNAUTHENTICATED'
@@ -10,9 +8,15 @@ export type ErrorCode =
   | 'SERVICE_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
 
-export class AppError extends GraphQLError {
-  constructor(readonly code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
-    super(message, { extensions: { code, ...extra } });
+/**
+ * A refusal by a business rule: what the caller may be told (`message`), a code from PRODUCT.md and
+ * what identifies the input at fault (`details`: the field, the id). Services throw it and know
+ * nothing of the wire; each edge maps it once: GraphQL to `extensions: { code, ...details }`
+ * (src/http/graphql-errors.ts, over HTTP and graphql-ws alike), REST to `httpStatus[code]`.
+ */
+export class AppError extends Error {
+  constructor(readonly code: ErrorCode, message: string, readonly details: Record<string, unknown> = {}) {
+    super(message);
     this.name = 'AppError';
   }
 }

@@ -10,7 +10,7 @@ import { nulCharacterError } from './input-guard.js';
 import { guardWrites, type SendText } from './ws-writes.js';
 import { sharedSubscribe } from './subscriptions.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
-import { databaseUnavailable } from './graphql-errors.js';
+import { databaseUnavailable, withCode } from './graphql-errors.js';
 import { closeAtExpiry, heartbeat, SocketsPerUser, tooManySubscriptions, TOO_MANY_SOCKETS_CLOSE, verifyOrigin } from './ws-limits.js';
 
 /**
@@ -113,8 +113,12 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
       onClose: (ctx) => {
         if (ctx.extra.subscriptions) live.delete(ctx.extra.subscriptions);
       },
+      // Domain errors get their code here, as Apollo's formatter gives it over HTTP (graphql-errors.ts);
+      // results sent straight to the socket get it in sharedSubscribe.
+      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: result.errors.map((e) => withCode(e).toJSON()) } : undefined),
       onError: (_ctx, _id, _payload, errors) => {
         services.log.warn({ errors: errors.map((e) => e.message) }, 'subscription error');
+        return errors.map((e) => withCode(e).toJSON());
       },
     },
     wsServer,

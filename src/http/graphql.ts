@@ -10,7 +10,7 @@ import type { AppServices } from '../app-services.js';
 import { limitErrors, type QueryLimits } from '../schema/limits.js';
 import { nulCharacterError } from './input-guard.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
-import { databaseUnavailable, formatError } from './graphql-errors.js';
+import { codeOf, databaseUnavailable, formatError } from './graphql-errors.js';
 
 /** Apollo for HTTP; errors found while reading the token answer 401 with their code. */
 export async function createApollo(
@@ -71,7 +71,7 @@ export async function createApollo(
               userId: contextValue.user?.id,
               operation,
               variables: request.variables ? Object.keys(request.variables) : undefined,
-              errors: errors?.map((e) => e.extensions?.code ?? 'INTERNAL_SERVER_ERROR'),
+              errors: errors?.map(codeOf),
             },
             'graphql request',
           );

@@ -1,7 +1,6 @@
 import express, { Router, type Request, type Response } from 'express';
-import { GraphQLError } from 'graphql';
 import { identityFromHeader } from '../auth.js';
-import { httpStatus, unauthenticated, type ErrorCode } from '../errors.js';
+import { AppError, httpStatus, unauthenticated } from '../errors.js';
 import type { AppServices } from '../app-services.js';
 import type { Redis } from 'ioredis';
 import { playgroundHtml } from './playground.js';
@@ -10,9 +9,8 @@ import { answer, readDelivery } from './provider-delivery.js';
 import { refundNotifyRoutes } from './refund-notify.js';
 
 function sendError(res: Response, err: unknown, services: AppServices): void {
-  if (err instanceof GraphQLError && typeof err.extensions.code === 'string' && err.extensions.code in httpStatus) {
-    const code = err.extensions.code as ErrorCode;
-    res.status(httpStatus[code]).json({ success: false, code, message: err.message });
+  if (err instanceof AppError) {
+    res.status(httpStatus[err.code]).json({ success: false, code: err.code, message: err.message });
     return;
   }
   if (isDatabaseUnavailable(err)) {

@@ -2,6 +2,7 @@ import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionRes
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { Context, DirectSubscriber } from '../context.js';
 import { mapIterator } from '../events/iterators.js';
+import { resultWithCodes } from './graphql-errors.js';
 
 type PromiseOrValue<T> = T | Promise<T>;
 
@@ -65,7 +66,7 @@ function sendDirect(events: AsyncIterableIterator<unknown>, shared: (payload: un
         const result = entry.result instanceof Promise ? await entry.result : entry.result;
         if (stopped) return;
         // A result not shared (no entry kept) is stringified for this subscriber alone.
-        const json = entry.json ?? (entry.json = JSON.stringify(result));
+        const json = entry.json ?? (entry.json = JSON.stringify(resultWithCodes(result)));
         subscriber.send(prefix + json + '}');
       }
     } catch (err) {
