@@ -79,6 +79,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const tokens = tokenKeys(config);
   const clock = opts.clock ?? systemClock;
   const instanceName = opts.instanceName ?? config.instanceName;
+  // Still starts: an operator's old environment is no reason to stay down (config.ts, REMOVED).
+  for (const warning of config.removedVariables) log.warn(warning);
 
   // MIGRATE_ON_START=false: migrations are the release step (`npm run migrate`), and a database behind
   // this build's migrations stops the start-up, naming them, before anything runs on the wrong schema.
@@ -109,7 +111,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const relay = new OutboxRelay(orm, bus, log, batches, config.outboxRepublishAfterSeconds, config.outboxRetentionHours);
   const tx = new Transactions(orm, relay, clock, log);
   const jobStore = await createScheduler(config, instanceName, log, outage);
-  const { scheduler, nudge } = jobStore;
+  const { scheduler } = jobStore;
   const jobs = trackRunning(scheduler, jobStore.close);
   // A failure on another instance arrives here too (remote = true); that instance logs its own.
   scheduler.on('fail', (err: Error, job: { attrs: { name: string } }, remote?: boolean) => {
@@ -120,19 +122,8 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   });
   const deadlines = new Deadlines(orm, tx, scheduler, clock, log, {
     batchSize: config.deadlineBatchSize,
-    staleMs: config.deadlineStaleSeconds * 1000,
-    lockLifetimeMs: config.jobLockLifetimeSeconds * 1000,
-    inlineWindowMs: config.deadlineInlineWindowSeconds * 1000,
-    // By then every scheduler has scanned again and runs the wake-ups re-armed meanwhile.
-    handoverMs: (config.jobProcessEverySeconds + 1) * 1000,
-    armBackstopMs: config.deadlineArmBackstopMs,
-    nudge,
-    settleOnTime: config.deadlineSettleOnTime,
-  });
-  // Local starts, and other instances' through Agenda's state notifications (remote = true).
-  scheduler.on('start', (job: { attrs?: { name: string }; jobName?: string }, remote?: boolean) => {
-    const name = remote ? job.jobName : job.attrs?.name;
-    if (name) deadlines.noteJobStart(name);
+    databaseUrl: config.databaseUrl,
+    timers: config.deadlineTimers,
   });
   const metrics = new Metrics();
   deadlines.onSettled = (kind, latenessMs) => metrics.deadlinesSettled(kind, latenessMs);

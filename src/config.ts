@@ -75,16 +75,14 @@ export interface Config {
   orderExpiryLanes: number;
   /** Deadlines: the safety sweep's interval. */
   deadlineSweepSeconds: number;
-  /** A running wake-up waits in-process for a deadline due this soon instead of re-arming. */
-  deadlineInlineWindowSeconds: number;
-  /** An armed wake-up this long overdue is taken as lost (crashed run) and replaced. */
-  deadlineStaleSeconds: number;
-  /** Every instance checks this often for a deadline overdue with no wake-up running (0: never). */
-  deadlineWatchMs: number;
-  /** How overdue a deadline must be before the watch settles it itself. */
-  deadlineWatchGraceMs: number;
-  deadlineArmBackstopMs: number;
-  deadlineSettleOnTime: boolean;
+  /**
+   * Deadlines: this instance keeps a timer per kind at its armed time and settles what is due then
+   * (the mechanism). false: none here (an instance that serves clients only); the other instances'
+   * timers and the backstop (wake-up job, sweep, start-up recovery) settle its deadlines.
+   */
+  deadlineTimers: boolean;
+  /** Variables set that no longer exist: one start-up warning each ("<NAME> no longer exists: …; remove it"). */
+  removedVariables: string[];
   /** Outbox: how often unpublished events are looked for, and how old they must be. */
   outboxSweepSeconds: number;
   outboxRepublishAfterSeconds: number;
@@ -394,6 +392,26 @@ function seckillGroup(env: Env): string {
   return group;
 }
 
+/**
+ * Variables of the deadline engine's earlier paths, gone with them (docs/architecture.md, "Deadlines"):
+ * every instance's timer at the armed time, and the backstop, replaced the six. A server given one
+ * still starts, and says so once at start.
+ */
+const REMOVED: Record<string, string> = {
+  DEADLINE_WATCH_MS: 'every instance keeps a timer at each kind\'s armed time, so no watch polls for overdue deadlines',
+  DEADLINE_WATCH_GRACE_MS: 'there is no watch to wait for: every instance\'s timer settles at the armed time',
+  DEADLINE_ARM_BACKSTOP_MS: 'every instance\'s timer settles at the armed time; the wake-up job and the sweep are the backstop',
+  DEADLINE_SETTLE_ON_TIME: 'every instance settles at the armed time on its own timer (DEADLINE_TIMERS=false turns an instance\'s off)',
+  DEADLINE_INLINE_WINDOW_SECONDS: 'a run no longer waits in-process for the next deadline: the timers fire at it',
+  DEADLINE_STALE_SECONDS: 'an armed time is never left behind: every instance\'s timer follows it',
+};
+
+function removedVariables(env: Env): string[] {
+  return Object.entries(REMOVED)
+    .filter(([name]) => env[name] !== undefined)
+    .map(([name, why]) => `${name} no longer exists: ${why}; remove it`);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnvRaw = str(env, 'NODE_ENV', 'development');
   if (!['development', 'production', 'test'].includes(nodeEnvRaw)) {
@@ -433,12 +451,8 @@ export function loadConfig(env: Env = process.env): Config {
     orderExpiryBatchSize: num(env, 'ORDER_EXPIRY_BATCH_SIZE', 1000, { min: 1, integer: true }),
     orderExpiryLanes: num(env, 'ORDER_EXPIRY_LANES', 2, { min: 1, integer: true }),
     deadlineSweepSeconds: num(env, 'DEADLINE_SWEEP_SECONDS', 60, { min: 0.1 }),
-    deadlineInlineWindowSeconds: num(env, 'DEADLINE_INLINE_WINDOW_SECONDS', 2, { min: 0 }),
-    deadlineStaleSeconds: num(env, 'DEADLINE_STALE_SECONDS', 30, { min: 0.1 }),
-    deadlineWatchMs: num(env, 'DEADLINE_WATCH_MS', 200, { min: 0 }),
-    deadlineWatchGraceMs: num(env, 'DEADLINE_WATCH_GRACE_MS', 400, { min: 0 }),
-    deadlineArmBackstopMs: num(env, 'DEADLINE_ARM_BACKSTOP_MS', 10, { min: 0 }),
-    deadlineSettleOnTime: bool(env, 'DEADLINE_SETTLE_ON_TIME', true),
+    deadlineTimers: bool(env, 'DEADLINE_TIMERS', true),
+    removedVariables: removedVariables(env),
     outboxSweepSeconds: num(env, 'OUTBOX_SWEEP_SECONDS', 10, { min: 0.1 }),
     outboxRepublishAfterSeconds: num(env, 'OUTBOX_REPUBLISH_AFTER_SECONDS', 5, { min: 0 }),
     eventDedupeWindowSeconds: num(env, 'EVENT_DEDUPE_WINDOW_SECONDS', 600, { min: 1 }),

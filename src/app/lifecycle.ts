@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
@@ -53,37 +52,27 @@ export interface Lifecycle {
 // ---------------------------------------------------------------------------------------------
 // The deadline engine's part in stopping and starting, in one place.
 
-/** Redis channel on which a stopping instance says its deadline wake-ups are released. */
-const DEADLINE_HANDOVER = 'DEADLINE_HANDOVER';
-
-/** The first steps of a stop: this instance takes no more deadlines and tells the others. */
-async function releaseDeadlines({ deadlines, jobs, bus, instanceName }: LifecycleParts): Promise<void> {
-  deadlines.stop();
-  // No job starts here any more, before the others are told: a wake-up they re-arm from now on is
-  // theirs to run (LISTEN/NOTIFY), not taken by this instance's scheduler and released at its stop
-  // for their next scan. (Measured: those re-armed wake-ups waited for the watch, ~600 ms.)
+/**
+ * The first step of a stop: this instance's deadline timers stop (the other instances' timers settle
+ * what comes due from now on, with no hand-over: each keeps its own) and it takes no more jobs.
+ * Resolves once the engine's runs under way here have finished (before the database closes).
+ */
+async function releaseDeadlines({ deadlines, jobs }: LifecycleParts): Promise<Promise<void>> {
+  const engineStopped = deadlines.stop();
   await jobs.takeNoMore();
-  // From now on the other instances settle each kind's next deadline when it comes due, without
-  // waiting for Agenda to release and re-scan our wake-up jobs (without Redis, their watch does).
-  await bus.publish([{ channel: DEADLINE_HANDOVER, payload: { eventId: randomUUID(), from: instanceName } }]).catch(() => undefined);
+  return engineStopped;
 }
 
-/** Start-up: watch, hear peers' hand-overs, then settle what came due while no server ran and re-arm. Returns the paused job names. */
-async function recoverDeadlines({ config, deadlines, states, bus, instanceName, log }: LifecycleParts): Promise<string[]> {
-  // Before the recovery: a peer stopping meanwhile (a rolling restart stops the old instance as soon
-  // as the new one answers /health) hands its deadlines over to this one too. Running beside the
-  // recovery is safe, as beside any wake-up (SKIP LOCKED, conditional updates). Listening after it,
-  // the handover of a peer stopped during a ~100 ms recovery was missed, and its next deadlines waited
-  // for the watch (431–558 ms late in 3 of 4 runs of bench:failover's SIGTERM case).
-  deadlines.watch(config.deadlineWatchMs, config.deadlineWatchGraceMs, () => states.paused());
-  await bus.listen(DEADLINE_HANDOVER, (payload) => {
-    if (payload.from !== instanceName) deadlines.takeOver().catch((err) => log.warn({ err }, 'taking over deadlines failed; the watch retries'));
-  });
+/** Start-up: settle what came due while no server ran and re-arm, then start the timers. Returns the paused job names. */
+async function recoverDeadlines({ deadlines, states, log }: LifecycleParts): Promise<string[]> {
   const paused = await states.paused();
   for (const kind of deadlines.names()) {
     if (paused.includes(wakeJobName(kind))) log.warn({ kind }, 'deadline kind paused by an admin: not recovered at start-up');
     else await deadlines.recover(kind);
   }
+  // After the recovery, so that its log counts what it restored (a timer's run beside it would take
+  // those deadlines first); meanwhile the other instances' timers and the wake-up jobs settle.
+  await deadlines.start();
   return paused;
 }
 
@@ -97,7 +86,7 @@ export function lifecycle(parts: LifecycleParts): Lifecycle {
   const stop = () =>
     (stopping ??= (async () => {
       log.info('stopping: no new requests or jobs');
-      await releaseDeadlines(parts);
+      const engineStopped = await releaseDeadlines(parts);
       clearInterval(discovering);
       await apollo.stop(); // closes the HTTP server and the WebSocket server, waiting for requests in flight
       ws.wsServer.close();
@@ -106,6 +95,7 @@ export function lifecycle(parts: LifecycleParts): Lifecycle {
       const running = await jobs.stop(config.shutdownGraceSeconds * 1000);
       if (running > 0) log.warn({ running }, 'jobs still running at shutdown; their locks will expire');
 
+      await engineStopped;
       bus.close();
       await Promise.allSettled([redisPub.quit(), redisSub.quit()]);
       await orm.close();
@@ -118,7 +108,7 @@ export function lifecycle(parts: LifecycleParts): Lifecycle {
   // publication failed are sent, instead of waiting for those locks.
   // The same after an outage of a MongoDB job store (AGENDA_MONGO_URL): what came due is settled and
   // each kind whose armed time passed gets a wake-up saved again (one still ahead whose save failed is
-  // settled at its time by the arming instance's timer and the watch, both reading the row).
+  // settled at its time by every instance's timer, which follows the row).
   let recovering = false;
   const catchUp = (what: string) => () => {
     if (stopping || recovering) return;

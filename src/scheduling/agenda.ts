@@ -1,4 +1,4 @@
-import { Agenda, toJobId, type AgendaOptions, type NotificationChannel } from 'agenda';
+import { Agenda, type AgendaOptions } from 'agenda';
 import { PostgresBackend, type PostgresJobRepository } from '@agendajs/postgres-backend';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { RedisNotificationChannel } from '@agendajs/redis-backend';
@@ -15,7 +15,7 @@ const JOBS = 'agenda_jobs';
 
 /**
  * Agenda saving the end of a job whose row was removed while it ran: a deadline's wake-up replaced or
- * cancelled by `arm` (the deadline watch settled it first, or an earlier deadline moved it). Expected
+ * cancelled by an arm (an earlier deadline moved the armed time while it ran). Expected
  * in the deadline engine's design, and nothing is lost (the row's removal was the point), so it is
  * logged at info, not as a scheduler error.
  */
@@ -26,27 +26,9 @@ function schedulerError(log: Logger, err: Error): void {
   else log.error({ err }, 'scheduler error');
 }
 
-/**
- * Tells every instance's Agenda, through its notification channel, that a job of this name is due now:
- * each fills its queue for that name and processes it at once, as for a job just saved. A job one of
- * them holds locked, waiting for a timer that fired before its time, then runs (see Deadlines' backstop).
- * Nothing is sent while the channel is down (as Agenda does for its own notifications): the scans find
- * the job.
- */
-export type NudgeJobs = (jobName: string) => Promise<void>;
-
-function nudger(channel: NotificationChannel | undefined, source: string): NudgeJobs {
-  return async (jobName) => {
-    if (!channel || channel.state !== 'connected') return;
-    const now = new Date();
-    await channel.publish({ jobId: toJobId(`nudge-${jobName}`), jobName, nextRunAt: now, priority: 0, timestamp: now, source });
-  };
-}
-
 /** Agenda and what it was built on. */
 export interface JobStore {
   scheduler: Scheduler;
-  nudge: NudgeJobs;
   /** The job store's outage log: PostgreSQL's own (the one given), or MongoDB's. */
   outage: OutageLog;
   /** Closes what was opened for the store, once Agenda has stopped (`trackRunning`). */
@@ -67,7 +49,7 @@ export async function createScheduler(config: Config, instanceName: string, log:
     defaultConcurrency: config.jobConcurrency,
     maxConcurrency: Math.max(20, config.jobConcurrency * 4),
   };
-  if (config.agendaMongoUrl) return mongoJobStore(config, config.agendaMongoUrl, instanceName, common, log);
+  if (config.agendaMongoUrl) return mongoJobStore(config, config.agendaMongoUrl, common, log);
   // JOB_STORE_POOL_SIZE, 5 by default (what this pool always had); its LISTEN connection is one more.
   const backend = new PostgresBackend({
     poolConfig: { connectionString: config.databaseUrl, max: config.jobStorePoolSize ?? 5, ...poolSafety },
@@ -81,7 +63,7 @@ export async function createScheduler(config: Config, instanceName: string, log:
   guardPool((backend.repository as PostgresJobRepository).getPool(), outage);
   backend.notificationChannel?.on('error', (err: Error) => outage.failed(err));
   scheduler.on('error', (err: Error) => (isDatabaseUnavailable(err) ? outage.failed(err) : schedulerError(log, err)));
-  return { scheduler, nudge: nudger(backend.notificationChannel, instanceName), outage, close: () => backend.disconnect() };
+  return { scheduler, outage, close: () => backend.disconnect() };
 }
 
 /**
@@ -203,7 +185,7 @@ export function redisNotifications(redisUrl: string, channelName: string, log: L
   return { channel, outage, close: () => publisher.close() };
 }
 
-async function mongoJobStore(config: Config, url: string, instanceName: string, common: Omit<AgendaOptions, 'backend'>, log: Logger): Promise<JobStore> {
+async function mongoJobStore(config: Config, url: string, common: Omit<AgendaOptions, 'backend'>, log: Logger): Promise<JobStore> {
   const store = new OutageLog(log, 'MongoDB (the job store)');
   const client = new MongoClient(url, mongoClientOptions(url, config.jobStorePoolSize));
   // As for PostgreSQL's pools (guardPool): a new connection made means the store is back.
@@ -234,7 +216,6 @@ async function mongoJobStore(config: Config, url: string, instanceName: string, 
   });
   return {
     scheduler,
-    nudge: nudger(channel, instanceName),
     outage: store,
     async close() {
       await backend.disconnect(); // a no-op for a backend given its database: the client is ours

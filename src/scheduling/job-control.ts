@@ -123,6 +123,8 @@ export class AgendaJobControl implements JobControl {
     const job = this.definition(name);
     await this.states.setPaused(name, true);
     if (job.kind === 'PERIODIC') await this.scheduler.disable({ name });
+    // Every instance's timer reads the pause with the row; its wake-up job skips its runs.
+    else await this.deadlines.announce(job.deadline.name);
     return this.get(name);
   }
 
@@ -130,8 +132,10 @@ export class AgendaJobControl implements JobControl {
     const job = this.definition(name);
     await this.states.setPaused(name, false);
     if (job.kind === 'PERIODIC') await this.scheduler.enable({ name });
-    // A paused wake-up skipped its run and did not re-arm: settle what is due and arm again now.
-    else await this.scheduler.now(job.name, { kind: job.deadline.name, armId: randomUUID() });
+    // A paused kind's timers and wake-up job skipped its armed time: told, every instance's timer reads
+    // the row again and finds it overdue, so what is due is settled at once (once: SKIP LOCKED and
+    // conditional updates), and the kind re-armed.
+    else await this.deadlines.announce(job.deadline.name);
     return this.get(name);
   }
 

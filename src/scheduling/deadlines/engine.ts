@@ -1,0 +1,300 @@
+import { randomUUID } from 'node:crypto';
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { DeadlineWakeup } from '../../entities/DeadlineWakeup.js';
+import type { Clock } from '../../clock.js';
+import type { Transactions } from '../../db/transactions.js';
+import type { Logger } from '../../logger.js';
+import type { Scheduler } from '../agenda.js';
+import { UnsettledDeadlines, WAKEUPS_CHANNEL, wakeJobName, type ArmDeadline, type DeadlineKind, type Via, type WakeResult, type WakeupPayload } from './kind.js';
+import { Settler } from './settle.js';
+import { WakeupTimers } from './timers.js';
+
+export interface DeadlinesOptions {
+  batchSize: number;
+  /**
+   * Where this instance's timers listen for changes of the armed times (their own connection).
+   * Unset, or `timers` false: no timers here (DEADLINE_TIMERS=false), only the backstop.
+   */
+  databaseUrl?: string;
+  timers?: boolean;
+}
+
+/** Job-store calls decided under a kind's row lock, made after its transaction commits (see `schedule`). */
+type JobStoreCalls = () => Promise<void>;
+
+/** A change of the armed time, committed, and the job-store calls it still needs. */
+interface Armed {
+  at: Date | null;
+  calls?: JobStoreCalls;
+  /** Still due after a run: held by a run elsewhere. */
+  idle?: boolean;
+}
+
+/**
+ * The deadline engine: one armed time per kind of deadline, and one entry point that settles what is
+ * due and re-arms (`settleDue`), run by every instance's timer at the armed time (the mechanism,
+ * src/scheduling/deadlines/timers.ts) and by the backstop: the kind's Agenda wake-up job at the armed
+ * time, the every-minute sweep and start-up recovery.
+ *
+ * Measured on Agenda 6 (FIELD-NOTES.md): one job per entity locks ~1,000 jobs/s and ran 10,000 ends
+ * 9–16 s late, so entities never get jobs of their own. Invariant: the time armed in
+ * `deadline_wakeups` is never later than the earliest pending deadline. Every change of the armed
+ * time happens under that kind's row lock and reads the earliest deadline after taking it, so a
+ * deadline committed before an arm is always seen by whichever of the two racing writers goes last.
+ */
+export class Deadlines {
+  private readonly kinds = new Map<string, DeadlineKind>();
+  private readonly settler: Settler;
+  /** Per kind: the run of `settleDue` under way here, and the one more run asked for meanwhile. */
+  private readonly runs = new Map<string, { done: Promise<unknown>; again?: Promise<WakeResult> }>();
+  private timers: WakeupTimers | undefined;
+  /** Told after each committed batch how late (ms, settled − due) its deadlines were: the lateness metric. */
+  onSettled: (kind: string, latenessMs: number[]) => void = () => {};
+
+  constructor(
+    private readonly orm: MikroORM,
+    tx: Transactions,
+    private readonly scheduler: Scheduler,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly opts: DeadlinesOptions,
+  ) {
+    this.settler = new Settler(tx, clock, log, opts.batchSize, (kind, lateness) => this.onSettled(kind, lateness));
+  }
+
+  /** Adds a kind; its wake-up job is defined by the catalogue (src/scheduling/jobs.ts) around `runWakeup`. */
+  register(kind: DeadlineKind): void {
+    this.kinds.set(kind.name, kind);
+  }
+
+  names(): string[] {
+    return [...this.kinds.keys()];
+  }
+
+  /** The handle a service is given at the composition root: arm this kind's wake-up no later than `at`. */
+  armer(kindName: string): ArmDeadline {
+    return (at) => this.arm(kindName, at);
+  }
+
+  /** Starts this instance's timers (after start-up recovery): they read every kind's row and listen. */
+  async start(): Promise<void> {
+    if (this.opts.timers === false || !this.opts.databaseUrl || this.timers) return;
+    this.timers = new WakeupTimers(this.orm, this.opts.databaseUrl, this.clock, this.log, () => this.names(), (kind) => this.settleDue(kind, 'timer'));
+    await this.timers.start();
+  }
+
+  /**
+   * Stopping: the timers stop at once (the other instances' timers settle what comes due from now on)
+   * and the LISTEN connection closes; resolves once the runs under way here have finished.
+   */
+  async stop(): Promise<void> {
+    const timers = this.timers;
+    this.timers = undefined;
+    await timers?.stop();
+    await Promise.allSettled([...this.runs.values()].map((r) => r.again ?? r.done));
+  }
+
+  /** Tells every instance's timers to read the kind's row again (an admin paused or resumed it). */
+  async announce(kindName: string): Promise<void> {
+    await this.orm.em.fork().execute('select pg_notify(?, ?)', [WAKEUPS_CHANNEL, this.kind(kindName).name]);
+  }
+
+  /**
+   * After a deadline was created or moved earlier (and committed): make sure the kind is armed no
+   * later than `at`. Cheap when it already is.
+   */
+  async arm(kindName: string, at: Date): Promise<void> {
+    const kind = this.kind(kindName);
+    // Fast path, the common case: already armed early enough. FOR SHARE does not block other arms,
+    // but waits for a writer holding the row, so it never reads an armed time a re-arm is replacing.
+    // One statement on its own (its implicit transaction holds the lock for as long as it runs): as
+    // BEGIN, SELECT and COMMIT it was 20-30 ms of each flash-sale batch under load (docs/benchmarks.md).
+    const [row] = await this.orm.em
+      .fork()
+      .execute<Array<{ wake_at: Date | string | null }>>('select wake_at from deadline_wakeups where kind = ? for share', [kind.name]);
+    if (row?.wake_at && new Date(row.wake_at).getTime() <= at.getTime()) return;
+    const armed = await this.withWakeupRow(kind.name, async (em, row): Promise<Armed | undefined> => {
+      if (row.wakeAt !== null && row.wakeAt.getTime() <= at.getTime()) return undefined;
+      return this.schedule(em, row, at);
+    });
+    if (armed) await this.committed(kind.name, armed);
+  }
+
+  /**
+   * The one entry point, for the timers and the backstop alike: settles every deadline of the kind due
+   * now, then re-arms at the next one. One run per kind at a time on this instance: a call during a run
+   * gets one more run after it (shared by every such call), never a second one beside it. Instances
+   * run side by side: they split the due rows (SKIP LOCKED) and settle each by a conditional update.
+   * `armId`: the wake-up job's own arm, which its run consumed (see `rearm`).
+   */
+  settleDue(kindName: string, via: Via = 'wake-up', armId?: string): Promise<WakeResult> {
+    const kind = this.kind(kindName);
+    const running = this.runs.get(kind.name);
+    if (running) return (running.again ??= running.done.then(() => this.settleDue(kind.name, via, armId)));
+    const run = this.runOnce(kind, via, armId).finally(() => this.runs.delete(kind.name));
+    this.runs.set(kind.name, { done: run.catch(() => undefined) });
+    return run;
+  }
+
+  /** `settleDue` by the name the integration tests of the services use. */
+  wake(kindName: string): Promise<WakeResult> {
+    return this.settleDue(kindName);
+  }
+
+  /** The wake-up job's body: settle what is due, and fail the run (Agenda records it) if some could not be. */
+  async runWakeup(payload: WakeupPayload): Promise<void> {
+    const { failed } = await this.settleDue(payload.kind, 'wake-up', payload.armId);
+    if (failed.length > 0) throw new UnsettledDeadlines(payload.kind, failed);
+  }
+
+  /**
+   * The sweep job's body: every kind (paused ones aside) settles what is due and re-arms. Throws when
+   * some deadline could not be settled, after every kind had its turn, so the sweep job shows it.
+   */
+  async sweep(skipKinds: readonly string[] = []): Promise<number> {
+    let settled = 0;
+    const failures: UnsettledDeadlines[] = [];
+    for (const name of this.names().filter((n) => !skipKinds.includes(n))) {
+      const result = await this.settleDue(name, 'sweep');
+      settled += result.settled;
+      if (result.failed.length > 0) failures.push(new UnsettledDeadlines(name, result.failed));
+    }
+    if (failures.length > 0) throw new Error(failures.map((f) => f.message).join(' | '));
+    return settled;
+  }
+
+  /** Start-up recovery for one kind: settles what came due while no server ran and re-arms. Returns [settled, pending before]. */
+  async recover(kindName: string): Promise<[number, number]> {
+    const kind = this.kind(kindName);
+    const pending = await kind.countPending(this.orm.em.fork());
+    const { settled } = await this.settleDue(kind.name, 'recovery');
+    this.log.info({ restored: settled, pending }, `Restored ${settled}/${pending} ${kind.label} tasks`);
+    return [settled, pending];
+  }
+
+  /** How many deadlines each kind has pending, for the metrics. */
+  async pending(): Promise<Array<{ kind: string; count: number }>> {
+    return Promise.all(this.names().map(async (kind) => ({ kind, count: await this.kind(kind).countPending(this.orm.em.fork()) })));
+  }
+
+  /**
+   * How long each kind's oldest pending deadline is past due, in seconds (0 when none is due), for the
+   * metrics: a deadline nothing settles shows as a number that keeps growing. The same read as the
+   * re-arm's (the first entry of the kind's index), with no deadline skipped: one that keeps failing
+   * is overdue too.
+   */
+  async oldestOverdue(): Promise<Array<{ kind: string; seconds: number }>> {
+    const now = this.clock.now().getTime();
+    return Promise.all(
+      this.names().map(async (kind) => {
+        const next = await this.kind(kind).nextDeadline(this.orm.em.fork(), []);
+        return { kind, seconds: next ? Math.max(0, (now - next.getTime()) / 1000) : 0 };
+      }),
+    );
+  }
+
+  /** The armed time of every kind, for the jobs API. */
+  async armed(): Promise<Array<{ kind: string; wakeAt: Date | null }>> {
+    const rows = await this.orm.em.fork().find(DeadlineWakeup, { kind: { $in: this.names() } });
+    const byKind = new Map(rows.map((r) => [r.kind, r.wakeAt]));
+    return this.names().map((kind) => ({ kind, wakeAt: byKind.get(kind) ?? null }));
+  }
+
+  private kind(name: string): DeadlineKind {
+    const kind = this.kinds.get(name);
+    if (!kind) throw new Error(`unknown deadline kind "${name}"`);
+    return kind;
+  }
+
+  private async runOnce(kind: DeadlineKind, via: Via, armId: string | undefined): Promise<WakeResult> {
+    const result = await this.settler.settle(kind, via);
+    await this.rearm(kind, armId);
+    return result;
+  }
+
+  /**
+   * Re-arms at the kind's next deadline, only when the armed time is due or overdue (its run is this
+   * one, or one beside it on another instance) or later than the next deadline; an armed time still
+   * ahead and early enough stays. A wake-up job run before its time (a clock behind) consumed its own
+   * arm (`armId`): it is saved again. A deadline still due after the run is held by a run elsewhere
+   * (SKIP LOCKED): the row stays, announced to nobody, and this instance's timer looks again a moment
+   * later (`idle`), in case that run dies; re-arming at it would wake every instance to find it held.
+   */
+  private async rearm(kind: DeadlineKind, armId: string | undefined): Promise<void> {
+    const now = this.clock.now().getTime();
+    const armed = await this.withWakeupRow(kind.name, async (em, row): Promise<Armed> => {
+      const next = await this.settler.nextDeadline(kind, em);
+      const at = row.wakeAt?.getTime() ?? null;
+      const earlyEnough = at !== null && (next === null || at <= next.getTime());
+      if (earlyEnough && at > now && (armId === undefined || row.armId !== armId)) return { at: row.wakeAt };
+      if (next !== null && earlyEnough && at <= now && next.getTime() <= now) return { at: row.wakeAt, idle: true };
+      if (next !== null) return this.schedule(em, row, next);
+      if (row.wakeAt === null) return { at: null };
+      const replaced = { armId: row.armId, wakeAt: row.wakeAt };
+      row.wakeAt = null;
+      row.armId = null;
+      await this.notify(em, kind.name);
+      // A replaced wake-up still ahead would only wake to find nothing: dropped.
+      const drop = replaced.armId !== null && replaced.armId !== armId && replaced.wakeAt.getTime() > now;
+      return { at: null, calls: drop ? () => this.cancelArm(kind.name, replaced.armId!) : undefined };
+    });
+    await this.committed(kind.name, armed);
+  }
+
+  /** After the row's commit: this instance's timer first, then the job store (see `schedule`). */
+  private async committed(kind: string, armed: Armed): Promise<void> {
+    this.timers?.set(kind, armed.at, armed.idle);
+    await armed.calls?.();
+  }
+
+  /** Tells every instance's timers of a change of the armed time: sent at the commit of `em`'s transaction. */
+  private async notify(em: EntityManager, kind: string): Promise<void> {
+    await em.execute('select pg_notify(?, ?)', [WAKEUPS_CHANNEL, kind]);
+  }
+
+  /**
+   * Records a new wake-up at `at` on the locked row, announces it, and returns the job-store calls to
+   * make once the row's transaction has committed: save the wake-up job, and cancel the one it
+   * replaces. Never under the row's lock: every arm of the kind waits for that lock (even the fast
+   * path's FOR SHARE), and a job store that is away (MongoDB: serverSelectionTimeoutMS, 5 s) would hold
+   * all of them, and a PostgreSQL connection each, for as long. Committed first, the row can name a job
+   * not saved: every instance's timer follows the row, so its deadlines are still settled on time, and
+   * a later arm or the sweep saves a job again. An arm replaced before its save landed may have had its
+   * cancel come first: once saved, it checks that it is still the row's and cancels itself if not.
+   */
+  private async schedule(em: EntityManager, row: DeadlineWakeup, at: Date): Promise<Armed> {
+    const kind = row.kind;
+    const replaced = { armId: row.armId, wakeAt: row.wakeAt };
+    const armId = randomUUID();
+    row.wakeAt = at;
+    row.armId = armId;
+    await this.notify(em, kind);
+    const calls = async () => {
+      await this.scheduler.schedule(at, wakeJobName(kind), { kind, armId } satisfies WakeupPayload);
+      const [current] = await this.orm.em.fork().execute<Array<{ arm_id: string | null }>>('select arm_id from deadline_wakeups where kind = ?', [kind]);
+      // A replaced wake-up still in the future would only wake to find nothing: drop it.
+      if (replaced.armId && replaced.wakeAt && replaced.wakeAt.getTime() > this.clock.now().getTime()) {
+        await this.cancelArm(kind, replaced.armId);
+      }
+      if (current?.arm_id !== armId) await this.cancelArm(kind, armId);
+    };
+    return { at, calls };
+  }
+
+  private async cancelArm(kind: string, armId: string): Promise<void> {
+    await this.scheduler.cancel({ name: wakeJobName(kind), data: { armId } });
+  }
+
+  /**
+   * Runs `work` holding the kind's wake-up row lock (the row is created on first use); what `work`
+   * changes on the row is written when the transaction commits.
+   */
+  private async withWakeupRow<T>(kind: string, work: (em: EntityManager, row: DeadlineWakeup) => Promise<T>): Promise<T> {
+    return this.orm.em.fork().transactional(async (em) => {
+      await em.createQueryBuilder(DeadlineWakeup).insert({ kind }).onConflict('kind').ignore().execute();
+      const row = await em.findOneOrFail(DeadlineWakeup, { kind }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      return work(em, row);
+    });
+  }
+}

@@ -1,0 +1,124 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Clock } from '../../clock.js';
+import type { Transactions } from '../../db/transactions.js';
+import type { Logger } from '../../logger.js';
+import type { DeadlineKind, SettleFailure, Settled, Via, WakeResult } from './kind.js';
+
+/** A failed deadline is retried after 1, 2, 4 … seconds, at most a minute apart. */
+const retryDelayMs = (attempts: number) => Math.min(60_000, 1000 * 2 ** (attempts - 1));
+
+interface Retry {
+  at: number;
+  attempts: number;
+  reason: string;
+}
+
+/**
+ * Settling what is due, in batches: one conditional update per deadline inside the kind's own
+ * `settleDue`, `lanes` batches at once while a backlog lasts, and a deadline that fails kept out of
+ * the batches (and out of the next deadline) until its retry is due. The retries are this instance's
+ * memory: another instance tries such a deadline at its own next run, and the first to succeed wins.
+ */
+export class Settler {
+  /** Per kind: deadlines whose settling failed, and when to try them again. */
+  private readonly retries = new Map<string, Map<string, Retry>>();
+
+  constructor(
+    private readonly tx: Transactions,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly batchSize: number,
+    /** Told after each committed batch how late (ms, settled − due) its deadlines were: the lateness metric. */
+    private readonly onSettled: (kind: string, latenessMs: number[]) => void,
+  ) {}
+
+  private retriesOf(kind: string): Map<string, Retry> {
+    let retries = this.retries.get(kind);
+    if (!retries) this.retries.set(kind, (retries = new Map()));
+    return retries;
+  }
+
+  /** The earliest of the kind's next deadline (failed ones aside) and its next retry. */
+  async nextDeadline(kind: DeadlineKind, em: EntityManager): Promise<Date | null> {
+    const retries = this.retriesOf(kind.name);
+    const next = await kind.nextDeadline(em, [...retries.keys()]);
+    const retryAt = Math.min(...[...retries.values()].map((r) => r.at));
+    if (!Number.isFinite(retryAt)) return next;
+    return next === null || retryAt < next.getTime() ? new Date(retryAt) : next;
+  }
+
+  /**
+   * Settles every deadline of the kind due now, in batches, until one comes back short. A deadline
+   * that fails is logged and left for its retry; the others go on.
+   */
+  async settle(kind: DeadlineKind, via: Via): Promise<WakeResult> {
+    const batchSize = kind.batchSize ?? this.batchSize;
+    const retries = this.retriesOf(kind.name);
+    let settled = 0;
+    const failed: SettleFailure[] = [];
+    // Retries not yet due are skipped; one that is due is tried again with the rest.
+    const skip = new Set([...retries].filter(([, r]) => r.at > this.clock.now().getTime()).map(([id]) => id));
+    const waiting = new Set(skip);
+    const failedNow = new Set<string>();
+    const lanes = Math.max(1, kind.lanes ?? 1);
+    // Bookkeeping of one committed batch, before the next one of any lane is started.
+    const record = (result: Settled) => {
+      settled += result.settled.length;
+      if (result.dueAt?.length) {
+        const at = this.clock.now().getTime();
+        this.onSettled(kind.name, result.dueAt.flatMap((d) => (d ? [at - d.getTime()] : [])));
+      }
+      if (result.settled.length > 0) this.log.info({ kind: kind.name, ids: result.settled, via }, 'deadlines settled');
+      for (const id of result.settled) retries.delete(id);
+      for (const failure of result.failed) {
+        // One attempt per run: a concurrent lane that read its skip list before this failure was
+        // recorded may have tried the same deadline again.
+        if (failedNow.has(failure.id)) continue;
+        failedNow.add(failure.id);
+        const attempts = (retries.get(failure.id)?.attempts ?? 0) + 1;
+        retries.set(failure.id, { at: this.clock.now().getTime() + retryDelayMs(attempts), attempts, reason: failure.reason });
+        skip.add(failure.id);
+        failed.push(failure);
+        this.log.error({ kind: kind.name, id: failure.id, reason: failure.reason, attempts }, 'deadline not settled; rolled back, will retry');
+      }
+    };
+    // One lane settles batches until one comes back short: nothing was left that it could take (the
+    // rest is settled, skipped, or held by another transaction: another lane, run or instance).
+    const lane = async (onFull?: () => void): Promise<void> => {
+      let publishing: Promise<void> = Promise.resolve();
+      for (;;) {
+        const { result, published } = await this.tx.runThenPublish((uow) => kind.settleDue(uow, batchSize, [...skip]));
+        record(result);
+        // At most one batch's events in flight per lane while its next batch is written.
+        await publishing;
+        publishing = published;
+        if (result.settled.length + result.failed.length < batchSize) return publishing;
+        onFull?.();
+      }
+    };
+    // The other lanes start only once a batch came back full: a deadline or two due at a time
+    // (the usual case) costs one transaction, not one per lane.
+    const others: Array<Promise<void>> = [];
+    const ends = await Promise.allSettled([
+      lane(() => {
+        while (others.length < lanes - 1) others.push(lane());
+      }),
+    ]);
+    // Every lane has finished before a failure of one is thrown: none is left running unobserved.
+    ends.push(...(await Promise.allSettled(others)));
+    const broken = ends.find((e) => e.status === 'rejected');
+    if (broken) throw broken.reason;
+    // Retries that came due were tried above: settled, failed again (re-recorded) or no longer due.
+    const failedIds = new Set(failed.map((f) => f.id));
+    for (const [id, retry] of retries) {
+      if (!skip.has(id) && !failedIds.has(id) && retry.at <= this.clock.now().getTime()) retries.delete(id);
+    }
+    // Deadlines still waiting for their retry are still unsettled: the run says so, so the job's
+    // last error stays until they settle instead of clearing on a run that merely skipped them.
+    for (const id of waiting) {
+      const retry = retries.get(id);
+      if (retry) failed.push({ id, reason: `${retry.reason} (next try ${new Date(retry.at).toISOString()})` });
+    }
+    return { settled, failed };
+  }
+}
