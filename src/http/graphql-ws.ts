@@ -40,14 +40,19 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
   // Each socket's `sendText` (ws-writes.ts), for its subscriptions' results.
   const senders = new WeakMap<WebSocket, SendText>();
   wsServer.on('connection', (socket, request) => {
-    const sendText = guardWrites(socket, {
-      maxBufferedBytes,
-      onSlowClose: (bufferedBytes) => {
-        services.log.warn({ bufferedBytes, maxBufferedBytes, remoteAddress: request.socket.remoteAddress }, 'closed a WebSocket that does not read its events');
-        onSlowClose();
+    const sendText = guardWrites(
+      socket,
+      {
+        maxBufferedBytes,
+        onSlowClose: (bufferedBytes) => {
+          services.log.warn({ bufferedBytes, maxBufferedBytes, remoteAddress: request.socket.remoteAddress }, 'closed a WebSocket that does not read its events');
+          onSlowClose();
+        },
       },
-    });
-    if (sendText) senders.set(socket, sendText);
+      // The connection ws writes to: Node hands the upgraded socket over as the request's.
+      request.socket,
+    );
+    senders.set(socket, sendText);
   });
   const limits: QueryLimits = { maxDepth: services.config.graphqlMaxDepth, maxCost: services.config.graphqlMaxCost, maxFragments: services.config.graphqlMaxFragments };
   type Extra = { identity?: Identity; subscriptions?: Set<string> };
@@ -124,6 +129,19 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
     wsServer,
     0, // graphql-ws's keep-alive (a timer per socket, 12 s) is off: `heartbeat` pings every WS_PING_SECONDS
   );
+  // A socket's errors in one log line. ws emits one when it closes a socket itself (a message over
+  // WS_MAX_MESSAGE_BYTES: 1009; an invalid frame: 1002) or its connection fails; graphql-ws's listener,
+  // attached in its own 'connection' handler above, printed each to the console with its stack and then
+  // closed the socket with 1011, a no-op after ws's close. Here: ours instead, one line through the logger.
+  wsServer.on('connection', (socket, request) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (err: Error & { code?: string }) => {
+      const remoteAddress = request.socket.remoteAddress;
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') services.log.warn({ remoteAddress, maxBytes: config.wsMaxMessageBytes }, 'closed a WebSocket whose message is over WS_MAX_MESSAGE_BYTES (1009)');
+      else services.log.warn({ remoteAddress, code: err.code, err: err.message }, 'WebSocket error');
+      if (socket.readyState === socket.OPEN) socket.close(1011, 'Internal server error');
+    });
+  });
   return {
     wsServer,
     dispose: async () => {
