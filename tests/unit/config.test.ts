@@ -96,3 +96,21 @@ test('JWT_SECRET is required outside development; in development there is no bui
   // The server makes its own (tests/unit/jwt-secret.test.ts).
   expect(loadConfig({ NODE_ENV: 'development' }).jwtSecret).toBeUndefined();
 });
+
+test('a removed variable still loads, and is named for the start-up warning with why it went', () => {
+  expect(loadConfig(base).removedVariables).toEqual([]);
+  // Any value, even one the old code refused: the server must still start.
+  const c = loadConfig({ ...base, DEADLINE_WATCH_MS: 'not a number', DEADLINE_SETTLE_ON_TIME: 'false', DEADLINE_STALE_SECONDS: '' });
+  expect(c.removedVariables).toHaveLength(3);
+  for (const name of ['DEADLINE_WATCH_MS', 'DEADLINE_SETTLE_ON_TIME', 'DEADLINE_STALE_SECONDS']) {
+    expect(c.removedVariables).toContainEqual(expect.stringMatching(new RegExp(`^${name} no longer exists: [^;]+; remove it$`)));
+  }
+  const all = ['DEADLINE_WATCH_MS', 'DEADLINE_WATCH_GRACE_MS', 'DEADLINE_ARM_BACKSTOP_MS', 'DEADLINE_SETTLE_ON_TIME', 'DEADLINE_INLINE_WINDOW_SECONDS', 'DEADLINE_STALE_SECONDS'];
+  expect(loadConfig({ ...base, ...Object.fromEntries(all.map((n) => [n, '1'])) }).removedVariables.map((w) => w.split(' ')[0]).sort()).toEqual([...all].sort());
+});
+
+test('DEADLINE_TIMERS: on by default, off for an instance that serves clients only', () => {
+  expect(loadConfig(base).deadlineTimers).toBe(true);
+  expect(loadConfig({ ...base, DEADLINE_TIMERS: 'false' }).deadlineTimers).toBe(false);
+  expect(() => loadConfig({ ...base, DEADLINE_TIMERS: 'sometimes' })).toThrow(/^Invalid configuration: DEADLINE_TIMERS /);
+});
