@@ -1,8 +1,5 @@
 import { LockMode, type FilterObject } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { sql } from 'kysely';
-import { rowsAs } from '../db/rows.js';
-import { isoUtc, pgArray } from '../db/sql.js';
 import type { UnitOfWork } from '../db/transactions.js';
 import { Auction, AUCTION_TRANSITIONS, type AuctionStatus } from '../entities/Auction.js';
 import { Bid } from '../entities/Bid.js';
@@ -14,6 +11,7 @@ import type { AuditLog } from './audit.js';
 import type { ArmDeadline, SettleOutcome } from './deadline-handle.js';
 import { parseId } from './ids.js';
 import { checkFirst, keysetPage, pageOf, type Page } from '../pagination.js';
+import { auctionsByIds, bidsOfAuctions, endDueAuctions, type EndedRow } from './auctions/sql.js';
 import type { Identity } from './users.js';
 
 export interface CreateAuctionInput {
@@ -38,12 +36,6 @@ export const pendingAuctions = (skip: readonly string[] = []): FilterObject<Auct
 /** The outbox topic of a batch of auction ends, whose entries are `[auctionId, endedEventId, updatedEventId]`. */
 const AUCTION_ENDS = '@auction-ends';
 
-/** An auction's columns as `auctionWire` writes them (auction-clock.test pins the two together). */
-const auctionWireColumns = sql`id::text as "id", seller_id as "sellerId", nft_id as "nftId", title, starting_price as "startingPrice",
-  min_increment as "minIncrement", ${isoUtc(sql.ref('end_time'))} as "endTime", status, highest_bid as "highestBid",
-  highest_bidder_id as "highestBidderId", winner_id as "winnerId", soft_close_seconds as "softCloseSeconds",
-  ${isoUtc(sql.ref('ended_at'))} as "endedAt", ${isoUtc(sql.ref('created_at'))} as "createdAt"`;
-
 /**
  * The AUCTION_ENDED events in the outbox as a table `(auction_id, event_id)`, one row per event, whether
  * in a batch or a row of its own: for checks that every auction ended once (tests, bench:failover).
@@ -52,8 +44,6 @@ export const AUCTION_ENDED_EVENTS_SQL = `(select e ->> 0 as auction_id, e ->> 1 
    from outbox_events o cross join jsonb_array_elements(o.payload -> 'entries') e where o.topic = '${AUCTION_ENDS}'
   union all
   select payload -> 'auction' ->> 'id', id::text from outbox_events where topic = 'AUCTION_ENDED')`;
-
-type EndedRow = Wire<AuctionData> & { endedEvent: string; updatedEvent: string };
 
 /** An ended auction's AUCTION_ENDED and AUCTION_UPDATED events, held by the outbox row `outboxId`. */
 function endEvents(row: EndedRow, outboxId: string): PublishedEvent[] {
@@ -97,8 +87,7 @@ export const auctionEnds: EventBatchKind = {
   topic: AUCTION_ENDS,
   entityOn: entityOnChannels(channelOf('AUCTION_ENDED'), channelOf('AUCTION_UPDATED')),
   async expand(em, entries) {
-    const { rows: auctions } = await sql<Wire<AuctionData>>`
-      select ${auctionWireColumns} from auctions where id = any(${pgArray(entries.map(({ entry }) => entry[0]))}::bigint[])`.execute(em.getKysely());
+    const auctions = await auctionsByIds(em, entries.map(({ entry }) => entry[0]));
     const byId = new Map(auctions.map((a) => [a.id, a]));
     return entries.flatMap(({ outboxId, entry: [id, endedEvent, updatedEvent] }) => {
       const auction = byId.get(id);
@@ -189,31 +178,11 @@ export class AuctionService {
    * AUCTION_END_BATCH_SIZE): it takes the due auctions, earliest first, SKIP LOCKED (an auction a bid
    * is holding is left to the next round, which then sees its moved end), ends them, and writes one
    * outbox row for the batch (`auctionEnds`) instead of an AUCTION_ENDED and an AUCTION_UPDATED row per
-   * auction. The events are built here from the ended rows, with the ids that row keeps.
-   * For 1,000 auctions the 2,000 rows, their payloads built in SQL and sent back as text took ~25 of
-   * the statement's ~40 ms and 8 ms more to read (docs/benchmarks.md, "Same-instant ends").
+   * auction. The events are built here from the ended rows, with the ids that row keeps (the
+   * statement and its measured cost: `endDueAuctions` in auctions/sql.ts).
    */
   async endDue(uow: UnitOfWork, limit: number, skip: readonly string[]): Promise<SettleOutcome> {
-    const now = uow.now.toISOString();
-    const { rows } = await sql<EndedRow & { outboxId: string }>`
-      with due as (
-        select id from auctions
-         where status = 'ACTIVE' and end_time <= ${now}::timestamptz
-               ${skip.length > 0 ? sql`and id <> all(${pgArray(skip)}::bigint[])` : sql``}
-         order by end_time
-         limit ${limit}
-         for update skip locked),
-      ended as (
-        update auctions set status = 'ENDED', winner_id = highest_bidder_id, ended_at = ${now}::timestamptz
-         where id = any(array(select id from due)) and status = 'ACTIVE'
-        returning *, gen_random_uuid()::text as ended_event, gen_random_uuid()::text as updated_event),
-      batch as (
-        insert into outbox_events (id, topic, payload)
-        select gen_random_uuid(), ${AUCTION_ENDS}, jsonb_build_object('entries', jsonb_agg(jsonb_build_array(id::text, ended_event, updated_event) order by end_time, id))
-          from ended having count(*) > 0
-        returning id)
-      select ${auctionWireColumns}, ended_event as "endedEvent", updated_event as "updatedEvent", (select id::text from batch) as "outboxId"
-        from ended order by end_time, id`.execute(uow.em.getKysely());
+    const rows = await endDueAuctions(uow.em, AUCTION_ENDS, uow.now, limit, skip);
     const settled: string[] = [];
     const dueAt: Date[] = [];
     for (const { outboxId, ...row } of rows) {
@@ -263,26 +232,9 @@ export class AuctionService {
     for (const group of groups.values()) {
       const { first, after } = group[0];
       const cursor = after === null ? null : decodeBidCursor(after);
-      // Past the cursor: a lower amount, or the same amount placed later. Before it (hasPreviousPage): the rest.
-      const beyond = cursor
-        ? sql`and b.amount <= ${cursor.amount} and (b.amount < ${cursor.amount} or b.id > ${cursor.id}::bigint)`
-        : sql.raw('');
-      const previous = cursor
-        ? sql`exists (select 1 from bids p where p.auction_id = a.id and p.amount >= ${cursor.amount} and (p.amount > ${cursor.amount} or p.id <= ${cursor.id}::bigint))`
-        : sql.raw('false');
       const ids = [...new Set(group.map((r) => r.auctionId))];
-      const { rows } = await sql<Record<string, unknown>>`
-        select a.id::text as page_of, ${previous} as has_previous, b.*
-          from unnest(${pgArray(ids)}::bigint[]) as a(id)
-          left join lateral (
-            select * from bids b where b.auction_id = a.id ${beyond} order by b.amount desc, b.id limit ${first + 1}) b on true
-         order by a.id, b.amount desc, b.id`.execute(em.getKysely());
-      const found = new Map<string, { bids: Bid[]; previous: boolean }>(ids.map((id) => [id, { bids: [], previous: false }]));
-      const bids = rowsAs(em, Bid, rows.filter((row) => row.id != null));
-      for (const row of rows) {
-        const page = found.get(String(row.page_of));
-        if (page) page.previous = row.has_previous === true;
-      }
+      const { bids, previous } = await bidsOfAuctions(em, ids, cursor, first + 1);
+      const found = new Map<string, { bids: Bid[]; previous: boolean }>(ids.map((id) => [id, { bids: [], previous: previous.has(id) }]));
       for (const bid of bids) found.get(String(bid.auctionId))?.bids.push(bid);
       for (const r of group) {
         const { bids: all, previous: before } = found.get(r.auctionId)!;
