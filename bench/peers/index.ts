@@ -1,0 +1,429 @@
+/**
+ * npm run bench:peers — Deadline side by side with what a user would build instead (issue 29), and
+ * next to the floor, in one invocation: systems alternate, round after round.
+ *
+ * Workloads, at N = 1,000 and 10,000: all N due at one instant (a round second); due spread evenly
+ * over one second; all at one instant with two workers/instances, one SIGKILLed 200 ms before it.
+ * Lateness = when the system's client received an auction's end − its end time; a round is capped at
+ * 60 s after its last due time ("> 60 s"). Every session starts its processes, runs 1,000 ends at one
+ * instant (measured as "cold": the first after start), then the workloads on the warm processes.
+ * Fan-out: one end to 10,000 graphql-ws subscribers, Deadline against graphql-ws `useServer` with
+ * graphql-redis-subscriptions; the last subscriber reached, and server RSS per idle subscription.
+ *
+ * Options: --rounds=3 (--quick: 1) --sizes=1000,10000 --workloads=instant,spread,kill
+ *   --systems=deadline,floor,bullmq-100,… (bench/peers/peers.ts) --fanout=10000 (0: none)
+ *   --budget-minutes=28 (a session that would end past it is skipped, and the table says so)
+ *   --no-write (the tables are written to docs/benchmarks.md and README.md only for the whole matrix)
+ * Talks only to 127.0.0.1; each system has its own database and Redis prefix, both removed at the end;
+ * every process it starts is killed on exit or Ctrl-C.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { Redis } from 'ioredis';
+import type pg from 'pg';
+import { RedisPubSub } from 'graphql-redis-subscriptions';
+import { signToken } from '../../src/auth.js';
+import { dropLiveDatabases, pct, withDatabase } from '../support.js';
+import { END_ONE_SQL, arg, children, flag, killChild, killChildren, nextMessage, sleep, startChild } from './common.js';
+import { JWT_SECRET, REDIS_URL, SYSTEMS, SystemRun, type Session, type SystemDef } from './peers.js';
+import {
+  CAP_MS,
+  COMPARISON_HEADER,
+  DOC_END,
+  DOC_START,
+  HEADLINE_WORKLOAD,
+  README_END,
+  README_START,
+  comparisonRow,
+  fmtMs,
+  parseHeadline,
+  readmeLine,
+  replaceBetween,
+} from './report.js';
+
+const QUICK = flag('quick');
+const ROUNDS = Number(arg('rounds', QUICK ? '1' : '3'));
+const SIZES = arg('sizes', '1000,10000').split(',').map(Number);
+const WORKLOADS = arg('workloads', 'instant,spread,kill').split(',');
+const SYSTEM_KEYS = arg('systems', SYSTEMS.map((s) => s.key).join(',')).split(',');
+const FANOUT = Number(arg('fanout', '10000'));
+const BUDGET_MS = Number(arg('budget-minutes', '28')) * 60_000;
+const WARMUP = 1000;
+const KILL_WARMUP = 200;
+const FANOUT_PROCESSES = 4;
+const WHOLE_MATRIX =
+  SYSTEM_KEYS.length === SYSTEMS.length && SIZES.join() === '1000,10000' && ['instant', 'spread', 'kill'].every((w) => WORKLOADS.includes(w)) && FANOUT === 10_000;
+const WRITE = WHOLE_MATRIX && !flag('no-write');
+
+const unknown = SYSTEM_KEYS.filter((k) => !SYSTEMS.some((s) => s.key === k));
+if (unknown.length) throw new Error(`unknown systems: ${unknown.join(', ')}`);
+const defs = SYSTEM_KEYS.map((k) => SYSTEMS.find((s) => s.key === k)!);
+
+const started = Date.now();
+const runId = randomBytes(3).toString('hex');
+const redis = new Redis(REDIS_URL);
+const runs: SystemRun[] = [];
+let fanoutPeerRun: SystemRun | undefined;
+
+// ---------------------------------------------------------------------------------------------------
+// Leaving nothing behind: children killed and prefixes and databases removed on Ctrl-C, SIGTERM, the
+// budget's hard stop (5 minutes past it) or an error; the children also exit when this process goes
+// (their IPC channel closes), and Deadline's servers are killed on 'exit'.
+// ---------------------------------------------------------------------------------------------------
+let aborting = false;
+async function abort(why: string, code: number): Promise<never> {
+  if (!aborting) {
+    aborting = true;
+    console.error(`!! ${why}: stopping`);
+    process.on('uncaughtException', () => undefined);
+    killChildren();
+    for (const run of [...runs, ...(fanoutPeerRun ? [fanoutPeerRun] : [])]) await run.cleanup(redis).catch(() => undefined);
+    await dropLiveDatabases();
+  }
+  process.exit(code);
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void abort(signal, 130));
+process.on('exit', killChildren);
+setTimeout(() => void abort('the benchmark ran 5 minutes past its budget', 2), BUDGET_MS + 5 * 60_000).unref();
+
+// ---------------------------------------------------------------------------------------------------
+// Figures
+// ---------------------------------------------------------------------------------------------------
+interface Figures {
+  p50: number;
+  p99: number;
+  max: number;
+  heard: number;
+  n: number;
+  duplicates: number;
+  /** How long before the first due time the deadlines were all scheduled (negative: late, the round is flawed). */
+  slackMs: number;
+}
+const cells = new Map<string, Figures[]>();
+const notes = new Map<string, string>();
+const cellKey = (workload: string, system: string) => `${workload}|${system}`;
+const record = (workload: string, system: string, f: Figures) => {
+  const key = cellKey(workload, system);
+  cells.set(key, [...(cells.get(key) ?? []), f]);
+};
+const capped = (workload: string, system: string) => (cells.get(cellKey(workload, system)) ?? []).some((f) => f.heard < f.n);
+
+const n1 = (n: number) => n.toLocaleString('en-US');
+const workloadName = (w: string, n: number) =>
+  w === 'instant' ? `${n1(n)} at one instant` : w === 'spread' ? `${n1(n)} over 1 s` : w === 'cold' ? `${n1(n)} at one instant, cold` : `${n1(n)} at one instant, SIGKILL`;
+
+// ---------------------------------------------------------------------------------------------------
+// One workload on a running session
+// ---------------------------------------------------------------------------------------------------
+async function runWorkload(run: SystemRun, session: Session, n: number, shape: 'instant' | 'spread', kill = false, capMs = CAP_MS): Promise<Figures> {
+  const lead = 1200 + n * run.msPerRow * 1.5;
+  const instant = Math.ceil((Date.now() + lead) / 1000) * 1000;
+  const ends = Array.from({ length: n }, (_, i) => instant + (shape === 'spread' ? Math.floor((i * 1000) / n) : 0));
+  const t0 = Date.now();
+  const rows = await run.insert(ends);
+  session.watcher.recorder.expect(new Map(rows.map((r) => [r.id, r.due])));
+  await session.schedule(rows);
+  const took = Date.now() - t0;
+  run.msPerRow = Math.max(0.02, took / n);
+  const slackMs = instant - Date.now();
+  if (slackMs < 300) console.warn(`  ${run.def.label}: scheduling ${n} took ${took} ms, ${slackMs} ms before the first due time`);
+  let killer: NodeJS.Timeout | undefined;
+  if (kill) killer = setTimeout(() => void session.killOne(), instant - 200 - Date.now());
+  await session.watcher.recorder.wait(ends[ends.length - 1]! + capMs);
+  clearTimeout(killer);
+  const lateness = session.watcher.recorder.lateness();
+  const heard = lateness.filter(Number.isFinite).length;
+  // A moment for what the system does after the events (acknowledgements, completions) before the next.
+  await sleep(500);
+  return { p50: pct(lateness, 50), p99: pct(lateness, 99), max: lateness[lateness.length - 1]!, heard, n, duplicates: session.watcher.recorder.duplicates, slackMs };
+}
+
+const show = (f: Figures) => `p50 ${fmtMs(f.p50)} / p99 ${fmtMs(f.p99)} / max ${fmtMs(f.max)} ms, heard ${f.heard}/${f.n}${f.duplicates ? `, ${f.duplicates} copies` : ''}`;
+
+// ---------------------------------------------------------------------------------------------------
+// Sessions, with the budget
+// ---------------------------------------------------------------------------------------------------
+const sessionTook = new Map<string, number>();
+function fits(key: string): boolean {
+  const estimate = sessionTook.get(key) ?? 0;
+  return Date.now() - started + estimate <= BUDGET_MS;
+}
+function skip(key: string, cellsOf: Array<[string, string]>, why: string) {
+  console.log(`  skipped ${key}: ${why}`);
+  for (const [w, s] of cellsOf) notes.set(cellKey(w, s), why);
+}
+
+async function normalSession(run: SystemRun, round: number): Promise<void> {
+  const key = `${run.def.key}:normal`;
+  const wanted: Array<[string, number]> = [];
+  for (const n of SIZES) for (const w of ['instant', 'spread']) if (WORKLOADS.includes(w)) wanted.push([w, n]);
+  const todo = wanted.filter(([w, n]) => !(round > 0 && capped(workloadName(w, n), run.def.label)));
+  for (const [w, n] of wanted.filter((x) => !todo.includes(x))) notes.set(cellKey(workloadName(w, n), run.def.label), 'capped in round 1: not repeated');
+  if (!fits(key)) return skip(key, todo.map(([w, n]) => [workloadName(w, n), run.def.label]), 'skipped in later rounds to stay within the budget');
+  const t = Date.now();
+  const session = await run.start(1);
+  try {
+    const cold = await runWorkload(run, session, WARMUP, 'instant', false, 20_000);
+    record(workloadName('cold', WARMUP), run.def.label, cold);
+    console.log(`  ${run.def.label}, ${workloadName('cold', WARMUP)}: ${show(cold)}`);
+    for (const [w, n] of todo) {
+      const f = await runWorkload(run, session, n, w as 'instant' | 'spread');
+      record(workloadName(w, n), run.def.label, f);
+      console.log(`  ${run.def.label}, ${workloadName(w, n)}: ${show(f)}`);
+    }
+  } finally {
+    await session.stop();
+  }
+  sessionTook.set(key, Date.now() - t);
+}
+
+async function killSession(run: SystemRun, n: number, round: number): Promise<void> {
+  const key = `${run.def.key}:kill:${n}`;
+  const workload = workloadName('kill', n);
+  if (round > 0 && capped(workload, run.def.label)) return void notes.set(cellKey(workload, run.def.label), 'capped in round 1: not repeated');
+  if (!fits(key)) return skip(key, [[workload, run.def.label]], 'skipped in later rounds to stay within the budget');
+  const t = Date.now();
+  const session = await run.start(2);
+  try {
+    await runWorkload(run, session, KILL_WARMUP, 'instant', false, 20_000);
+    const f = await runWorkload(run, session, n, 'instant', true);
+    record(workload, run.def.label, f);
+    console.log(`  ${run.def.label}, ${workload}: ${show(f)}`);
+  } finally {
+    await session.stop();
+  }
+  sessionTook.set(key, Date.now() - t);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Fan-out
+// ---------------------------------------------------------------------------------------------------
+interface FanoutFigures {
+  lastMs: number;
+  heard: number;
+  duplicates: number;
+  rssPerSubscriptionKb: number;
+}
+const fanout = { deadline: [] as FanoutFigures[], peer: [] as FanoutFigures[] };
+const FANOUT_PEER_DEF: SystemDef = {
+  key: 'fanout-peer',
+  label: 'graphql-ws useServer + graphql-redis-subscriptions',
+  type: 'peer',
+  settings: "graphql-ws's `useServer` on `ws`, @graphql-tools/schema, RedisPubSub with `withFilter` on the auction id; the end published by a timer at the end time (no scheduler's delay)",
+};
+
+const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+
+async function fanoutRound(kind: 'deadline' | 'peer', deadlineRun: SystemRun, peerRun: SystemRun): Promise<void> {
+  const key = `fanout:${kind}`;
+  if (!fits(key)) return void notes.set(key, 'skipped in later rounds to stay within the budget');
+  const t = Date.now();
+  const run = kind === 'deadline' ? deadlineRun : peerRun;
+  let session: Session | undefined;
+  let server: ChildProcess | undefined;
+  let url: string;
+  let pid: number;
+  const trigger = `${peerRun.prefix}:AUCTION_ENDED`;
+  if (kind === 'deadline') {
+    // Every subscriber holds one user's token: WS_MAX_SOCKETS_PER_USER (20) raised to their number.
+    session = await deadlineRun.start(1, { WS_MAX_SOCKETS_PER_USER: String(FANOUT + 100) });
+    pid = session.pids()[0]!;
+    url = `${session.base().replace('http', 'ws')}/graphql`;
+  } else {
+    server = startChild(process.execPath, [new URL('./fanout-server.js', import.meta.url).pathname, JSON.stringify({ redisUrl: REDIS_URL, trigger })], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const { port } = await nextMessage<{ type: string; port: number }>(server, 'ready');
+    pid = server.pid!;
+    url = `ws://127.0.0.1:${port}/graphql`;
+  }
+  const subscribers: ChildProcess[] = [];
+  try {
+    const [row] = await run.insert([Date.now() + 3_600_000]);
+    await sleep(1000);
+    const before = rssKb(pid);
+    const token = signToken({ secret: JWT_SECRET }, 'bench-seller', 'user');
+    const per = Math.ceil(FANOUT / FANOUT_PROCESSES);
+    const heard: Array<Promise<{ last: number; heard?: number; duplicates: number }>> = [];
+    const connected: Array<Promise<unknown>> = [];
+    for (let p = 0; p < FANOUT_PROCESSES; p++) {
+      const count = Math.min(per, FANOUT - p * per);
+      const child = fork(new URL('../fanout-clients.js', import.meta.url), [url, token, String(count), row!.id]);
+      children.add(child);
+      child.once('exit', () => children.delete(child));
+      subscribers.push(child);
+      child.on('message', (m: { type: string; error?: string }) => m.type === 'error' && console.error('  subscriber error:', m.error));
+      connected.push(nextMessage(child, 'connected', 180_000));
+      heard.push(new Promise((resolve) => child.on('message', (m: { type: string; last: number; duplicates: number }) => m.type === 'heard' && resolve(m))));
+    }
+    await Promise.all(connected);
+    await sleep(1000);
+    const after = rssKb(pid);
+    const end = Date.now() + 1500;
+    if (kind === 'deadline') {
+      await run.db().query(`update auctions set end_time = $1 where id = $2`, [new Date(end), row!.id]);
+      await session!.schedule([{ id: row!.id, due: end }]);
+    } else {
+      // No scheduler's delay for the peer: a timer at the end time, then the update and the publish.
+      const pubsub = new RedisPubSub({ publisher: new Redis(REDIS_URL), subscriber: new Redis(REDIS_URL) });
+      await sleep(end - Date.now());
+      const { rows } = await run.db().query<{ id: string; end_time: Date; status: string }>(END_ONE_SQL, [row!.id]);
+      await pubsub.publish(trigger, { auctionEnded: { auction: { id: rows[0]!.id, endTime: rows[0]!.end_time.toISOString(), status: rows[0]!.status } } });
+      await pubsub.close();
+    }
+    const timer = setTimeout(() => subscribers.forEach((c) => c.connected && c.send('report')), end - Date.now() + 30_000);
+    const reports = await Promise.all(heard);
+    clearTimeout(timer);
+    const f: FanoutFigures = {
+      lastMs: Math.max(...reports.map((r) => r.last)) - end,
+      heard: reports.reduce((a, r) => a + (r.heard ?? per), 0),
+      duplicates: reports.reduce((a, r) => a + r.duplicates, 0),
+      rssPerSubscriptionKb: (after - before) / FANOUT,
+    };
+    if (f.heard < FANOUT) f.lastMs = Infinity;
+    fanout[kind].push(f);
+    console.log(`  fan-out, ${kind === 'deadline' ? 'Deadline' : FANOUT_PEER_DEF.label}: last of ${f.heard}/${FANOUT} subscribers ${fmtMs(f.lastMs)} ms after the end; RSS ${f.rssPerSubscriptionKb.toFixed(1)} KB per idle subscription`);
+  } finally {
+    await Promise.all(subscribers.map((c) => killChild(c)));
+    await session?.stop();
+    await killChild(server);
+  }
+  sessionTook.set(key, Date.now() - t);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The tables
+// ---------------------------------------------------------------------------------------------------
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const workloads: string[] = [];
+for (const n of SIZES) {
+  if (WORKLOADS.includes('instant')) workloads.push(workloadName('instant', n));
+  if (n === WARMUP) workloads.push(workloadName('cold', n));
+  if (WORKLOADS.includes('spread')) workloads.push(workloadName('spread', n));
+  if (WORKLOADS.includes('kill')) workloads.push(workloadName('kill', n));
+}
+/** The figure a workload is judged by: max lateness with a SIGKILL (the issue's), p99 otherwise. */
+const metricOf = (workload: string) => (workload.endsWith('SIGKILL') ? 'max' : 'p99');
+
+function tables(loadStart: number[], loadEnd: number[]) {
+  const lines: string[] = [];
+  const ranAt = new Date(started).toISOString().slice(0, 16).replace('T', ' ');
+  const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+  lines.push(
+    `Ran ${ranAt} UTC for ${minutes} minutes, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} of each system (alternating); machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ` +
+      `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${loadStart.map((x) => x.toFixed(1)).join(' / ')} at the start, ${loadEnd.map((x) => x.toFixed(1)).join(' / ')} at the end (1 / 5 / 15 min).`,
+    '',
+    'Lateness in ms, received by the client − end time, over all the round’s auctions: p50 / p99 / max, the median of the rounds, and the judged figure’s best – worst round. Capped at 60 s.',
+    '',
+    '| workload | system | rounds | p50 / p99 / max | judged figure, best – worst | heard |',
+    '|---|---|---|---|---|---|',
+  );
+  const comparison: string[] = [];
+  for (const workload of workloads) {
+    const metric = metricOf(workload);
+    const byMedian = new Map<string, number>();
+    for (const def of defs) {
+      const fs = cells.get(cellKey(workload, def.label)) ?? [];
+      const note = notes.get(cellKey(workload, def.label));
+      if (fs.length === 0) {
+        if (note || !(workload.endsWith('SIGKILL') && def.type === 'floor')) lines.push(`| ${workload} | ${def.label} | 0 | – | – | ${note ?? 'not run'} |`);
+        continue;
+      }
+      const judged = fs.map((f) => f[metric]);
+      byMedian.set(def.label, median(judged));
+      const heard = fs.map((f) => `${f.heard}/${f.n}`).join(', ');
+      const late = fs.some((f) => f.slackMs < 0) ? '; scheduling ran past the due time in a round' : '';
+      lines.push(
+        `| ${workload} | ${def.label} | ${fs.length} | ${fmtMs(median(fs.map((f) => f.p50)))} / ${fmtMs(median(fs.map((f) => f.p99)))} / ${fmtMs(median(fs.map((f) => f.max)))} | ` +
+          `${metric} ${fmtMs(Math.min(...judged))} – ${fmtMs(Math.max(...judged))} | ${heard}${note ? `; ${note}` : ''}${late} |`,
+      );
+    }
+    const deadline = byMedian.get('Deadline');
+    const peers = defs.filter((d) => d.type === 'peer' && byMedian.has(d.label)).sort((a, b) => byMedian.get(a.label)! - byMedian.get(b.label)!);
+    if (deadline !== undefined && peers.length > 0) {
+      comparison.push(comparisonRow({ workload, metric, deadlineMs: deadline, bestPeer: peers[0]!.label, bestPeerMs: byMedian.get(peers[0]!.label)!, floorMs: byMedian.get('floor') ?? NaN }));
+    }
+  }
+  lines.push('', 'Deadline against the best peer and the floor (medians of the rounds):', '', COMPARISON_HEADER, '|---|---|---|---|---|---|---|---|', ...comparison);
+  if (fanout.deadline.length + fanout.peer.length > 0) {
+    const row = (label: string, fs: FanoutFigures[]) =>
+      `| ${label} | ${fs.length} | ${fs.map((f) => fmtMs(f.lastMs)).join(' / ')} | ${fs.length ? fmtMs(median(fs.map((f) => f.lastMs))) : '–'} | ${fs.map((f) => f.rssPerSubscriptionKb.toFixed(1)).join(' / ')} | ${fs.map((f) => `${f.heard}${f.duplicates ? ` (+${f.duplicates} copies)` : ''}`).join(', ')} |`;
+    lines.push(
+      '',
+      `Fan-out: one auction end to ${n1(FANOUT)} graphql-ws subscribers (${FANOUT_PROCESSES} client processes), the server a process of its own:`,
+      '',
+      '| server | rounds | last subscriber reached after the end, per round (ms) | median (ms) | RSS per idle subscription, per round (KB) | heard |',
+      '|---|---|---|---|---|---|',
+      row('Deadline', fanout.deadline),
+      row(FANOUT_PEER_DEF.label, fanout.peer),
+    );
+  }
+  lines.push('', 'Settings:', '', ...defs.map((d) => `- ${d.label}: ${d.settings}.`));
+  if (FANOUT > 0) lines.push(`- fan-out peer: ${FANOUT_PEER_DEF.settings}.`);
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------------------
+const loadStart = loadavg();
+console.log(`bench:peers: ${defs.map((d) => d.label).join(', ')}; sizes ${SIZES.join(', ')}; workloads ${WORKLOADS.join(', ')}; fan-out ${FANOUT}; ${ROUNDS} round(s); budget ${BUDGET_MS / 60_000} min`);
+console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${loadStart.map((x) => x.toFixed(2)).join(' ')}`);
+
+type Db = { url: string; db: pg.Client };
+async function withDatabases<T>(k: number, fn: (dbs: Db[]) => Promise<T>, acc: Db[] = []): Promise<T> {
+  if (k === 0) return fn(acc);
+  return withDatabase((url, db) => withDatabases(k - 1, fn, [...acc, { url, db }]));
+}
+
+try {
+  const needsDeadline = defs.some((d) => d.type === 'deadline');
+  const fanoutOn = FANOUT > 0 && needsDeadline;
+  await withDatabases(defs.length + (fanoutOn ? 1 : 0), async (dbs) => {
+    defs.forEach((def, i) => runs.push(new SystemRun(def, dbs[i]!.url, dbs[i]!.db, `bench-peers:${runId}:${def.key}`)));
+    if (fanoutOn) fanoutPeerRun = new SystemRun(FANOUT_PEER_DEF, dbs[defs.length]!.url, dbs[defs.length]!.db, `bench-peers:${runId}:fanout-peer`);
+    for (const run of [...runs, ...(fanoutPeerRun ? [fanoutPeerRun] : [])]) await run.prepare();
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        console.log(`round ${round + 1} of ${ROUNDS} (${((Date.now() - started) / 60_000).toFixed(1)} min in; load average ${loadavg()[0]!.toFixed(1)})`);
+        // Each round starts one system further on, so no system always follows the same one.
+        const order = runs.map((_, i) => runs[(i + round) % runs.length]!);
+        for (const run of order) {
+          if (WORKLOADS.includes('instant') || WORKLOADS.includes('spread')) await normalSession(run, round);
+          if (WORKLOADS.includes('kill') && run.def.type !== 'floor') for (const n of SIZES) await killSession(run, n, round);
+        }
+        if (fanoutOn) {
+          const deadlineRun = runs.find((r) => r.def.type === 'deadline')!;
+          for (const kind of round % 2 === 0 ? (['deadline', 'peer'] as const) : (['peer', 'deadline'] as const)) await fanoutRound(kind, deadlineRun, fanoutPeerRun!);
+        }
+      }
+    } finally {
+      killChildren();
+      for (const run of [...runs, ...(fanoutPeerRun ? [fanoutPeerRun] : [])]) await run.cleanup(redis).catch(() => undefined);
+    }
+  });
+} catch (e) {
+  console.error(e);
+  await abort('the benchmark failed', 1);
+}
+
+const text = tables(loadStart, loadavg());
+console.log(`\n${text}\n`);
+if (WRITE) {
+  const docsPath = new URL('../../../docs/benchmarks.md', import.meta.url);
+  const readmePath = new URL('../../../README.md', import.meta.url);
+  const docs = replaceBetween(readFileSync(docsPath, 'utf8'), DOC_START, DOC_END, text);
+  writeFileSync(docsPath, docs);
+  const headline = parseHeadline(text, HEADLINE_WORKLOAD);
+  if (headline) {
+    writeFileSync(readmePath, replaceBetween(readFileSync(readmePath, 'utf8'), README_START, README_END, readmeLine(headline)));
+    console.log(`README: ${readmeLine(headline)}`);
+  }
+  console.log('wrote docs/benchmarks.md and README.md');
+} else {
+  console.log('(not written to docs/benchmarks.md: only the whole matrix is, without --no-write)');
+}
+redis.disconnect();
+process.exit(0);

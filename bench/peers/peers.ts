@@ -1,0 +1,367 @@
+/**
+ * The systems bench:peers compares: Deadline as users run it, the floor, and the peers with the settings
+ * the issue names. Each has a database and a Redis prefix of its own for the whole invocation; a
+ * session starts its processes (one, or two for the SIGKILL workloads), and ends them.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { signToken } from '../../src/auth.js';
+import { SERVER_NODE_FLAGS, freePort } from '../support.js';
+import { PEER_TABLE_DDL, endedChannel, killChild, nextMessage, sleep, startChild } from './common.js';
+import { graphqlWsWatcher, rawWsWatcher, redisWatcher, type Watcher } from './watchers.js';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const JWT_SECRET = 'bench-secret-0123456789abcdef';
+const SELLER = 'bench-seller';
+
+export type PeerSpec = {
+  kind: 'bullmq' | 'graphile' | 'pgboss' | 'agenda';
+  databaseUrl: string;
+  redisUrl: string;
+  prefix: string;
+  queue: string;
+  concurrency: number;
+  /** graphile-worker's pollInterval, pg-boss's pollingIntervalSeconds × 1000, Agenda's processEvery. */
+  pollMs: number;
+  batchSize: number;
+};
+
+export interface SystemDef {
+  key: string;
+  label: string;
+  /** Its settings, as the table's notes give them. */
+  settings: string;
+  type: 'deadline' | 'floor' | 'peer';
+  peer?: Pick<PeerSpec, 'kind' | 'concurrency' | 'pollMs' | 'batchSize'>;
+}
+
+export const SYSTEMS: SystemDef[] = [
+  { key: 'deadline', label: 'Deadline', type: 'deadline', settings: 'the built server (`node dist/src/main.js`, NODE_ENV=production, default settings), one graphql-ws watcher' },
+  { key: 'floor', label: 'floor', type: 'floor', settings: 'no scheduler: a timer at each due time, one batched UPDATE … RETURNING, one PUBLISH, one raw WebSocket frame per event' },
+  { key: 'bullmq-100', label: 'BullMQ c=100', type: 'peer', peer: { kind: 'bullmq', concurrency: 100, pollMs: 0, batchSize: 1 }, settings: 'one delayed job per auction, worker concurrency 100' },
+  { key: 'bullmq-1', label: 'BullMQ c=1', type: 'peer', peer: { kind: 'bullmq', concurrency: 1, pollMs: 0, batchSize: 1 }, settings: 'one delayed job per auction, worker concurrency 1 (its default)' },
+  { key: 'graphile-2000', label: 'graphile-worker 2 s', type: 'peer', peer: { kind: 'graphile', concurrency: 10, pollMs: 2000, batchSize: 1 }, settings: 'one job per auction with run_at, pollInterval 2,000 ms (its default), concurrency 10 (its pool size)' },
+  { key: 'graphile-100', label: 'graphile-worker 100 ms', type: 'peer', peer: { kind: 'graphile', concurrency: 10, pollMs: 100, batchSize: 1 }, settings: 'as above, pollInterval 100 ms' },
+  { key: 'pgboss-2000', label: 'pg-boss 2 s', type: 'peer', peer: { kind: 'pgboss', concurrency: 1, pollMs: 2000, batchSize: 100 }, settings: 'one job per auction with startAfter, polling every 2 s (its default), batchSize 100 with burstWhenBatchFull (at its default batchSize of 1 it takes one job per poll)' },
+  { key: 'pgboss-500', label: 'pg-boss 0.5 s', type: 'peer', peer: { kind: 'pgboss', concurrency: 1, pollMs: 500, batchSize: 100 }, settings: 'as above, polling every 0.5 s (its lowest)' },
+  { key: 'agenda-5000', label: 'Agenda 5 s', type: 'peer', peer: { kind: 'agenda', concurrency: 5, pollMs: 5000, batchSize: 1 }, settings: 'one job per auction (PostgreSQL backend), processEvery 5 s and every other setting its default' },
+  { key: 'agenda-1000', label: 'Agenda 1 s', type: 'peer', peer: { kind: 'agenda', concurrency: 5, pollMs: 1000, batchSize: 1 }, settings: 'as above, processEvery 1 s' },
+];
+
+export interface Row {
+  id: string;
+  due: number;
+}
+
+export interface Session {
+  watcher: Watcher;
+  /** Arms or schedules the deadlines of these rows (already in the table), as the system's user would. */
+  schedule(rows: Row[]): Promise<void>;
+  /** SIGKILLs the first process (Deadline: the instance that armed the deadlines). */
+  killOne(): Promise<void>;
+  stop(): Promise<void>;
+  /** The processes of the system under test, first to last. */
+  pids(): number[];
+  /** Deadline: the first instance's HTTP address. */
+  base(): string;
+}
+
+/** Milliseconds per deadline the system took to insert and schedule, learnt from its last round (for the lead). */
+const guessMsPerRow: Record<string, number> = { deadline: 0.05, floor: 0.05, bullmq: 0.15, graphile: 0.15, pgboss: 0.2, agenda: 1.5 };
+
+/** One system for the whole invocation: its database (made by the caller), its Redis prefix, its sessions. */
+export class SystemRun {
+  msPerRow: number;
+  private client: pg.Client;
+
+  constructor(
+    readonly def: SystemDef,
+    readonly databaseUrl: string,
+    db: pg.Client,
+    readonly prefix: string,
+  ) {
+    this.client = db;
+    this.msPerRow = guessMsPerRow[def.peer?.kind ?? def.type]!;
+  }
+
+  /** The benchmark's client on the system's database. */
+  db(): pg.Client {
+    return this.client;
+  }
+
+  private peerSpec(): PeerSpec {
+    return { ...this.def.peer!, databaseUrl: this.databaseUrl, redisUrl: REDIS_URL, prefix: this.prefix, queue: 'end-auction' };
+  }
+
+  /** Tables, schemas and queues, once; Deadline's are made by its first start (its migrations). */
+  async prepare(): Promise<void> {
+    if (this.def.type === 'deadline') return;
+    for (const ddl of PEER_TABLE_DDL) await this.client.query(ddl);
+    const spec = this.def.peer && this.peerSpec();
+    if (spec?.kind === 'graphile') {
+      const { runMigrations } = await import('graphile-worker');
+      await runMigrations({ connectionString: this.databaseUrl, logger: quietGraphileLogger() });
+    } else if (spec?.kind === 'pgboss') {
+      const { PgBoss } = await import('pg-boss');
+      const boss = new PgBoss({ connectionString: this.databaseUrl, supervise: false, schedule: false });
+      boss.on('error', () => undefined);
+      await boss.start();
+      await boss.createQueue(spec.queue);
+      await boss.stop({ graceful: false });
+    } else if (spec?.kind === 'agenda') {
+      const { Agenda } = await import('agenda');
+      const { PostgresBackend } = await import('@agendajs/postgres-backend');
+      const agenda = new Agenda({ backend: new PostgresBackend({ connectionString: this.databaseUrl }) });
+      await agenda.ready;
+      await agenda.stop();
+    }
+  }
+
+  /** N auctions as `createAuction` leaves them, ending at `ends` (ms); their ids and due times. */
+  async insert(ends: number[]): Promise<Row[]> {
+    const { rows } = await this.client.query<{ id: string; due: string }>(
+      `insert into auctions (seller_id, nft_id, title, starting_price, min_increment, end_time, soft_close_seconds)
+       select '${SELLER}', 'nft', 'Peers lot', 100, 10, e, 0 from unnest($1::timestamptz[]) as e
+       returning id::text, (extract(epoch from end_time) * 1000)::bigint::text as due`,
+      [ends.map((ms) => new Date(ms))],
+    );
+    return rows.map((r) => ({ id: r.id, due: Number(r.due) }));
+  }
+
+  async start(instances: 1 | 2, env: Record<string, string> = {}): Promise<Session> {
+    if (this.def.type === 'deadline') return this.startDeadline(instances, env);
+    if (this.def.type === 'floor') return this.startFloor();
+    return this.startPeer(instances);
+  }
+
+  /** Removes what the system left in Redis (its prefix); its database is dropped by the caller. */
+  async cleanup(redis: Redis): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  }
+
+  private async startDeadline(count: 1 | 2, extraEnv: Record<string, string>): Promise<Session> {
+    const env = {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: this.databaseUrl,
+      REDIS_URL,
+      JWT_SECRET,
+      REDIS_PREFIX: this.prefix,
+      LOG_LEVEL: 'warn',
+      ...extraEnv,
+    };
+    const servers: Array<{ proc: ChildProcess; base: string }> = [];
+    const stop = async () => {
+      await Promise.all(servers.map((s) => stopGracefully(s.proc)));
+    };
+    try {
+      // One after the other: the first migrates.
+      for (let i = 0; i < count; i++) {
+        const port = await freePort();
+        const proc = startChild(process.execPath, [...SERVER_NODE_FLAGS, 'dist/src/main.js'], {
+          env: { ...env, PORT: String(port) },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
+        const base = `http://127.0.0.1:${port}`;
+        servers.push({ proc, base });
+        await waitForHealth(base, proc);
+      }
+      await this.client.query(`insert into users (id, role) values ('${SELLER}', 'user') on conflict do nothing`);
+      const token = signToken({ secret: JWT_SECRET }, SELLER, 'user');
+      // The watcher on the instance that is not killed.
+      const watcher = await graphqlWsWatcher(`${servers[count - 1]!.base.replace('http', 'ws')}/graphql`, token);
+      await sleep(300);
+      return {
+        watcher,
+        // What createAuction does after its commit, through the API of the first instance: arming is a
+        // no-op for all but the earliest, so one auction more (ending with the first) arms them all.
+        schedule: async (rows) => {
+          const first = Math.min(...rows.map((r) => r.due));
+          const res = await fetch(`${servers[0]!.base}/graphql`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            body: JSON.stringify({
+              query: 'mutation($i: CreateAuctionInput!) { createAuction(input: $i) { id } }',
+              variables: { i: { nftId: 'nft', title: 'Arming lot', startingPrice: 100, minIncrement: 10, endTime: new Date(first).toISOString(), softCloseSeconds: 0 } },
+            }),
+          });
+          const body = (await res.json()) as { errors?: unknown };
+          if (body.errors) throw new Error(`createAuction: ${JSON.stringify(body.errors)}`);
+        },
+        killOne: () => killChild(servers[0]!.proc),
+        pids: () => servers.map((s) => s.proc.pid!),
+        base: () => servers[0]!.base,
+        stop: async () => {
+          await watcher.close();
+          await stop();
+        },
+      };
+    } catch (e) {
+      await Promise.all(servers.map((s) => killChild(s.proc)));
+      throw e;
+    }
+  }
+
+  private async startFloor(): Promise<Session> {
+    const proc = startChild(process.execPath, [new URL('./floor.js', import.meta.url).pathname, JSON.stringify({ databaseUrl: this.databaseUrl, redisUrl: REDIS_URL, prefix: this.prefix })], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    try {
+      const { port } = await nextMessage<{ type: string; port: number }>(proc, 'ready');
+      const watcher = await rawWsWatcher(`ws://127.0.0.1:${port}`);
+      return {
+        watcher,
+        schedule: async (rows) => void proc.send({ type: 'dues', dues: [...new Set(rows.map((r) => r.due))].sort((a, b) => a - b) }),
+        killOne: async () => {
+          throw new Error('the floor has no second process');
+        },
+        pids: () => [proc.pid!],
+        base: () => '',
+        stop: async () => {
+          await watcher.close();
+          await killChild(proc);
+        },
+      };
+    } catch (e) {
+      await killChild(proc);
+      throw e;
+    }
+  }
+
+  private async startPeer(count: 1 | 2): Promise<Session> {
+    const spec = this.peerSpec();
+    const workers: ChildProcess[] = [];
+    let scheduler: PeerScheduler | undefined;
+    let watcher: Watcher | undefined;
+    try {
+      for (let i = 0; i < count; i++) {
+        const proc = startChild(process.execPath, [new URL('./worker.js', import.meta.url).pathname, JSON.stringify(spec)], {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        });
+        workers.push(proc);
+      }
+      await Promise.all(workers.map((w) => nextMessage(w, 'ready')));
+      watcher = await redisWatcher(REDIS_URL, endedChannel(spec.prefix));
+      scheduler = await peerScheduler(spec);
+      const s = scheduler;
+      const w = watcher;
+      return {
+        watcher: w,
+        schedule: (rows) => s.schedule(rows),
+        killOne: () => killChild(workers[0]),
+        pids: () => workers.map((p) => p.pid!),
+        base: () => '',
+        stop: async () => {
+          await w.close();
+          await s.close();
+          // Peers' workers have nothing to finish between workloads: SIGTERM ends them at once.
+          await Promise.all(workers.map((p) => stopGracefully(p)));
+        },
+      };
+    } catch (e) {
+      await watcher?.close();
+      await scheduler?.close();
+      await Promise.all(workers.map((p) => killChild(p)));
+      throw e;
+    }
+  }
+}
+
+interface PeerScheduler {
+  schedule(rows: Row[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+const chunks = <T>(xs: T[], size: number) => Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
+
+/** The peer's own client API, as the application creating the auctions would schedule their ends. */
+async function peerScheduler(spec: PeerSpec): Promise<PeerScheduler> {
+  switch (spec.kind) {
+    case 'bullmq': {
+      const { Queue } = await import('bullmq');
+      const queue = new Queue(spec.queue, { connection: { host: '127.0.0.1', port: Number(new URL(spec.redisUrl).port || 6379) }, prefix: spec.prefix });
+      return {
+        schedule: async (rows) => {
+          for (const chunk of chunks(rows, 1000)) {
+            const now = Date.now();
+            await queue.addBulk(chunk.map((r) => ({ name: 'end', data: { id: r.id }, opts: { delay: Math.max(0, r.due - now), timestamp: now, removeOnComplete: true, removeOnFail: true } })));
+          }
+        },
+        close: () => queue.close(),
+      };
+    }
+    case 'graphile': {
+      const { makeWorkerUtils } = await import('graphile-worker');
+      const utils = await makeWorkerUtils({ connectionString: spec.databaseUrl, logger: quietGraphileLogger() });
+      return {
+        schedule: async (rows) => {
+          for (const chunk of chunks(rows, 1000)) await utils.addJobs(chunk.map((r) => ({ identifier: spec.queue, payload: { id: r.id }, runAt: new Date(r.due) })));
+        },
+        close: async () => await utils.release(),
+      };
+    }
+    case 'pgboss': {
+      const { PgBoss } = await import('pg-boss');
+      const boss = new PgBoss({ connectionString: spec.databaseUrl, supervise: false, schedule: false });
+      boss.on('error', () => undefined);
+      await boss.start();
+      return {
+        schedule: async (rows) => {
+          for (const chunk of chunks(rows, 1000)) await boss.insert(spec.queue, chunk.map((r) => ({ data: { id: r.id }, startAfter: new Date(r.due) })));
+        },
+        close: () => boss.stop({ graceful: false }),
+      };
+    }
+    case 'agenda': {
+      const { Agenda } = await import('agenda');
+      const { PostgresBackend } = await import('@agendajs/postgres-backend');
+      const agenda = new Agenda({ backend: new PostgresBackend({ connectionString: spec.databaseUrl }) });
+      await agenda.ready;
+      return {
+        // One schedule() per auction, 50 at a time (Agenda saves one job per call).
+        schedule: async (rows) => {
+          for (const chunk of chunks(rows, 50)) await Promise.all(chunk.map((r) => agenda.schedule(new Date(r.due), spec.queue, { id: r.id })));
+        },
+        close: () => agenda.stop(),
+      };
+    }
+  }
+}
+
+function quietGraphileLogger() {
+  // Loaded lazily with the rest of graphile-worker; its Logger takes a factory of log functions.
+  return new GraphileLogger(() => (level: string, message: string) => {
+    if (level === 'error') console.error(`graphile-worker: ${message}`);
+  });
+}
+const { Logger: GraphileLogger } = await import('graphile-worker');
+
+async function waitForHealth(base: string, proc: ChildProcess): Promise<void> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`the server on ${base} exited (${proc.exitCode ?? proc.signalCode}) while starting`);
+    const ok = await fetch(`${base}/health`).then((r) => r.ok, () => false);
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`the server on ${base} did not start in 60 s`);
+    await sleep(100);
+  }
+}
+
+/** SIGTERM, then SIGKILL after 10 s. */
+export async function stopGracefully(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    proc.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    proc.kill('SIGTERM');
+  });
+}
