@@ -13,8 +13,8 @@ import {
   ProviderUnavailable,
   type CallbackAnswer,
   type CreatePaymentRequest,
-  type PaymentIntent,
-  type PaymentNotification,
+  type ProviderIntent,
+  type ProviderNotification,
   type PaymentProvider,
   type RawCallback,
   type RefundRef,
@@ -107,7 +107,7 @@ export class AlipayProvider implements PaymentProvider {
     });
   }
 
-  async create(request: CreatePaymentRequest): Promise<PaymentIntent> {
+  async create(request: CreatePaymentRequest): Promise<ProviderIntent> {
     // The payment must not outlive the order: time_expire has second precision, so round down.
     const expiresAt = new Date(Math.floor(request.expiresAt.getTime() / 1000) * 1000);
     const bizContent: Record<string, string> = {
@@ -170,7 +170,7 @@ export class AlipayProvider implements PaymentProvider {
     throw businessError(CLOSE, res);
   }
 
-  async verifyCallback(callback: RawCallback): Promise<PaymentNotification> {
+  async verifyCallback(callback: RawCallback): Promise<ProviderNotification> {
     const contentType = header(callback.headers, 'content-type');
     if (contentType && !/^application\/x-www-form-urlencoded\b/i.test(contentType)) {
       throw new CallbackRejected(`Alipay notify: unexpected content-type ${contentType}`, 400);

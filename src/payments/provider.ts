@@ -19,7 +19,7 @@ export interface CreatePaymentRequest {
 }
 
 /** What a client needs to pay; fields a provider has no use for are null. */
-export interface PaymentIntent {
+export interface ProviderIntent {
   provider: ProviderName;
   prepayId: string | null;
   h5Url: string | null;
@@ -46,7 +46,7 @@ export interface TradeStatus {
 }
 
 /** A verified, decrypted payment notification. */
-export interface PaymentNotification {
+export interface ProviderNotification {
   /** The provider's notification id (WeChat `id`, Alipay `notify_id`): a replay carries the same one. */
   notificationId: string;
   orderNo: string;
@@ -147,13 +147,13 @@ export interface RefundNotification {
 
 export interface PaymentProvider {
   readonly name: ProviderName;
-  create(request: CreatePaymentRequest): Promise<PaymentIntent>;
+  create(request: CreatePaymentRequest): Promise<ProviderIntent>;
   /** By order number; a trade the provider does not know is UNPAID. */
   query(orderNo: string): Promise<TradeStatus>;
   /** Closes the trade there so it can no longer be paid; closing a closed or unknown trade is not an error. */
   close(orderNo: string): Promise<void>;
   /** Verifies (signature, timestamp, probes) and decodes a callback; throws CallbackRejected. */
-  verifyCallback(callback: RawCallback): Promise<PaymentNotification>;
+  verifyCallback(callback: RawCallback): Promise<ProviderNotification>;
   /**
    * Asks for the refund (idempotent by `outRefundNo` at the provider). A refusal that leaves no refund
    * there (a business error) is FAILED; an answer that says nothing for sure (unreachable, a system

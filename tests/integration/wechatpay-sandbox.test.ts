@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
-import { CallbackRejected, ProviderUnavailable, type PaymentNotification, type RefundNotification } from '../../src/payments/provider.js';
+import { CallbackRejected, ProviderUnavailable, type ProviderNotification, type RefundNotification } from '../../src/payments/provider.js';
 import { WechatPayError, type WechatPayProvider } from '../../src/payments/wechat/client.js';
 import { startSandbox, type SandboxHandle } from '../../src/payments/sandbox/server.js';
 import { connectSandbox, sandboxProvider } from '../../src/payments/sandbox/provider.js';
@@ -12,7 +12,7 @@ let sandbox: SandboxHandle;
 let provider: WechatPayProvider;
 let notify: Server;
 let notifyUrl: string;
-const received: Array<{ notification?: PaymentNotification; rejected?: CallbackRejected }> = [];
+const received: Array<{ notification?: ProviderNotification; rejected?: CallbackRejected }> = [];
 const refundsReceived: Array<{ notification?: RefundNotification; rejected?: CallbackRejected }> = [];
 
 function readBody(req: IncomingMessage): Promise<Buffer> {

@@ -11,8 +11,8 @@ import {
   ProviderUnavailable,
   type CallbackAnswer,
   type CreatePaymentRequest,
-  type PaymentIntent,
-  type PaymentNotification,
+  type ProviderIntent,
+  type ProviderNotification,
   type PaymentProvider,
   type RawCallback,
   type RefundNotification,
@@ -110,7 +110,7 @@ export class WechatPayProvider implements PaymentProvider {
     if (Buffer.byteLength(o.apiV3Key, 'utf8') !== 32) throw new Error('the WeChat Pay APIv3 key must be 32 bytes');
   }
 
-  async create(req: CreatePaymentRequest): Promise<PaymentIntent> {
+  async create(req: CreatePaymentRequest): Promise<ProviderIntent> {
     if (!Number.isInteger(req.amount) || req.amount <= 0) throw new Error(`amount must be a positive number of cents, got ${req.amount}`);
     const now = this.now();
     if (req.expiresAt.getTime() <= now.getTime()) throw new Error(`order ${req.orderNo} expired at ${req.expiresAt.toISOString()}`);
@@ -175,7 +175,7 @@ export class WechatPayProvider implements PaymentProvider {
     }
   }
 
-  async verifyCallback(callback: RawCallback): Promise<PaymentNotification> {
+  async verifyCallback(callback: RawCallback): Promise<ProviderNotification> {
     const { id, resource: tx, replayKey } = this.openCallback(callback, ['TRANSACTION.SUCCESS']);
     const amount = tx.amount as Json | undefined;
     const paidAt = new Date(String(tx.success_time));

@@ -4,7 +4,7 @@ import { PaymentIntent } from '../../entities/PaymentIntent.js';
 import { unavailable } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Providers } from '../../payments/registry.js';
-import type { PaymentIntent as ProviderIntent, PaymentProvider } from '../../payments/provider.js';
+import type { PaymentProvider, ProviderIntent } from '../../payments/provider.js';
 import type { OrderSettlement } from '../orders/settle.js';
 import { GroupQueue, type Waiting } from '../group-queue.js';
 import { onlinePart } from './online.js';
