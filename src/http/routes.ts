@@ -5,7 +5,8 @@ import type { AppServices } from '../app-services.js';
 import type { Redis } from 'ioredis';
 import { playgroundHtml } from './playground.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
-import { answer, readDelivery } from './provider-delivery.js';
+import { answer, deliveryOf } from './provider-delivery.js';
+import { PaymentCallbacks } from '../services/payments/callbacks.js';
 import { refundNotifyRoutes } from './refund-notify.js';
 
 function sendError(res: Response, err: unknown, services: AppServices): void {
@@ -74,31 +75,11 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
     }
   });
 
-  // Payment callbacks: verified over the raw bytes, applied once (by notification id and by
-  // transaction id) in one transaction, answered in the provider's own shape.
+  // Payment callbacks: the protocol (verification over the raw bytes, replays, applying once) is the
+  // payments service's; the route hands it the bytes and writes its answer.
+  const callbacks = new PaymentCallbacks({ providers: services.providers, redis, redisPrefix: services.config.redisPrefix, log: services.log }, services.paymentRecorder);
   router.post('/api/payments/:provider/notify', express.raw({ type: () => true, limit: '64kb' }), async (req: Request, res: Response) => {
-    const name = String(req.params.provider);
-    const delivery = await readDelivery(services, redis, req, res, { what: 'payment callback', replaySpace: 'callback', verify: (p) => p.verifyCallback.bind(p) });
-    if (!delivery) return;
-    const { provider, notification } = delivery;
-    if (notification.state !== 'PAID') {
-      services.log.info({ provider: name, orderNo: notification.orderNo, state: notification.state }, 'payment callback without a payment: nothing to do');
-      answer(res, provider.accepted());
-      return;
-    }
-    try {
-      // Answered at commit: the events go out meanwhile (the outbox sweep covers a crash before that).
-      const { outcome } = await services.paymentRecorder.record({ provider: provider.name, paid: notification, source: 'CALLBACK' });
-      services.log.info(
-        { provider: name, orderNo: notification.orderNo, transactionId: notification.transactionId, notificationId: notification.notificationId, outcome: outcome.outcome },
-        'payment callback applied',
-      );
-      answer(res, provider.accepted());
-    } catch (err) {
-      // Not applied: the provider sends it again (WeChat for about a day, Alipay 8 times in 25 h).
-      services.log.error({ err, provider: name, orderNo: notification.orderNo }, 'payment callback not applied; the provider will retry');
-      answer(res, provider.failed(500, 'Internal error'));
-    }
+    answer(res, await callbacks.paid(deliveryOf(req)));
   });
 
   router.use(refundNotifyRoutes(services, redis));
