@@ -27,14 +27,16 @@ function walk(dir: string, skip: ReadonlySet<string> = new Set()): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// What src/ reads. src/config.ts reads its variables through small helpers taking the environment
-// first (`num(env, 'PORT', 4000, …)`, `str(env, …)`, `bool`, `url`, `timezone`, `clockTime`,
-// `required`) or directly (`env.JWT_SECRET`); other files read `process.env.NAME`. A read by a
-// computed name (`process.env[name]`) could not be checked, so it is refused.
+// What src/ reads. The configuration (src/config.ts and src/config/) reads its variables through
+// small helpers taking the environment first (`num(env, 'PORT', 4000, …)`, `str(env, …)`, `bool`,
+// `url`, `timezone`, `clockTime`, `required`) or directly (`env.JWT_SECRET`); other files read
+// `process.env.NAME`. A read by a computed name (`process.env[name]`) could not be checked, so it is
+// refused.
 // ---------------------------------------------------------------------------------------------------
 
 const READS = [/\benv\.([A-Z][A-Z0-9_]*)\b/g, /\benv\[\s*['"`]([A-Z][A-Z0-9_]*)['"`]\s*\]/g, /\(\s*env\s*,\s*['"`]([A-Z][A-Z0-9_]*)['"`]/g];
-const CONFIG_FILE = 'src/config.ts';
+/** The configuration's files: what they read is checked by probing `loadConfig`. */
+const isConfigFile = (file: string) => file === 'src/config.ts' || file.startsWith('src/config/');
 
 interface SourceRead {
   name: string;
@@ -59,7 +61,7 @@ function sourceReads(): { reads: Map<string, SourceRead>; computed: string[] } {
 }
 
 /**
- * The default a file other than src/config.ts gives a variable it reads, when it is a literal:
+ * The default a file other than the configuration's gives a variable it reads, when it is a literal:
  * `process.env.NAME || 4010`, `process.env.NAME ?? '127.0.0.1'`. undefined when none is found.
  */
 function literalDefault(file: string, name: string): string | undefined {
@@ -218,7 +220,7 @@ describe('configuration: src/, docs/operations.md and .env.example', () => {
       }
       const files = reads.get(name)?.files;
       if (!files || doc.kind === 'unset') continue;
-      if (files.has(CONFIG_FILE)) {
+      if ([...files].some(isConfigFile)) {
         const why = probe(name, doc.kind === 'computed' ? fillPlaceholders(doc.value) : doc.value);
         if (why) problems.push(`${name}: docs/operations.md says \`${doc.value}\`, but ${why}`);
       } else {
@@ -254,7 +256,9 @@ describe('docs/operations.md and what the server serves', () => {
   });
 
   test('every deadline_* metric the server registers is described', () => {
-    const registered = new Set(['src/http/metrics.ts', 'src/app.ts'].flatMap((f) => [...read(f).matchAll(/['"`](deadline_[a-z0-9_]+)['"`]/g)].map((m) => m[1])));
+    // The registry (src/http/metrics.ts) and the gauges the composition root adds (src/app.ts, src/app/).
+    const registering = ['src/http/metrics.ts', 'src/app.ts', ...walk('src/app').filter((f) => f.endsWith('.ts'))];
+    const registered = new Set(registering.flatMap((f) => [...read(f).matchAll(/['"`](deadline_[a-z0-9_]+)['"`]/g)].map((m) => m[1])));
     expect(registered.size).toBeGreaterThan(10);
     const metrics = section(operations, /^## Metrics\b/);
     expect([...registered].filter((m) => !metrics.includes(`\`${m}\``)).map((m) => `not described under "## Metrics": ${m}`)).toEqual([]);
