@@ -55,7 +55,8 @@ export const ORDER_EXPIRED_EVENTS_SQL = `(select e ->> 0 as order_id, e ->> 1 as
 /**
  * Closes locked PENDING orders whose wallets were locked and checked (`lockReleasable`): status,
  * reason, no deadline, frozen money back, stock back, ledger lines and events, in the caller's
- * transaction. Returns the orders as they are now and each one's product kind.
+ * transaction. Returns the orders as they are now and each one's product kind. The statement of
+ * `OrderSettlement` (./settle.ts), the only writer of an order's status, and called by it alone.
  */
 export async function closeOrders(
   uow: UnitOfWork,
