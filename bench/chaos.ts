@@ -1,10 +1,11 @@
 /**
  * npm run bench:chaos — heard once under SIGKILL (issue 27, "Heard once, proven at volume").
  *
- * One database, one Redis prefix, three server processes: A and B run the jobs (`dist/src/main.js`,
- * NODE_ENV=production), W serves clients only (ENABLE_CRON=false, no deadline watch, no on-time settle,
- * and its scheduler stopped right after start-up, so it settles nothing and sweeps nothing: this file
- * with `--serve-watcher`). An admin graphql-ws client on W subscribes `auctionEnded` and `orderExpired`.
+ * One database, one Redis prefix, three server processes (`dist/src/main.js`, NODE_ENV=production): A
+ * and B run the jobs, W runs no periodic job (ENABLE_CRON=false) and is where the watcher listens: an
+ * admin graphql-ws client on W subscribes `auctionEnded` and `orderExpired`. As every instance does,
+ * W settles due deadlines on its own timers (and runs the wake-up jobs its Agenda picks up), so the
+ * watcher hears some batches at their commit on W itself and the rest through Redis.
  *
  * Each round: --auctions auctions and --orders unpaid orders come due at one instant T, about --lead
  * seconds ahead (armed through the API: a createOrder and a createAuction on each of A and B, the rest
@@ -28,7 +29,8 @@
  *   --max-minutes <rounds × 2 + 5>
  *   --keep-logs (the servers' logs stay in the temporary directory printed at the start)
  *   --restart-now (the killed instance is started again at once, not after the round)
- *   --watcher-settles (W with ENABLE_CRON=false only, as the issue's runs had it: it still settles deadlines)
+ *   --watcher-serves-only (W settles nothing: DEADLINE_TIMERS=false and its scheduler stopped after
+ *   start-up, this file with --serve-watcher; every batch then reaches the watcher through Redis)
  */
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -53,9 +55,6 @@ function arg(name: string, fallback: string): string {
 
 const SECRET = 'bench-secret-0123456789abcdef';
 
-// ---------------------------------------------------------------------------------------------
-// W: a server that serves clients only (a process of its own, this file with --serve-watcher).
-// ---------------------------------------------------------------------------------------------
 // ---------------------------------------------------------------------------------------------
 // The benchmark
 // ---------------------------------------------------------------------------------------------
@@ -155,10 +154,11 @@ async function main(): Promise<void> {
   const QUIET_MS = Number(arg('quiet', '1500'));
   const MAX_MIN = Number(arg('max-minutes', String(Math.ceil(ROUNDS * 2 + 5))));
   const KEEP_LOGS = process.argv.includes('--keep-logs');
-  const WATCHER_SETTLES = process.argv.includes('--watcher-settles');
+  const WATCHER_SERVES_ONLY = process.argv.includes('--watcher-serves-only');
   const RESTART_NOW = process.argv.includes('--restart-now');
   stopAfter(MAX_MIN * 60_000);
 
+  const began = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'chaos-'));
   console.log(`Chaos: ${ROUNDS} rounds; each ${AUCTIONS} auctions + ${ORDERS} orders due at one instant, one of two job instances SIGKILLed in [T${KILL_FROM >= 0 ? '+' : ''}${KILL_FROM}, T+${KILL_TO}] ms`);
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}, ${new Date().toISOString()}`);
@@ -181,19 +181,11 @@ async function main(): Promise<void> {
       OUTBOX_REPUBLISH_AFTER_SECONDS: REPUBLISH_S,
       ...(BATCH > 0 ? { ORDER_EXPIRY_BATCH_SIZE: String(BATCH), AUCTION_END_BATCH_SIZE: String(BATCH) } : {}),
     };
-    const watcherEnv: Record<string, string> = {
-      ...common,
-      LOG_LEVEL: 'info',
-      ENABLE_CRON: 'false',
-      DEADLINE_WATCH_MS: '0',
-      DEADLINE_SETTLE_ON_TIME: 'false',
-      DEADLINE_ARM_BACKSTOP_MS: '0',
-    };
     const here = fileURLToPath(import.meta.url);
-    // --watcher-settles: W as ENABLE_CRON=false alone leaves it (its Agenda, watch and on-time timer still settle deadlines).
-    const watcher = WATCHER_SETTLES
-      ? new Server('W', await freePort(), { ...common, LOG_LEVEL: 'debug', ENABLE_CRON: 'false' }, dir, [...SERVER_NODE_FLAGS, 'dist/src/main.js'])
-      : new Server('W', await freePort(), watcherEnv, dir, [...SERVER_NODE_FLAGS, here, '--serve-watcher']);
+    // W settles like every instance; --watcher-serves-only: it settles nothing (no timers, its scheduler stopped).
+    const watcher = WATCHER_SERVES_ONLY
+      ? new Server('W', await freePort(), { ...common, LOG_LEVEL: 'info', ENABLE_CRON: 'false', DEADLINE_TIMERS: 'false' }, dir, [...SERVER_NODE_FLAGS, here, '--serve-watcher'])
+      : new Server('W', await freePort(), { ...jobs, ENABLE_CRON: 'false' }, dir, [...SERVER_NODE_FLAGS, 'dist/src/main.js']);
     const a = new Server('A', await freePort(), jobs, dir, [...SERVER_NODE_FLAGS, 'dist/src/main.js']);
     const b = new Server('B', await freePort(), jobs, dir, [...SERVER_NODE_FLAGS, 'dist/src/main.js']);
     const servers = [watcher, a, b];
@@ -400,6 +392,7 @@ async function main(): Promise<void> {
           copiesHeard: [...heard.values()].reduce((n, l) => n + l.length, 0),
           heardButNotSettled: unheardOf.length,
           republishedRows: publications.republished,
+          settledByServer: publications.settledByServer,
           eventsWrittenTwice: writtenTwice.map((r) => `${r.k} ×${r.n}`),
           watcherCatchUps,
           clientTrouble: clientTrouble ?? null,
@@ -419,9 +412,10 @@ async function main(): Promise<void> {
     console.log('\nrounds as they stand at the end (those with anything lost, heard twice or heard after the round):');
     for (const f of odd) console.log(`  round ${f.round} (${f.victim} killed): expected ${f.expected} | heard ${f.heard} | lost ${f.lost} | duplicates ${f.duplicates} | heard late ${f.heardLate}`);
   }
-  console.log('\n| rounds | expected | heard | lost | duplicates |');
-  console.log('|---|---|---|---|---|');
-  console.log(`| ${result.total.rounds} | ${result.total.expected} | ${result.total.heard} | ${result.total.lost} | ${result.total.duplicates} |`);
+  const minutes = ((Date.now() - began) / 60_000).toFixed(1);
+  console.log('\n| rounds | expected | heard | lost | duplicates | duration |');
+  console.log('|---|---|---|---|---|---|');
+  console.log(`| ${result.total.rounds} | ${result.total.expected} | ${result.total.heard} | ${result.total.lost} | ${result.total.duplicates} | ${minutes} min |`);
   console.log(`\ntotal: ${JSON.stringify(result.total)}`);
   if (result.lostEntities.length > 0) console.log(`lost (first 20): ${result.lostEntities.join(' ')}`);
   for (const d of result.duplicates) console.log(`duplicate: ${JSON.stringify(d)}`);
@@ -462,6 +456,8 @@ async function outboxRowsOf(db: pg.Client, kind: 'auction' | 'order', eventId: s
 function readPublications(servers: Server[]) {
   const byRow = new Map<string, Publication[]>();
   const settled = new Map<string, string[]>();
+  /** Deadlines each server (all its incarnations) settled. */
+  const settledByServer: Record<string, number> = {};
   const catchUps: string[] = [];
   for (const server of servers) {
     for (const inc of server.incarnations) {
@@ -482,6 +478,7 @@ function readPublications(servers: Server[]) {
             byRow.set(id, list);
           }
         } else if (entry.msg === 'deadlines settled') {
+          settledByServer[server.name] = (settledByServer[server.name] ?? 0) + (entry.ids?.length ?? 0);
           for (const id of entry.ids ?? []) {
             const key = `${entry.kind}:${id}`;
             settled.set(key, [...(settled.get(key) ?? []), `${inc.label} (${entry.via})`]);
@@ -498,22 +495,23 @@ function readPublications(servers: Server[]) {
     republished: { rows: swept.length, afterAPublication: swept.filter((l) => l.length > 1).length },
     get: (rowId: string) => byRow.get(rowId),
     settledBy: (kind: string, id: string) => settled.get(`${kind}:${id}`) ?? [],
+    settledByServer,
     catchUps,
   };
 }
 
 // ---------------------------------------------------------------------------------------------
-// W: a server that serves clients only (a process of its own, this file with --serve-watcher).
+// --watcher-serves-only: W serves clients only (a process of its own, this file with --serve-watcher).
 // ---------------------------------------------------------------------------------------------
-/** W: started as its own process. */
+/** W: started as its own process, with DEADLINE_TIMERS=false. */
 async function serveWatcher(): Promise<void> {
   const { loadConfig } = await import('../src/config.js');
   const { startApp } = await import('../src/app.js');
   const app = await startApp(loadConfig(process.env));
   // No deadline is due while it starts (it starts first, before anything is seeded), so its start-up
-  // recovery settles nothing; from here on its Agenda runs no wake-up and its engine no settle.
+  // recovery settles nothing; from here on its Agenda runs no wake-up, and it has no timers.
   await app.scheduler.stop(false);
-  app.deadlines.stop();
+  await app.deadlines.stop();
   process.stdout.write(`ready ${app.url}\n`);
 }
 
