@@ -23,7 +23,7 @@ import { createTestDatabase, LogCapture, start, subscribed, testConfig, waitUnti
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let a: App; // commits, then "dies" (its relay is not run, or run late)
 let b: App; // the survivor: its sweep republishes
-let w: App; // the watcher's instance: settles nothing, serves the subscription
+let w: App; // the watcher's instance: serves the subscription, settles only where a step says so
 let client: ReturnType<typeof wsClient>;
 let heard: Subscription<{ orderExpired: { eventId: string; order: { id: string } } }>;
 
@@ -32,9 +32,7 @@ beforeAll(async () => {
   // One configuration, so one Redis prefix; nothing settles or sweeps unless a step says so.
   const config = testConfig(db.url, {
     ENABLE_CRON: 'false',
-    DEADLINE_WATCH_MS: '0',
-    DEADLINE_SETTLE_ON_TIME: 'false',
-    DEADLINE_ARM_BACKSTOP_MS: '0',
+    DEADLINE_TIMERS: 'false',
     OUTBOX_REPUBLISH_AFTER_SECONDS: '0',
   });
   a = await start(config);
