@@ -1,8 +1,8 @@
-import { sql } from 'kysely';
 import type { Transactions, UnitOfWork } from '../db/transactions.js';
 import type { Logger } from '../logger.js';
 import type { SelectedMessages } from './messages.js';
 import { addDays, localDay } from './calendar.js';
+import { reminderPage } from './vip/sql.js';
 
 /** The seed's texts, by days before the expiry day (negative: days after). */
 export function reminderText(daysBefore: number): string | null {
@@ -13,11 +13,11 @@ export function reminderText(daysBefore: number): string | null {
   return null;
 }
 
-/** The milestones, by days before the expiry day: 3 days before, the day before, the day, 1–7 days after. */
-const MILESTONES = [3, 1, 0, -1, -2, -3, -4, -5, -6, -7];
-
 export const REMINDER_KIND = 'VIP_REMINDER';
 const REMINDER_TITLE = 'VIP会员到期提醒';
+
+/** The milestones, by days before the expiry day: 3 days before, the day before, the day, 1–7 days after. */
+const MILESTONES = [3, 1, 0, -1, -2, -3, -4, -5, -6, -7].map((daysBefore) => ({ daysBefore, body: reminderText(daysBefore)! }));
 
 /** What the reminders need of the message service: the messages one statement selects, sent in it. */
 export interface MessageSender {
@@ -30,13 +30,6 @@ export interface ReminderRun {
   members: number;
   /** Messages written (milestones not written before). */
   written: number;
-}
-
-/** Where a page ends: its size and its last member on the keyset (expires_at, user_id). */
-interface PageEnd {
-  count: number;
-  expires_at: string | null;
-  user_id: string | null;
 }
 
 /**
@@ -78,45 +71,14 @@ export class VipReminders {
     return result;
   }
 
-  /**
-   * One page in one statement: the page of members, their milestones inserted, the new ones' messages
-   * and events (`MessageService.sendSelected`). Only the page's end and the events come back to JS: the
-   * members, milestones and messages stay in PostgreSQL (4 statements a page before; 1,000,000 members'
-   * second run 2.9 s instead of 8.0 s, docs/benchmarks.md).
-   */
+  /** One page in one statement (`reminderPage` in vip/sql.ts), its messages sent by `MessageService.sendSelected`. */
   private async page(uow: UnitOfWork, day: string, after: { expiresAt: string; userId: string } | null) {
     const tz = this.timeZone;
     // Expiry days from day − 7 to day + 3: instants from the start of day − 7 to the start of day + 4, local.
     const from = addDays(day, -7);
     const to = addDays(day, 4);
-    const { sent, summary } = await this.messages.sendSelected<PageEnd>(uow, {
-      with: sql`
-        milestones as (select * from unnest(${MILESTONES}::int[], ${MILESTONES.map((d) => reminderText(d)!)}::text[]) as m(days_before, body)),
-        page as (
-          select user_id, expires_at, (expires_at at time zone ${tz})::date as expires_on
-            from vip_memberships
-           where not is_lifetime
-             and expires_at >= (${from}::date)::timestamp at time zone ${tz}
-             and expires_at < (${to}::date)::timestamp at time zone ${tz}
-             ${after ? sql`and (expires_at, user_id) > (${after.expiresAt}::timestamptz, ${after.userId})` : sql``}
-           -- Along vip_memberships_expires_at_active_idx (the table's column: when a select-list alias of
-           -- it was sorted instead, every page was a full scan and sort, 24 s of a run).
-           order by vip_memberships.expires_at, user_id
-           limit ${this.batchSize}),
-        fresh as (
-          insert into vip_reminders (user_id, expires_on, days_before, sent_on)
-          select p.user_id, p.expires_on, m.days_before, ${day}::date
-            from page p join milestones m on m.days_before = p.expires_on - ${day}::date
-          on conflict do nothing
-          returning user_id, days_before)`,
-      messages: sql`select f.user_id, ${REMINDER_KIND} as kind, ${REMINDER_TITLE} as title, m.body
-        from fresh f join milestones m using (days_before) order by f.user_id`,
-      // The page's size and its last member, for the next page's keyset (timestamptz(3): ISO text is exact).
-      summary: sql<PageEnd>`
-        select (select count(*) from page)::int as count, last.expires_at, last.user_id
-          from (select 1) one
-          left join lateral (select expires_at, user_id from page order by expires_at desc, user_id desc limit 1) last on true`,
-    });
+    const page = reminderPage({ day, from, to, timeZone: tz, after, limit: this.batchSize, milestones: MILESTONES, kind: REMINDER_KIND, title: REMINDER_TITLE });
+    const { sent, summary } = await this.messages.sendSelected(uow, page);
     const end = summary ?? { count: 0, expires_at: null, user_id: null };
     const last = end.expires_at !== null && end.user_id !== null ? { expiresAt: end.expires_at, userId: end.user_id } : null;
     return { count: end.count, last, written: sent };

@@ -1,7 +1,5 @@
 import { LockMode, type FilterObject } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { rowsAs } from '../db/rows.js';
-import { pgArray } from '../db/sql.js';
 import type { UnitOfWork } from '../db/transactions.js';
 import type { Order } from '../entities/Order.js';
 import type { Product } from '../entities/Product.js';
@@ -12,6 +10,7 @@ import { daysBetween, localDay } from './calendar.js';
 import type { ArmDeadline, SettleOutcome } from './deadline-handle.js';
 import type { PaidEffect, RefundedEffect } from './orders/effects.js';
 import type { Identity } from './users.js';
+import { lapseDueMemberships } from './vip/sql.js';
 
 const DAY_MS = 86_400_000;
 
@@ -130,20 +129,8 @@ export class VipService {
 
   /** The lapse deadline: at most `limit` active memberships whose `expiresAt` has come become inactive. */
   async expireDue(uow: UnitOfWork, limit: number, skip: readonly string[]): Promise<SettleOutcome> {
-    const due = await uow.em
-      .createQueryBuilder(VipMembership)
-      .select('userId')
-      .where({ ...pendingMemberships(skip), expiresAt: { $lte: uow.now } })
-      .orderBy({ expiresAt: 'asc' })
-      .limit(limit)
-      .setLockMode(LockMode.PESSIMISTIC_PARTIAL_WRITE)
-      .execute<Array<{ userId: string }>>('all');
-    if (due.length === 0) return { settled: [], failed: [] };
-    const rows = await uow.em.execute<Array<Record<string, unknown>>>(
-      `update vip_memberships set active = false, updated_at = ? where user_id = any(?::text[]) and active returning *`,
-      [uow.now, pgArray(due.map((d) => d.userId))],
-    );
-    const lapsed = rowsAs(uow.em, VipMembership, rows);
+    const lapsed = await lapseDueMemberships(uow.em, uow.now, limit, skip);
+    if (lapsed.length === 0) return { settled: [], failed: [] };
     await uow.events.addMany(lapsed.map((m) => ({ topic: 'VIP_STATUS_CHANGED' as const, payload: { membership: membershipWire(m) } })));
     return { settled: lapsed.map((m) => m.userId), failed: [], dueAt: lapsed.map((m) => m.expiresAt) };
   }
