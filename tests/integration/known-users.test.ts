@@ -1,24 +1,15 @@
 import type { App } from '../../src/app.js';
 import { UserService } from '../../src/services/users.js';
-import { createTestDatabase, start, testConfig } from '../support/harness.js';
+import { setUp } from '../support/harness.js';
 
 /**
  * The known-users cache (a user's first token writes their row; later ones write nothing) holds at
  * most two generations. Seen through the table: a user whose row was deleted behind its back gets it
  * back only if the cache had let them go.
  */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let app: App;
 
-beforeAll(async () => {
-  db = await createTestDatabase('known_users');
-  app = await start(testConfig(db.url, { ENABLE_CRON: 'false' }));
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
-});
+beforeAll(async () => ({ app } = await setUp('known_users', { ENABLE_CRON: 'false' })));
 
 test('users seen lately stay known across a generation; those unseen for two are forgotten (and written again)', async () => {
   const users = new UserService(2);

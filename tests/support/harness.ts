@@ -9,12 +9,21 @@ import { startApp, type App } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
 import { signToken, type TokenKeys } from '../../src/auth.js';
 import { startSandbox, type SandboxHandle } from '../../src/payments/sandbox/server.js';
+import { sleep, waitUntil } from './wait.js';
+
+export { sleep, waitUntil };
 
 export const JWT_SECRET = 'test-secret-0123456789abcdef';
 const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
+export interface TestDatabase {
+  url: string;
+  /** Drops it (again: nothing). */
+  drop: () => Promise<void>;
+}
+
 /** A database of this test file's own, dropped at the end: files run in parallel. */
-export async function createTestDatabase(label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function createTestDatabase(label: string): Promise<TestDatabase> {
   const name = `deadline_t_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
@@ -33,7 +42,7 @@ export async function createTestDatabase(label: string): Promise<{ url: string; 
       for (let i = 0; i < 100; i++) {
         const { rows } = await c.query('select count(*)::int as n from pg_stat_activity where datname = $1', [name]);
         if (rows[0].n === 0) break;
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
       await c.query(`drop database if exists "${name}" with (force)`);
       await c.end();
@@ -105,19 +114,77 @@ export async function start(config: Config, log?: LogCapture, opts: { clock?: Cl
   return app;
 }
 
+/** Databases of `setUp`, dropped by the harness once its apps are stopped. */
+const databases: TestDatabase[] = [];
+
+/**
+ * The usual file's set-up, called in its `beforeAll`: a database of its own and one app on it
+ * (`testConfig` with `env`). Both are the harness's to end: its `afterAll` stops the app and then drops
+ * the database, so the file needs no `afterAll` for them.
+ */
+export async function setUp(
+  label: string,
+  env: Record<string, string> = {},
+  opts: { log?: LogCapture; clock?: Clock; instanceName?: string } = {},
+): Promise<{ db: TestDatabase; app: App; config: Config }> {
+  const db = await createTestDatabase(label);
+  databases.push(db);
+  const config = testConfig(db.url, env);
+  const app = await start(config, opts.log, opts);
+  return { db, app, config };
+}
+
+/**
+ * A stop that takes longer than this says what it is waiting for (its database's sessions and what
+ * holds this process open), so a stop that never ends can be told apart from a slow one in CI's output.
+ */
+const SLOW_STOP_MS = 20_000;
+
+async function stopReporting(app: App): Promise<void> {
+  const report = setTimeout(() => {
+    void describeStop(app).then((text) => process.stderr.write(`${text}\n`));
+  }, SLOW_STOP_MS);
+  try {
+    await app.stop();
+  } finally {
+    clearTimeout(report);
+  }
+}
+
+async function describeStop(app: App): Promise<string> {
+  const head = `app.stop() of ${app.url} (${app.instanceName}) still running after ${SLOW_STOP_MS / 1000} s`;
+  const handles = (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo();
+  const counts = Object.entries(handles.reduce<Record<string, number>>((n, h) => ({ ...n, [h]: (n[h] ?? 0) + 1 }), {}));
+  const client = new pg.Client({ connectionString: app.services.config.databaseUrl });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ pid: number; application_name: string; state: string; wait: string | null; seconds: number; query: string }>(
+      `select pid, application_name, state, wait_event_type || ':' || wait_event as wait, extract(epoch from now() - state_change)::int as seconds, left(query, 160) as query
+         from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`,
+    );
+    return [head, `resources: ${counts.map(([k, v]) => `${k}×${v}`).join(' ')}`, ...rows.map((r) => `pg ${r.pid} ${r.state} ${r.wait ?? ''} ${r.seconds}s: ${r.query}`)].join('\n');
+  } catch (err) {
+    return `${head}\nresources: ${counts.map(([k, v]) => `${k}×${v}`).join(' ')}\n(database not readable: ${(err as Error).message})`;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /**
  * When the file is done nothing of it may be left running, or the Jest worker cannot exit. Hooks run
  * in the order they were added, so this one runs before the file's own: the apps still running
- * (which may be calling the sandbox) are stopped, the sandbox is closed, and Agenda's last timers
- * are waited for (rarely: only after a job that ended in the last 2 s; 15 s in rolling-stop).
+ * (which may be calling the sandbox) are stopped, the sandbox is closed, Agenda's last timers
+ * are waited for (rarely: only after a job that ended in the last 2 s; 15 s in rolling-stop), and the
+ * databases of `setUp` are dropped.
  */
 afterAll(async () => {
   const apps = started.splice(0);
-  await Promise.allSettled(apps.map(({ app }) => app.stop()));
+  await Promise.allSettled(apps.map(({ app }) => stopReporting(app)));
   const closing = sandbox;
   sandbox = undefined;
   if (closing) await (await closing).close();
   await Promise.all(apps.map(({ agendaTimersFired }) => agendaTimersFired()));
+  for (const db of databases.splice(0)) await db.drop();
   // Up to 60 s of that wait with JOB_LOCK_LIFETIME_SECONDS at its production 120 (pg-outage), after
   // the stops: a bound of 60 s for the whole hook failed that file when a run had just ended.
 }, 90_000);
@@ -233,17 +300,6 @@ export async function subscribed<T = any>(
   await waitUntil(() => app.services.bus.listenerCount(channel) >= listeners, 5_000, `a listener on ${channel}`);
   return sub;
 }
-
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** Waits `ms` (a time already past waits nothing: callers compute it from deadlines, and Node warns on a negative delay). */
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 export const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();
 

@@ -1,18 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from './ports.js';
+import { sleep } from './wait.js';
 
-/** A port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/** Re-exported for the files that took it from here; its home is ./ports.ts. */
+export { freePort };
+
+/** redis-server exited before answering because its port was taken meanwhile (see `freePort`). */
+class PortTaken extends Error {}
 
 /**
  * A redis-server of a test's own (the machines' shared Redis keeps nothing on disk, and a test must not
@@ -27,9 +25,16 @@ export class OwnRedis {
   private constructor(readonly port: number) {}
 
   static async create(): Promise<OwnRedis> {
-    const redis = new OwnRedis(await freePort());
-    await redis.start();
-    return redis;
+    for (let attempt = 1; ; attempt++) {
+      const redis = new OwnRedis(await freePort());
+      try {
+        await redis.start();
+        return redis;
+      } catch (err) {
+        await redis.destroy();
+        if (!(err instanceof PortTaken) || attempt === 5) throw err;
+      }
+    }
   }
 
   get url(): string {
@@ -40,16 +45,20 @@ export class OwnRedis {
     this.proc = spawn(
       'redis-server',
       ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''],
-      { stdio: 'ignore' },
+      { stdio: ['ignore', 'pipe', 'ignore'] },
     );
-    // PING answers once the port is open and the AOF is loaded (LOADING errors until then).
+    const proc = this.proc;
+    let output = '';
+    proc.stdout!.on('data', (d: Buffer) => void (output = (output + String(d)).slice(-4_000)));
+    // INFO answers once the port is open and the AOF is loaded (LOADING errors until then).
     const deadline = Date.now() + 10_000;
     for (;;) {
       const client = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
       client.on('error', () => undefined);
       try {
         await client.connect();
-        if ((await client.ping()) === 'PONG') return;
+        // Ours, not another test's redis-server that took the port first.
+        if (new RegExp(`^process_id:${proc.pid}\\r?$`, 'm').test(await client.info('server'))) return;
       } catch {
         // not yet
       } finally {
@@ -57,8 +66,12 @@ export class OwnRedis {
         // ioredis waiting 2 s for a 'close' event that came before.
         if (client.status !== 'end') client.disconnect();
       }
-      if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not start`);
-      await new Promise((r) => setTimeout(r, 50));
+      if (proc.exitCode !== null) {
+        if (output.includes('Address already in use')) throw new PortTaken(`port ${this.port} was taken`);
+        throw new Error(`redis-server on ${this.port} exited (${proc.exitCode}): ${output}`);
+      }
+      if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not start: ${output}`);
+      await sleep(50);
     }
   }
 

@@ -1,6 +1,6 @@
 import { MongoClient, MongoNetworkError, MongoNetworkTimeoutError, MongoNotConnectedError, MongoServerError, MongoTopologyClosedError } from 'mongodb';
 import { isDatabaseUnavailable, isMongoUnavailable, isPostgresUnavailable } from '../../src/db/unavailable.js';
-import { freePort } from '../support/redis-server.js';
+import { freePort } from '../support/ports.js';
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
 
