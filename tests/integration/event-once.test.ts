@@ -277,6 +277,18 @@ test("the watcher's instance settles the batch itself: heard at commit; its echo
   }
 });
 
+test("the watcher's instance committed the batch, another instance's sweep sent it before its own relay ran: its local delivery is dropped", async () => {
+  const ids = await dueOrders(30);
+  const events = await expireWithoutPublishing(w, 1000);
+  expect(await b.relay.sweep()).toBe(1);
+  await barrier(b);
+  await expectHeardOnce(ids);
+
+  await w.relay.publish(events); // the watcher's relay, late: local delivery first, then Redis
+  await barrier(w);
+  await expectHeardOnce(ids);
+});
+
 test('the watcher settles beside two other instances, batch by batch as they race for the same due orders: each order expires once and is heard once', async () => {
   const ids = await dueOrders(60);
   // Small batches, three instances at once, until none is due: SKIP LOCKED hands each order to one of them.
