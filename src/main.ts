@@ -6,7 +6,7 @@ import { DEV_SECRET_FILE, resolveJwtSecret } from './jwt-secret.js';
 import { redactor } from './redact.js';
 
 let config;
-let ownSecret = false;
+let ownSecret: boolean;
 try {
   const loaded = loadConfig();
   ownSecret = !loaded.jwtSecret;

@@ -167,7 +167,7 @@ export class PaymentStarts {
   }
 
   private async storeIntents(group: Array<Waiting<{ tx: Transactions; order: Order; intent: ProviderIntent }, void>>): Promise<void> {
-    const { tx } = group[0]!.item;
+    const { tx } = group[0].item;
     try {
       await tx.run(async (uow) => {
         for (const { item } of group) uow.em.create(PaymentIntent, intentRow(item.order, item.intent, uow.now));
