@@ -1,8 +1,9 @@
 /**
- * The deadline engine (src/scheduling/deadlines.ts) on its own: fake kinds (deadlines in memory), the
+ * The deadline engine (src/scheduling/deadlines/) on its own: fake kinds (deadlines in memory), the
  * real `deadline_wakeups` table on this file's own PostgreSQL database, a clock the tests move, and a
- * fake scheduler that records the wake-ups the engine arms and cancels. A test "fires" a wake-up by
- * calling `runWakeup` with its payload, as the Agenda job would.
+ * fake scheduler that records the wake-up jobs the engine arms and cancels. A test "fires" a wake-up
+ * job by calling `runWakeup` with its payload, as Agenda would. The timers (the mechanism) are tested
+ * last, with several engines on one database as several instances, each with its LISTEN connection.
  */
 import { pino } from 'pino';
 import type { Clock } from '../../src/clock.js';
@@ -19,9 +20,10 @@ import {
   type Settled,
   type WakeupPayload,
 } from '../../src/scheduling/deadlines.js';
-import { createTestDatabase } from '../support/harness.js';
+import { createTestDatabase, sleep, waitUntil } from '../support/harness.js';
 
-const OPTS: DeadlinesOptions = { batchSize: 2, staleMs: 500, lockLifetimeMs: 4000, inlineWindowMs: 0, handoverMs: 2000 };
+/** No timers: the backstop's entry points only, driven by the tests. */
+const OPTS: DeadlinesOptions = { batchSize: 2, timers: false };
 
 /** "now" for the engine and for the transactions it opens; only the tests move it. */
 class TestClock implements Clock {
@@ -92,6 +94,7 @@ class FakeKind implements DeadlineKind {
         result.settled.push(d.id);
       }
     }
+    result.dueAt = due.filter((d) => d.settled && result.settled.includes(d.id)).map((d) => new Date(d.at));
     this.batches.push(due.map((d) => d.id));
     this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
     if (this.holdMs > 0) await new Promise((r) => setTimeout(r, this.holdMs));
@@ -107,7 +110,7 @@ interface WakeupRecord {
   cancelled: boolean;
   /** Fired by the test (a one-shot Agenda job is removed once it ran). */
   ran: boolean;
-  /** Gone without running (its instance died holding it): what `staleMs` is for. */
+  /** Gone without running (deleted from the store, or its instance died holding it). */
   lost: boolean;
 }
 
@@ -206,7 +209,7 @@ test('twenty arms racing leave one wake-up armed, at the earliest of their times
   expect(await armedAt(kind)).toBe(earliest);
   const live = scheduler.live(kind.name);
   expect(live.map((w) => w.at.getTime())).toEqual([earliest]);
-  // The row names the live wake-up's arm, so its run is the one that may wait inline and re-arm.
+  // The row names the live wake-up's arm, so a replaced one can be told apart and cancelled.
   const [row] = await orm.em.fork().execute<Array<{ arm_id: string }>>('select arm_id from deadline_wakeups where kind = ?', [kind.name]);
   expect(row.arm_id).toBe(live[0].data.armId);
 });
@@ -273,56 +276,6 @@ test('two lanes settle a backlog at once, each deadline once; a failure seen by 
   expect((await deadlines.armed()).find((a) => a.kind === kind.name)!.wakeAt?.getTime()).toBe(T + 1000);
 });
 
-test('a wake-up overdue by more than staleMs (lost) is replaced by the next arm, even a later one', async () => {
-  const { clock, deadlines, scheduler, kinds: [kind], T, armedAt, fire } = setup();
-  const first = kind.add('paid', T + 100);
-  await deadlines.arm(kind.name, new Date(T + 100));
-  expect(await armedAt(kind)).toBe(T + 100);
-  kind.add('later', T + 5000);
-
-  // Overdue by 400 ms (< staleMs): presumably running, and it re-arms itself; a later arm leaves it.
-  clock.t = T + 500;
-  await deadlines.arm(kind.name, new Date(T + 5000));
-  expect(await armedAt(kind)).toBe(T + 100);
-  expect(scheduler.live(kind.name).map((w) => w.at.getTime())).toEqual([T + 100]);
-
-  // The instance holding it died: the wake-up is lost. Its deadline went meanwhile (the order was paid).
-  scheduler.only(kind.name).lost = true;
-  first.settled = true;
-
-  // Overdue by 600 ms (> staleMs): the later arm replaces it, so 'later' has a wake-up at all.
-  clock.t = T + 700;
-  await deadlines.arm(kind.name, new Date(T + 5000));
-  expect(await armedAt(kind)).toBe(T + 5000);
-  const replacement = scheduler.only(kind.name);
-  expect(replacement.at.getTime()).toBe(T + 5000);
-  const [row] = await orm.em.fork().execute<Array<{ arm_id: string }>>('select arm_id from deadline_wakeups where kind = ?', [kind.name]);
-  expect(row.arm_id).toBe(replacement.data.armId);
-
-  clock.t = T + 5000;
-  await fire(kind);
-  expect(kind.get('later').settled).toBe(true);
-  expect(await armedAt(kind)).toBeNull();
-});
-
-// A lost wake-up's own deadline, still pending and overdue, must not wait for a later arm's time
-// (or the sweep): the armed wake-up is never later than the earliest pending deadline.
-test('a lost wake-up replaced by a later arm does not strand its own pending deadline', async () => {
-  const { clock, deadlines, scheduler, kinds: [kind], T, armedAt, fire } = setup();
-  kind.add('stranded', T + 100);
-  await deadlines.arm(kind.name, new Date(T + 100));
-  scheduler.only(kind.name).lost = true;
-  kind.add('later', T + 5000);
-
-  clock.t = T + 700; // the lost wake-up is 600 ms overdue (> staleMs)
-  await deadlines.arm(kind.name, new Date(T + 5000));
-  // Still no later than the earliest pending deadline (T + 100, overdue): one wake-up, due now.
-  expect(await armedAt(kind)).toBeLessThanOrEqual(T + 700);
-  expect(scheduler.only(kind.name).at.getTime()).toBeLessThanOrEqual(T + 700);
-  await fire(kind);
-  expect(kind.get('stranded').settled).toBe(true);
-});
-
 test('the sweep settles what is due for every kind and re-arms each; an earlier deadline re-arms earlier; nothing pending clears the row', async () => {
   const { clock, deadlines, scheduler, kinds: [a, b], T, armedAt } = setup(2);
   a.add('a1', T - 1000);
@@ -362,8 +315,9 @@ test('the sweep settles what is due for every kind and re-arms each; an earlier 
     { kind: a.name, wake_at: null, arm_id: null },
     { kind: b.name, wake_at: null, arm_id: null },
   ]);
-  expect(scheduler.live(a.name)).toEqual([]);
-  expect(scheduler.live(b.name)).toEqual([]);
+  // No wake-up job ahead: a4's (T + 1000, overdue) is left to run and find nothing, as one being run would.
+  expect(scheduler.live(a.name).filter((w) => w.at.getTime() > clock.t)).toEqual([]);
+  expect(scheduler.live(b.name).filter((w) => w.at.getTime() > clock.t)).toEqual([]);
 });
 
 test('never early: a wake-up run before its deadline settles nothing and re-arms at the deadline', async () => {
@@ -385,185 +339,178 @@ test('never early: a wake-up run before its deadline settles nothing and re-arms
 });
 
 
-test('the watch settles a deadline whose wake-up died with its instance, once it is overdue by the grace, never before', async () => {
-  const { clock, deadlines, scheduler, kinds: [kind], T } = setup();
-  kind.add('d', T + 1000);
-  await deadlines.arm(kind.name, new Date(T + 1000));
-  // The instance holding that wake-up is SIGKILLed: its Agenda job stays locked and never runs.
-  scheduler.only(kind.name).lost = true;
-  const paused: string[] = [];
-  deadlines.watch(20, 400, async () => paused);
+
+test('one run per kind at a time: calls during a run get one more run after it, shared, never a second beside it', async () => {
+  const { deadlines, kinds: [kind], T } = setup();
+  kind.holdMs = 100;
+  kind.add('d', T - 10);
+  const first = deadlines.settleDue(kind.name, 'timer');
+  const [second, third] = [deadlines.settleDue(kind.name, 'wake-up'), deadlines.settleDue(kind.name, 'sweep')];
+  expect(await first).toEqual({ settled: 1, failed: [] });
+  const [r2, r3] = await Promise.all([second, third]);
+  expect(r2).toEqual({ settled: 0, failed: [] });
+  expect(r3).toBe(r2); // the same run
+  expect(kind.maxInFlight).toBe(1);
+  expect(kind.batches).toEqual([['d'], []]);
+});
+
+// ---------------------------------------------------------------------------------------------------
+// The timers: every instance's own, at each kind's armed time.
+// ---------------------------------------------------------------------------------------------------
+
+/** The real time, unless a test holds it still: a timer set by it then fires early by this clock. */
+class LiveClock implements Clock {
+  held: number | null = null;
+  now(): Date {
+    return new Date(this.held ?? Date.now());
+  }
+}
+
+/**
+ * `n` engines on this file's database, as `n` instances with their timers on (each its own LISTEN
+ * connection), sharing one kind (one table) and one job store. `settledBy` lists, per deadline
+ * settled, which instance settled it and how late (ms) by the real clock.
+ */
+async function instances(n: number) {
+  const clock = new LiveClock();
+  const scheduler = new FakeScheduler();
+  const kind = new FakeKind(`timed-${++seq}`);
+  const settledBy: Array<{ on: number; lateMs: number }> = [];
+  const engines: Deadlines[] = [];
+  for (let i = 0; i < n; i++) {
+    const tx = new Transactions(orm, relay, clock, log);
+    const engine = new Deadlines(orm, tx, scheduler as unknown as Scheduler, clock, log, { batchSize: 10, databaseUrl: db.url });
+    engine.register(kind);
+    engine.onSettled = (_kind, lateness) => settledBy.push(...lateness.map((lateMs) => ({ on: i, lateMs })));
+    await engine.start();
+    engines.push(engine);
+  }
+  const stopAll = () => Promise.all(engines.map((e) => e.stop()));
+  return { clock, scheduler, kind, engines, settledBy, stopAll };
+}
+
+const setPaused = (kind: FakeKind, paused: boolean) =>
+  orm.em
+    .fork()
+    .execute(`insert into job_states (name, paused) values (?, ?) on conflict (name) do update set paused = excluded.paused`, [wakeJobName(kind.name), paused]);
+
+test('every instance keeps a timer at the armed time: deadlines armed on one are settled at their times, each once, never early', async () => {
+  const { kind, engines: [a], settledBy, scheduler, stopAll } = await instances(2);
   try {
-    clock.t = T + 1000 + 399; // due, but within the grace a live wake-up is given
-    await new Promise((r) => setTimeout(r, 150));
-    expect(kind.get('d').settled).toBe(false);
-
-    kind.add('p', T + 1500);
-    paused.push(wakeJobName(kind.name));
-    clock.t = T + 2500; // overdue, but an admin paused the kind: the watch obeys
-    await new Promise((r) => setTimeout(r, 150));
-    expect(kind.settledIds()).toEqual([]);
-
-    paused.length = 0;
-    await new Promise((r) => setTimeout(r, 150));
-    expect(kind.settledIds()).toEqual(['d', 'p']);
+    const start = Date.now();
+    for (const [id, at] of [['t1', 300], ['t2', 450], ['t3', 600]] as const) {
+      kind.add(id, start + at);
+      await a.arm(kind.name, new Date(start + at));
+    }
+    await waitUntil(() => settledBy.length === 3, 5_000, 'the three deadlines to be settled (committed)');
+    expect(kind.settledIds()).toEqual(['t1', 't2', 't3']);
+    expect(settledBy).toHaveLength(3); // once each, by whichever instance took it
+    for (const { lateMs } of settledBy) {
+      expect(lateMs).toBeGreaterThanOrEqual(0);
+      expect(lateMs).toBeLessThan(1_000); // a few ms measured; generous for a loaded machine
+    }
+    // Each settle re-armed at the next deadline, and the last cleared the row: no wake-up job left but run ones.
+    await waitUntil(async () => scheduler.live(kind.name).every((w) => w.at.getTime() <= Date.now()), 2_000, 'no wake-up job ahead');
   } finally {
-    deadlines.stop();
+    await stopAll();
   }
 });
 
-test('taking over from a stopping instance: the deadlines after the next are settled on this timer too, for handoverMs', async () => {
-  const { clock, deadlines, scheduler, kinds: [kind] } = setup();
-  const start = Date.now();
-  clock.t = start;
-  // Three deadlines 150 ms apart, and one past the hand-over window (2 s here).
-  for (const [id, at] of [['h1', 150], ['h2', 300], ['h3', 450], ['late', 3_000]] as const) kind.add(id, start + at);
-  await deadlines.arm(kind.name, new Date(start + 150));
-  // No wake-up runs here (this fake scheduler runs none by itself): only the take-over settles.
-  scheduler.only(kind.name).lost = true;
-  const tick = setInterval(() => (clock.t = Date.now()), 5);
+test('an instance that stops before the armed time leaves its deadline to the others\' timers: settled at its time, once', async () => {
+  const { kind, engines: [a], settledBy, stopAll } = await instances(3);
   try {
-    await deadlines.takeOver();
-    await new Promise((r) => setTimeout(r, 100));
-    expect(kind.settledIds()).toEqual([]); // none before it is due
-    for (const end = Date.now() + 2_000; !kind.get('h3').settled && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
-    expect(kind.settledIds()).toEqual(['h1', 'h2', 'h3']);
-    expect(kind.get('late').settled).toBe(false); // beyond the window: Agenda's, or the watch's
+    const due = Date.now() + 400;
+    kind.add('orphan', due);
+    await a.arm(kind.name, new Date(due));
+    await a.stop(); // as SIGTERM's first step; a SIGKILL leaves nothing running either
+    await waitUntil(() => settledBy.length > 0, 5_000, 'another instance to settle it (committed)');
+    expect(kind.get('orphan').settled).toBe(true);
+    expect(settledBy).toHaveLength(1);
+    expect(settledBy[0].on).not.toBe(0);
+    expect(settledBy[0].lateMs).toBeGreaterThanOrEqual(0);
+    expect(settledBy[0].lateMs).toBeLessThan(1_000);
   } finally {
-    clearInterval(tick);
-    deadlines.stop();
+    await stopAll();
   }
 });
 
-test('taking over from a stopping instance: each kind\'s next deadline is settled when due, not before', async () => {
-  const { clock, deadlines, kinds: [kind], T } = setup();
-  clock.t = Date.now(); // the take-over waits in real time
-  const due = clock.t + 300;
-  kind.add('next', due);
-  await deadlines.arm(kind.name, new Date(due));
-  await deadlines.takeOver();
-  clock.t = due - 1;
-  await new Promise((r) => setTimeout(r, 150));
-  expect(kind.get('next').settled).toBe(false);
-  clock.t = due;
-  await new Promise((r) => setTimeout(r, 300));
-  expect(kind.get('next').settled).toBe(true);
-  expect(T).toBeLessThanOrEqual(due);
-  deadlines.stop();
-});
-
-test('a wake-up not started 2 ms after its time is nudged (every Agenda told it is due), before the backstop saves a job; a timer early by the clock waits; a started one is not', async () => {
-  const nudged: string[] = [];
-  const { clock, deadlines, scheduler, kinds: [kind], T } = setup(1, { armBackstopMs: 400, nudge: async (name) => void nudged.push(name) });
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const nows: WakeupPayload[] = [];
-  scheduler.onNow = (data) => void nows.push(data);
+test('a timer that fires early by the clock waits out the rest: nothing is settled before its time', async () => {
+  const { clock, kind, engines: [a], stopAll } = await instances(1);
   try {
-    kind.add('missed', T + 200);
-    await deadlines.arm(kind.name, new Date(T + 200));
-    const armedAt = Date.now();
-    // The nudge's timer fires at T + 202 by the real clock, while the server's clock still says
-    // T + 150 (a timer can fire early): it waits until the clock says it is time.
-    clock.t = T + 150;
-    await sleep(260 - (Date.now() - armedAt));
-    expect(nudged).toEqual([]);
-    clock.t = T + 202;
-    for (let waited = 0; nudged.length === 0 && waited < 2_000; waited += 20) await sleep(20);
-    expect(nudged).toEqual([wakeJobName(kind.name)]);
-    expect(nows).toEqual([]); // the backstop's own job comes later, if the nudge did not help
-
-    kind.add('started', T + 500);
-    await deadlines.arm(kind.name, new Date(T + 500));
-    clock.t = T + 502;
-    deadlines.noteJobStart(wakeJobName(kind.name));
+    clock.held = Date.now();
+    const due = clock.held + 150;
+    kind.add('early', due);
+    await a.arm(kind.name, new Date(due));
+    // The timer fires at +150 ms by the real clock, and again after, while this clock still says +0.
     await sleep(400);
-    expect(nudged).toHaveLength(1);
+    expect(kind.get('early').settled).toBe(false);
+    clock.held = due;
+    await waitUntil(() => kind.get('early').settled, 2_000, 'the deadline to be settled once its time came');
+    expect(kind.batches.flat()).toEqual(['early']);
   } finally {
-    deadlines.stop();
+    clock.held = null;
+    await stopAll();
   }
 });
 
-test('a wake-up that does not start on time is run (a job due now) by the instance that armed it, armBackstopMs after; one that started is left alone', async () => {
-  const { clock, deadlines, scheduler, kinds: [kind], T } = setup(1, { armBackstopMs: 100 });
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const nows: WakeupPayload[] = [];
-  // As Agenda would: the job saved due now starts at once.
-  scheduler.onNow = (data) => {
-    nows.push(data);
-    void deadlines.runWakeup(data);
-  };
+test('an admin\'s pause is obeyed by every instance\'s timer; resumed, the overdue deadline is settled at once, once', async () => {
+  const { kind, engines: [a, b], settledBy, stopAll } = await instances(2);
   try {
-    kind.add('missed', T + 200);
-    await deadlines.arm(kind.name, new Date(T + 200));
-    const armedAt = Date.now();
-    clock.t = T + 200; // due; its Agenda job stays queued and never starts (its timer fired early)
-    await sleep(200 - (Date.now() - armedAt)); // 200 ms after the arm: within the grace
-    expect(kind.get('missed').settled).toBe(false);
-    await sleep(250);
-    expect(kind.get('missed').settled).toBe(true);
-    expect(nows).toEqual([{ kind: kind.name }]);
+    await setPaused(kind, true);
+    await a.announce(kind.name);
+    const due = Date.now() + 200;
+    kind.add('paused', due);
+    await b.arm(kind.name, new Date(due)); // its notification has every instance read the row and the pause
+    await sleep(due + 500 - Date.now());
+    expect(kind.get('paused').settled).toBe(false);
 
-    // The next arm's wake-up starts (here or, as Agenda's notifications tell, elsewhere): nothing more.
-    kind.add('started', T + 300);
-    await deadlines.arm(kind.name, new Date(T + 300));
-    clock.t = T + 300;
-    deadlines.noteJobStart(wakeJobName(kind.name));
-    await sleep(450);
-    expect(kind.get('started').settled).toBe(false);
-    expect(nows).toHaveLength(1);
-    expect(scheduler.live(kind.name).map((w) => w.at.getTime())).toEqual([T + 300]);
+    await setPaused(kind, false);
+    const resumedAt = Date.now();
+    await a.announce(kind.name);
+    await waitUntil(() => settledBy.length > 0, 3_000, 'the resumed kind to settle (committed)');
+    expect(kind.get('paused').settled).toBe(true);
+    expect(Date.now() - resumedAt).toBeLessThan(3_000);
+    expect(settledBy).toHaveLength(1);
   } finally {
-    deadlines.stop();
+    await stopAll();
   }
 });
 
-test('on time: the arming instance settles at the armed time itself, as that arm, never early; the arm\'s own job is kept and finds nothing; a paused kind or a started wake-up is left alone', async () => {
-  const paused: string[] = [];
-  const { clock, deadlines, scheduler, kinds: [kind] } = setup(1, { settleOnTime: true });
-  deadlines.watch(0, 0, async () => paused); // the pause switch; no watch timer
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const waitSettled = async (id: string) => {
-    for (let waited = 0; !kind.get(id).settled && waited < 2_000; waited += 5) await sleep(5);
-  };
+test('a LISTEN connection lost is made again and every kind read: a deadline armed meanwhile elsewhere is settled at its time', async () => {
+  const { kind, engines: [a], settledBy, stopAll } = await instances(2);
   try {
-    clock.t = Date.now(); // the engine's timers count real time from the engine's clock
-    let due = clock.t + 200;
-    kind.add('on-time', due);
-    await deadlines.arm(kind.name, new Date(due));
-    const [own] = scheduler.live(kind.name);
-    // The timer fires by the real clock while the engine's clock still says 50 ms before: it waits.
-    clock.t = due - 50;
-    await sleep(260);
-    expect(kind.get('on-time').settled).toBe(false);
-    clock.t = due;
-    const movedAt = Date.now();
-    await waitSettled('on-time');
-    expect(kind.get('on-time').settled).toBe(true);
-    expect(Date.now() - movedAt).toBeLessThan(1_000);
-    // Agenda's job of that arm is still there, runs, and settles nothing more.
-    expect(own.cancelled).toBe(false);
-    await deadlines.runWakeup(own.data);
-    expect(kind.batches.flat()).toEqual(['on-time']);
-
-    // A deadline 100 ms ahead, armed; at its time `atDue` runs, then the timer has 200 ms to act.
-    const armThenWatch = async (id: string, atDue: () => void) => {
-      clock.t = Date.now();
-      due = clock.t + 100;
-      kind.add(id, due);
-      await deadlines.arm(kind.name, new Date(due));
-      await sleep(95);
-      clock.t = due;
-      atDue();
-      await sleep(200);
-      return kind.get(id).settled;
-    };
-    // Paused: the timer leaves it to the wake-up job (which the pause skips).
-    paused.push(wakeJobName(kind.name));
-    expect(await armThenWatch('paused', () => undefined)).toBe(false);
-    // A wake-up that started at its time (here or elsewhere): the timer does not settle beside it.
-    paused.length = 0;
-    expect(await armThenWatch('started', () => deadlines.noteJobStart(wakeJobName(kind.name)))).toBe(false);
+    // Every instance's LISTEN connection cut, as a failover of PostgreSQL's proxy would.
+    const rows = await orm.em
+      .fork()
+      .execute<Array<{ cut: boolean }>>(`select pg_terminate_backend(pid) as cut from pg_stat_activity where datname = current_database() and query = 'listen deadline_wakeups'`);
+    expect(rows.filter((r) => r.cut)).toHaveLength(2);
+    const due = Date.now() + 600;
+    kind.add('unheard', due);
+    await a.arm(kind.name, new Date(due)); // its notification may reach nobody
+    await a.stop();
+    await waitUntil(() => settledBy.length > 0, 5_000, 'the other instance to settle it (committed)');
+    expect(settledBy).toEqual([{ on: 1, lateMs: expect.any(Number) }]);
+    expect(settledBy[0].lateMs).toBeGreaterThanOrEqual(0);
+    expect(settledBy[0].lateMs).toBeLessThan(1_000);
   } finally {
-    deadlines.stop();
+    await stopAll();
+  }
+});
+
+test('a deadline beyond setTimeout\'s range (a 30-day membership) gets a timer that reads its row again, not one that fires at once', async () => {
+  const { kind, engines: [a], stopAll } = await instances(1);
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => void warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    const due = Date.now() + 30 * 24 * 3600 * 1000;
+    kind.add('far', due);
+    await a.arm(kind.name, new Date(due));
+    await sleep(300);
+    expect(kind.batches).toEqual([]);
+    expect(warnings).toEqual([]);
+  } finally {
+    process.off('warning', onWarning);
+    await stopAll();
   }
 });

@@ -72,9 +72,9 @@ export class WakeupTimers {
     private readonly fire: (kind: string) => Promise<unknown>,
   ) {}
 
-  /** Reads every kind's row and starts listening. */
+  /** Starts listening, then reads every kind's row (a first connection that fails is retried as any). */
   async start(): Promise<void> {
-    this.connect();
+    await this.connect();
     await this.refresh(this.kinds());
   }
 
@@ -172,8 +172,8 @@ export class WakeupTimers {
   }
 
   /** The LISTEN connection: made again after a loss, with backoff; once made, every kind is read. */
-  private connect(): void {
-    if (this.stopping) return;
+  private connect(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
     const client = new pg.Client({ connectionString: this.databaseUrl, ...poolSafety });
     this.client = client;
     let gone = false;
@@ -186,7 +186,7 @@ export class WakeupTimers {
       if (this.stopping) return;
       if (!this.lost) this.log.warn({ err: err?.message }, 'deadline notifications: connection lost; listening again as soon as it can be made');
       this.lost = true;
-      this.retry = setTimeout(() => this.connect(), this.backoffMs).unref();
+      this.retry = setTimeout(() => void this.connect(), this.backoffMs).unref();
       this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_MAX_MS);
     };
     client.on('error', onLost);
@@ -194,7 +194,7 @@ export class WakeupTimers {
     client.on('notification', (note) => {
       if (note.channel === WAKEUPS_CHANNEL && note.payload && this.kinds().includes(note.payload)) void this.refresh([note.payload]);
     });
-    client
+    return client
       .connect()
       .then(() => client.query(`listen ${WAKEUPS_CHANNEL}`))
       .then(() => {
@@ -202,9 +202,9 @@ export class WakeupTimers {
         this.listening = true;
         this.backoffMs = RECONNECT_MIN_MS;
         if (this.lost) this.log.info('deadline notifications: listening again');
+        // What changed while the connection was away was not heard.
+        if (this.lost) void this.refresh(this.kinds());
         this.lost = false;
-        // What changed before the LISTEN (at start, or while the connection was away) was not heard.
-        void this.refresh(this.kinds());
       })
       .catch(onLost);
   }
