@@ -12,7 +12,6 @@ interface WireColumn {
 const cache = new WeakMap<object, WireColumn[]>();
 
 const isDate = (p: EntityProperty) => p.runtimeType === 'Date' || /^timestamp/.test(String(p.columnTypes?.[0] ?? ''));
-const isBigint = (p: EntityProperty) => String(p.columnTypes?.[0] ?? p.type) === 'bigint';
 
 /**
  * An entity's columns as its wire form has them, from its MikroORM metadata (the one description of
@@ -22,6 +21,7 @@ const isBigint = (p: EntityProperty) => String(p.columnTypes?.[0] ?? p.type) ===
 function wireColumnsOf(em: EntityManager, entity: EntityClass<object>): WireColumn[] {
   let columns = cache.get(entity);
   if (!columns) {
+    const platform = em.getPlatform();
     columns = em
       .getMetadata()
       .get(entity)
@@ -29,7 +29,7 @@ function wireColumnsOf(em: EntityManager, entity: EntityClass<object>): WireColu
       .map((p) => {
         const column = p.fieldNames[0];
         const ref = (alias: string | undefined) => sql.ref(alias ? `${alias}.${column}` : column);
-        const value = isDate(p) ? (alias: string | undefined) => isoUtc(ref(alias)) : isBigint(p) ? (alias: string | undefined) => sql`${ref(alias)}::text` : ref;
+        const value = isDate(p) ? (alias: string | undefined) => isoUtc(ref(alias)) : platform.isBigIntProperty(p) ? (alias: string | undefined) => sql`${ref(alias)}::text` : ref;
         return { property: p.name, value };
       });
     cache.set(entity, columns);

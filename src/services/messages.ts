@@ -1,12 +1,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { sql, type RawBuilder } from 'kysely';
-import { isoUtc } from '../db/sql.js';
+import { sql } from 'kysely';
 import type { UnitOfWork } from '../db/transactions.js';
 import { Message } from '../entities/Message.js';
 import { notFound } from '../errors.js';
 import type { PublishedEvent } from '../events/bus.js';
 import { reviveMessage, type DomainEvents, type Topic } from '../events/types.js';
 import { parseId } from './ids.js';
+import { writeMessages, type SelectedMessages } from './messages/sql.js';
 import { keysetPage, type Page } from '../pagination.js';
 import type { Identity } from './users.js';
 
@@ -16,19 +16,6 @@ export interface NewMessage {
   kind: string;
   title: string;
   body: string;
-}
-
-/**
- * Messages selected in SQL by the caller (`MessageService.sendSelected`), for one statement:
- * `with <with>, outgoing as (<messages>), … select …`.
- */
-export interface SelectedMessages<S> {
-  /** The caller's CTEs (`a as (…), b as (…)`). They may write: a data-modifying CTE runs once. */
-  with: RawBuilder<unknown>;
-  /** Selects (user_id, kind, title, body) from those CTEs, in the order the ids are to be assigned. */
-  messages: RawBuilder<unknown>;
-  /** One row of the caller's, from its CTEs (the statement's snapshot), returned as a JSON object (dates as strings). */
-  summary?: RawBuilder<S>;
 }
 
 const RECEIVED_TOPIC: Topic = 'MESSAGE_RECEIVED';
@@ -89,34 +76,11 @@ export class MessageService {
   }
 
   /**
-   * The one statement behind both ways of sending: the caller's CTEs, the messages they select, their
-   * rows, their events' ids (drawn once per message: a materialised CTE, so the row id and the payload's
-   * `eventId` are the same draw) and their outbox rows, whose payload is `messageWire` built in SQL.
-   * The written events are the transaction's events: the relay publishes them after commit.
+   * The one statement behind both ways of sending (`writeMessages` in messages/sql.ts). The written
+   * events are the transaction's events: the relay publishes them after commit.
    */
   private async write<S>(uow: UnitOfWork, selected: SelectedMessages<S>): Promise<{ events: ReceivedEvent[]; summary: S | undefined }> {
-    // The payloads come back as JSON text and go to Redis as they are: parsing them into objects here and
-    // serialising them again for Redis was most of what a reminders run over 1,000,000 members left for the
-    // GC (+362 MB of RSS with V8 at its largest heap growth; docs/benchmarks.md, "VIP reminders").
-    const { rows } = await sql<{ event_id: string | null; topic: string | null; wire: string | null; summary: S | null }>`
-      with ${selected.with},
-      outgoing as (${selected.messages}),
-      sent as (
-        insert into messages (user_id, kind, title, body, created_at)
-        select user_id, kind, title, body, ${uow.now.toISOString()}::timestamptz from outgoing
-        returning id, user_id, kind, title, body, created_at, read_at),
-      drawn as materialized (select gen_random_uuid() as event_id, sent.* from sent),
-      published as (
-        insert into outbox_events (id, topic, payload)
-        select event_id, ${RECEIVED_TOPIC} || ':' || user_id, -- channelOf('MESSAGE_RECEIVED', user_id)
-               jsonb_build_object('eventId', event_id, 'message', jsonb_build_object(
-                 'id', id::text, 'userId', user_id, 'kind', kind, 'title', title, 'body', body,
-                 'createdAt', ${isoUtc(sql.ref('created_at'))}, 'readAt', ${isoUtc(sql.ref('read_at'))}))
-          from drawn
-        returning id, topic, payload)
-      select id::text as event_id, topic, payload::text as wire, null::jsonb as summary from published
-      union all
-      select null, null, null, to_jsonb(s) from (${selected.summary ?? sql`select 1 where false`}) s`.execute(uow.em.getKysely());
+    const rows = await writeMessages(uow.em, selected, uow.now, RECEIVED_TOPIC);
     const events: ReceivedEvent[] = [];
     let summary: S | undefined;
     for (const row of rows) {

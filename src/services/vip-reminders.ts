@@ -1,6 +1,6 @@
 import type { Transactions, UnitOfWork } from '../db/transactions.js';
 import type { Logger } from '../logger.js';
-import type { SelectedMessages } from './messages.js';
+import type { SelectedMessages } from './messages/sql.js';
 import { addDays, localDay } from './calendar.js';
 import { reminderPage } from './vip/sql.js';
 

@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import { rowsAs } from '../../db/rows.js';
 import { pgArray } from '../../db/sql.js';
 import { VipMembership } from '../../entities/VipMembership.js';
-import type { SelectedMessages } from '../messages.js';
+import type { SelectedMessages } from '../messages/sql.js';
 
 /**
  * At most `limit` active, dated memberships whose `expiresAt` has come, earliest first and SKIP LOCKED
