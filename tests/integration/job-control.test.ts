@@ -17,22 +17,21 @@ const logs = { a: new LogCapture(), b: new LogCapture() };
 const seller = token('jobs-seller');
 const viewer = token('jobs-viewer');
 
-/** Rounding between the test's clock reads and the times stored (timestamptz(3)). */
-const SLACK_MS = 5;
-
 beforeAll(async () => {
   db = await createTestDatabase('job_control');
-  // The watch's grace is long here: this file checks that the order-expiry wake-up job runs and is
-  // recorded, and under a loaded CI machine the watch (400 ms by default) settled the order first, so the
-  // job found nothing to record (failed once so in CI).
-  const config = testConfig(db.url, {
-    DEADLINE_SWEEP_SECONDS: '1',
-    OUTBOX_SWEEP_SECONDS: '1',
-    ORDER_EXPIRE_MINUTES: '0.05',
-    DEADLINE_WATCH_GRACE_MS: '10000',
-  });
-  a = await start(config, logs.a);
+  const env = { DEADLINE_SWEEP_SECONDS: '1', OUTBOX_SWEEP_SECONDS: '1', ORDER_EXPIRE_MINUTES: '0.05' };
+  const config = testConfig(db.url, env);
+  // A variable of the deadline engine's earlier paths: A still starts, and says it is gone.
+  const prefixes = { REDIS_PREFIX: config.redisPrefix, SECKILL_KEY_PREFIX: config.seckill.keyPrefix };
+  a = await start(testConfig(db.url, { ...env, ...prefixes, DEADLINE_WATCH_GRACE_MS: '10000' }), logs.a);
   b = await start(config, logs.b);
+});
+
+test('a server given a removed variable starts, and names it once in a warning with why it went', () => {
+  const warnings = logs.a.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('DEADLINE_WATCH_GRACE_MS'));
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toMatchObject({ level: 40, msg: expect.stringMatching(/^DEADLINE_WATCH_GRACE_MS no longer exists: .+; remove it$/) });
+  expect(logs.b.lines.filter((l) => String(l.msg).includes('no longer exists'))).toEqual([]);
 });
 
 afterAll(async () => {
@@ -129,21 +128,14 @@ test('list() names every job of the catalogue with its kind, schedule, last run 
   expect(fromA.find((j) => j.name === 'outbox-sweep')!.schedule).toMatch(/\b1 s\b/);
   expect(fromA.every((j) => j.disabled === false)).toBe(true);
 
-  // Both sweeps have run to the end since the test began (on whichever instance), and succeeded.
+  // Both sweeps have run to the end since the test began (on whichever instance), and succeeded. Read
+  // from the jobs list itself: a run's end is written before Agenda's 'success' event, so a run that
+  // ended just before `since` could send its event just after (41 ms so under load in CI).
   const since = Date.now();
-  const success = record('success:deadline-sweep');
-  const outbox = record('success:outbox-sweep');
-  try {
-    await Promise.all([success.next((s) => s.at >= since, 5_000), outbox.next((s) => s.at >= since, 5_000)]);
-  } finally {
-    success.stop();
-    outbox.stop();
-  }
   for (const name of ['deadline-sweep', 'outbox-sweep']) {
+    await waitUntil(async () => ((await info(b, name)).lastFinishedAt?.getTime() ?? 0) >= since, 5_000, `a run of ${name} that ended after the test began`);
     const job = await info(b, name);
     expect(job.lastRunAt).toBeInstanceOf(Date);
-    expect(job.lastFinishedAt).toBeInstanceOf(Date);
-    expect(job.lastFinishedAt!.getTime()).toBeGreaterThanOrEqual(since - SLACK_MS);
     expect(job.lastError).toBeNull();
     expect(job.failCount).toBe(0);
     expect(job.nextRunAt).toBeInstanceOf(Date);
@@ -208,7 +200,7 @@ test('pause on A stops the periodic job on both instances; resume on B brings it
     expect(resumed).toMatchObject({ name: 'deadline-sweep', disabled: false });
     await starts.next((s) => s.at >= resumedAt, 3_000);
     // A real run, not one skipped as paused (a skipped run records no end).
-    await waitUntil(async () => ((await info(a, 'deadline-sweep')).lastFinishedAt?.getTime() ?? 0) >= resumedAt - SLACK_MS, 3_000, 'a recorded run');
+    await waitUntil(async () => ((await info(a, 'deadline-sweep')).lastFinishedAt?.getTime() ?? 0) >= resumedAt, 3_000, 'a recorded run');
     const onA = await info(a, 'deadline-sweep');
     expect(onA).toMatchObject({ disabled: false, lastError: null, failCount: 0 });
   } finally {
@@ -244,9 +236,9 @@ test('a paused deadline kind ends nothing; resumed, the overdue auction ends at 
     await sweeps.next((s) => s.at > afterEnd + 1_000, 4_000);
     expect(await endedEvents(auction.id)).toBe(1);
     expect((await auctionStatus(auction.id)).endedAt).toBe(endedAt);
-    // The wake-up is armed again, at the next pending end (the earlier test's auction, minutes away).
-    const next = (await info(a, 'deadline:auction-end')).nextRunAt;
-    expect(next!.getTime()).toBeGreaterThan(Date.now() + 60_000);
+    // The kind is armed again, at the next pending end (the first test's auction, minutes away). Polled:
+    // the instance that settled it re-arms after its commit, and the list may be read between the two.
+    await waitUntil(async () => ((await info(a, 'deadline:auction-end')).nextRunAt?.getTime() ?? 0) > Date.now() + 60_000, 3_000, 'the kind armed at the next pending end');
   } finally {
     wakeups.stop();
     sweepStarts.stop();
