@@ -25,12 +25,11 @@ import { freePort, OwnRedis } from '../support/redis-server.js';
  * set (each run uses its own MongoDB database). What is checked is what a user would notice:
  * the wake-up's time in the store, deadlines settled, the periodic safety net.
  *
- * The in-process paths that settle a deadline without the job store are off (IN_PROCESS_OFF: the
- * arming instance's on-time settle, every instance's watch, the backstop and its nudge), so a deadline
- * is settled here only when the store runs its wake-up (or the sweep, itself a job of the store): a
- * store that runs nothing fails this suite.
+ * The mechanism that settles a deadline without the job store is off (IN_PROCESS_OFF: every
+ * instance's timer at the armed time), so a deadline is settled here only when the store runs its
+ * wake-up job (or the sweep, itself a job of the store): a store that runs nothing fails this suite.
  */
-const IN_PROCESS_OFF = { DEADLINE_SETTLE_ON_TIME: 'false', DEADLINE_WATCH_MS: '0', DEADLINE_ARM_BACKSTOP_MS: '0' };
+const IN_PROCESS_OFF = { DEADLINE_TIMERS: 'false' };
 
 const mongoUrl = process.env.TEST_MONGO_URL;
 const stores: Array<[string, (label: string) => Record<string, string>]> = [['postgresql', () => ({})]];
@@ -64,8 +63,8 @@ async function pendingWakeups(app: App): Promise<Date[]> {
 }
 
 /**
- * How the deadline engine says it settled `id`: 'wake-up' (a run for an arm: the store's wake-up job, or
- * the arming instance's on-time settle, off here) or 'sweep' (the sweep, the watch, start-up recovery).
+ * How the deadline engine says it settled `id`: 'wake-up' (the store's wake-up job), 'sweep',
+ * 'recovery' (start-up) or 'timer' (an instance's timer, off here).
  */
 function settledVia(log: LogCapture, id: string): string[] {
   return log.lines.filter((l) => l.msg === 'deadlines settled' && (l.ids as string[]).includes(id)).map((l) => String(l.via));
@@ -147,7 +146,7 @@ describe.each(stores)('job store: %s', (store, storeEnv) => {
     });
   }
 
-  // Last: the instances stopped here hand their deadlines over to `app` (an in-process path) for a moment.
+  // Last: three more instances start and stop beside `app`.
   test('periodic jobs are one row each however many instances start at once, and ENABLE_CRON=false adds none', async () => {
     const [second, third, noCron] = await Promise.all([
       start(testConfig(db.url, env()), undefined, { instanceName: 'store-second' }),
