@@ -3,7 +3,7 @@ import type { App } from '../../src/app.js';
 import { createTestDatabase, gql, LogCapture, sleep, start, subscribed, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
 import { ADMIN, createOrder, createProduct, credit, invariants, PAY, wallet, withDb, type OrderResult } from '../support/orders.js';
 
-// Orders expire 3 s after creation; the safety sweep runs every 5 s, so a wake-up that failed
+// Orders expire 3 s after creation; the safety sweep runs every 5 s, so an expiry the timers missed
 // would show as lateness well over a second.
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let app: App;
@@ -16,14 +16,7 @@ const EXPIRED_SUB = 'subscription { orderExpired { eventId order { id userId sta
 beforeAll(async () => {
   db = await createTestDatabase('order_expiry');
   log = new LogCapture();
-  // A long deadline-watch grace: these tests tell the wake-up job and the sweep apart by what settled
-  // each order, and on a loaded CI machine the watch (400 ms by default) can get there first. For the
-  // same reason the arming instance does not settle on time itself (deadline-engine.test tests that):
-  // with its wake-up job deleted, an order is then the sweep's.
-  app = await start(
-    testConfig(db.url, { ORDER_EXPIRE_MINUTES: '0.05', DEADLINE_SWEEP_SECONDS: '5', DEADLINE_WATCH_GRACE_MS: '10000', DEADLINE_SETTLE_ON_TIME: 'false' }),
-    log,
-  );
+  app = await start(testConfig(db.url, { ORDER_EXPIRE_MINUTES: '0.05', DEADLINE_SWEEP_SECONDS: '5' }), log);
   product = await createProduct(app, { name: 'Coffee', price: 400, stock: 100 });
 });
 
@@ -81,8 +74,10 @@ test('unpaid orders expire on time, give back exactly their frozen part and stoc
     expect(late).toBeGreaterThanOrEqual(0);
     expect(late).toBeLessThan(1_000);
   }
+  // Settled once, at its time: by the instance's timer (or its wake-up job, when that came first).
   const settledBy = log.lines.filter((l) => l.msg === 'deadlines settled' && (l.ids as string[]).includes(whole.id));
-  expect(settledBy.map((l) => l.via)).toEqual(['wake-up']);
+  expect(settledBy).toHaveLength(1);
+  expect(['timer', 'wake-up']).toContain(settledBy[0].via);
   expect((await invariants(db.url, { running: true })).violations).toEqual([]);
   for (const s of [own, admin, stranger, updates]) s.dispose();
 });
@@ -124,14 +119,17 @@ test('a payment and the expiry racing on the same order: exactly one wins and th
   expect((await invariants(db.url, { running: true })).violations).toEqual([]);
 });
 
-test('the sweep expires an order whose wake-up job was deleted from the job store', async () => {
+test('an order whose wake-up job was deleted from the job store still expires at its time, by the instance\'s timer', async () => {
   const sub = await subscribed(app, client(ADMIN), EXPIRED_SUB, {}, 'ORDER_EXPIRED');
   const order = await createOrder(app, token('u3'), { productId: product.id, paymentMethod: 'WECHAT' });
   await withDb(db.url, (c) => c.query(`delete from agenda_jobs where name = 'deadline:order-expiry'`));
-  await sub.waitFor((s) => s.events.some((e) => e.orderExpired.order.id === order.id), 12_000, 'the sweep to expire it');
-  // Not the wake-up (gone): the sweep, which runs every 5 s.
+  await sub.waitFor((s) => s.events.some((e) => e.orderExpired.order.id === order.id), 12_000, 'the order to expire');
+  // Not the wake-up job (gone), nor the sweep (every 5 s): the timer, on time.
   const settledBy = log.lines.filter((l) => l.msg === 'deadlines settled' && (l.ids as string[]).includes(order.id));
-  expect(settledBy.map((l) => l.via)).toEqual(['sweep']);
+  expect(settledBy.map((l) => l.via)).toEqual(['timer']);
+  const [late] = await settledLateness([order]);
+  expect(late).toBeGreaterThanOrEqual(0);
+  expect(late).toBeLessThan(1_000);
   expect(sub.events.filter((e) => e.orderExpired.order.id === order.id)).toHaveLength(1);
   expect((await invariants(db.url, { running: true })).violations).toEqual([]);
   sub.dispose();
