@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { pgArray } from '../db/sql.js';
+import { upsertUsersWithWallets } from './users/sql.js';
 import { User, type Role } from '../entities/User.js';
 import { Wallet } from '../entities/Wallet.js';
 import { GroupQueue, type Waiting } from './group-queue.js';
@@ -72,18 +72,13 @@ export class UserService {
   }
 
   /**
-   * One statement for the group. The token's role wins: an id first seen as a user and now holding an
-   * admin token becomes admin; of one id twice in a group, the later role, as one after the other
-   * would leave it. (The wallet's foreign key is checked at the end of the statement.)
+   * One statement for the group (`upsertUsersWithWallets`). Of one id twice in a group, the later
+   * role, as one after the other would leave it.
    */
   private async insert(group: Array<Waiting<{ emOf: () => EntityManager; who: Identity }, void>>): Promise<void> {
     const roles = new Map<string, Role>();
     for (const { item } of group) roles.set(item.who.id, item.who.role);
-    await group[0].item.emOf().execute(
-      `with u as (insert into users (id, role) select * from unnest(?::text[], ?::text[]) on conflict (id) do update set role = excluded.role)
-       insert into wallets (user_id) select unnest(?::text[]) on conflict (user_id) do nothing`,
-      [pgArray([...roles.keys()]), pgArray([...roles.values()]), pgArray([...roles.keys()])],
-    );
+    await upsertUsersWithWallets(group[0].item.emOf(), roles);
     for (const w of group) w.resolve();
   }
 
