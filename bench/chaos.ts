@@ -25,8 +25,10 @@
  *   --kill-from -50 --kill-to 250 --batch 20 (ORDER_EXPIRY_BATCH_SIZE and AUCTION_END_BATCH_SIZE;
  *   0 = the server's defaults) --sweep 2 (OUTBOX_SWEEP_SECONDS) --republish-after 1
  *   (OUTBOX_REPUBLISH_AFTER_SECONDS) --timeout 150 (seconds after T; a killed instance holding the
- *   outbox-sweep job's lock stops the sweep for JOB_LOCK_LIFETIME_SECONDS, 120) --quiet 1500
- *   --max-minutes <rounds × 2 + 5>
+ *   outbox-sweep job's lock stops the sweep for JOB_LOCK_LIFETIME_SECONDS) --quiet 1500
+ *   --lock-lifetime 0 (JOB_LOCK_LIFETIME_SECONDS of the three; 0 = the server's 120: a round whose
+ *   killed instance held that lock and left a row unpublished waits ~2 minutes for the sweep, about
+ *   1 round in 20) --max-minutes <rounds × 2 + 5>
  *   --keep-logs (the servers' logs stay in the temporary directory printed at the start)
  *   --restart-now (the killed instance is started again at once, not after the round)
  *   --watcher-serves-only (W settles nothing: DEADLINE_TIMERS=false and its scheduler stopped after
@@ -49,7 +51,7 @@ import { ORDER_EXPIRED_EVENTS_SQL } from '../src/services/orders/settle-close.js
 function arg(name: string, fallback: string): string {
   const i = process.argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
   if (i < 0) return fallback;
-  const a = process.argv[i]!;
+  const a = process.argv[i];
   return a.includes('=') ? a.slice(a.indexOf('=') + 1) : (process.argv[i + 1] ?? fallback);
 }
 
@@ -96,8 +98,8 @@ class Server {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
-    proc.stdout!.pipe(this.out, { end: false });
-    proc.stderr!.pipe(this.out, { end: false });
+    proc.stdout.pipe(this.out, { end: false });
+    proc.stderr.pipe(this.out, { end: false });
     this.incarnations.push({ label, pid: proc.pid!, log });
     const end = Date.now() + 60_000;
     for (;;) {
@@ -152,6 +154,7 @@ async function main(): Promise<void> {
   const REPUBLISH_S = arg('republish-after', '1');
   const TIMEOUT_MS = Number(arg('timeout', '150')) * 1000;
   const QUIET_MS = Number(arg('quiet', '1500'));
+  const LOCK_LIFETIME_S = Number(arg('lock-lifetime', '0'));
   const MAX_MIN = Number(arg('max-minutes', String(Math.ceil(ROUNDS * 2 + 5))));
   const KEEP_LOGS = process.argv.includes('--keep-logs');
   const WATCHER_SERVES_ONLY = process.argv.includes('--watcher-serves-only');
@@ -162,6 +165,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'chaos-'));
   console.log(`Chaos: ${ROUNDS} rounds; each ${AUCTIONS} auctions + ${ORDERS} orders due at one instant, one of two job instances SIGKILLed in [T${KILL_FROM >= 0 ? '+' : ''}${KILL_FROM}, T+${KILL_TO}] ms`);
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}, Node ${process.version}, ${new Date().toISOString()}`);
+  console.log(
+    `watcher: ${WATCHER_SERVES_ONLY ? 'serves clients only' : 'settles on its timers like every instance'}; killed instance restarted ${RESTART_NOW ? 'at once' : 'after the round'}; JOB_LOCK_LIFETIME_SECONDS ${LOCK_LIFETIME_S > 0 ? LOCK_LIFETIME_S : "the server's"}`,
+  );
   console.log(`servers' logs: ${dir}`);
 
   const result = await withDatabase(async (databaseUrl, db) => {
@@ -173,6 +179,7 @@ async function main(): Promise<void> {
       REDIS_PREFIX: prefix,
       REDIS_URL: 'redis://127.0.0.1:6379',
       LOG_LEVEL: 'debug',
+      ...(LOCK_LIFETIME_S > 0 ? { JOB_LOCK_LIFETIME_SECONDS: String(LOCK_LIFETIME_S) } : {}),
     };
     const jobs: Record<string, string> = {
       ...common,
@@ -204,7 +211,7 @@ async function main(): Promise<void> {
 
       await db.query(`insert into users (id, role) values ('chaos-seller', 'user'), ('chaos-buyer', 'user'), ('chaos-admin', 'admin')`);
       const { rows: productRows } = await db.query<{ id: string }>(`insert into products (name, price, kind) values ('Chaos goods', 100, 'GOODS') returning id`);
-      const productId = String(productRows[0]!.id);
+      const productId = String(productRows[0].id);
 
       // The watcher: every event it hears, by entity.
       const heard = new Map<string, Heard[]>();
@@ -261,7 +268,7 @@ async function main(): Promise<void> {
         await db.query(`insert into wallets (user_id, balance, frozen) select u, 1000, 0 from unnest($1::text[]) u`, [armUsers]);
         const CREATE_ORDER = 'mutation($i: CreateOrderInput!) { createOrder(input: $i) { id expiresAt } }';
         const armOrders = await Promise.all(
-          [a, b].map((s, i) => gql(s, armUsers[i]!, CREATE_ORDER, { i: { productId, paymentMethod: 'WALLET', quantity: 1 } })),
+          [a, b].map((s, i) => gql(s, armUsers[i], CREATE_ORDER, { i: { productId, paymentMethod: 'WALLET', quantity: 1 } })),
         );
         const T = Math.min(...armOrders.map((d) => new Date(d.createOrder.expiresAt).getTime()));
         const CREATE_AUCTION = 'mutation($i: CreateAuctionInput!) { createAuction(input: $i) { id } }';
@@ -306,9 +313,9 @@ async function main(): Promise<void> {
                     (select count(*) from outbox_events where published_at is null) as u`,
             [auctionIds, orderIds],
           );
-          const settled = Number(rows[0]!.a) + Number(rows[0]!.o) === keys.length;
+          const settled = Number(rows[0].a) + Number(rows[0].o) === keys.length;
           if (settled && !settledAt) settledAt = Date.now();
-          unpublished = Number(rows[0]!.u);
+          unpublished = Number(rows[0].u);
           if (settled && unpublished === 0 && keys.every((k) => heard.has(k))) break;
           if (Date.now() > deadline) break;
           await sleep(200);

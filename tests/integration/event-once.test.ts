@@ -168,7 +168,7 @@ test('two settles of the same due orders, the second after the first committed: 
   await isLocked;
   // The second instance expires one of them by id (reconciliation's path) and settles what is due: it
   // waits for the first's row lock, then finds the order no longer PENDING.
-  const second = b.services.tx.runThenPublish((uow) => b.services.orderSettlement.expireNow(uow, ids[0]!, 'closed at its provider'));
+  const second = b.services.tx.runThenPublish((uow) => b.services.orderSettlement.expireNow(uow, ids[0], 'closed at its provider'));
   await waitUntil(
     async () =>
       (await withDb(db.url, (c) => c.query(`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`))).rowCount! > 0,
