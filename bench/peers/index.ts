@@ -5,8 +5,11 @@
  * Workloads, at N = 1,000 and 10,000: all N due at one instant (a round second); due spread evenly
  * over one second; all at one instant with two workers/instances, one SIGKILLed 200 ms before it.
  * Lateness = when the system's client received an auction's end − its end time; a round is capped at
- * 60 s after its last due time ("> 60 s"). Every session starts its processes, runs 1,000 ends at one
- * instant (measured as "cold": the first after start), then the workloads on the warm processes.
+ * 60 s after its last due time ("> 60 s"). Every session starts its processes and warms them with ends
+ * at one instant (1,000 before the 1,000 workloads, measured as "cold": the first after start; 200
+ * otherwise), then runs the workloads on the warm processes. Phases run in the order of what matters
+ * most (the 1,000 workloads and the fan-out, every round, then the 10,000 ones round by round), so
+ * that the budget, when reached, cuts the least decisive rounds.
  * Fan-out: one end to 10,000 graphql-ws subscribers, Deadline against graphql-ws `useServer` with
  * graphql-redis-subscriptions; the last subscriber reached, and server RSS per idle subscription.
  *
@@ -22,10 +25,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { Redis } from 'ioredis';
-import type pg from 'pg';
+import pg from 'pg';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { signToken } from '../../src/auth.js';
-import { dropLiveDatabases, pct, withDatabase } from '../support.js';
+import { pct } from '../support.js';
 import { END_ONE_SQL, arg, children, flag, killChild, killChildren, nextMessage, sleep, startChild } from './common.js';
 import { JWT_SECRET, REDIS_URL, SYSTEMS, SystemRun, type Session, type SystemDef } from './peers.js';
 import {
@@ -80,7 +83,7 @@ async function abort(why: string, code: number): Promise<never> {
     process.on('uncaughtException', () => undefined);
     killChildren();
     for (const run of [...runs, ...(fanoutPeerRun ? [fanoutPeerRun] : [])]) await run.cleanup(redis).catch(() => undefined);
-    await dropLiveDatabases();
+    await dropDatabases();
   }
   process.exit(code);
 }
@@ -146,29 +149,45 @@ const show = (f: Figures) => `p50 ${fmtMs(f.p50)} / p99 ${fmtMs(f.p99)} / max ${
 // Sessions, with the budget
 // ---------------------------------------------------------------------------------------------------
 const sessionTook = new Map<string, number>();
-function fits(key: string): boolean {
-  const estimate = sessionTook.get(key) ?? 0;
-  return Date.now() - started + estimate <= BUDGET_MS;
+/**
+ * Whether a session would end within the budget: as long as its last round took, or, for a first round
+ * of 10,000, as the system's 1,000 session scaled (the per-deadline part of it grows tenfold, its
+ * start and warm-up do not), bounded by the rounds' caps.
+ */
+function fits(key: string, n = 0, workloadsIn = 1): boolean {
+  let estimate = sessionTook.get(key);
+  const small = sessionTook.get(key.replace(/:\d+$/, `:${WARMUP}`));
+  if (estimate === undefined && small !== undefined && n > WARMUP) estimate = Math.min(small * (n / WARMUP) * 0.6, workloadsIn * (CAP_MS + 5000) + 15_000);
+  return Date.now() - started + (estimate ?? 0) <= BUDGET_MS;
 }
+const skippedWhy = (key: string) => (sessionTook.has(key) ? 'later rounds skipped to stay within the budget' : 'not run: would not have ended within the budget');
 function skip(key: string, cellsOf: Array<[string, string]>, why: string) {
   console.log(`  skipped ${key}: ${why}`);
   for (const [w, s] of cellsOf) notes.set(cellKey(w, s), why);
 }
 
-async function normalSession(run: SystemRun, round: number): Promise<void> {
-  const key = `${run.def.key}:normal`;
-  const wanted: Array<[string, number]> = [];
-  for (const n of SIZES) for (const w of ['instant', 'spread']) if (WORKLOADS.includes(w)) wanted.push([w, n]);
-  const todo = wanted.filter(([w, n]) => !(round > 0 && capped(workloadName(w, n), run.def.label)));
-  for (const [w, n] of wanted.filter((x) => !todo.includes(x))) notes.set(cellKey(workloadName(w, n), run.def.label), 'capped in round 1: not repeated');
-  if (!fits(key)) return skip(key, todo.map(([w, n]) => [workloadName(w, n), run.def.label]), 'skipped in later rounds to stay within the budget');
+/**
+ * One session of a system's process: `warmup` ends at one instant right after its start (measured as
+ * the cold figure when they are 1,000), then the instant and spread workloads of size `n` on it warm.
+ */
+async function normalSession(run: SystemRun, round: number, n: number): Promise<void> {
+  const key = `${run.def.key}:normal:${n}`;
+  const wanted = ['instant', 'spread'].filter((w) => WORKLOADS.includes(w));
+  const todo = wanted.filter((w) => !(round > 0 && capped(workloadName(w, n), run.def.label)));
+  for (const w of wanted.filter((x) => !todo.includes(x))) notes.set(cellKey(workloadName(w, n), run.def.label), 'capped in round 1: not repeated');
+  if (todo.length === 0) return;
+  if (!fits(key, n, todo.length)) return skip(key, todo.map((w) => [workloadName(w, n), run.def.label]), skippedWhy(key));
   const t = Date.now();
   const session = await run.start(1);
   try {
-    const cold = await runWorkload(run, session, WARMUP, 'instant', false, 20_000);
-    record(workloadName('cold', WARMUP), run.def.label, cold);
-    console.log(`  ${run.def.label}, ${workloadName('cold', WARMUP)}: ${show(cold)}`);
-    for (const [w, n] of todo) {
+    // The cold figure comes from the 1,000 sessions; before 10,000 a smaller warm-up does.
+    const warmup = n === WARMUP ? WARMUP : KILL_WARMUP;
+    const cold = await runWorkload(run, session, warmup, 'instant', false, 20_000);
+    if (warmup === WARMUP) {
+      record(workloadName('cold', WARMUP), run.def.label, cold);
+      console.log(`  ${run.def.label}, ${workloadName('cold', WARMUP)}: ${show(cold)}`);
+    }
+    for (const w of todo) {
       const f = await runWorkload(run, session, n, w as 'instant' | 'spread');
       record(workloadName(w, n), run.def.label, f);
       console.log(`  ${run.def.label}, ${workloadName(w, n)}: ${show(f)}`);
@@ -180,10 +199,12 @@ async function normalSession(run: SystemRun, round: number): Promise<void> {
 }
 
 async function killSession(run: SystemRun, n: number, round: number): Promise<void> {
+  // The floor has no scheduler to fail over.
+  if (run.def.type === 'floor') return;
   const key = `${run.def.key}:kill:${n}`;
   const workload = workloadName('kill', n);
   if (round > 0 && capped(workload, run.def.label)) return void notes.set(cellKey(workload, run.def.label), 'capped in round 1: not repeated');
-  if (!fits(key)) return skip(key, [[workload, run.def.label]], 'skipped in later rounds to stay within the budget');
+  if (!fits(key, n)) return skip(key, [[workload, run.def.label]], skippedWhy(key));
   const t = Date.now();
   const session = await run.start(2);
   try {
@@ -218,7 +239,7 @@ const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/
 
 async function fanoutRound(kind: 'deadline' | 'peer', deadlineRun: SystemRun, peerRun: SystemRun): Promise<void> {
   const key = `fanout:${kind}`;
-  if (!fits(key)) return void notes.set(key, 'skipped in later rounds to stay within the budget');
+  if (!fits(key)) return void notes.set(key, skippedWhy(key));
   const t = Date.now();
   const run = kind === 'deadline' ? deadlineRun : peerRun;
   let session: Session | undefined;
@@ -300,7 +321,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 const workloads: string[] = [];
 for (const n of SIZES) {
   if (WORKLOADS.includes('instant')) workloads.push(workloadName('instant', n));
-  if (n === WARMUP) workloads.push(workloadName('cold', n));
+  if (n === WARMUP && (WORKLOADS.includes('instant') || WORKLOADS.includes('spread'))) workloads.push(workloadName('cold', n));
   if (WORKLOADS.includes('spread')) workloads.push(workloadName('spread', n));
   if (WORKLOADS.includes('kill')) workloads.push(workloadName('kill', n));
 }
@@ -348,16 +369,16 @@ function tables(loadStart: number[], loadEnd: number[]) {
   }
   lines.push('', 'Deadline against the best peer and the floor (medians of the rounds):', '', COMPARISON_HEADER, '|---|---|---|---|---|---|---|---|', ...comparison);
   if (fanout.deadline.length + fanout.peer.length > 0) {
-    const row = (label: string, fs: FanoutFigures[]) =>
-      `| ${label} | ${fs.length} | ${fs.map((f) => fmtMs(f.lastMs)).join(' / ')} | ${fs.length ? fmtMs(median(fs.map((f) => f.lastMs))) : '–'} | ${fs.map((f) => f.rssPerSubscriptionKb.toFixed(1)).join(' / ')} | ${fs.map((f) => `${f.heard}${f.duplicates ? ` (+${f.duplicates} copies)` : ''}`).join(', ')} |`;
+    const row = (label: string, fs: FanoutFigures[], note = '') =>
+      `| ${label} | ${fs.length} | ${fs.map((f) => fmtMs(f.lastMs)).join(' / ')} | ${fs.length ? fmtMs(median(fs.map((f) => f.lastMs))) : '–'} | ${fs.map((f) => f.rssPerSubscriptionKb.toFixed(1)).join(' / ')} | ${fs.map((f) => `${f.heard}${f.duplicates ? ` (+${f.duplicates} copies)` : ''}`).join(', ')}${note ? `; ${note}` : ''} |`;
     lines.push(
       '',
       `Fan-out: one auction end to ${n1(FANOUT)} graphql-ws subscribers (${FANOUT_PROCESSES} client processes), the server a process of its own:`,
       '',
       '| server | rounds | last subscriber reached after the end, per round (ms) | median (ms) | RSS per idle subscription, per round (KB) | heard |',
       '|---|---|---|---|---|---|',
-      row('Deadline', fanout.deadline),
-      row(FANOUT_PEER_DEF.label, fanout.peer),
+      row('Deadline', fanout.deadline, notes.get('fanout:deadline')),
+      row(FANOUT_PEER_DEF.label, fanout.peer, notes.get('fanout:peer')),
     );
   }
   lines.push('', 'Settings:', '', ...defs.map((d) => `- ${d.label}: ${d.settings}.`));
@@ -372,40 +393,92 @@ const loadStart = loadavg();
 console.log(`bench:peers: ${defs.map((d) => d.label).join(', ')}; sizes ${SIZES.join(', ')}; workloads ${WORKLOADS.join(', ')}; fan-out ${FANOUT}; ${ROUNDS} round(s); budget ${BUDGET_MS / 60_000} min`);
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${loadStart.map((x) => x.toFixed(2)).join(' ')}`);
 
-type Db = { url: string; db: pg.Client };
-async function withDatabases<T>(k: number, fn: (dbs: Db[]) => Promise<T>, acc: Db[] = []): Promise<T> {
-  if (k === 0) return fn(acc);
-  return withDatabase((url, db) => withDatabases(k - 1, fn, [...acc, { url, db }]));
+// Each system's database, made for the invocation and dropped at its end (or on the way out). The
+// benchmark's own connections to them are pools that close when idle: 12 databases, and the systems
+// under test need PostgreSQL's connections more.
+const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const databases = new Map<string, pg.Pool>();
+async function makeDatabase(): Promise<{ url: string; pool: pg.Pool }> {
+  const name = `deadline_bench_peers_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 2, idleTimeoutMillis: 1000 });
+  pool.on('error', () => undefined);
+  databases.set(name, pool);
+  return { url: url.toString(), pool };
+}
+async function dropDatabases(): Promise<void> {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect().catch(() => undefined);
+  for (const [name, pool] of databases) {
+    await pool.end().catch(() => undefined);
+    await admin.query(`drop database if exists "${name}" with (force)`).catch((e: Error) => console.error(`  could not drop ${name}: ${e.message}`));
+    databases.delete(name);
+  }
+  await admin.end().catch(() => undefined);
 }
 
 try {
   const needsDeadline = defs.some((d) => d.type === 'deadline');
   const fanoutOn = FANOUT > 0 && needsDeadline;
-  await withDatabases(defs.length + (fanoutOn ? 1 : 0), async (dbs) => {
-    defs.forEach((def, i) => runs.push(new SystemRun(def, dbs[i]!.url, dbs[i]!.db, `bench-peers:${runId}:${def.key}`)));
-    if (fanoutOn) fanoutPeerRun = new SystemRun(FANOUT_PEER_DEF, dbs[defs.length]!.url, dbs[defs.length]!.db, `bench-peers:${runId}:fanout-peer`);
+  {
+    for (const def of defs) {
+      const { url, pool } = await makeDatabase();
+      runs.push(new SystemRun(def, url, pool, `bench-peers:${runId}:${def.key}`));
+    }
+    if (fanoutOn) {
+      const { url, pool } = await makeDatabase();
+      fanoutPeerRun = new SystemRun(FANOUT_PEER_DEF, url, pool, `bench-peers:${runId}:fanout-peer`);
+    }
     for (const run of [...runs, ...(fanoutPeerRun ? [fanoutPeerRun] : [])]) await run.prepare();
     try {
-      for (let round = 0; round < ROUNDS; round++) {
-        console.log(`round ${round + 1} of ${ROUNDS} (${((Date.now() - started) / 60_000).toFixed(1)} min in; load average ${loadavg()[0]!.toFixed(1)})`);
+      // Phases in the order of what matters most, so that the budget cuts the least decisive rounds:
+      // every round of the 1,000 workloads and the fan-out first, then the 10,000 ones round by round.
+      const deadlineRun = runs.find((r) => r.def.type === 'deadline');
+      const rounds = Array.from({ length: ROUNDS }, (_, r) => r);
+      const small = SIZES.filter((n) => n <= WARMUP);
+      const large = SIZES.filter((n) => n > WARMUP);
+      const normal = (ns: number[]) => (WORKLOADS.includes('instant') || WORKLOADS.includes('spread') ? ns : []);
+      const kills = (ns: number[]) => (WORKLOADS.includes('kill') ? ns : []);
+      const phases: Array<{ name: string; round: number; sessions: Array<(run: SystemRun, round: number) => Promise<void>>; fanout?: boolean }> = [
+        ...rounds.map((round) => ({ name: `${small.join(', ')}: ends at one instant and over 1 s`, round, sessions: normal(small).map((n) => (run: SystemRun, r: number) => normalSession(run, r, n)) })),
+        ...rounds.map((round) => ({ name: `${small.join(', ')}: one of two SIGKILLed`, round, sessions: kills(small).map((n) => (run: SystemRun, r: number) => killSession(run, n, r)) })),
+        ...rounds.map((round) => ({ name: 'fan-out', round, sessions: [], fanout: true })),
+        ...rounds.flatMap((round) => [
+          { name: `${large.join(', ')}: ends at one instant and over 1 s`, round, sessions: normal(large).map((n) => (run: SystemRun, r: number) => normalSession(run, r, n)) },
+          { name: `${large.join(', ')}: one of two SIGKILLed`, round, sessions: kills(large).map((n) => (run: SystemRun, r: number) => killSession(run, n, r)) },
+        ]),
+      ];
+      for (const phase of phases) {
+        if (phase.sessions.length === 0 && !(phase.fanout && fanoutOn && deadlineRun)) continue;
+        console.log(`${phase.name}, round ${phase.round + 1} of ${ROUNDS} (${((Date.now() - started) / 60_000).toFixed(1)} min in; load average ${loadavg()[0]!.toFixed(1)})`);
         // Each round starts one system further on, so no system always follows the same one.
-        const order = runs.map((_, i) => runs[(i + round) % runs.length]!);
+        const order = runs.map((_, i) => runs[(i + phase.round) % runs.length]!);
         for (const run of order) {
-          if (WORKLOADS.includes('instant') || WORKLOADS.includes('spread')) await normalSession(run, round);
-          if (WORKLOADS.includes('kill') && run.def.type !== 'floor') for (const n of SIZES) await killSession(run, n, round);
+          for (const session of phase.sessions) {
+            await session(run, phase.round);
+          }
         }
-        if (fanoutOn) {
-          const deadlineRun = runs.find((r) => r.def.type === 'deadline')!;
-          for (const kind of round % 2 === 0 ? (['deadline', 'peer'] as const) : (['peer', 'deadline'] as const)) await fanoutRound(kind, deadlineRun, fanoutPeerRun!);
+        if (phase.fanout && fanoutOn && deadlineRun) {
+          const kinds = phase.round % 2 === 0 ? (['deadline', 'peer'] as const) : (['peer', 'deadline'] as const);
+          for (const kind of kinds) await fanoutRound(kind, deadlineRun, fanoutPeerRun!);
         }
       }
     } finally {
       killChildren();
       for (const run of [...runs, ...(fanoutPeerRun ? [fanoutPeerRun] : [])]) await run.cleanup(redis).catch(() => undefined);
+      await dropDatabases();
     }
-  });
+  }
 } catch (e) {
-  console.error(e);
+  if (!aborting) console.error(e);
   await abort('the benchmark failed', 1);
 }
 

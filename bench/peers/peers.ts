@@ -70,23 +70,23 @@ export interface Session {
 /** Milliseconds per deadline the system took to insert and schedule, learnt from its last round (for the lead). */
 const guessMsPerRow: Record<string, number> = { deadline: 0.05, floor: 0.05, bullmq: 0.15, graphile: 0.15, pgboss: 0.2, agenda: 1.5 };
 
-/** One system for the whole invocation: its database (made by the caller), its Redis prefix, its sessions. */
+/** One system for the whole invocation: its database (made and dropped by the caller), its Redis prefix, its sessions. */
 export class SystemRun {
   msPerRow: number;
-  private client: pg.Client;
+  private client: pg.Pool;
 
   constructor(
     readonly def: SystemDef,
     readonly databaseUrl: string,
-    db: pg.Client,
+    db: pg.Pool,
     readonly prefix: string,
   ) {
     this.client = db;
     this.msPerRow = guessMsPerRow[def.peer?.kind ?? def.type]!;
   }
 
-  /** The benchmark's client on the system's database. */
-  db(): pg.Client {
+  /** The benchmark's own connections to the system's database. */
+  db(): pg.Pool {
     return this.client;
   }
 
