@@ -46,3 +46,37 @@ export function wireSelect(em: EntityManager, entity: EntityClass<object>, alias
 export function wireObject(em: EntityManager, entity: EntityClass<object>, alias?: string): RawBuilder<unknown> {
   return sql`jsonb_build_object(${sql.join(wireColumnsOf(em, entity).flatMap((c) => [sql.lit(c.property), c.value(alias)]))})`;
 }
+
+/** A column type as a record definition (`jsonb_to_recordset(…) as r(col type, …)`) takes it: serials are their integers. */
+const recordType = (type: string) => ({ bigserial: 'bigint', serial: 'integer', smallserial: 'smallint' })[type] ?? type;
+
+/**
+ * `insert into <table> (<columns>) select … from jsonb_to_recordset(<rows>) as r(<column> <type>, …)`:
+ * many rows of an entity in one bound JSON parameter (not a literal escaped in JS, not a parameter per
+ * value), the table, columns and their types from the entity's metadata; only `properties` are written,
+ * the others take their defaults. Meant as one part (a CTE) of a set-based statement.
+ */
+export function insertRows<T extends object, K extends keyof T & string>(
+  em: EntityManager,
+  entity: EntityClass<T>,
+  properties: readonly K[],
+  rows: ReadonlyArray<Pick<T, K>>,
+): RawBuilder<unknown> {
+  const meta = em.getMetadata().get(entity);
+  const columns = properties.map((name) => {
+    const p = meta.props.find((prop) => (prop.name as string) === name);
+    if (p?.fieldNames?.length !== 1) throw new Error(`${meta.className}.${name} is not one column`);
+    return { name, column: p.fieldNames[0], type: recordType(String(p.columnTypes[0])) };
+  });
+  const json = rows.map((row) => {
+    const out: Record<string, unknown> = {};
+    for (const { name, column } of columns) {
+      const value = row[name] as unknown;
+      out[column] = value instanceof Date ? value.toISOString() : value;
+    }
+    return out;
+  });
+  const names = sql.join(columns.map((c) => sql.ref(c.column)));
+  return sql`insert into ${sql.table(meta.tableName)} (${names})
+    select ${names} from jsonb_to_recordset(${JSON.stringify(json)}::jsonb) as r(${sql.join(columns.map((c) => sql`${sql.ref(c.column)} ${sql.raw(c.type)}`))})`;
+}

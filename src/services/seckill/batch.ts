@@ -1,11 +1,10 @@
 import { LockMode } from '@mikro-orm/core';
-import { sql } from 'kysely';
-import { pgArray } from '../../db/sql.js';
 import type { UnitOfWork } from '../../db/transactions.js';
 import type { Order } from '../../entities/Order.js';
 import { Product } from '../../entities/Product.js';
 import { orderWire } from '../../events/types.js';
 import type { OrderCreation } from '../orders/create.js';
+import { batchFacts, writeBatch, type LogRow } from './sql.js';
 
 /** One stream entry as the consumer read it: the Lua step's `uid`, `ts`, `rid`, or a BFF's `uid`, `ts`. */
 export interface StreamEntry {
@@ -51,25 +50,13 @@ export class SeckillBatches {
     const { em } = uow;
     const product = await em.findOne(Product, { id: productId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!product) throw new Error(`product ${productId} of a seckill stream does not exist`);
-    // One query, after the lock (so it sees the last batch's commit): the entries an earlier delivery
-    // recorded, this batch's users who hold a live order of the sale, and ids for the orders it can
-    // make at most (an id left over is a gap in the orders' numbering, as a rollback leaves one).
-    const found = await em.execute<Array<{ kind: 'seen' | 'live' | 'id'; value: string }>>(
-      `select 'seen' as kind, stream_id as value from seckill_logs where stream_id = any(?::text[])
-       union all
-       select 'live', user_id from orders where product_id = ? and user_id = any(?::text[]) and status in ('PENDING', 'PAID', 'REFUNDED')
-       union all
-       select 'id', nextval(pg_get_serial_sequence('orders', 'id'))::text from generate_series(1, ?)`,
-      [
-        pgArray(entries.map((e) => e.id)),
-        productId,
-        pgArray([...new Set(entries.map((e) => e.uid).filter(validUid))]),
-        Math.min(entries.length, Math.max(0, product.stock ?? 0)),
-      ],
+    const { seen, buyers, ids } = await batchFacts(
+      em,
+      productId,
+      entries.map((e) => e.id),
+      [...new Set(entries.map((e) => e.uid).filter(validUid))],
+      Math.min(entries.length, Math.max(0, product.stock ?? 0)),
     );
-    const seen = new Set(found.filter((r) => r.kind === 'seen').map((r) => r.value));
-    const buyers = new Set(found.filter((r) => r.kind === 'live').map((r) => r.value));
-    const ids = found.filter((r) => r.kind === 'id').map((r) => r.value);
     const fresh = entries.filter((e) => !seen.has(e.id));
     let left = product.stock ?? 0;
 
@@ -105,11 +92,8 @@ export class SeckillBatches {
   }
 
   /**
-   * The batch's writes in one statement: its buyers' user rows and wallets (if new), the units taken
-   * from the product's stock, the orders, one log row per entry recorded, and the events (each order's
-   * ORDER_UPDATED, each user's SECKILL_RESULT). As the ORM's inserts and a statement per part, a
-   * batch was ~10 round trips, each waiting its turn on an event loop busy with the sale's requests
-   * (docs/benchmarks.md, "Flash sales").
+   * The batch's writes in one statement (`writeBatch` in seckill/sql.ts), with its events: each
+   * order's ORDER_UPDATED, each user's SECKILL_RESULT.
    */
   private async write(uow: UnitOfWork, productId: string, orders: Order[], recorded: EntryOutcome[]): Promise<void> {
     if (recorded.length === 0) return;
@@ -130,48 +114,19 @@ export class SeckillBatches {
           ref: '',
         })),
     ]);
-    const buyers = orders.map((o) => o.userId);
-    const logs = recorded.map((o) => ({
-      stream_id: o.entry.id,
-      product_id: productId,
-      user_id: (o.entry.uid ?? '').slice(0, 200),
-      request_id: o.entry.rid?.slice(0, 100) ?? null,
+    const logs: LogRow[] = recorded.map((o) => ({
+      streamId: o.entry.id,
+      productId,
+      userId: (o.entry.uid ?? '').slice(0, 200),
+      requestId: o.entry.rid?.slice(0, 100) ?? null,
       status: o.status === 'ORDERED' ? 'ORDERED' : 'FAILED',
       reason: o.status === 'FAILED' ? o.reason : null,
-      order_id: o.status === 'ORDERED' ? o.orderId : null,
-      created_at: uow.now.toISOString(),
+      orderId: o.status === 'ORDERED' ? o.orderId : null,
+      createdAt: uow.now,
     }));
-    const rows = orders.map((o) => ({
-      id: o.id,
-      order_no: o.orderNo,
-      user_id: o.userId,
-      product_id: o.productId,
-      quantity: o.quantity,
-      amount: o.amount,
-      wallet_amount: o.walletAmount,
-      payment_method: o.paymentMethod,
-      channel: o.channel,
-      status: o.status,
-      expires_at: o.expiresAt!.toISOString(),
-      created_at: o.createdAt.toISOString(),
-    }));
-    const { rows: result } = await sql<{ taken: number }>`with
-       new_users as (insert into users (id, role) select unnest(${buyers}::text[]), 'user' on conflict (id) do nothing),
-       new_wallets as (insert into wallets (user_id) select unnest(${buyers}::text[]) on conflict (user_id) do nothing),
-       taken as (update products set stock = stock - ${orders.length}::int
-                  where id = ${productId} and ${orders.length}::int > 0 and stock >= ${orders.length}::int returning id),
-       new_orders as (
-         insert into orders (id, order_no, user_id, product_id, quantity, amount, wallet_amount, payment_method, channel, status, expires_at, created_at)
-         select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as o(id bigint, order_no text, user_id text, product_id bigint,
-           quantity int, amount int, wallet_amount int, payment_method text, channel text, status text, expires_at timestamptz, created_at timestamptz)),
-       logs as (
-         insert into seckill_logs (stream_id, product_id, user_id, request_id, status, reason, order_id, created_at)
-         select * from jsonb_to_recordset(${JSON.stringify(logs)}::jsonb) as l(stream_id text, product_id bigint, user_id text,
-           request_id text, status text, reason text, order_id bigint, created_at timestamptz)),
-       events as (insert into outbox_events (id, topic, payload) select r.id, r.topic, r.payload from ${staged.rows})
-       select (select count(*) from taken)::int as taken`.execute(uow.em.getKysely());
+    const taken = await writeBatch(uow.em, productId, orders, logs, staged.rows);
     // Locked and counted above: the stock cannot be short here; if it were, nothing of this batch stays.
-    if (orders.length > 0 && result[0].taken !== 1) throw new Error(`product ${productId} had fewer than ${orders.length} units left`);
+    if (orders.length > 0 && !taken) throw new Error(`product ${productId} had fewer than ${orders.length} units left`);
     staged.keep(new Set(['']));
   }
 }

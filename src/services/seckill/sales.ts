@@ -11,6 +11,7 @@ import { parseId } from '../ids.js';
 import type { ProductChange } from '../products.js';
 import type { Identity } from '../users.js';
 import type { SaleStore, TicketStatus } from './store.js';
+import { LIVE_ORDER_STATUSES } from './sql.js';
 
 export interface SeckillTicket {
   requestId: string;
@@ -41,8 +42,8 @@ const withdrawn = (productId: string) => conflict(`Product ${productId} is not o
 /** How long after its end a sale's stream is still consumed (late BFF entries are recorded as CLOSED). */
 const CONSUME_AFTER_END_MS = 24 * 3_600_000;
 
-/** Orders that hold a unit of the sale and their buyer's place: a refunded one keeps both (nothing goes back to the sale). */
-const LIVE: Array<Order['status']> = ['PENDING', 'PAID', 'REFUNDED'];
+/** Orders that hold a unit of the sale and their buyer's place (the unique index's states). */
+const LIVE = [...LIVE_ORDER_STATUSES];
 
 /**
  * Flash sales: PostgreSQL is the record (stock left in `products.stock`, units sold in live orders),
