@@ -8,8 +8,8 @@
  * 60 s after its last due time ("> 60 s"). Every session starts its processes and warms them with ends
  * at one instant (1,000 before the 1,000 workloads, measured as "cold": the first after start; 200
  * otherwise), then runs the workloads on the warm processes. Phases run in the order of what matters
- * most (the 1,000 workloads and the fan-out, every round, then the 10,000 ones round by round), so
- * that the budget, when reached, cuts the least decisive rounds.
+ * most (one round of the 1,000 workloads and of the fan-out, the other rounds of the 1,000 ends, one
+ * round of the 10,000 ones, then the rest), so that the budget, when reached, cuts the least decisive.
  * Fan-out: one end to 10,000 graphql-ws subscribers, Deadline against graphql-ws `useServer` with
  * graphql-redis-subscriptions; the last subscriber reached, and server RSS per idle subscription.
  *
@@ -439,23 +439,28 @@ try {
     }
     for (const run of [...runs, ...(fanoutPeerRun ? [fanoutPeerRun] : [])]) await run.prepare();
     try {
-      // Phases in the order of what matters most, so that the budget cuts the least decisive rounds:
-      // every round of the 1,000 workloads and the fan-out first, then the 10,000 ones round by round.
+      // Phases in the order of what matters most, so that the budget, when reached, cuts the least
+      // decisive rounds: one round of the 1,000 workloads and of the fan-out, the other rounds of the
+      // 1,000 ends (the README's figure), one round of the 10,000 ones, then every other round.
       const deadlineRun = runs.find((r) => r.def.type === 'deadline');
-      const rounds = Array.from({ length: ROUNDS }, (_, r) => r);
       const small = SIZES.filter((n) => n <= WARMUP);
       const large = SIZES.filter((n) => n > WARMUP);
       const normal = (ns: number[]) => (WORKLOADS.includes('instant') || WORKLOADS.includes('spread') ? ns : []);
       const kills = (ns: number[]) => (WORKLOADS.includes('kill') ? ns : []);
-      const phases: Array<{ name: string; round: number; sessions: Array<(run: SystemRun, round: number) => Promise<void>>; fanout?: boolean }> = [
-        ...rounds.map((round) => ({ name: `${small.join(', ')}: ends at one instant and over 1 s`, round, sessions: normal(small).map((n) => (run: SystemRun, r: number) => normalSession(run, r, n)) })),
-        ...rounds.map((round) => ({ name: `${small.join(', ')}: one of two SIGKILLed`, round, sessions: kills(small).map((n) => (run: SystemRun, r: number) => killSession(run, n, r)) })),
-        ...rounds.map((round) => ({ name: 'fan-out', round, sessions: [], fanout: true })),
-        ...rounds.flatMap((round) => [
-          { name: `${large.join(', ')}: ends at one instant and over 1 s`, round, sessions: normal(large).map((n) => (run: SystemRun, r: number) => normalSession(run, r, n)) },
-          { name: `${large.join(', ')}: one of two SIGKILLed`, round, sessions: kills(large).map((n) => (run: SystemRun, r: number) => killSession(run, n, r)) },
-        ]),
-      ];
+      type Phase = { name: string; round: number; rank: number; sessions: Array<(run: SystemRun, round: number) => Promise<void>>; fanout?: boolean };
+      const phases: Phase[] = Array.from({ length: ROUNDS }, (_, round): Phase[] => {
+        const later = round === 0 ? 0 : 1;
+        return [
+          { name: `${small.join(', ')}: ends at one instant and over 1 s`, round, rank: [0, 3][later]!, sessions: normal(small).map((n) => (run, r) => normalSession(run, r, n)) },
+          { name: `${small.join(', ')}: one of two SIGKILLed`, round, rank: [1, 6][later]!, sessions: kills(small).map((n) => (run, r) => killSession(run, n, r)) },
+          { name: 'fan-out', round, rank: [2, 7][later]!, sessions: [], fanout: true },
+          { name: `${large.join(', ')}: ends at one instant and over 1 s`, round, rank: [4, 8][later]!, sessions: normal(large).map((n) => (run, r) => normalSession(run, r, n)) },
+          { name: `${large.join(', ')}: one of two SIGKILLed`, round, rank: [5, 8][later]!, sessions: kills(large).map((n) => (run, r) => killSession(run, n, r)) },
+        ];
+      })
+        .flat()
+        // Stable: within a rank, rounds in order, and 10,000's instant/spread before its SIGKILL.
+        .sort((a, b) => a.rank - b.rank || a.round - b.round);
       for (const phase of phases) {
         if (phase.sessions.length === 0 && !(phase.fanout && fanoutOn && deadlineRun)) continue;
         console.log(`${phase.name}, round ${phase.round + 1} of ${ROUNDS} (${((Date.now() - started) / 60_000).toFixed(1)} min in; load average ${loadavg()[0]!.toFixed(1)})`);
