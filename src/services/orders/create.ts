@@ -8,6 +8,7 @@ import type { ProductService } from '../products.js';
 import type { Identity, UserService } from '../users.js';
 import { checkUserId, MAX_CENTS, type WalletService } from '../wallets.js';
 import { announceCreated, type OrderSettlement } from './settle.js';
+import { lockUserPendingOrders, nextOrderId } from './sql.js';
 
 export interface CreateOrderInput {
   productId: string;
@@ -32,14 +33,6 @@ export interface OrderLimits {
   maxPendingPerUser: number;
   maxQuantity: number;
 }
-
-/**
- * The first key of the per-user advisory lock (`pg_advisory_xact_lock(int, int)`, the second key the
- * user id's hash) under which a user's pending orders are counted: two createOrder of one user at
- * once would each count the other's order as not there yet. A hash collision only makes two users
- * wait for each other. The (int, int) key space is apart from the migrations' bigint lock.
- */
-const PENDING_ORDERS_LOCK = 727_002;
 
 /** Creating orders: H5 (PENDING with a deadline, the wallet part frozen) and admin (PAID at once). */
 export class OrderCreation {
@@ -162,7 +155,7 @@ export class OrderCreation {
    * `orders_user_pending_idx` keeps the count to the user's pending orders, however many others.
    */
   private async holdPendingSlot(uow: UnitOfWork, userId: string): Promise<void> {
-    await uow.em.execute('select pg_advisory_xact_lock(?, hashtext(?))', [PENDING_ORDERS_LOCK, userId]);
+    await lockUserPendingOrders(uow.em, userId);
     const pending = await uow.em.count(Order, { userId, status: 'PENDING', channel: 'H5' });
     if (pending >= this.limits.maxPendingPerUser) {
       throw conflict(`${pending} orders are waiting to be paid (at most ${this.limits.maxPendingPerUser}): pay or cancel one first`);
@@ -174,7 +167,7 @@ export class OrderCreation {
     o: Pick<Order, 'userId' | 'productId' | 'quantity' | 'amount' | 'walletAmount' | 'paymentMethod' | 'channel' | 'status' | 'expiresAt'> &
       Partial<Pick<Order, 'paidAt' | 'paidVia'>>,
   ): Promise<Order> {
-    const [{ id }] = await uow.em.execute<Array<{ id: string }>>(`select nextval(pg_get_serial_sequence('orders', 'id'))::text as id`);
+    const id = await nextOrderId(uow.em);
     const order = uow.em.create(Order, { ...o, id, orderNo: orderNumber(uow.now, id), createdAt: uow.now });
     await uow.em.flush();
     return order;

@@ -1,7 +1,7 @@
 import { LockMode, type FilterObject } from '@mikro-orm/core';
 import { sql } from 'kysely';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Order } from '../../entities/Order.js';
+import { Order, type PaymentMethod } from '../../entities/Order.js';
 import { forbidden } from '../../errors.js';
 import type { Identity } from '../users.js';
 
@@ -48,12 +48,15 @@ export function pendingCountQuery(em: EntityManager) {
   return em.createQueryBuilder(Order).count().where(pendingOrders());
 }
 
+/** The methods whose orders hold a wallet part frozen while PENDING. */
+const FREEZING_METHODS: readonly PaymentMethod[] = ['WALLET', 'MIXED'];
+
 /** Money held for a pending order: its wallet part, for WALLET and MIXED orders. */
 export const frozenPart = (order: Pick<Order, 'paymentMethod' | 'walletAmount'>) =>
-  order.paymentMethod === 'WALLET' || order.paymentMethod === 'MIXED' ? order.walletAmount : 0;
+  FREEZING_METHODS.includes(order.paymentMethod) ? order.walletAmount : 0;
 
 /** The same rule in SQL, over `orders` rows: the order holds frozen money (`frozenPart` > 0). */
-export const holdsFrozenPart = sql`payment_method in ('WALLET', 'MIXED') and wallet_amount > 0`;
+export const holdsFrozenPart = sql`payment_method in (${sql.join(FREEZING_METHODS.map((m) => sql.lit(m)))}) and wallet_amount > 0`;
 
 export function assertMayAccess(user: Identity, order: Pick<Order, 'userId'>): void {
   if (user.role !== 'admin' && order.userId !== user.id) throw forbidden('Not your order');
