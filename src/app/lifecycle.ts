@@ -57,10 +57,10 @@ export interface Lifecycle {
  * what comes due from now on, with no hand-over: each keeps its own) and it takes no more jobs.
  * Resolves once the engine's runs under way here have finished (before the database closes).
  */
-async function releaseDeadlines({ deadlines, jobs }: LifecycleParts): Promise<Promise<void>> {
+async function releaseDeadlines({ deadlines, jobs }: LifecycleParts): Promise<{ engineStopped: Promise<void> }> {
   const engineStopped = deadlines.stop();
   await jobs.takeNoMore();
-  return engineStopped;
+  return { engineStopped };
 }
 
 /** Start-up: settle what came due while no server ran and re-arm, then start the timers. Returns the paused job names. */
@@ -86,7 +86,7 @@ export function lifecycle(parts: LifecycleParts): Lifecycle {
   const stop = () =>
     (stopping ??= (async () => {
       log.info('stopping: no new requests or jobs');
-      const engineStopped = await releaseDeadlines(parts);
+      const { engineStopped } = await releaseDeadlines(parts);
       clearInterval(discovering);
       await apollo.stop(); // closes the HTTP server and the WebSocket server, waiting for requests in flight
       ws.wsServer.close();

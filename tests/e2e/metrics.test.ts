@@ -26,9 +26,7 @@ const logs = new LogCapture();
 
 beforeAll(async () => {
   db = await createTestDatabase('metrics');
-  // A long deadline-watch grace: the auction's end must be settled by its wake-up job, whose run this
-  // file counts; on a loaded CI machine the watch (400 ms by default) settled it first once.
-  app = await start(testConfig(db.url, { RECONCILE_INTERVAL_MINUTES: '60', DEADLINE_WATCH_GRACE_MS: '10000' }), logs, { clock });
+  app = await start(testConfig(db.url, { RECONCILE_INTERVAL_MINUTES: '60' }), logs, { clock });
 });
 
 afterAll(async () => {

@@ -62,9 +62,9 @@ test('two instances: both expire, pay and cancel the same orders at once; each o
     if (action(i) === 'cancel') return gql(app, CANCEL, { id: o.id }, token(o.userId));
     return Promise.resolve(null);
   });
-  const wakes = [a.deadlines.wake('order-expiry'), b.deadlines.wake('order-expiry'), a.deadlines.sweep(), b.deadlines.sweep()];
+  const wakes = [a.deadlines.settleDue('order-expiry', 'timer'), b.deadlines.settleDue('order-expiry', 'wake-up'), a.deadlines.sweep(), b.deadlines.sweep()];
   await sleep(last - Date.now() + 50);
-  const more = [a.deadlines.wake('order-expiry'), b.deadlines.sweep()];
+  const more = [a.deadlines.settleDue('order-expiry', 'timer'), b.deadlines.sweep()];
   const answers = await Promise.all(actions);
   await Promise.all([...wakes, ...more]);
   // Each payment or cancellation either won, or lost to the expiry with a CONFLICT: never an error.

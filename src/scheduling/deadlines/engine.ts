@@ -47,7 +47,7 @@ export class Deadlines {
   private readonly kinds = new Map<string, DeadlineKind>();
   private readonly settler: Settler;
   /** Per kind: the run of `settleDue` under way here, and the one more run asked for meanwhile. */
-  private readonly runs = new Map<string, { done: Promise<unknown>; again?: Promise<WakeResult> }>();
+  private readonly runs = new Map<string, { done: Promise<WakeResult | undefined>; again?: Promise<WakeResult> }>();
   private timers: WakeupTimers | undefined;
   /** Told after each committed batch how late (ms, settled − due) its deadlines were: the lateness metric. */
   onSettled: (kind: string, latenessMs: number[]) => void = () => {};
@@ -131,10 +131,15 @@ export class Deadlines {
   settleDue(kindName: string, via: Via = 'wake-up', armId?: string): Promise<WakeResult> {
     const kind = this.kind(kindName);
     const running = this.runs.get(kind.name);
-    if (running) return (running.again ??= running.done.then(() => this.settleDue(kind.name, via, armId)));
-    const run = this.runOnce(kind, via, armId).finally(() => this.runs.delete(kind.name));
-    this.runs.set(kind.name, { done: run.catch(() => undefined) });
-    return run;
+    if (!running) {
+      const run = this.runOnce(kind, via, armId).finally(() => this.runs.delete(kind.name));
+      this.runs.set(kind.name, { done: run.catch(() => undefined) });
+      return run;
+    }
+    running.again ??= running.done.then(() => this.settleDue(kind.name, via, armId));
+    // What was settled since the call: the run under way counts too (start-up recovery's `Restored X/Y`
+    // beside a wake-up job that started first); what is still unsettled is the later run's to say.
+    return Promise.all([running.done, running.again]).then(([first, again]) => ({ settled: (first?.settled ?? 0) + again.settled, failed: again.failed }));
   }
 
   /** `settleDue` by the name the integration tests of the services use. */

@@ -12,9 +12,13 @@ import { WAKEUPS_CHANNEL, wakeJobName } from './kind.js';
  * silent peer: TCP keep-alive takes minutes) leaves a timer at an old time, besides the sweep.
  */
 const MAX_WAIT_MS = 3_600_000;
-/** The LISTEN connection is made again after 0.1, 0.2, 0.4 … s, at most 5 s apart. */
+/**
+ * The LISTEN connection is made again after 0.1, 0.2, 0.4 … s, at most 2 s apart: one connection
+ * attempt per instance every 2 s while PostgreSQL is away costs nothing, and a timer without it reads
+ * its row before it fires (`due`), so the gap costs a read, not a deadline.
+ */
 const RECONNECT_MIN_MS = 100;
-const RECONNECT_MAX_MS = 5_000;
+const RECONNECT_MAX_MS = 2_000;
 /**
  * A deadline still due after a run here is held by a run on another instance: waiting a little for
  * it beats spinning two transactions a round until it is done (the armed time moves then, and this
