@@ -54,7 +54,8 @@ export function jobCatalogue(deps: {
     deadlineJob(auctionEndKind(deps.auctions, config.auctionEndBatchSize, config.auctionEndLanes), wakeupRetry),
     deadlineJob(orderExpiryKind(deps.orderSettlement, deps.orderQueries, config.orderExpiryBatchSize, config.orderExpiryLanes), wakeupRetry),
     deadlineJob(vipExpiryKind(deps.vip, config.vip.expiryBatchSize), wakeupRetry),
-    // The safety net: every kind settles what is overdue and re-arms (a lost wake-up, a crash mid-batch).
+    // The backstop's net: every kind (paused ones aside) settles what is overdue and re-arms, when the
+    // timers and the wake-up job both missed it (the job lost, a settle that failed mid-batch).
     periodicJob<JobPayloads['deadline-sweep']>({
       name: 'deadline-sweep',
       schedule: { every: config.deadlineSweepSeconds * 1000 },

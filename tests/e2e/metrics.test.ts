@@ -16,7 +16,7 @@ import {
   waitUntil,
   wsClient,
 } from '../support/harness.js';
-import { ADMIN, createProduct, ok } from '../support/orders.js';
+import { createProduct, ok } from '../support/orders.js';
 
 /** `GET /metrics` on a real server, scraped after known work: the counts of that work are there. */
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -121,7 +121,7 @@ test('after an auction end, a reconciliation run and named operations, the scrap
   // An operation that does not validate has no name to count it under.
   await gql(app, `query Broken { nope }`, {}, seller);
 
-  client.dispose();
+  await client.dispose();
   await waitUntil(async () => sample((await scrape()).text, 'deadline_websocket_connections') === 0, 5_000, 'the socket to close');
   const after = (await scrape()).text;
   expect(sample(after, 'deadline_deadlines_pending', { kind: 'auction-end' })).toBe(0);

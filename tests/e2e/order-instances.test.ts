@@ -68,7 +68,7 @@ test('two instances: both expire, pay and cancel the same orders at once; each o
   const answers = await Promise.all(actions);
   await Promise.all([...wakes, ...more]);
   // Each payment or cancellation either won, or lost to the expiry with a CONFLICT: never an error.
-  const codes = answers.filter((r) => r !== null).map((r) => r!.errors?.[0]?.extensions?.code ?? 'OK');
+  const codes = answers.filter((r) => r !== null).map((r) => r.errors?.[0]?.extensions?.code ?? 'OK');
   expect(codes.filter((c) => c !== 'OK' && c !== 'CONFLICT')).toEqual([]);
   await waitUntil(async () => !(await statuses(ids)).some((r) => r.status === 'PENDING'), 5_000, 'every order settled');
 

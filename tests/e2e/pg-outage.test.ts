@@ -187,7 +187,7 @@ test('PostgreSQL unreachable for 10 s: requests fail fast with SERVICE_UNAVAILAB
 
   // No pool left wedged: once quiet, no connection is held but Agenda's LISTEN one (a transaction cut
   // by the outage kept its connection for good before, kysely-org/kysely#1990) ...
-  const ormPool = (await app.services.orm.em.getConnection().getNativeClient()) as pg.Pool;
+  const ormPool = (await app.services.orm.em.getConnection().getNativeClient());
   const storePool = (app.scheduler.db as PostgresJobRepository).getPool();
   const held = (p: pg.Pool) => p.totalCount - p.idleCount;
   await waitUntil(() => held(ormPool) === 0 && held(storePool) <= 1, 10_000, 'no connection held');

@@ -70,13 +70,13 @@ class FakeKind implements DeadlineKind {
     return this.items.filter((d) => d.settled).map((d) => d.id).sort();
   }
 
-  async nextDeadline(_em: unknown, skip: readonly string[]): Promise<Date | null> {
+  nextDeadline(_em: unknown, skip: readonly string[]): Promise<Date | null> {
     const pending = this.items.filter((d) => !d.settled && !skip.includes(d.id)).sort((a, b) => a.at - b.at);
-    return pending.length === 0 ? null : new Date(pending[0].at);
+    return Promise.resolve(pending.length === 0 ? null : new Date(pending[0].at));
   }
 
-  async countPending(): Promise<number> {
-    return this.items.filter((d) => !d.settled).length;
+  countPending(): Promise<number> {
+    return Promise.resolve(this.items.filter((d) => !d.settled).length);
   }
 
   async settleDue(uow: UnitOfWork, limit: number, skip: readonly string[]): Promise<Settled> {
@@ -118,14 +118,14 @@ interface WakeupRecord {
 class FakeScheduler {
   readonly wakeups: WakeupRecord[] = [];
 
-  async schedule(at: Date, name: string, data: WakeupPayload): Promise<WakeupRecord> {
+  schedule(at: Date, name: string, data: WakeupPayload): Promise<WakeupRecord> {
     const rec = { at: new Date(at), name, data: { ...data }, cancelled: false, ran: false, lost: false };
     this.wakeups.push(rec);
-    return rec;
+    return Promise.resolve(rec);
   }
 
   /** Like Agenda's backends: the name matches and `data` is contained in the job's data. */
-  async cancel(opts: { name?: string; data?: Record<string, unknown> }): Promise<number> {
+  cancel(opts: { name?: string; data?: Record<string, unknown> }): Promise<number> {
     let n = 0;
     for (const w of this.wakeups) {
       if (w.cancelled || w.ran || w.lost) continue;
@@ -135,16 +135,7 @@ class FakeScheduler {
       w.cancelled = true;
       n++;
     }
-    return n;
-  }
-
-  /** Agenda's `now`: a job due at once; the test decides when it runs (`onNow`). */
-  onNow: (data: WakeupPayload) => unknown = () => undefined;
-  async now(name: string, data: WakeupPayload): Promise<WakeupRecord> {
-    const rec = { at: new Date(), name, data: { ...data }, cancelled: false, ran: true, lost: false };
-    this.wakeups.push(rec);
-    this.onNow(rec.data);
-    return rec;
+    return Promise.resolve(n);
   }
 
   live(kind: string): WakeupRecord[] {
@@ -409,7 +400,7 @@ test('every instance keeps a timer at the armed time: deadlines armed on one are
       expect(lateMs).toBeLessThan(1_000); // a few ms measured; generous for a loaded machine
     }
     // Each settle re-armed at the next deadline, and the last cleared the row: no wake-up job left but run ones.
-    await waitUntil(async () => scheduler.live(kind.name).every((w) => w.at.getTime() <= Date.now()), 2_000, 'no wake-up job ahead');
+    await waitUntil(() => scheduler.live(kind.name).every((w) => w.at.getTime() <= Date.now()), 2_000, 'no wake-up job ahead');
   } finally {
     await stopAll();
   }

@@ -216,7 +216,8 @@ describe('job store: mongodb, what runs without a MongoDB server', () => {
     const log = new LogCapture();
     const DOWN = 'Redis (job notifications) unreachable; retrying until it is back';
     const BACK = 'Redis (job notifications) reachable again';
-    const { channel, close } = redisNotifications(redis.url, 'test:agenda', log.logger);
+    const notifications = redisNotifications(redis.url, 'test:agenda', log.logger);
+    const { channel } = notifications;
     const heard: string[] = [];
     channel.subscribe((note) => void heard.push(note.jobName));
     const probe = new Redis(redis.url, { lazyConnect: true });
@@ -244,7 +245,7 @@ describe('job store: mongodb, what runs without a MongoDB server', () => {
     } finally {
       probe.disconnect();
       await channel.disconnect();
-      close();
+      notifications.close();
       await redis.destroy();
     }
   }, 40_000);

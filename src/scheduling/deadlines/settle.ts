@@ -34,7 +34,7 @@ export class Settler {
 
   private retriesOf(kind: string): Map<string, Retry> {
     let retries = this.retries.get(kind);
-    if (!retries) this.retries.set(kind, (retries = new Map()));
+    if (!retries) this.retries.set(kind, (retries = new Map<string, Retry>()));
     return retries;
   }
 
