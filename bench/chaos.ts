@@ -45,7 +45,7 @@ import { createClient, type Client } from 'graphql-ws';
 import type pg from 'pg';
 import WebSocket from 'ws';
 import { freePort, SERVER_NODE_FLAGS, stopAfter, withDatabase } from './support.js';
-import { AUCTION_ENDED_EVENTS_SQL } from '../src/services/auctions.js';
+import { AUCTION_ENDED_EVENTS_SQL } from './outbox-events.js';
 import { ORDER_EXPIRED_EVENTS_SQL } from '../src/services/orders/settle-close.js';
 
 function arg(name: string, fallback: string): string {

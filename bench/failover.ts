@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { freePort, pct, SERVER_NODE_FLAGS, stopAfter, withDatabase } from './support.js';
-import { AUCTION_ENDED_EVENTS_SQL } from '../src/services/auctions.js';
+import { AUCTION_ENDED_EVENTS_SQL } from './outbox-events.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const MODES = arg('modes', 'kill,term').split(',') as Array<'kill' | 'term'>;

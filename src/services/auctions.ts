@@ -36,15 +36,6 @@ export const pendingAuctions = (skip: readonly string[] = []): FilterObject<Auct
 /** The outbox topic of a batch of auction ends, whose entries are `[auctionId, endedEventId, updatedEventId]`. */
 const AUCTION_ENDS = '@auction-ends';
 
-/**
- * The AUCTION_ENDED events in the outbox as a table `(auction_id, event_id)`, one row per event, whether
- * in a batch or a row of its own: for checks that every auction ended once (tests, bench:failover).
- */
-export const AUCTION_ENDED_EVENTS_SQL = `(select e ->> 0 as auction_id, e ->> 1 as event_id
-   from outbox_events o cross join jsonb_array_elements(o.payload -> 'entries') e where o.topic = '${AUCTION_ENDS}'
-  union all
-  select payload -> 'auction' ->> 'id', id::text from outbox_events where topic = 'AUCTION_ENDED')`;
-
 /** An ended auction's AUCTION_ENDED and AUCTION_UPDATED events, held by the outbox row `outboxId`. */
 function endEvents(row: EndedRow, outboxId: string): PublishedEvent[] {
   // Each column named, not the rest of the row spread: every subscriber's execution reads this object.

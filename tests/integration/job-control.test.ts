@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { App } from '../../src/app.js';
 import { UnknownJob, type JobInfo } from '../../src/scheduling/job-control.js';
-import { AUCTION_ENDED_EVENTS_SQL } from '../../src/services/auctions.js';
+import { AUCTION_ENDED_EVENTS_SQL } from '../../bench/outbox-events.js';
 import { AUCTION_FIELDS, createAuction, createTestDatabase, gql, inSeconds, LogCapture, sleep, start, testConfig, token, waitUntil } from '../support/harness.js';
 import { createOrder, createProduct, credit, withDb } from '../support/orders.js';
 

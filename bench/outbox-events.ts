@@ -1,0 +1,11 @@
+import { auctionEnds } from '../src/services/auctions.js';
+
+/**
+ * The AUCTION_ENDED events in the outbox as a table `(auction_id, event_id)`, one row per event, whether
+ * in a batch (`auctionEnds`: entries `[auctionId, endedEventId, updatedEventId]`) or a row of its own:
+ * for checks that every auction ended once (bench:failover, bench:chaos and the tests that count ends).
+ */
+export const AUCTION_ENDED_EVENTS_SQL = `(select e ->> 0 as auction_id, e ->> 1 as event_id
+   from outbox_events o cross join jsonb_array_elements(o.payload -> 'entries') e where o.topic = '${auctionEnds.topic}'
+  union all
+  select payload -> 'auction' ->> 'id', id::text from outbox_events where topic = 'AUCTION_ENDED')`;
