@@ -182,7 +182,7 @@ async function normalSession(run: SystemRun, round: number, n: number): Promise<
   try {
     // The cold figure comes from the 1,000 sessions; before 10,000 a smaller warm-up does.
     const warmup = n === WARMUP ? WARMUP : KILL_WARMUP;
-    const cold = await runWorkload(run, session, warmup, 'instant', false, 20_000);
+    const cold = await runWorkload(run, session, warmup, 'instant', false, warmup === WARMUP ? CAP_MS : 20_000);
     if (warmup === WARMUP) {
       record(workloadName('cold', WARMUP), run.def.label, cold);
       console.log(`  ${run.def.label}, ${workloadName('cold', WARMUP)}: ${show(cold)}`);

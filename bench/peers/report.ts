@@ -75,13 +75,10 @@ export function parseHeadline(section: string, workload = HEADLINE_WORKLOAD): He
 
 /** The README's line, from the comparison table's headline row. */
 export function readmeLine(h: Headline): string {
-  const ahead = h.bestPeerMs >= h.deadlineMs;
-  const verdict = ahead
-    ? `Deadline ${fmtRatio(h.bestPeerMs, h.deadlineMs)} ahead of the best peer`
-    : `the best peer ${fmtRatio(h.deadlineMs, h.bestPeerMs)} ahead of Deadline`;
+  const verdict = h.bestPeerMs >= h.deadlineMs ? `${fmtRatio(h.bestPeerMs, h.deadlineMs)} ahead` : `${fmtRatio(h.deadlineMs, h.bestPeerMs)} behind`;
   return (
-    `**Side by side** (\`npm run bench:peers\`, ${h.ranAt}): ${h.workload.replace(/^1,000/, '1,000 auctions ending')}, heard at ` +
-    `p99 ${fmtMs(h.deadlineMs)} ms with Deadline against ${fmtMs(h.bestPeerMs)} ms with ${h.bestPeer}, the best of its peers: ` +
-    `${verdict}; the no-scheduler floor ${fmtMs(h.floorMs)} ms. Details: [docs/benchmarks.md](docs/benchmarks.md#side-by-side-with-the-peers-npm-run-benchpeers).`
+    `**Side by side** (\`npm run bench:peers\`, ${h.ranAt}): ${h.workload.replace(/^1,000/, '1,000 auctions ending')} reached their watcher ` +
+    `at p99 ${fmtMs(h.deadlineMs)} ms with Deadline, ${fmtMs(h.bestPeerMs)} ms with the best peer (${h.bestPeer}): Deadline ${verdict}; ` +
+    `${fmtMs(h.floorMs)} ms with no scheduler at all ([details](docs/benchmarks.md#side-by-side-with-the-peers-npm-run-benchpeers)).`
   );
 }

@@ -22,8 +22,8 @@ describe("the README's line against bench:peers' table", () => {
     const row = section!.split('\n').find((l) => l.startsWith(`| ${HEADLINE_WORKLOAD} |`) && l.split('|').length === 10)!;
     expect(row).toBeDefined();
     const [, , deadline, bestPeer, bestPeerMs, , floor] = row.split('|').slice(1, -1).map((c) => c.trim());
-    expect(line).toContain(`p99 ${deadline} ms with Deadline against ${bestPeerMs} ms with ${bestPeer}`);
-    expect(line).toContain(`floor ${floor} ms`);
+    expect(line).toContain(`p99 ${deadline} ms with Deadline, ${bestPeerMs} ms with the best peer (${bestPeer})`);
+    expect(line).toContain(`; ${floor} ms with no scheduler at all`);
     expect(line).toContain(parseHeadline(section!)!.ranAt);
   });
 
@@ -33,7 +33,7 @@ describe("the README's line against bench:peers' table", () => {
 
   it('says ahead only when Deadline is', () => {
     const h = { ranAt: '2026-12-07 05:30 UTC', workload: HEADLINE_WORKLOAD, metric: 'p99', deadlineMs: 90, bestPeer: 'BullMQ c=100', bestPeerMs: 720, floorMs: 50 };
-    expect(readmeLine(h)).toContain('Deadline 8.0× ahead of the best peer');
-    expect(readmeLine({ ...h, deadlineMs: 900 })).toContain('the best peer 1.25× ahead of Deadline');
+    expect(readmeLine(h)).toContain('(BullMQ c=100): Deadline 8.0× ahead;');
+    expect(readmeLine({ ...h, deadlineMs: 900 })).toContain('(BullMQ c=100): Deadline 1.25× behind;');
   });
 });
