@@ -42,11 +42,11 @@ export const SYSTEMS: SystemDef[] = [
   { key: 'bullmq-100', label: 'BullMQ c=100', type: 'peer', peer: { kind: 'bullmq', concurrency: 100, pollMs: 0, batchSize: 1 }, settings: 'one delayed job per auction, worker concurrency 100' },
   { key: 'bullmq-1', label: 'BullMQ c=1', type: 'peer', peer: { kind: 'bullmq', concurrency: 1, pollMs: 0, batchSize: 1 }, settings: 'one delayed job per auction, worker concurrency 1 (its default)' },
   { key: 'graphile-2000', label: 'graphile-worker 2 s', type: 'peer', peer: { kind: 'graphile', concurrency: 10, pollMs: 2000, batchSize: 1 }, settings: 'one job per auction with run_at, pollInterval 2,000 ms (its default), concurrency 10 (its pool size)' },
-  { key: 'graphile-100', label: 'graphile-worker 100 ms', type: 'peer', peer: { kind: 'graphile', concurrency: 10, pollMs: 100, batchSize: 1 }, settings: 'as above, pollInterval 100 ms' },
+  { key: 'graphile-100', label: 'graphile-worker 100 ms', type: 'peer', peer: { kind: 'graphile', concurrency: 10, pollMs: 100, batchSize: 1 }, settings: 'one job per auction with run_at, pollInterval 100 ms, concurrency 10' },
   { key: 'pgboss-2000', label: 'pg-boss 2 s', type: 'peer', peer: { kind: 'pgboss', concurrency: 1, pollMs: 2000, batchSize: 100 }, settings: 'one job per auction with startAfter, polling every 2 s (its default), batchSize 100 with burstWhenBatchFull (at its default batchSize of 1 it takes one job per poll)' },
-  { key: 'pgboss-500', label: 'pg-boss 0.5 s', type: 'peer', peer: { kind: 'pgboss', concurrency: 1, pollMs: 500, batchSize: 100 }, settings: 'as above, polling every 0.5 s (its lowest)' },
+  { key: 'pgboss-500', label: 'pg-boss 0.5 s', type: 'peer', peer: { kind: 'pgboss', concurrency: 1, pollMs: 500, batchSize: 100 }, settings: 'one job per auction with startAfter, polling every 0.5 s (its lowest), batchSize 100 with burstWhenBatchFull' },
   { key: 'agenda-5000', label: 'Agenda 5 s', type: 'peer', peer: { kind: 'agenda', concurrency: 5, pollMs: 5000, batchSize: 1 }, settings: 'one job per auction (PostgreSQL backend), processEvery 5 s and every other setting its default' },
-  { key: 'agenda-1000', label: 'Agenda 1 s', type: 'peer', peer: { kind: 'agenda', concurrency: 5, pollMs: 1000, batchSize: 1 }, settings: 'as above, processEvery 1 s' },
+  { key: 'agenda-1000', label: 'Agenda 1 s', type: 'peer', peer: { kind: 'agenda', concurrency: 5, pollMs: 1000, batchSize: 1 }, settings: 'one job per auction (PostgreSQL backend), processEvery 1 s and every other setting its default' },
 ];
 
 export interface Row {
