@@ -1,19 +1,12 @@
 import { request as httpRequest } from 'node:http';
 import type { App } from '../../src/app.js';
-import { createTestDatabase, start, testConfig, token } from '../support/harness.js';
+import { setUp, token } from '../support/harness.js';
 
 /** Agendash at /admin/jobs: admins only, by Bearer header or the cookie `POST /admin/session` sets. */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let app: App;
 
 beforeAll(async () => {
-  db = await createTestDatabase('agendash');
-  app = await start(testConfig(db.url));
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+  ({ app } = await setUp('agendash'));
 });
 
 const url = (path: string) => new URL(path, app.url).toString();

@@ -1,19 +1,12 @@
 import { serverAudits } from 'graphql-http';
 import type { App } from '../../src/app.js';
-import { createTestDatabase, start, testConfig } from '../support/harness.js';
+import { setUp } from '../support/harness.js';
 
 /** graphql-http's GraphQL-over-HTTP audits against a real server: every one passes, none warns. */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let app: App;
 
 beforeAll(async () => {
-  db = await createTestDatabase('graphql_http_audit');
-  app = await start(testConfig(db.url));
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+  ({ app } = await setUp('graphql_http_audit'));
 });
 
 /**

@@ -33,7 +33,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 const ok = (res: { errors?: unknown; data?: any }): any => {
   if (res.errors) throw new Error(JSON.stringify(res.errors));
   return res.data;
@@ -112,7 +112,7 @@ test('runJob runs it now; jobRuns pages its runs newest first, with outcome, dur
     expect(r).toMatchObject({ name: 'outbox-sweep', outcome: 'SUCCEEDED', error: null, instance: a.instanceName });
     expect(r.durationMs).toBe(Date.parse(r.finishedAt!) - Date.parse(r.startedAt));
   }
-  const next = ok(await page(2, first.pageInfo.endCursor!)).jobRuns;
+  const next = ok(await page(2, first.pageInfo.endCursor)).jobRuns;
   expect(next.edges.length).toBeGreaterThan(0);
   expect(next.pageInfo).toMatchObject({ hasPreviousPage: true, startCursor: next.edges[0].cursor });
   expect(Date.parse(next.edges[0].node.startedAt)).toBeLessThanOrEqual(Date.parse(older.startedAt));

@@ -2,22 +2,19 @@ import type { Client } from 'graphql-ws';
 import type { App } from '../../src/app.js';
 import { User } from '../../src/entities/User.js';
 import type { NewMessage } from '../../src/services/messages.js';
-import { createTestDatabase, gql, sleep, start, subscribed, testConfig, token, wsClient, type Subscription } from '../support/harness.js';
+import { gql, setUp, sleep, subscribed, type Subscription, type TestDatabase, token, wsClient } from '../support/harness.js';
 import { ADMIN, ok, withDb } from '../support/orders.js';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabase;
 let app: App;
 const clients: Client[] = [];
 
 beforeAll(async () => {
-  db = await createTestDatabase('messages');
-  app = await start(testConfig(db.url));
+  ({ db, app } = await setUp('messages'));
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.dispose()));
-  await app?.stop();
-  await db?.drop();
+  for (const c of clients) await c.dispose();
 });
 
 const FIELDS = 'id userId kind title body createdAt readAt';
@@ -98,7 +95,7 @@ describe('an inbox', () => {
     const read = (await ok(app, MARK, { id: m3.id }, ann)).markMessageRead as Node;
     expect(read).toMatchObject({ id: m3.id, title: 'm3' });
     expect(read.readAt).not.toBeNull();
-    await sleep(20);
+    await sleep(20); // a second mark made later would stamp a later readAt
     const again = (await ok(app, MARK, { id: m3.id }, ann)).markMessageRead as Node;
     expect(again.readAt).toBe(read.readAt); // the first read stands
     expect(await unreadCount(ann)).toBe(5);
@@ -141,7 +138,7 @@ describe('an inbox', () => {
       }),
     ).rejects.toThrow('abort');
 
-    await sleep(300);
+    await sleep(300); // room for a rolled-back message or a copy that must not come
     const byTitle = new Map(sent.map((m) => [m.title, m]));
     expect(cat.events.map((e) => e.messageReceived)).toEqual(
       ['c1', 'c2'].map((t) => {
@@ -185,7 +182,7 @@ describe('only the owner', () => {
     const fayHears = await listen('fay', fay);
     const [second] = await sendMany([note('fay', 'second secret')]);
     await fayHears.waitFor((s) => s.events.length >= 1, 5_000, "fay's message");
-    await sleep(300);
+    await sleep(300); // room for what gus must not hear, and a copy for fay
     expect(fayHears.events.map((e) => e.messageReceived.id)).toEqual([second.id]);
     expect(gusHears.events).toEqual([]);
     gusHears.dispose();
@@ -235,7 +232,7 @@ describe('the reminders path', () => {
     for (const [i, user] of watched.entries()) {
       await subs[i].waitFor((s) => s.events.length >= 5, 10_000, `${user}'s five messages`);
     }
-    await sleep(300);
+    await sleep(300); // room for another user's message or a copy that must not come
     for (const [i, user] of watched.entries()) {
       const mine = sent.filter((m) => m.userId === user);
       expect(subs[i].events.map((e) => e.messageReceived.id)).toEqual(mine.map((m) => m.id));

@@ -1,6 +1,6 @@
 import type { Client } from 'graphql-ws';
 import type { App } from '../../src/app.js';
-import { createTestDatabase, gql, LogCapture, sleep, start, subscribed, testConfig, token, wsClient } from '../support/harness.js';
+import { gql, LogCapture, setUp, sleep, subscribed, type TestDatabase, token, wsClient } from '../support/harness.js';
 import {
   ADMIN,
   CANCEL,
@@ -17,7 +17,7 @@ import {
 } from '../support/orders.js';
 
 // Orders here expire in 30 minutes (the default): these tests are about everything but expiry.
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabase;
 let app: App;
 let log: LogCapture;
 let client: Client;
@@ -26,9 +26,8 @@ const alice = token('alice');
 const bob = token('bob');
 
 beforeAll(async () => {
-  db = await createTestDatabase('orders');
   log = new LogCapture();
-  app = await start(testConfig(db.url), log);
+  ({ db, app } = await setUp('orders', {}, { log }));
   client = wsClient(app, alice);
   tea = await createProduct(app, { name: 'Tea', price: 500 });
 });
@@ -40,8 +39,6 @@ afterEach(async () => {
 
 afterAll(async () => {
   await client?.dispose();
-  await app?.stop();
-  await db?.drop();
 });
 
 const codeOf = (res: { errors?: Array<{ extensions?: { code?: string } }> }) => res.errors?.[0]?.extensions?.code;
@@ -225,7 +222,7 @@ describe('paying and cancelling', () => {
     expect(codeOf(again)).toBe('CONFLICT');
     const cancelPaid = await gql(app, CANCEL, { id: order.id }, jane);
     expect(codeOf(cancelPaid)).toBe('CONFLICT');
-    await sleep(300);
+    await sleep(300); // room for an update the refused pay or cancel must not cause
     expect(sub.events.map((e) => e.orderUpdated.status)).toEqual(['PAID']);
     expect(await wallet(app, jane)).toEqual({ balance: 100, frozen: 0 });
     sub.dispose();

@@ -1,19 +1,7 @@
 import type { App } from '../../src/app.js';
 import type { SandboxHandle } from '../../src/payments/sandbox/server.js';
 import { PaymentRecorder } from '../../src/services/payment-recorder.js';
-import {
-  createTestDatabase,
-  gql,
-  LogCapture,
-  MovableClock,
-  paymentSandbox,
-  start,
-  subscribed,
-  testConfig,
-  token,
-  waitUntil,
-  wsClient,
-} from '../support/harness.js';
+import { gql, LogCapture, MovableClock, paymentSandbox, setUp, sleep, subscribed, type TestDatabase, token, waitUntil, wsClient } from '../support/harness.js';
 import { ADMIN, createProduct, credit, invariants, ok, wallet, withDb } from '../support/orders.js';
 
 /**
@@ -22,7 +10,7 @@ import { ADMIN, createProduct, credit, invariants, ok, wallet, withDb } from '..
  * test moves, so "older than 5 minutes" and "unpaid past 15 minutes" take no time. After each test
  * the money invariants of the orders tests hold.
  */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabase;
 let app: App;
 let sandbox: SandboxHandle;
 const clock = new MovableClock();
@@ -45,15 +33,9 @@ interface PaidOrder {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase('payments');
   sandbox = await paymentSandbox();
   // The periodic run at start-up happens with nothing to do; each test runs reconciliation itself.
-  app = await start(testConfig(db.url, { RECONCILE_INTERVAL_MINUTES: '60' }), log, { clock });
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+  ({ db, app } = await setUp('payments', { RECONCILE_INTERVAL_MINUTES: '60' }, { log, clock }));
 });
 
 afterEach(async () => {
@@ -123,7 +105,7 @@ test('a WECHAT order answers how to pay; paid at the provider, the callback make
   expect(payments).toHaveLength(1);
   expect(payments[0]).toMatchObject({ provider: 'sandbox', amount: 1000, source: 'CALLBACK', needs_refund: false });
   expect(await read(created.id)).toMatchObject({ status: 'PAID', paidVia: 'CALLBACK', expiresAt: null });
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200); // room for a second update the refused callbacks must not cause
   expect(updates.events).toHaveLength(1);
   await client.dispose();
 

@@ -3,7 +3,7 @@ import { jest } from '@jest/globals';
 import { getIntrospectionQuery } from 'graphql';
 import type { Client } from 'graphql-ws';
 import type { App } from '../../src/app.js';
-import { createAuction, createTestDatabase, gql, inSeconds, LogCapture, start, Subscription, testConfig, token, wsClient } from '../support/harness.js';
+import { createAuction, gql, inSeconds, LogCapture, setUp, Subscription, token, wsClient } from '../support/harness.js';
 
 /**
  * Hostile documents are refused before anything runs, over HTTP and over graphql-ws alike: past the
@@ -13,22 +13,18 @@ import { createAuction, createTestDatabase, gql, inSeconds, LogCapture, start, S
  * client really writes (a few aliases, renames, codegen's variables, the playground's introspection)
  * still run.
  */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let app: App;
 let ws: Client;
 const user = token('cost-ann');
 const log = new LogCapture();
 
 beforeAll(async () => {
-  db = await createTestDatabase('query_cost');
-  app = await start(testConfig(db.url), log);
+  ({ app } = await setUp('query_cost', {}, { log }));
   ws = wsClient(app, user); // one socket for the file: a user may hold WS_MAX_SOCKETS_PER_USER
 });
 
 afterAll(async () => {
   await ws?.dispose();
-  await app?.stop();
-  await db?.drop();
 });
 
 const aliases = (n: number, field: string) => Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(' ');
@@ -308,8 +304,8 @@ describe('deadline_graphql_operations_total', () => {
     const text = await (await fetch(new URL('/metrics', app.url))).text();
     const operations = new Map<string, number>();
     for (const [, operation, outcome, value] of text.matchAll(/^deadline_graphql_operations_total\{operation="([^"]*)",outcome="(\w+)"\} (\S+)$/gm)) {
-      if (outcome === 'success') operations.set(operation!, Number(value));
-      else if (!operations.has(operation!)) operations.set(operation!, 0);
+      if (outcome === 'success') operations.set(operation, Number(value));
+      else if (!operations.has(operation)) operations.set(operation, 0);
     }
     expect(operations.size).toBeGreaterThan(100);
     expect(operations.size).toBeLessThanOrEqual(101);

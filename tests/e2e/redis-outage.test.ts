@@ -1,18 +1,5 @@
 import type { App } from '../../src/app.js';
-import {
-  createAuction,
-  createTestDatabase,
-  inSeconds,
-  LogCapture,
-  sleep,
-  start,
-  subscribed,
-  testConfig,
-  token,
-  waitUntil,
-  wsClient,
-  type Subscription,
-} from '../support/harness.js';
+import { createAuction, createTestDatabase, inSeconds, LogCapture, sleep, start, subscribed, type Subscription, testConfig, type TestDatabase, token, waitUntil, wsClient } from '../support/harness.js';
 import { Redis } from 'ioredis';
 import { OwnRedis } from '../support/redis-server.js';
 
@@ -25,7 +12,7 @@ const ENDED_SUB = `subscription { auctionEnded { eventId auction { id status } }
 const seller = token('seller-outage');
 const OUTAGE_MS = 10_000;
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabase;
 let redis: OwnRedis;
 let a: App;
 let b: App;
@@ -70,13 +57,20 @@ async function outageRound(how: 'restart' | 'empty', count: number) {
   }
   const warnedBefore = [lostWarnings(logA), lostWarnings(logB)];
 
-  // All ending at the same instant, created on both instances, Redis gone 1.5 s before the end.
-  const end = inSeconds(3);
+  // All ending at the same instant, created on both instances, Redis gone 1.5 s before the end (30
+  // creations took over 1 s on a loaded 2-core machine: 4 s leaves room for them).
+  const end = inSeconds(4);
+  const endMs = new Date(end).getTime();
   const ids = (await Promise.all(Array.from({ length: count }, (_, i) => createAuction(i % 2 ? a : b, seller, end)))).map((x) => x.id);
-  await sleep(new Date(end).getTime() - Date.now() - 1_500);
+  await sleep(endMs - Date.now() - 1_500);
   if (how === 'empty') await redis.wipe();
   else await redis.kill();
   const downAt = Date.now();
+  // The round is about ends that come due while Redis is away: it must be gone (its process exited)
+  // before they do, and both instances must have lost it, or the round proves nothing.
+  expect(endMs - downAt).toBeGreaterThan(0);
+  await waitUntil(async () => (await health(a)) === 503 && (await health(b)) === 503, 3_000, 'both instances to see Redis gone');
+  expect(Date.now()).toBeLessThan(endMs);
 
   // While Redis is down: the deadlines settle on time in PostgreSQL, and health says so.
   await waitUntil(async () => (await lateness(a, ids).catch(() => [])).length === count, 8_000, 'the auctions to end without Redis');
@@ -84,7 +78,7 @@ async function outageRound(how: 'restart' | 'empty', count: number) {
   expect(await health(a)).toBe(503);
   expect(await health(b)).toBe(503);
 
-  await sleep(OUTAGE_MS - (Date.now() - downAt));
+  await sleep(OUTAGE_MS - (Date.now() - downAt)); // the outage's length is the point
   await redis.start();
 
   for (const { sub } of watchers) {
@@ -119,7 +113,8 @@ test('subscriber connections cut again and again while the publisher keeps worki
     watchers.push({ client, sub: await subscribed(app, client, ENDED_SUB, {}, 'AUCTION_ENDED') });
   }
   const count = 40;
-  const ends = Array.from({ length: count }, (_, i) => inSeconds(2 + (i % 20) / 10));
+  // 4 s ahead: 40 creations on a loaded 2-core machine took over 2 s.
+  const ends = Array.from({ length: count }, (_, i) => inSeconds(4 + (i % 20) / 10));
   const ids = (await Promise.all(ends.map((end, i) => createAuction(i % 2 ? a : b, seller, end)))).map((x) => x.id);
   // Redis stays up; only the subscriber connections are dropped, every 30 ms, while the ends come due.
   // Each event published in a gap reaches Redis and no subscriber: it must come from the catch-up.
@@ -134,7 +129,7 @@ test('subscriber connections cut again and again while the publisher keeps worki
   expect(cuts).toBeGreaterThan(10);
   for (const { sub, client } of watchers) {
     await sub.waitFor((s) => s.events.length >= count, 15_000, `${count} ends`);
-    await sleep(1_000);
+    await sleep(1_000); // room for a copy that should not come
     expect(sub.events.map((e) => e.auctionEnded.auction.id).sort()).toEqual([...ids].sort());
     expect(new Set(sub.events.map((e) => e.auctionEnded.eventId)).size).toBe(count);
     sub.dispose();

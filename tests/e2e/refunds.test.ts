@@ -1,17 +1,6 @@
 import type { App } from '../../src/app.js';
 import type { SandboxHandle } from '../../src/payments/sandbox/server.js';
-import {
-  createTestDatabase,
-  gql,
-  LogCapture,
-  paymentSandbox,
-  start,
-  subscribed,
-  testConfig,
-  token,
-  waitUntil,
-  wsClient,
-} from '../support/harness.js';
+import { gql, LogCapture, paymentSandbox, setUp, subscribed, type TestDatabase, token, waitUntil, wsClient } from '../support/harness.js';
 import { ADMIN, createProduct, credit, invariants, ok, wallet, withDb } from '../support/orders.js';
 
 /**
@@ -21,7 +10,7 @@ import { ADMIN, createProduct, credit, invariants, ok, wallet, withDb } from '..
  * refund-reconciliation is run by the test (its own interval is a day). After each test the money
  * invariants hold: wallets and ledger, orders and their refunds, payments and what was given back.
  */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabase;
 let app: App;
 let sandbox: SandboxHandle;
 const log = new LogCapture();
@@ -47,16 +36,10 @@ interface RefundResult {
 let goods: { id: string; price: number };
 
 beforeAll(async () => {
-  db = await createTestDatabase('refunds');
   sandbox = await paymentSandbox();
   // Reconciliations run when a test says; their periodic runs at start-up find nothing to do.
-  app = await start(testConfig(db.url, { RECONCILE_INTERVAL_MINUTES: '1440', REFUND_RECONCILE_INTERVAL_MINUTES: '1440' }), log);
+  ({ db, app } = await setUp('refunds', { RECONCILE_INTERVAL_MINUTES: '1440', REFUND_RECONCILE_INTERVAL_MINUTES: '1440' }, { log }));
   goods = await createProduct(app, { name: 'Tea', price: 1000, stock: 100 });
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
 });
 
 afterEach(async () => {
@@ -189,12 +172,12 @@ test('refund-reconciliation: a refund that cannot be settled fails alone (in a g
     refunds.push(r);
   }
   // One order damaged behind the server's back: it can no longer become REFUNDED.
-  await withDb(db.url, (c) => c.query(`update orders set status = 'EXPIRED' where id = $1`, [orders[1]!.id]));
+  await withDb(db.url, (c) => c.query(`update orders set status = 'EXPIRED' where id = $1`, [orders[1].id]));
   expect(await reconcileRefunds()).toMatchObject({ totalChecked: 3, succeeded: 2, errors: 1 });
   expect((await Promise.all(refunds.map((r) => refundById(r.id)))).map((r) => r.status)).toEqual(['SUCCEEDED', 'PENDING', 'SUCCEEDED']);
-  await withDb(db.url, (c) => c.query(`update orders set status = 'PAID' where id = $1`, [orders[1]!.id]));
+  await withDb(db.url, (c) => c.query(`update orders set status = 'PAID' where id = $1`, [orders[1].id]));
   expect(await reconcileRefunds()).toMatchObject({ totalChecked: 1, succeeded: 1, errors: 0 });
-  expect(await orderStatus(orders[1]!.id)).toBe('REFUNDED');
+  expect(await orderStatus(orders[1].id)).toBe('REFUNDED');
 });
 
 test('a forged, stale or probing refund notification is refused and changes nothing; the genuine one is applied', async () => {

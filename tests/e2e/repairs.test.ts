@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { App } from '../../src/app.js';
-import { createAuction, createTestDatabase, gql, inSeconds, LogCapture, start, testConfig, token, waitUntil } from '../support/harness.js';
+import { createAuction, createTestDatabase, gql, inSeconds, LogCapture, setUp, start, testConfig, type TestDatabase, token, waitUntil } from '../support/harness.js';
 import { ADMIN, CANCEL, createOrder, createProduct, credit, invariants, ok, PAY, wallet, withDb } from '../support/orders.js';
 import { createSale, flashSale, seckill, seckillResult } from '../support/seckill.js';
 
@@ -10,7 +10,7 @@ import { createSale, flashSale, seckill, seckillResult } from '../support/seckil
  * what is pending; products updated and withdrawn; sales stopped; wallets adjusted; and one audit row
  * per admin mutation. Consumer timings are short so dead letters come within a second or two.
  */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabase;
 let app: App;
 let redis: Redis;
 const log = new LogCapture();
@@ -38,25 +38,16 @@ interface DeadLetterNode {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase('repairs');
-  const config = testConfig(db.url, {
-    SECKILL_BLOCK_MS: '100',
-    SECKILL_CLAIM_IDLE_MS: '400',
-    SECKILL_MAX_DELIVERIES: '2',
-    SECKILL_DISCOVER_SECONDS: '0.5',
-  });
-  app = await start(config, log);
-  redis = new Redis(config.redisUrl);
+  ({ db, app } = await setUp('repairs', { SECKILL_BLOCK_MS: '100', SECKILL_CLAIM_IDLE_MS: '400', SECKILL_MAX_DELIVERIES: '2', SECKILL_DISCOVER_SECONDS: '0.5' }, { log }));
+  redis = new Redis(app.services.config.redisUrl);
 });
 
 afterAll(async () => {
-  await app?.stop();
   if (redis) {
     const keys = await redis.keys(`${app.services.config.seckill.keyPrefix}*`);
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
   }
-  await db?.drop();
 });
 
 async function deadLetters(productId: string, first = 20, after?: string) {
@@ -389,14 +380,14 @@ describe('trimming a sale stream', () => {
     multi.xadd(key, '*', 'uid', 'held-2', 'ts', '1');
     multi.xreadgroup('GROUP', GROUP, 'consumer-that-hangs', 'COUNT', 10, 'STREAMS', key, '>');
     const held = ((await multi.exec())!.slice(0, 2) as Array<[Error | null, string]>).map(([, id]) => id);
-    expect(((await redis.xpending(key, GROUP)) as unknown[])[0]).toBe(2);
+    expect(((await redis.xpending(key, GROUP)))[0]).toBe(2);
     const after = await bff(10, 10);
     await waitUntil(async () => (await logged(sale.id)) === 20, 10_000, 'ten more recorded');
     // 17 entries, 5 to keep: the 12 oldest would go, but the bound is the oldest pending entry. The
     // acknowledged entries before it go; the pending ones and all after them stay.
     await waitUntil(async () => (await ids(key))[0] === held[0], 10_000, 'the entries before the pending ones trimmed');
     expect(await ids(key)).toEqual([...held, ...after]);
-    expect(((await redis.xpending(key, GROUP)) as unknown[])[0]).toBe(2);
+    expect(((await redis.xpending(key, GROUP)))[0]).toBe(2);
 
     // Once acknowledged, they go too, with the next trim (after the next acknowledgement).
     await redis.xack(key, GROUP, ...held);

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import type { App } from '../../src/app.js';
 import { createLogger } from '../../src/logger.js';
 import type { SandboxHandle } from '../../src/payments/sandbox/server.js';
-import { createTestDatabase, paymentSandbox, start, testConfig, token, waitUntil } from '../support/harness.js';
+import { paymentSandbox, setUp, token, waitUntil } from '../support/harness.js';
 import { createProduct, ok } from '../support/orders.js';
 
 /**
@@ -10,14 +10,12 @@ import { createProduct, ok } from '../support/orders.js';
  * and every line a request causes names it (the GraphQL line, the services under it, a payment
  * callback); GraphQL variables' values never at info.
  */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let app: App;
 let sandbox: SandboxHandle;
 const lines: Array<Record<string, any>> = [];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 beforeAll(async () => {
-  db = await createTestDatabase('request_log');
   sandbox = await paymentSandbox();
   const destination = new Writable({
     write(chunk, _enc, done) {
@@ -27,12 +25,7 @@ beforeAll(async () => {
   });
   // The server's own logger (src/logger.ts), at debug: the variables' line is there too.
   const log = createLogger({ level: 'debug', instance: 'request-log-1', destination });
-  app = await start(testConfig(db.url, { RECONCILE_INTERVAL_MINUTES: '60' }), { logger: log } as never, { instanceName: 'request-log-1' });
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+  ({ app } = await setUp('request_log', { RECONCILE_INTERVAL_MINUTES: '60' }, { log: { logger: log }, instanceName: 'request-log-1' }));
 });
 
 async function post(body: unknown, headers: Record<string, string> = {}, contentType = 'application/json') {
@@ -54,7 +47,7 @@ test('the direct JSON path keeps a client\'s request id, answers with it, and lo
   const r = await post({ query, operationName: 'Find', variables: { id: '999999', secret: 'card 4111 1111' } }, { 'x-request-id': 'client-id-42' });
   expect(r.status).toBe(200);
   expect(r.id).toBe('client-id-42');
-  await waitUntil(async () => linesOf('client-id-42').some((l) => l.msg === 'graphql request'), 2_000, 'the request line');
+  await waitUntil(() => linesOf('client-id-42').some((l) => l.msg === 'graphql request'), 2_000, 'the request line');
   const info = linesOf('client-id-42').find((l) => l.msg === 'graphql request')!;
   expect(info).toMatchObject({ level: 30, operation: 'Find', variables: ['id', 'secret'], userId: 'log-user', instance: 'request-log-1' });
   // No value of a variable on any line above debug.
@@ -66,7 +59,7 @@ test('the direct JSON path keeps a client\'s request id, answers with it, and lo
 test('an id is made when none (or an unusable one) is sent, on every kind of answer', async () => {
   const made = await post({ query: '{ serverTime }' });
   expect(made.id).toMatch(UUID);
-  await waitUntil(async () => linesOf(made.id).some((l) => l.msg === 'graphql request'), 2_000, 'the request line');
+  await waitUntil(() => linesOf(made.id).some((l) => l.msg === 'graphql request'), 2_000, 'the request line');
 
   // Not a plain token: replaced, never echoed.
   const odd = await post({ query: '{ serverTime }' }, { 'x-request-id': 'x'.repeat(101) });
@@ -91,7 +84,7 @@ test('an id is made when none (or an unusable one) is sent, on every kind of ans
     [401, 'cb-forged'],
     [404, 'nowhere'],
   ]);
-  await waitUntil(async () => linesOf('cb-forged').some((l) => l.msg === 'payment callback refused'), 2_000, 'the refused callback\'s line');
+  await waitUntil(() => linesOf('cb-forged').some((l) => l.msg === 'payment callback refused'), 2_000, 'the refused callback\'s line');
   expect(linesOf('get-1').map((l) => l.msg)).toContain('graphql request');
 });
 
@@ -101,7 +94,7 @@ test('a payment callback\'s lines, its route\'s and the services\' under it, car
     .createOrder as { orderNo: string };
   // Paid 1 cent of 1,000: the payment service keeps it for a refund, and says so.
   await fetch(`${sandbox.url}/sandbox/trades/${order.orderNo}/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ amount: 1 }) });
-  await waitUntil(async () => lines.some((l) => l.msg === 'payment callback applied' && l.orderNo === order.orderNo), 5_000, 'the callback');
+  await waitUntil(() => lines.some((l) => l.msg === 'payment callback applied' && l.orderNo === order.orderNo), 5_000, 'the callback');
   const applied = lines.find((l) => l.msg === 'payment callback applied' && l.orderNo === order.orderNo)!;
   const kept = lines.find((l) => l.msg === 'payment kept for a refund' && l.orderNo === order.orderNo)!;
   expect(applied.requestId).toMatch(UUID);

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import type { App } from '../../src/app.js';
 import type { Config } from '../../src/config.js';
 import { envOf, spawnServer } from '../support/child.js';
-import { createTestDatabase, LogCapture, start, testConfig, waitUntil } from '../support/harness.js';
+import { createTestDatabase, LogCapture, sleep, start, testConfig, waitUntil } from '../support/harness.js';
 import { withDb } from '../support/orders.js';
 import { OwnRedis } from '../support/redis-server.js';
 import { createSale, flashSale, pool, seckill, startSale } from '../support/seckill.js';
@@ -48,7 +48,7 @@ const request = (users: string[], productId: string) =>
         return await seckill(app, user, productId);
       } catch (err) {
         if (attempt >= 50) throw err;
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     }
   });
@@ -119,7 +119,7 @@ test('Redis restarted mid-sale (AOF), then Redis that lost its data: rebuilt fro
   // Killed while requests are in flight and entries are being consumed, started again on its
   // append-only file. A request whose answer was lost is retried: DUPLICATE if its unit was taken.
   const inFlight = request(users(10, 20), sale.id);
-  await new Promise((r) => setTimeout(r, 30));
+  await sleep(30); // some requests answered, some still on their way
   await redis.kill();
   await redis.start();
   expect((await inFlight).every((s) => s === 'QUEUED' || s === 'DUPLICATE')).toBe(true);

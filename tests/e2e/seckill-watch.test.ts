@@ -1,22 +1,15 @@
 import type { App } from '../../src/app.js';
-import { createTestDatabase, sleep, start, testConfig, waitUntil } from '../support/harness.js';
+import { setUp, sleep, waitUntil } from '../support/harness.js';
 import { createSale, seckill, seckillResult } from '../support/seckill.js';
 
 /**
  * A consumer blocks in one XREADGROUP over every sale's stream for up to SECKILL_BLOCK_MS (20 s
  * here). A sale started meanwhile must not wait for that read to time out: its first buyers would.
  */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let app: App;
 
 beforeAll(async () => {
-  db = await createTestDatabase('seckill_watch');
-  app = await start(testConfig(db.url, { SECKILL_BLOCK_MS: '20000' }));
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+  ({ app } = await setUp('seckill_watch', { SECKILL_BLOCK_MS: '20000' }));
 });
 
 const ordered = (user: string, productId: string, what: string) =>

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { App } from '../../src/app.js';
 import { JOB_EVENTS_CHANNEL, type JobEventMessage } from '../../src/events/types.js';
-import { createTestDatabase, LogCapture, start, subscribed, testConfig, token, waitUntil, wsClient, type Subscription } from '../support/harness.js';
+import { LogCapture, setUp, subscribed, type Subscription, token, waitUntil, wsClient } from '../support/harness.js';
 
 /**
  * A subscriber that stops reading, on a real server: a raw graphql-ws client whose TCP socket is paused
@@ -14,19 +14,12 @@ const EVENT_BYTES = 8_000;
 const QUERY = 'subscription { jobEvents { name event at error } }';
 const SLOW_CLOSE = 'closed a WebSocket that does not read its events';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let app: App;
 const logs = new LogCapture();
 const admin = token('slow-admin', true);
 
 beforeAll(async () => {
-  db = await createTestDatabase('slow_subscriber');
-  app = await start(testConfig(db.url, { WS_MAX_BUFFERED_BYTES: String(LIMIT), ENABLE_CRON: 'false' }), logs);
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+  ({ app } = await setUp('slow_subscriber', { WS_MAX_BUFFERED_BYTES: String(LIMIT), ENABLE_CRON: 'false' }, { log: logs }));
 });
 
 /** A graphql-ws client by hand, so its TCP socket can be paused: connection_init, ack, subscribe. */
@@ -34,7 +27,7 @@ async function rawSubscriber(): Promise<WebSocket> {
   const socket = new WebSocket(app.url.replace('http', 'ws'), 'graphql-transport-ws');
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${admin}` } })));
-    socket.once('message', (data) => (JSON.parse(String(data)).type === 'connection_ack' ? resolve() : reject(new Error(String(data)))));
+    socket.once('message', (data) => (JSON.parse((data as Buffer).toString()).type === 'connection_ack' ? resolve() : reject(new Error((data as Buffer).toString()))));
     socket.once('error', reject);
   });
   socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: QUERY } }));

@@ -1,22 +1,16 @@
 import type { App } from '../../src/app.js';
-import { createTestDatabase, gql, LogCapture, start, testConfig, token, waitUntil } from '../support/harness.js';
+import { gql, LogCapture, setUp, type TestDatabase, token, waitUntil } from '../support/harness.js';
 import { withDb } from '../support/orders.js';
 
 /** `GET /health/tasks` on a real server: a periodic job that starts failing turns it 503, and its next success back to 200. */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabase;
 let app: App;
 /** The failures are logged on purpose: kept here, not printed. */
 const logs = new LogCapture();
 
 beforeAll(async () => {
-  db = await createTestDatabase('task_health');
   // Every 2 s: overdue only after 4 s without a run, so a loaded machine's late run is no false alarm.
-  app = await start(testConfig(db.url, { DEADLINE_SWEEP_SECONDS: '2', OUTBOX_SWEEP_SECONDS: '2' }), logs);
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+  ({ db, app } = await setUp('task_health', { DEADLINE_SWEEP_SECONDS: '2', OUTBOX_SWEEP_SECONDS: '2' }, { log: logs }));
 });
 
 const tasks = async () => {

@@ -1,7 +1,7 @@
 import type { App } from '../../src/app.js';
 import { localDay } from '../../src/services/calendar.js';
 import { reminderText, VipReminders } from '../../src/services/vip-reminders.js';
-import { createTestDatabase, gql, LogCapture, MovableClock, paymentSandbox, start, subscribed, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
+import { gql, LogCapture, MovableClock, paymentSandbox, setUp, sleep, start, subscribed, testConfig, type TestDatabase, token, waitUntil, wsClient } from '../support/harness.js';
 import { ADMIN, createProduct, credit, invariants, ok, withDb } from '../support/orders.js';
 
 /**
@@ -11,7 +11,7 @@ import { ADMIN, createProduct, credit, invariants, ok, withDb } from '../support
  * reminder run as calendar days, and the 09:00 schedule is checked against Agenda's own computation
  * across DST changes.
  */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabase;
 let app: App;
 const clock = new MovableClock();
 const log = new LogCapture();
@@ -22,14 +22,8 @@ const status = async (bearer: string, userId?: string) =>
   (await ok(app, `query($u: ID) { vipStatus(userId: $u) { ${STATUS} } }`, { u: userId ?? null }, bearer)).vipStatus;
 
 beforeAll(async () => {
-  db = await createTestDatabase('vip');
   // Reminders run by the tests only (no 09:00 run of their own): cron off on this instance.
-  app = await start(testConfig(db.url, { ENABLE_CRON: 'false', DEADLINE_SWEEP_SECONDS: '1' }), log, { clock });
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
+  ({ db, app } = await setUp('vip', { ENABLE_CRON: 'false', DEADLINE_SWEEP_SECONDS: '1' }, { log, clock }));
 });
 
 afterEach(async () => {
@@ -226,7 +220,7 @@ test('every reminder written is heard live by its owner through the outbox, as t
 
   // A second run writes nothing, so nobody hears anything more.
   expect((await reminders(tz).run(day)).written).toBe(0);
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300); // room for a reminder that must not come
   expect(subs.map((s) => s.events.length)).toEqual([1, 1, 1, 1, 1, 0, 0]);
   for (const s of subs) expect(s.errors).toEqual([]);
 
@@ -247,7 +241,7 @@ test('every reminder written is heard live by its owner through the outbox, as t
   expect(outbox.map((r) => r.topic)).toEqual(owners.map((u) => `MESSAGE_RECEIVED:${u}`).sort());
   expect(outbox.every((r) => r.same_id)).toBe(true);
   for (const s of subs) s.dispose();
-  await Promise.all(clients.map((c) => c.dispose()));
+  for (const c of clients) await c.dispose();
 });
 
 test('reminders in America/New_York across the March and November DST changes count local days', async () => {
@@ -296,7 +290,8 @@ test('a day missed while no server ran is caught up at the next start, once', as
   await waitUntil(async () => (await messagesOf('catch-up')).length > 0, 10_000, 'the caught-up reminder');
   await first.stop();
   const second = await start(config);
-  await new Promise((r) => setTimeout(r, 1_000));
+  // Its start-up catch-up has run when start() returns; room for anything it might still send.
+  await sleep(1_000);
   await second.stop();
   expect(await messagesOf('catch-up')).toEqual(['您的VIP会员将在3天后到期，请及时续费']);
   const sent = await withDb(db.url, async (c) => (await c.query(`select sent_on::text from vip_reminders where user_id = 'catch-up'`)).rows);

@@ -5,19 +5,7 @@ import type { App } from '../../src/app.js';
 import { signToken } from '../../src/auth.js';
 import { channelOf, JOB_EVENTS_CHANNEL, type JobEventMessage } from '../../src/events/types.js';
 import { originAllowed } from '../../src/http/ws-limits.js';
-import {
-  createAuction,
-  createTestDatabase,
-  inSeconds,
-  JWT_SECRET,
-  start,
-  Subscription,
-  subscribed,
-  testConfig,
-  token,
-  waitUntil,
-  wsClient,
-} from '../support/harness.js';
+import { createAuction, inSeconds, JWT_SECRET, setUp, subscribed, Subscription, token, waitUntil, wsClient } from '../support/harness.js';
 import { createSale } from '../support/seckill.js';
 
 /**
@@ -30,27 +18,18 @@ const MAX_SOCKETS = 2;
 const PING_SECONDS = 0.2;
 const SHOP = 'https://shop.example.com';
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let app: App;
 let wsUrl: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase('ws_limits');
-  app = await start(
-    testConfig(db.url, {
-      ENABLE_CRON: 'false',
-      WS_MAX_SUBSCRIPTIONS: String(MAX_SUBSCRIPTIONS),
-      WS_MAX_SOCKETS_PER_USER: String(MAX_SOCKETS),
-      WS_PING_SECONDS: String(PING_SECONDS),
-      CORS_ORIGINS: SHOP,
-    }),
-  );
+  ({ app } = await setUp('ws_limits', {
+    ENABLE_CRON: 'false',
+    WS_MAX_SUBSCRIPTIONS: String(MAX_SUBSCRIPTIONS),
+    WS_MAX_SOCKETS_PER_USER: String(MAX_SOCKETS),
+    WS_PING_SECONDS: String(PING_SECONDS),
+    CORS_ORIGINS: SHOP,
+  }));
   wsUrl = app.url.replace('http', 'ws');
-});
-
-afterAll(async () => {
-  await app?.stop();
-  await db?.drop();
 });
 
 type Closed = { code: number; reason: string };
@@ -70,7 +49,7 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string) =>
 async function connect(bearer: string, options: WebSocket.ClientOptions = {}): Promise<{ socket: WebSocket; closed: Promise<Closed>; outcome: 'ack' | Closed }> {
   const { socket, closed } = rawSocket(options);
   const acked = new Promise<'ack'>((resolve) =>
-    socket.on('message', (data) => JSON.parse(String(data)).type === 'connection_ack' && resolve('ack')),
+    socket.on('message', (data) => JSON.parse((data as Buffer).toString()).type === 'connection_ack' && resolve('ack')),
   );
   socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${bearer}` } })));
   const outcome = await withTimeout(Promise.race([acked, closed]), 5_000, 'connection_ack or a close');
@@ -128,7 +107,7 @@ test('subscribe messages sent at once are all counted: no more than WS_MAX_SUBSC
   expect(outcome).toBe('ack');
   const refused: string[] = [];
   socket.on('message', (data) => {
-    const m = JSON.parse(String(data));
+    const m = JSON.parse((data as Buffer).toString());
     if (m.type === 'error' && m.payload[0]?.extensions?.code === 'LIMIT_EXCEEDED') refused.push(m.id);
   });
   const before = app.services.bus.listenerCount(JOB_EVENTS_CHANNEL);

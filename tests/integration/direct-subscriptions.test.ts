@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { buildSchema, parse, type ExecutionArgs } from 'graphql';
+import { buildSchema, parse } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Context } from '../../src/context.js';
@@ -33,9 +33,9 @@ function ticks(count: number, failAt: number | null): AsyncIterableIterator<{ ti
       n++;
       return { value: { ticks: { n, label: n % 2 ? `odd "${n}" é` : null, when: undefined } }, done: false };
     },
-    async return() {
+    return() {
       stopped.push(id);
-      return { value: undefined, done: true };
+      return Promise.resolve({ value: undefined, done: true as const });
     },
     [Symbol.asyncIterator]() {
       return this;
@@ -64,7 +64,7 @@ async function start(direct: boolean): Promise<{ server: Server; url: string }> 
           operationText: JSON.stringify([payload.query, payload.operationName]),
           ...(direct ? { subscriber: { id, send: senders.get(socket)! } } : {}),
         } as Partial<Context>;
-        return { schema, document: parse(payload.query), contextValue, variableValues: payload.variables, rootValue: root } as unknown as ExecutionArgs;
+        return { schema, document: parse(payload.query), contextValue, variableValues: payload.variables, rootValue: root };
       },
       subscribe: sharedSubscribe,
     },
@@ -83,14 +83,14 @@ async function messages(url: string, query: string, stopAfter?: number): Promise
     ws.on('error', reject);
     ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init' })));
     ws.on('message', (data) => {
-      const text = data.toString();
+      const text = (data as Buffer).toString();
       const message = JSON.parse(text) as { type: string };
       if (message.type === 'connection_ack') return void ws.send(JSON.stringify({ id: 'sub-1', type: 'subscribe', payload: { query } }));
       heard.push(text);
       if (message.type === 'complete' || message.type === 'error') resolve();
       if (stopAfter !== undefined && heard.length === stopAfter) {
         ws.send(JSON.stringify({ id: 'sub-1', type: 'complete' }));
-        setTimeout(resolve, 200);
+        setTimeout(resolve, 200); // room for a message after our complete, which must not come
       }
     });
   });
@@ -117,8 +117,8 @@ test('every next, and the complete after the last, is what graphql-ws itself sen
   const theirs = await messages(viaGraphqlWs.url, query);
   expect(ours).toHaveLength(301);
   expect(ours).toEqual(theirs);
-  expect(JSON.parse(ours[0]!)).toEqual({ id: 'sub-1', type: 'next', payload: { data: { ticks: { n: 1, label: 'odd "1" é', when: null } } } });
-  expect(JSON.parse(ours[300]!)).toEqual({ id: 'sub-1', type: 'complete' });
+  expect(JSON.parse(ours[0])).toEqual({ id: 'sub-1', type: 'next', payload: { data: { ticks: { n: 1, label: 'odd "1" é', when: null } } } });
+  expect(JSON.parse(ours[300])).toEqual({ id: 'sub-1', type: 'complete' });
 });
 
 test('events that fail end the subscription with the error, after the results before it', async () => {

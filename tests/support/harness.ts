@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { loadConfig, type Config } from '../../src/config.js';
 import { startApp, type App } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
+import type { Logger } from '../../src/logger.js';
 import { signToken, type TokenKeys } from '../../src/auth.js';
 import { startSandbox, type SandboxHandle } from '../../src/payments/sandbox/server.js';
 import { sleep, waitUntil } from './wait.js';
@@ -67,6 +68,11 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
   });
 }
 
+/** Where an app started here logs: a LogCapture, or `{ logger }` for a logger of the test's own. */
+export interface LogSink {
+  readonly logger: Logger;
+}
+
 /** Log lines an app wrote, for assertions on what an operator would read. */
 export class LogCapture {
   readonly lines: Array<Record<string, unknown>> = [];
@@ -101,7 +107,7 @@ const DEFAULT_SANDBOX_URL = loadConfig({ NODE_ENV: 'development' }).sandboxPayUr
 const started: Array<{ app: App; agendaTimersFired: () => Promise<unknown> }> = [];
 
 /** `instanceName`: PORT=0 gives every instance of a test process the same name unless one is set. */
-export async function start(config: Config, log?: LogCapture, opts: { clock?: Clock; instanceName?: string } = {}): Promise<App> {
+export async function start(config: Config, log?: LogSink, opts: { clock?: Clock; instanceName?: string } = {}): Promise<App> {
   const sandboxPayUrl = config.sandboxPayUrl === DEFAULT_SANDBOX_URL ? (await paymentSandbox()).url : config.sandboxPayUrl;
   const app = await startApp({ ...config, sandboxPayUrl }, { log: log?.logger ?? pino({ level: 'warn' }), clock: opts.clock, instanceName: opts.instanceName });
   // Agenda 6.2.6 races each job run against a liveness check that sleeps max(processEvery,
@@ -125,7 +131,7 @@ const databases: TestDatabase[] = [];
 export async function setUp(
   label: string,
   env: Record<string, string> = {},
-  opts: { log?: LogCapture; clock?: Clock; instanceName?: string } = {},
+  opts: { log?: LogSink; clock?: Clock; instanceName?: string } = {},
 ): Promise<{ db: TestDatabase; app: App; config: Config }> {
   const db = await createTestDatabase(label);
   databases.push(db);

@@ -6,7 +6,7 @@ interface Checked extends LimitStats {
   codes: unknown[];
 }
 
-function check(query: string, { depth = 5, cost = 100, fragments = 100, variables = {} as Record<string, unknown>, operationName = undefined as string | undefined } = {}): Checked {
+function check(query: string, { depth = 5, cost = 100, fragments = 100, variables = {}, operationName = undefined as string | undefined } = {}): Checked {
   const stats: LimitStats = { visits: 0, cost: 0, depth: 0, stopped: false };
   const errors = limitErrors(parse(query), operationName, variables, { maxDepth: depth, maxCost: cost, maxFragments: fragments }, stats);
   return { ...stats, errors: errors.map((e) => e.message), codes: errors.map((e) => e.extensions.code) };

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { buildSchema, parse, validate, type OperationDefinitionNode } from 'graphql';
+import { buildSchema, Kind, parse, validate, type OperationDefinitionNode } from 'graphql';
 import { EXAMPLE_OPERATIONS, playgroundHtml } from '../../src/http/playground.js';
 
 /** The playground's first tab: operations that run against the schema as it is, the ones the README's tour names. */
@@ -7,7 +7,7 @@ test('the example operations validate against the schema and cover an auction, i
   const schema = buildSchema(readFileSync(new URL('../../src/schema/schema.graphql', import.meta.url), 'utf8'));
   const document = parse(EXAMPLE_OPERATIONS);
   expect(validate(schema, document).map((e) => e.message)).toEqual([]);
-  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition');
+  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
   expect(operations.map((o) => `${o.operation} ${o.name?.value}`)).toEqual([
     'mutation CreateAuction',
     'subscription Countdown',

@@ -38,7 +38,7 @@ function random(seed: number): () => number {
 }
 const rand = random(26);
 const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
-const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
+const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)];
 const times = <T>(n: number, f: (i: number) => T) => Array.from({ length: n }, (_, i) => f(i));
 /** A name, one in ten of them long (a token of up to 2,000 characters). */
 const name = (prefix: string) => prefix + 'x'.repeat(rand() < 0.1 ? int(1, 2000) : 0);
@@ -183,7 +183,7 @@ test(`${DOCUMENTS} hostile documents: each check visits at most ${VISITS_PER_TOK
   const count = (outcome: string) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
   let worst = { ratio: 0, kind: '' };
   for (let i = 0; i < DOCUMENTS; i++) {
-    const doc = generators[kinds[i % kinds.length]!]!();
+    const doc = generators[kinds[i % kinds.length]]();
     let document: DocumentNode;
     try {
       document = parse(doc.query, { maxTokens: MAX_TOKENS });
@@ -203,7 +203,7 @@ test(`${DOCUMENTS} hostile documents: each check visits at most ${VISITS_PER_TOK
     const refused = limitErrors(document, undefined, doc.variables, LIMITS, stats);
     if (stats.visits > VISITS_PER_TOKEN * size) throw new Error(`${doc.kind}: ${stats.visits} visits for ${size} tokens:\n${doc.query.slice(0, 500)}`);
     if (stats.visits / size > worst.ratio) worst = { ratio: stats.visits / size, kind: doc.kind };
-    count(`reached the limits: ${refused.length > 0 ? refused[0]!.extensions.code : 'passed'}`);
+    count(`reached the limits: ${refused.length > 0 ? String(refused[0].extensions.code) : 'passed'}`);
   }
   const reached = [...outcomes].filter(([outcome]) => outcome.startsWith('reached')).reduce((n, [, c]) => n + c, 0);
   console.log(Object.fromEntries(outcomes), `worst: ${worst.ratio.toFixed(2)} visits per token (${worst.kind})`);

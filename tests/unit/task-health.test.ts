@@ -1,8 +1,8 @@
 import { noRetry, periodicJob, type JobDefinition } from '../../src/scheduling/jobs.js';
 import { CRON_OVERDUE_MS, taskHealth, type LastRun } from '../../src/scheduling/task-health.js';
 
-const every = (name: string, ms: number) => periodicJob({ name, schedule: { every: ms }, payload: {}, handler: async () => undefined, retry: noRetry });
-const daily = periodicJob({ name: 'daily', schedule: { cron: '0 9 * * *', timezone: 'Asia/Shanghai' }, payload: {}, handler: async () => undefined, retry: noRetry });
+const every = (name: string, ms: number) => periodicJob({ name, schedule: { every: ms }, payload: {}, handler: () => Promise.resolve(), retry: noRetry });
+const daily = periodicJob({ name: 'daily', schedule: { cron: '0 9 * * *', timezone: 'Asia/Shanghai' }, payload: {}, handler: () => Promise.resolve(), retry: noRetry });
 const catalogue: JobDefinition[] = [every('sweep', 10_000), daily];
 const now = new Date('2026-11-23T12:00:00.000Z');
 const ago = (ms: number) => new Date(now.getTime() - ms);

@@ -283,7 +283,7 @@ describe('AEAD_AES_256_GCM callback resources', () => {
     const bytes = Buffer.from(GCM_CIPHERTEXT, 'base64');
     const flip = (i: number): string => {
       const copy = Buffer.from(bytes);
-      copy[i] = copy[i]! ^ 1;
+      copy[i] = copy[i] ^ 1;
       return copy.toString('base64');
     };
     const base = { ciphertext: GCM_CIPHERTEXT, nonce: GCM_NONCE, associated_data: 'transaction' };
