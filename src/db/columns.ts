@@ -64,7 +64,7 @@ export function insertRows<T extends object, K extends keyof T & string>(
 ): RawBuilder<unknown> {
   const meta = em.getMetadata().get(entity);
   const columns = properties.map((name) => {
-    const p = meta.props.find((prop) => (prop.name as string) === name);
+    const p = meta.props.find((prop) => String(prop.name) === name);
     if (p?.fieldNames?.length !== 1) throw new Error(`${meta.className}.${name} is not one column`);
     return { name, column: p.fieldNames[0], type: recordType(String(p.columnTypes[0])) };
   });

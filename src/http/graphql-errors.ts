@@ -105,8 +105,10 @@ export function formatError(services: AppServices) {
     }
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && PASS_THROUGH.has(code)) {
-      const { stacktrace: _drop, ...extensions } = formatted.extensions ?? {};
-      return services.config.nodeEnv === 'development' ? formatted : { ...formatted, extensions };
+      if (services.config.nodeEnv === 'development') return formatted;
+      const extensions = { ...formatted.extensions };
+      delete extensions.stacktrace;
+      return { ...formatted, extensions };
     }
     services.log.error({ err: original, path: formatted.path }, 'unexpected GraphQL error');
     return {

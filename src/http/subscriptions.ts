@@ -26,14 +26,14 @@ const sharedResults = new WeakMap<object, Map<string, Shared>>();
 
 export async function sharedSubscribe(args: ExecutionArgs) {
   const stream = await createSourceEventStream(args);
-  if (!(Symbol.asyncIterator in stream)) return stream as ExecutionResult;
+  if (!(Symbol.asyncIterator in stream)) return stream;
   const context = args.contextValue as Context;
   const key = context.operationKey ?? '';
   const run = eventExecutor(args);
   const shared = (payload: unknown): Shared => {
     if (payload === null || typeof payload !== 'object' || !key) return { result: run(payload) };
     let results = sharedResults.get(payload);
-    if (!results) sharedResults.set(payload, (results = new Map()));
+    if (!results) sharedResults.set(payload, (results = new Map<string, Shared>()));
     let entry = results.get(key);
     if (!entry) results.set(key, (entry = { result: run(payload) }));
     return entry;
@@ -120,7 +120,7 @@ function eventExecutor(args: ExecutionArgs): (payload: unknown) => PromiseOrValu
   const text = (args.contextValue as Context).operationText;
   if (text === undefined) return byGraphqlJs;
   let compiled = compiledBySchema.get(args.schema);
-  if (!compiled) compiledBySchema.set(args.schema, (compiled = new Map()));
+  if (!compiled) compiledBySchema.set(args.schema, (compiled = new Map<string, CompiledQuery | null>()));
   let query = compiled.get(text);
   if (query === undefined) {
     const made = compileQuery(args.schema, args.document, args.operationName ?? undefined);
@@ -136,5 +136,5 @@ function eventExecutor(args: ExecutionArgs): (payload: unknown) => PromiseOrValu
   }
   if (query === null) return byGraphqlJs;
   const jit = query;
-  return (payload) => jit.query(payload, args.contextValue, args.variableValues ?? {}) as PromiseOrValue<ExecutionResult>;
+  return (payload) => jit.query(payload, args.contextValue, args.variableValues ?? {});
 }

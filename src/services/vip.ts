@@ -108,7 +108,7 @@ export class VipService {
     membership.updatedAt = uow.now;
     await uow.em.flush();
     await uow.events.add('VIP_STATUS_CHANGED', { membership: membershipWire(membership) });
-    const expiresAt = membership.expiresAt!;
+    const expiresAt = membership.expiresAt;
     uow.afterCommit(() => this.armExpiry(expiresAt));
     return membership;
   }

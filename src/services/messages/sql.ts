@@ -54,5 +54,5 @@ export async function writeMessages<S>(em: EntityManager, selected: SelectedMess
     select id::text as event_id, topic, payload::text as wire, null::jsonb as summary from published
     union all
     select null, null, null, to_jsonb(s) from (${selected.summary ?? sql`select 1 where false`}) s`.execute(em.getKysely());
-  return rows as Array<WrittenRow<S>>;
+  return rows;
 }
