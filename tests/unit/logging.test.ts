@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { ConfigError, LOG_LEVELS, loadConfig } from '../../src/config.js';
 import { createLogger, wantsPrettyLogs } from '../../src/logger.js';
 import { requestScope } from '../../src/request-scope.js';
+import { sleep } from '../support/wait.js';
 
 /** A logger writing into an array, as the server's own (instance on every line, the request id while in a request). */
 function capture(level = 'info') {
@@ -15,7 +16,8 @@ function capture(level = 'info') {
   return { lines, log: createLogger({ level, instance: 'web-7', destination, redact: (l) => l.replace('hunter2', '***') }) };
 }
 
-const tick = () => new Promise((r) => setTimeout(r, 0));
+/** A later turn of the event loop, through a timer (the scope must follow a callback, not only a promise). */
+const tick = () => sleep(0);
 
 test('every line names the instance; lines written while serving a request name it too, however deep', async () => {
   const { lines, log } = capture();
