@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { freePort, pct, SERVER_NODE_FLAGS, stopAfter, withDatabase } from './support.js';
+import { freePort, pct, SERVER_NODE_FLAGS, sleep, stopAfter, withDatabase } from './support.js';
 import { AUCTION_ENDED_EVENTS_SQL } from './outbox-events.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -22,8 +22,6 @@ const LEAD_S = 8;
 const SECRET = 'bench-secret-0123456789abcdef';
 
 stopAfter((MODES.length * (SECONDS + LEAD_S + 60) + 60) * 1000);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class Instance {
   proc: ChildProcess | undefined;

@@ -32,7 +32,7 @@ import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import type { App } from '../src/app.js';
-import { benchConfig, pct, stopAfter, withDatabase } from './support.js';
+import { benchConfig, pct, sleep, stopAfter, withDatabase } from './support.js';
 import { ORDER_EXPIRED_EVENTS_SQL } from '../src/services/orders/settle-close.js';
 
 const arg = (name: string, fallback: string) =>
@@ -66,7 +66,6 @@ const BALANCE = 10_000; // each seeded wallet's balance after its orders froze t
 const SUBSCRIPTION = 'subscription { orderExpired { eventId order { id status } } }';
 
 const median = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (ms: number) => (ms / 1000).toFixed(1);
 
 // ---------------------------------------------------------------------------------------------

@@ -16,11 +16,10 @@ import type { App } from '../src/app.js';
 import type { PaymentProvider } from '../src/payments/provider.js';
 import { countingLogger, countStatements, cpuMeter, databaseName, migrateSchema, r1, summary, timeMethod, type CpuSample } from './measure.js';
 import { control, startBenchSandbox, type SandboxMode } from './sandbox-thread.js';
-import { benchConfig, pool, withDatabase } from './support.js';
+import { benchConfig, pool, sleep, withDatabase } from './support.js';
 
 const JOB = 'refund-reconciliation';
 const PRICE = 1000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface RefundBenchOptions {
   refunds: number;

@@ -56,7 +56,7 @@ import pg from 'pg';
 import type { App } from '../src/app.js';
 import type { PaymentProvider } from '../src/payments/provider.js';
 import { control, sendCallbacks, startBenchSandbox, type BenchSandbox as Sandbox, type SandboxMode } from './sandbox-thread.js';
-import { benchConfig, pct, pool, stopAfter, withDatabase } from './support.js';
+import { benchConfig, pct, pool, sleep, stopAfter, withDatabase } from './support.js';
 import { runRefunds, type RefundResult } from './payments-refunds.js';
 import { countingLogger, countStatements, cpuMeter, databaseName, migrateSchema, r1, sorted, summary, timeMethod, type CpuSample } from './measure.js';
 
@@ -87,7 +87,6 @@ const JOB = 'payment-reconciliation';
 const RECONCILE_TARGETS: Record<number, number> = { 5: 200, 50: 1500 };
 const CALLBACK_TARGET = 1000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (ms: number) => (ms / 1000).toFixed(2);
 
 /** Each order's trade made through the sandbox provider, then paid there with its callback lost. Returns the code URLs. */

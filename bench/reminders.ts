@@ -41,7 +41,7 @@ import pg from 'pg';
 import type { App } from '../src/app.js';
 import type { Transactions } from '../src/db/transactions.js';
 import type { MessageSender } from '../src/services/vip-reminders.js';
-import { benchConfig, pct, stopAfter, withDatabase } from './support.js';
+import { benchConfig, pct, sleep, stopAfter, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -62,7 +62,6 @@ const TARGET_RSS_MB = 300;
 const TARGET_SECOND_MS = 5_000;
 
 const MB = 1024 * 1024;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (ms: number) => (ms / 1000).toFixed(1);
 const mb = (bytes: number) => Math.round(bytes / MB);
 const median = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { signToken } from '../src/auth.js';
-import { freePort, pct, SERVER_NODE_FLAGS, stopAfter, withDatabase } from './support.js';
+import { freePort, pct, SERVER_NODE_FLAGS, sleep, stopAfter, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const MINUTES = Number(arg('minutes', '20'));
@@ -32,8 +32,6 @@ const SECRET = 'bench-secret-0123456789abcdef';
 const ADMIN = signToken({ secret: SECRET }, 'soak-admin', 'admin');
 
 stopAfter((MINUTES + 5) * 60_000);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -25,6 +25,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * Waits `ms` (a time already past waits nothing: Node warns on a negative delay). The benchmarks' one
+ * sleep, as tests/support/wait.ts is the tests': the production image compiles bench/ without tests/.
+ */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
 /** The p-th percentile of ascending values (NaN for none). */
 export const pct = (sorted: number[], p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
