@@ -1,12 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { sql } from 'kysely';
 import type { UnitOfWork } from '../db/transactions.js';
 import { Message } from '../entities/Message.js';
 import { notFound } from '../errors.js';
 import type { PublishedEvent } from '../events/bus.js';
 import { reviveMessage, type DomainEvents, type Topic } from '../events/types.js';
 import { parseId } from './ids.js';
-import { writeMessages, type SelectedMessages } from './messages/sql.js';
+import { givenMessages, writeMessages, type SelectedMessages } from './messages/sql.js';
 import { keysetPage, type Page } from '../pagination.js';
 import type { Identity } from './users.js';
 
@@ -49,14 +48,7 @@ export class MessageService {
    */
   async sendMany(uow: UnitOfWork, messages: readonly NewMessage[]): Promise<Message[]> {
     if (messages.length === 0) return [];
-    const rows = messages.map((m) => ({ userId: m.userId, kind: m.kind, title: m.title, body: m.body }));
-    const { events } = await this.write(uow, {
-      with: sql`given as (
-        select r."userId" as user_id, r.kind, r.title, r.body, r.n
-          from rows from (jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as ("userId" text, kind text, title text, body text))
-               with ordinality as r("userId", kind, title, body, n))`,
-      messages: sql`select user_id, kind, title, body from given order by n`,
-    });
+    const { events } = await this.write(uow, givenMessages(messages));
     return events
       .map((e) => reviveMessage((JSON.parse(e.wire) as DomainEvents['MESSAGE_RECEIVED']).message) as Message)
       .sort((a, b) => compareIds(a.id, b.id));

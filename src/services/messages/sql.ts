@@ -21,6 +21,18 @@ export interface SelectedMessages<S> {
   summary?: RawBuilder<S>;
 }
 
+/** Messages given in JS, as one bound JSON parameter (not a literal escaped in JS), selected in the order given. */
+export function givenMessages(messages: ReadonlyArray<{ userId: string; kind: string; title: string; body: string }>): SelectedMessages<never> {
+  const rows = messages.map((m) => ({ userId: m.userId, kind: m.kind, title: m.title, body: m.body }));
+  return {
+    with: sql`given as (
+      select r."userId" as user_id, r.kind, r.title, r.body, r.n
+        from rows from (jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as ("userId" text, kind text, title text, body text))
+             with ordinality as r("userId", kind, title, body, n))`,
+    messages: sql`select user_id, kind, title, body from given order by n`,
+  };
+}
+
 /** A written message's event, or (event columns null) the caller's summary row. */
 export interface WrittenRow<S> {
   event_id: string | null;

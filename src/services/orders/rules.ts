@@ -1,5 +1,4 @@
 import { LockMode, type FilterObject } from '@mikro-orm/core';
-import { sql } from 'kysely';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Order, type PaymentMethod } from '../../entities/Order.js';
 import { forbidden } from '../../errors.js';
@@ -49,14 +48,11 @@ export function pendingCountQuery(em: EntityManager) {
 }
 
 /** The methods whose orders hold a wallet part frozen while PENDING. */
-const FREEZING_METHODS: readonly PaymentMethod[] = ['WALLET', 'MIXED'];
+export const FREEZING_METHODS: readonly PaymentMethod[] = ['WALLET', 'MIXED'];
 
 /** Money held for a pending order: its wallet part, for WALLET and MIXED orders. */
 export const frozenPart = (order: Pick<Order, 'paymentMethod' | 'walletAmount'>) =>
   FREEZING_METHODS.includes(order.paymentMethod) ? order.walletAmount : 0;
-
-/** The same rule in SQL, over `orders` rows: the order holds frozen money (`frozenPart` > 0). */
-export const holdsFrozenPart = sql`payment_method in (${sql.join(FREEZING_METHODS.map((m) => sql.lit(m)))}) and wallet_amount > 0`;
 
 export function assertMayAccess(user: Identity, order: Pick<Order, 'userId'>): void {
   if (user.role !== 'admin' && order.userId !== user.id) throw forbidden('Not your order');

@@ -8,7 +8,7 @@ import { Product, type ProductKind } from '../../entities/Product.js';
 import type { PublishedEvent } from '../../events/bus.js';
 import { entityOnChannels, type EventBatchKind } from '../../events/outbox.js';
 import { channelOf, orderWire, type DomainEvents, type OrderData, type Wire } from '../../events/types.js';
-import { holdsFrozenPart } from './rules.js';
+import { holdsFrozenPart } from './sql.js';
 
 export type Closing = Extract<OrderStatus, 'CANCELLED' | 'EXPIRED'>;
 

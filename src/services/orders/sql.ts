@@ -1,10 +1,11 @@
 /**
  * The orders' statements outside settlement (settle*.ts keeps its own): the per-user lock under which
- * createOrder counts pending orders, and an order's id drawn before its insert (its number is made
- * from it). Reads and plain writes go through the entity manager and its query builder (rules.ts).
+ * createOrder counts pending orders, an order's id drawn before its insert (its number is made from
+ * it), and the frozen-money rule as a condition settlement's statements share. Reads and plain writes go through the entity manager and its query builder (rules.ts).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sql } from 'kysely';
+import { FREEZING_METHODS } from './rules.js';
 
 /**
  * The first key of the per-user advisory lock (`pg_advisory_xact_lock(int, int)`, the second key the
@@ -24,3 +25,6 @@ export async function nextOrderId(em: EntityManager): Promise<string> {
   const { rows } = await sql<{ id: string }>`select nextval(pg_get_serial_sequence('orders', 'id'))::text as id`.execute(em.getKysely());
   return rows[0].id;
 }
+
+/** `frozenPart` > 0 in SQL, over `orders` rows: the order holds frozen money (its methods inlined, one list with the rule in JS). */
+export const holdsFrozenPart = sql`payment_method in (${sql.join(FREEZING_METHODS.map((m) => sql.lit(m)))}) and wallet_amount > 0`;
