@@ -231,6 +231,8 @@ async function killSession(run: SystemRun, n: number, round: number): Promise<vo
 // ---------------------------------------------------------------------------------------------------
 interface FanoutFigures {
   lastMs: number;
+  /** How long the subscribers took to connect and subscribe (each process opening 100 at a time). */
+  connectMs: number;
   heard: number;
   duplicates: number;
   rssPerSubscriptionKb: number;
@@ -287,7 +289,9 @@ async function fanoutRound(kind: 'deadline' | 'peer', deadlineRun: SystemRun, pe
       connected.push(nextMessage(child, 'connected', 180_000));
       heard.push(new Promise((resolve) => child.on('message', (m: { type: string; last: number; duplicates: number }) => m.type === 'heard' && resolve(m))));
     }
+    const connecting = Date.now();
     await Promise.all(connected);
+    const connectMs = Date.now() - connecting;
     await sleep(1000);
     const after = rssKb(pid);
     const end = Date.now() + 1500;
@@ -307,13 +311,17 @@ async function fanoutRound(kind: 'deadline' | 'peer', deadlineRun: SystemRun, pe
     clearTimeout(timer);
     const f: FanoutFigures = {
       lastMs: Math.max(...reports.map((r) => r.last)) - end,
+      connectMs,
       heard: reports.reduce((a, r) => a + (r.heard ?? per), 0),
       duplicates: reports.reduce((a, r) => a + r.duplicates, 0),
       rssPerSubscriptionKb: (after - before) / FANOUT,
     };
     if (f.heard < FANOUT) f.lastMs = Infinity;
     fanout[kind].push(f);
-    console.log(`  fan-out, ${kind === 'deadline' ? 'Deadline' : FANOUT_PEER_DEF.label}: last of ${f.heard}/${FANOUT} subscribers ${fmtMs(f.lastMs)} ms after the end; RSS ${f.rssPerSubscriptionKb.toFixed(1)} KB per idle subscription`);
+    console.log(
+      `  fan-out, ${kind === 'deadline' ? 'Deadline' : FANOUT_PEER_DEF.label}: last of ${f.heard}/${FANOUT} subscribers ${fmtMs(f.lastMs)} ms after the end; ` +
+        `RSS ${f.rssPerSubscriptionKb.toFixed(1)} KB per idle subscription (subscribers connected in ${connectMs} ms, session so far ${Date.now() - t} ms)`,
+    );
   } finally {
     await Promise.all(subscribers.map((c) => killChild(c)));
     await session?.stop();
@@ -379,13 +387,14 @@ function tables(loadStart: number[], loadEnd: number[]) {
   lines.push('', 'Deadline against the best peer and the floor (medians of the rounds):', '', COMPARISON_HEADER, '|---|---|---|---|---|---|---|---|', ...comparison);
   if (fanout.deadline.length + fanout.peer.length > 0) {
     const row = (label: string, fs: FanoutFigures[], note = '') =>
-      `| ${label} | ${fs.length} | ${fs.map((f) => fmtMs(f.lastMs)).join(' / ')} | ${fs.length ? fmtMs(median(fs.map((f) => f.lastMs))) : '–'} | ${fs.map((f) => f.rssPerSubscriptionKb.toFixed(1)).join(' / ')} | ${fs.map((f) => `${f.heard}${f.duplicates ? ` (+${f.duplicates} copies)` : ''}`).join(', ')}${note ? `; ${note}` : ''} |`;
+      `| ${label} | ${fs.length} | ${fs.map((f) => fmtMs(f.lastMs)).join(' / ')} | ${fs.length ? fmtMs(median(fs.map((f) => f.lastMs))) : '–'} | ${fs.map((f) => f.rssPerSubscriptionKb.toFixed(1)).join(' / ')} | ` +
+      `${fs.map((f) => (f.connectMs / 1000).toFixed(0)).join(' / ')} | ${fs.map((f) => `${f.heard}${f.duplicates ? ` (+${f.duplicates} copies)` : ''}`).join(', ')}${note ? `; ${note}` : ''} |`;
     lines.push(
       '',
       `Fan-out: one auction end to ${n1(FANOUT)} graphql-ws subscribers (${FANOUT_PROCESSES} client processes), the server a process of its own:`,
       '',
-      '| server | rounds | last subscriber reached after the end, per round (ms) | median (ms) | RSS per idle subscription, per round (KB) | heard |',
-      '|---|---|---|---|---|---|',
+      '| server | rounds | last subscriber reached after the end, per round (ms) | median (ms) | RSS per idle subscription, per round (KB) | 10,000 connected and subscribed in (s) | heard |',
+      '|---|---|---|---|---|---|---|',
       row('Deadline', fanout.deadline, notes.get('fanout:deadline')),
       row(FANOUT_PEER_DEF.label, fanout.peer, notes.get('fanout:peer')),
     );
