@@ -393,7 +393,7 @@ function tables(loadStart: number[], loadEnd: number[]) {
       '',
       `Fan-out: one auction end to ${n1(FANOUT)} graphql-ws subscribers (${FANOUT_PROCESSES} client processes), the server a process of its own:`,
       '',
-      '| server | rounds | last subscriber reached after the end, per round (ms) | median (ms) | RSS per idle subscription, per round (KB) | 10,000 connected and subscribed in (s) | heard |',
+      '| server | rounds | last subscriber reached after the end, per round (ms) | median (ms) | RSS per idle subscription, per round (KB) | all connected and subscribed in, per round (s) | heard |',
       '|---|---|---|---|---|---|---|',
       row('Deadline', fanout.deadline, notes.get('fanout:deadline')),
       row(FANOUT_PEER_DEF.label, fanout.peer, notes.get('fanout:peer')),
