@@ -7,6 +7,7 @@ import type { Transactions } from '../../db/transactions.js';
 import type { Logger } from '../../logger.js';
 import type { Scheduler } from '../agenda.js';
 import { UnsettledDeadlines, WAKEUPS_CHANNEL, wakeJobName, type ArmDeadline, type DeadlineKind, type Via, type WakeResult, type WakeupPayload } from './kind.js';
+import { armedTimes, oldestOverdue, pendingByKind } from './reads.js';
 import { Settler } from './settle.js';
 import { WakeupTimers } from './timers.js';
 
@@ -179,31 +180,18 @@ export class Deadlines {
   }
 
   /** How many deadlines each kind has pending, for the metrics. */
-  async pending(): Promise<Array<{ kind: string; count: number }>> {
-    return Promise.all(this.names().map(async (kind) => ({ kind, count: await this.kind(kind).countPending(this.orm.em.fork()) })));
+  pending(): Promise<Array<{ kind: string; count: number }>> {
+    return pendingByKind(this.orm, [...this.kinds.values()]);
   }
 
-  /**
-   * How long each kind's oldest pending deadline is past due, in seconds (0 when none is due), for the
-   * metrics: a deadline nothing settles shows as a number that keeps growing. The same read as the
-   * re-arm's (the first entry of the kind's index), with no deadline skipped: one that keeps failing
-   * is overdue too.
-   */
-  async oldestOverdue(): Promise<Array<{ kind: string; seconds: number }>> {
-    const now = this.clock.now().getTime();
-    return Promise.all(
-      this.names().map(async (kind) => {
-        const next = await this.kind(kind).nextDeadline(this.orm.em.fork(), []);
-        return { kind, seconds: next ? Math.max(0, (now - next.getTime()) / 1000) : 0 };
-      }),
-    );
+  /** How long each kind's oldest pending deadline is past due, for the metrics (reads.ts). */
+  oldestOverdue(): Promise<Array<{ kind: string; seconds: number }>> {
+    return oldestOverdue(this.orm, [...this.kinds.values()], this.clock.now());
   }
 
   /** The armed time of every kind, for the jobs API. */
-  async armed(): Promise<Array<{ kind: string; wakeAt: Date | null }>> {
-    const rows = await this.orm.em.fork().find(DeadlineWakeup, { kind: { $in: this.names() } });
-    const byKind = new Map(rows.map((r) => [r.kind, r.wakeAt]));
-    return this.names().map((kind) => ({ kind, wakeAt: byKind.get(kind) ?? null }));
+  armed(): Promise<Array<{ kind: string; wakeAt: Date | null }>> {
+    return armedTimes(this.orm, this.names());
   }
 
   private kind(name: string): DeadlineKind {
