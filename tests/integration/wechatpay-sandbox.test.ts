@@ -1,10 +1,11 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
 import { CallbackRejected, ProviderUnavailable, type ProviderNotification, type RefundNotification } from '../../src/payments/provider.js';
 import { WechatPayError, type WechatPayProvider } from '../../src/payments/wechat/client.js';
 import { startSandbox, type SandboxHandle } from '../../src/payments/sandbox/server.js';
 import { connectSandbox, sandboxProvider } from '../../src/payments/sandbox/provider.js';
+import { waitUntil } from '../support/wait.js';
 
 // The real WeChat Pay client against the sandbox, over real HTTP on 127.0.0.1; a local listener
 // plays our notify endpoint and runs verifyCallback on what the sandbox POSTs.
@@ -27,7 +28,8 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 beforeAll(async () => {
   sandbox = await startSandbox();
   provider = await connectSandbox(sandbox.url);
-  notify = createServer(async (req, res) => {
+  // An error other than a refusal is left unhandled: it fails the run, as it should.
+  const deliver = async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req);
     let answer;
     const refund = req.url?.endsWith('/refund-notify');
@@ -41,7 +43,8 @@ beforeAll(async () => {
       answer = provider.failed(e.status, e.message);
     }
     res.writeHead(answer.status, { 'Content-Type': answer.contentType }).end(answer.body);
-  });
+  };
+  notify = createServer((req, res) => void deliver(req, res));
   await new Promise<void>((resolve) => notify.listen(0, '127.0.0.1', resolve));
   notifyUrl = `http://127.0.0.1:${(notify.address() as AddressInfo).port}/api/payments/sandbox/notify`;
 });
@@ -192,7 +195,7 @@ describe('callbacks', () => {
     const from = received.length;
     const paid = await control('POST', `/sandbox/trades/${no}/pay`);
     expect(paid.json.callback).toEqual({ status: 204, body: '' });
-    const first = received[from]!.notification!;
+    const first = received[from].notification!;
     expect(first).toEqual({
       replayKey: expect.stringMatching(/^\d+:\w+$/),
       notificationId: paid.json.trade.lastNotificationId,
@@ -291,7 +294,7 @@ describe('refunds', () => {
     expect([...sandbox.refunds.values()].filter((r) => r.orderNo === no)).toHaveLength(1);
     expect(await provider.queryRefund(request)).toMatchObject({ state: 'SUCCEEDED', amount: 1999 });
     // The notification follows the answer, signed and encrypted like a payment's.
-    await waitFor(() => refundsReceived.length > before);
+    await waitUntil(() => refundsReceived.length > before, 5_000, 'the refund notification');
     expect(refundsReceived.at(-1)!.notification).toMatchObject({
       outRefundNo: request.outRefundNo, state: 'SUCCEEDED', providerState: 'SUCCESS', amount: 1999, replayKey: expect.any(String),
     });
@@ -352,12 +355,3 @@ describe('refunds', () => {
     expect(sandbox.refunds.size).toBeGreaterThan(0);
   });
 });
-
-/** Waits for something the sandbox does after answering (a notification), checking every 10 ms. */
-async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
