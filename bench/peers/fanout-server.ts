@@ -12,7 +12,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 
-const { redisUrl, trigger } = JSON.parse(process.argv[2]!) as { redisUrl: string; trigger: string };
+const { redisUrl, trigger } = JSON.parse(process.argv[2]) as { redisUrl: string; trigger: string };
 process.on('disconnect', () => process.exit(0));
 
 const pubsub = new RedisPubSub({ publisher: new Redis(redisUrl), subscriber: new Redis(redisUrl) });

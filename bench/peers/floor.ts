@@ -10,7 +10,7 @@ import pg from 'pg';
 import WebSocket, { WebSocketServer } from 'ws';
 import { END_DUE_SQL, endedChannel, sleep } from './common.js';
 
-const { databaseUrl, redisUrl, prefix } = JSON.parse(process.argv[2]!) as { databaseUrl: string; redisUrl: string; prefix: string };
+const { databaseUrl, redisUrl, prefix } = JSON.parse(process.argv[2]) as { databaseUrl: string; redisUrl: string; prefix: string };
 process.on('disconnect', () => process.exit(0));
 
 const db = new pg.Client({ connectionString: databaseUrl });
@@ -26,14 +26,14 @@ server.on('connection', (socket) => (client = socket));
 async function endAt(dues: number[]): Promise<void> {
   let i = 0;
   while (i < dues.length) {
-    await sleep(dues[i]! - Date.now());
+    await sleep(dues[i] - Date.now());
     const started = Date.now();
     const { rows } = await db.query(END_DUE_SQL);
     if (rows.length > 0) {
       await redis.publish(channel, JSON.stringify(rows));
       for (const row of rows) client?.send(JSON.stringify({ auction: row }));
     }
-    while (i < dues.length && dues[i]! <= started) i++;
+    while (i < dues.length && dues[i] <= started) i++;
   }
 }
 

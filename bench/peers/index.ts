@@ -136,7 +136,7 @@ async function runWorkload(run: SystemRun, session: Session, n: number, shape: '
   if (slackMs < 300) console.warn(`  ${run.def.label}: scheduling ${n} took ${took} ms, ${slackMs} ms before the first due time`);
   let killer: NodeJS.Timeout | undefined;
   if (kill) killer = setTimeout(() => void session.killOne(), instant - 200 - Date.now());
-  await session.watcher.recorder.wait(ends[ends.length - 1]! + capMs);
+  await session.watcher.recorder.wait(ends[ends.length - 1] + capMs);
   clearTimeout(killer);
   const lateness = session.watcher.recorder.lateness();
   const heard = lateness.filter(Number.isFinite).length;
@@ -147,7 +147,7 @@ async function runWorkload(run: SystemRun, session: Session, n: number, shape: '
     [rows.map((r) => r.id)],
   );
   const endedMs = ended.map((r) => r.ms);
-  return { p50: pct(lateness, 50), p99: pct(lateness, 99), max: lateness[lateness.length - 1]!, heard, n, duplicates: session.watcher.recorder.duplicates, slackMs, endedP99: endedMs.length === n ? pct(endedMs, 99) : Infinity };
+  return { p50: pct(lateness, 50), p99: pct(lateness, 99), max: lateness[lateness.length - 1], heard, n, duplicates: session.watcher.recorder.duplicates, slackMs, endedP99: endedMs.length === n ? pct(endedMs, 99) : Infinity };
 }
 
 const show = (f: Figures) =>
@@ -281,7 +281,7 @@ async function fanoutRound(kind: 'deadline' | 'peer', deadlineRun: SystemRun, pe
     const connected: Array<Promise<unknown>> = [];
     for (let p = 0; p < FANOUT_PROCESSES; p++) {
       const count = Math.min(per, FANOUT - p * per);
-      const child = fork(new URL('../fanout-clients.js', import.meta.url), [url, token, String(count), row!.id]);
+      const child = fork(new URL('../fanout-clients.js', import.meta.url), [url, token, String(count), row.id]);
       children.add(child);
       child.once('exit', () => children.delete(child));
       subscribers.push(child);
@@ -296,14 +296,14 @@ async function fanoutRound(kind: 'deadline' | 'peer', deadlineRun: SystemRun, pe
     const after = rssKb(pid);
     const end = Date.now() + 1500;
     if (kind === 'deadline') {
-      await run.db().query(`update auctions set end_time = $1 where id = $2`, [new Date(end), row!.id]);
-      await session!.schedule([{ id: row!.id, due: end }]);
+      await run.db().query(`update auctions set end_time = $1 where id = $2`, [new Date(end), row.id]);
+      await session!.schedule([{ id: row.id, due: end }]);
     } else {
       // No scheduler's delay for the peer: a timer at the end time, then the update and the publish.
       const pubsub = new RedisPubSub({ publisher: new Redis(REDIS_URL), subscriber: new Redis(REDIS_URL) });
       await sleep(end - Date.now());
-      const { rows } = await run.db().query<{ id: string; end_time: Date; status: string }>(END_ONE_SQL, [row!.id]);
-      await pubsub.publish(trigger, { auctionEnded: { auction: { id: rows[0]!.id, endTime: rows[0]!.end_time.toISOString(), status: rows[0]!.status } } });
+      const { rows } = await run.db().query<{ id: string; end_time: Date; status: string }>(END_ONE_SQL, [row.id]);
+      await pubsub.publish(trigger, { auctionEnded: { auction: { id: rows[0].id, endTime: rows[0].end_time.toISOString(), status: rows[0].status } } });
       await pubsub.close();
     }
     const timer = setTimeout(() => subscribers.forEach((c) => c.connected && c.send('report')), end - Date.now() + 30_000);
@@ -333,7 +333,7 @@ async function fanoutRound(kind: 'deadline' | 'peer', deadlineRun: SystemRun, pe
 // ---------------------------------------------------------------------------------------------------
 // The tables
 // ---------------------------------------------------------------------------------------------------
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const workloads: string[] = [];
 for (const n of SIZES) {
   if (WORKLOADS.includes('instant')) workloads.push(workloadName('instant', n));
@@ -381,7 +381,7 @@ function tables(loadStart: number[], loadEnd: number[]) {
     const deadline = byMedian.get('Deadline');
     const peers = defs.filter((d) => d.type === 'peer' && byMedian.has(d.label)).sort((a, b) => byMedian.get(a.label)! - byMedian.get(b.label)!);
     if (deadline !== undefined && peers.length > 0) {
-      comparison.push(comparisonRow({ workload, metric, deadlineMs: deadline, bestPeer: peers[0]!.label, bestPeerMs: byMedian.get(peers[0]!.label)!, floorMs: byMedian.get('floor') ?? NaN }));
+      comparison.push(comparisonRow({ workload, metric, deadlineMs: deadline, bestPeer: peers[0].label, bestPeerMs: byMedian.get(peers[0].label)!, floorMs: byMedian.get('floor') ?? NaN }));
     }
   }
   lines.push('', 'Deadline against the best peer and the floor (medians of the rounds):', '', COMPARISON_HEADER, '|---|---|---|---|---|---|---|---|', ...comparison);
@@ -469,11 +469,11 @@ try {
       const phases: Phase[] = Array.from({ length: ROUNDS }, (_, round): Phase[] => {
         const later = round === 0 ? 0 : 1;
         return [
-          { name: `${small.join(', ')}: ends at one instant and over 1 s`, round, rank: [0, 3][later]!, sessions: normal(small).map((n) => (run, r) => normalSession(run, r, n)) },
-          { name: `${small.join(', ')}: one of two SIGKILLed`, round, rank: [1, 6][later]!, sessions: kills(small).map((n) => (run, r) => killSession(run, n, r)) },
-          { name: 'fan-out', round, rank: [2, 7][later]!, sessions: [], fanout: true },
-          { name: `${large.join(', ')}: ends at one instant and over 1 s`, round, rank: [4, 8][later]!, sessions: normal(large).map((n) => (run, r) => normalSession(run, r, n)) },
-          { name: `${large.join(', ')}: one of two SIGKILLed`, round, rank: [5, 8][later]!, sessions: kills(large).map((n) => (run, r) => killSession(run, n, r)) },
+          { name: `${small.join(', ')}: ends at one instant and over 1 s`, round, rank: [0, 3][later], sessions: normal(small).map((n) => (run, r) => normalSession(run, r, n)) },
+          { name: `${small.join(', ')}: one of two SIGKILLed`, round, rank: [1, 6][later], sessions: kills(small).map((n) => (run, r) => killSession(run, n, r)) },
+          { name: 'fan-out', round, rank: [2, 7][later], sessions: [], fanout: true },
+          { name: `${large.join(', ')}: ends at one instant and over 1 s`, round, rank: [4, 8][later], sessions: normal(large).map((n) => (run, r) => normalSession(run, r, n)) },
+          { name: `${large.join(', ')}: one of two SIGKILLed`, round, rank: [5, 8][later], sessions: kills(large).map((n) => (run, r) => killSession(run, n, r)) },
         ];
       })
         .flat()
@@ -481,9 +481,9 @@ try {
         .sort((a, b) => a.rank - b.rank || a.round - b.round);
       for (const phase of phases) {
         if (phase.sessions.length === 0 && !(phase.fanout && fanoutOn && deadlineRun)) continue;
-        console.log(`${phase.name}, round ${phase.round + 1} of ${ROUNDS} (${((Date.now() - started) / 60_000).toFixed(1)} min in; load average ${loadavg()[0]!.toFixed(1)})`);
+        console.log(`${phase.name}, round ${phase.round + 1} of ${ROUNDS} (${((Date.now() - started) / 60_000).toFixed(1)} min in; load average ${loadavg()[0].toFixed(1)})`);
         // Each round starts one system further on, so no system always follows the same one.
-        const order = runs.map((_, i) => runs[(i + phase.round) % runs.length]!);
+        const order = runs.map((_, i) => runs[(i + phase.round) % runs.length]);
         for (const run of order) {
           for (const session of phase.sessions) {
             await session(run, phase.round);

@@ -175,7 +175,7 @@ export class SystemRun {
       await this.client.query(`insert into users (id, role) values ('${SELLER}', 'user') on conflict do nothing`);
       const token = signToken({ secret: JWT_SECRET }, SELLER, 'user');
       // The watcher on the instance that is not killed.
-      const watcher = await graphqlWsWatcher(`${servers[count - 1]!.base.replace('http', 'ws')}/graphql`, token);
+      const watcher = await graphqlWsWatcher(`${servers[count - 1].base.replace('http', 'ws')}/graphql`, token);
       await sleep(300);
       return {
         watcher,
@@ -183,7 +183,7 @@ export class SystemRun {
         // no-op for all but the earliest, so one auction more (ending with the first) arms them all.
         schedule: async (rows) => {
           const first = Math.min(...rows.map((r) => r.due));
-          const res = await fetch(`${servers[0]!.base}/graphql`, {
+          const res = await fetch(`${servers[0].base}/graphql`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
             body: JSON.stringify({
@@ -194,9 +194,9 @@ export class SystemRun {
           const body = (await res.json()) as { errors?: unknown };
           if (body.errors) throw new Error(`createAuction: ${JSON.stringify(body.errors)}`);
         },
-        killOne: () => killChild(servers[0]!.proc),
+        killOne: () => killChild(servers[0].proc),
         pids: () => servers.map((s) => s.proc.pid!),
-        base: () => servers[0]!.base,
+        base: () => servers[0].base,
         stop: async () => {
           await watcher.close();
           await stop();
@@ -217,10 +217,11 @@ export class SystemRun {
       const watcher = await rawWsWatcher(`ws://127.0.0.1:${port}`);
       return {
         watcher,
-        schedule: async (rows) => void proc.send({ type: 'dues', dues: [...new Set(rows.map((r) => r.due))].sort((a, b) => a - b) }),
-        killOne: async () => {
-          throw new Error('the floor has no second process');
+        schedule: (rows) => {
+          proc.send({ type: 'dues', dues: [...new Set(rows.map((r) => r.due))].sort((a, b) => a - b) });
+          return Promise.resolve();
         },
+        killOne: () => Promise.reject(new Error('the floor has no second process')),
         pids: () => [proc.pid!],
         base: () => '',
         stop: async () => {

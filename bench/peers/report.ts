@@ -70,7 +70,7 @@ export function parseHeadline(section: string, workload = HEADLINE_WORKLOAD): He
   const row = afterHeader.split('\n').find((line) => line.startsWith(`| ${workload} |`));
   if (!ranAt || !row || !section.includes(COMPARISON_HEADER)) return undefined;
   const cells = row.split('|').slice(1, -1).map((c) => c.trim());
-  return { ranAt, workload: cells[0]!, metric: cells[1]!, deadlineMs: parseMs(cells[2]!), bestPeer: cells[3]!, bestPeerMs: parseMs(cells[4]!), floorMs: parseMs(cells[6]!) };
+  return { ranAt, workload: cells[0], metric: cells[1], deadlineMs: parseMs(cells[2]), bestPeer: cells[3], bestPeerMs: parseMs(cells[4]), floorMs: parseMs(cells[6]) };
 }
 
 /** The README's line, from the comparison table's headline row. */

@@ -63,7 +63,7 @@ export async function redisWatcher(redisUrl: string, channel: string): Promise<W
   const sub = new Redis(redisUrl);
   sub.on('message', (_channel: string, message: string) => recorder.record(auctionIdOf(message), Date.now()));
   await sub.subscribe(channel);
-  return { recorder, close: async () => void sub.disconnect() };
+  return { recorder, close: () => Promise.resolve(sub.disconnect()) };
 }
 
 /** A graphql-ws client subscribed to `auctionEnded`, as Deadline's users watch. */
@@ -90,7 +90,8 @@ export async function graphqlWsWatcher(url: string, token: string): Promise<Watc
 export async function rawWsWatcher(url: string): Promise<Watcher> {
   const recorder = new Recorder();
   const socket = new WebSocket(url);
-  socket.on('message', (data) => recorder.record(auctionIdOf(data.toString()), Date.now()));
+  // Text frames: ws gives each as one Buffer.
+  socket.on('message', (data: Buffer) => recorder.record(auctionIdOf(data.toString('utf8')), Date.now()));
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve());
     socket.once('error', reject);

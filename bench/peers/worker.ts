@@ -9,7 +9,7 @@ import pg from 'pg';
 import { endedChannel, endOne } from './common.js';
 import type { PeerSpec } from './peers.js';
 
-const spec = JSON.parse(process.argv[2]!) as PeerSpec;
+const spec = JSON.parse(process.argv[2]) as PeerSpec;
 process.on('disconnect', () => process.exit(0));
 
 // The handler's own pool, as an application beside its queue would have: DB_POOL_SIZE's default, 10.
