@@ -338,8 +338,8 @@ test('one run per kind at a time: calls during a run get one more run after it, 
   const first = deadlines.settleDue(kind.name, 'timer');
   const [second, third] = [deadlines.settleDue(kind.name, 'wake-up'), deadlines.settleDue(kind.name, 'sweep')];
   expect(await first).toEqual({ settled: 1, failed: [] });
-  // Each later call is told what was settled since it asked: the run under way's, and its own (none).
-  expect(await Promise.all([second, third])).toEqual([{ settled: 1, failed: [] }, { settled: 1, failed: [] }]);
+  // Each later call gets the one run after it (nothing left), told what the run it waited behind settled.
+  expect(await Promise.all([second, third])).toEqual([{ settled: 0, failed: [], settledAhead: 1 }, { settled: 0, failed: [], settledAhead: 1 }]);
   expect(kind.maxInFlight).toBe(1);
   expect(kind.batches).toEqual([['d'], []]); // two runs, one after the other
 });

@@ -50,6 +50,8 @@ export interface DeadlineKind {
 export interface WakeResult {
   settled: number;
   failed: SettleFailure[];
+  /** A call that waited behind a run under way: what that run settled (not this call's own). */
+  settledAhead?: number;
 }
 
 /**
