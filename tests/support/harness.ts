@@ -159,7 +159,7 @@ async function stopReporting(app: App): Promise<void> {
 
 async function describeStop(app: App): Promise<string> {
   const head = `app.stop() of ${app.url} (${app.instanceName}) still running after ${SLOW_STOP_MS / 1000} s`;
-  const handles = (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo();
+  const handles = process.getActiveResourcesInfo();
   const counts = Object.entries(handles.reduce<Record<string, number>>((n, h) => ({ ...n, [h]: (n[h] ?? 0) + 1 }), {}));
   const client = new pg.Client({ connectionString: app.services.config.databaseUrl });
   try {
