@@ -236,8 +236,14 @@ export function trackRunning(scheduler: Scheduler, close: () => Promise<void>): 
   // Stops scanning and unlocks the jobs locked here but not started; running ones go on.
   const takeNoMore = () => (stopped ??= scheduler.stop(false));
   const idle: Array<() => void> = [];
-  scheduler.on('start', () => void running++);
-  scheduler.on('complete', () => {
+  // Only this instance's runs: Agenda re-emits other instances' starts and completions (remote = true),
+  // and a remote start whose completion never came here (its instance killed, or the completion sent
+  // after this one stopped listening) kept a stop waiting its whole grace (10 s of a 10 s grace, measured).
+  scheduler.on('start', (_job: unknown, remote?: boolean) => {
+    if (remote !== true) running++;
+  });
+  scheduler.on('complete', (_job: unknown, remote?: boolean) => {
+    if (remote === true) return;
     running = Math.max(0, running - 1);
     if (running === 0) idle.splice(0).forEach((wake) => wake());
   });
