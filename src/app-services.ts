@@ -14,6 +14,7 @@ import type { OrderQueries } from './services/orders/queries.js';
 import type { OrderSettlement } from './services/orders/settle.js';
 import type { PaymentRecorder } from './services/payment-recorder.js';
 import type { PaymentService } from './services/payments.js';
+import type { PaymentCallbacks } from './services/payments/callbacks.js';
 import type { RefundService } from './services/refunds/service.js';
 import type { Providers } from './payments/registry.js';
 import type { VipService } from './services/vip.js';
@@ -45,6 +46,8 @@ export interface AppServices {
   payments: PaymentService;
   /** Callbacks and reconciliation record provider payments through it, in groups. */
   paymentRecorder: PaymentRecorder;
+  /** The provider deliveries' protocol (verify, refuse replays, apply once, answer): the REST routes hand it the bytes. */
+  paymentCallbacks: PaymentCallbacks;
   /** Admin refunds, their settlement (provider answers, notifications, reconciliation) and the refund gauges. */
   refunds: RefundService;
   providers: Providers;

@@ -37,6 +37,7 @@ import { OrderQueries } from './services/orders/queries.js';
 import { orderCloses } from './services/orders/settle-close.js';
 import { OrderSettlement } from './services/orders/settle.js';
 import { PaymentRecorder } from './services/payment-recorder.js';
+import { PaymentCallbacks } from './services/payments/callbacks.js';
 import { PaymentService } from './services/payments.js';
 import { Reconciliation } from './services/reconciliation.js';
 import { RefundReconciliation } from './services/refunds/reconciliation.js';
@@ -169,6 +170,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const reconciliation = new Reconciliation(tx, providers, paymentRecorder, orderSettlement, log, config.reconcile, () => clock.now());
   reconciliation.onSummary = (summary, failed) => metrics.reconciled(summary, failed);
   const refunds = new RefundService(tx, providers, orderSettlement, audit, log, () => config.publicBaseUrl ?? `http://localhost:${listeningOn}`);
+  const paymentCallbacks = new PaymentCallbacks({ providers, redis: redisPub, redisPrefix: config.redisPrefix, log }, paymentRecorder);
   const refundReconciliation = new RefundReconciliation(tx, providers, refunds, log, { batchSize: config.refunds.reconcileBatchSize, concurrency: config.refunds.reconcileConcurrency });
   const reminders = new VipReminders(tx, messages, log, config.appTimezone, config.vip.reminderBatchSize, () => clock.now());
   const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries, reconciliation, refundReconciliation, orm, vip, reminders });
@@ -191,6 +193,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
     orderQueries,
     payments,
     paymentRecorder,
+    paymentCallbacks,
     refunds,
     providers,
     messages,

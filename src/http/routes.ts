@@ -6,7 +6,6 @@ import type { Redis } from 'ioredis';
 import { playgroundHtml } from './playground.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { answer, deliveryOf } from './provider-delivery.js';
-import { PaymentCallbacks } from '../services/payments/callbacks.js';
 import { refundNotifyRoutes } from './refund-notify.js';
 
 function sendError(res: Response, err: unknown, services: AppServices): void {
@@ -77,9 +76,8 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
 
   // Payment callbacks: the protocol (verification over the raw bytes, replays, applying once) is the
   // payments service's; the route hands it the bytes and writes its answer.
-  const callbacks = new PaymentCallbacks({ providers: services.providers, redis, redisPrefix: services.config.redisPrefix, log: services.log }, services.paymentRecorder);
   router.post('/api/payments/:provider/notify', express.raw({ type: () => true, limit: '64kb' }), async (req: Request, res: Response) => {
-    answer(res, await callbacks.paid(deliveryOf(req)));
+    answer(res, await services.paymentCallbacks.paid(deliveryOf(req)));
   });
 
   router.use(refundNotifyRoutes(services, redis));
