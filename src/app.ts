@@ -170,7 +170,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const reconciliation = new Reconciliation(tx, providers, paymentRecorder, orderSettlement, log, config.reconcile, () => clock.now());
   reconciliation.onSummary = (summary, failed) => metrics.reconciled(summary, failed);
   const refunds = new RefundService(tx, providers, orderSettlement, audit, log, () => config.publicBaseUrl ?? `http://localhost:${listeningOn}`);
-  const paymentCallbacks = new PaymentCallbacks({ providers, redis: redisPub, redisPrefix: config.redisPrefix, log }, paymentRecorder);
+  const paymentCallbacks = new PaymentCallbacks({ providers, redis: redisPub, redisPrefix: config.redisPrefix, log }, paymentRecorder, refunds);
   const refundReconciliation = new RefundReconciliation(tx, providers, refunds, log, { batchSize: config.refunds.reconcileBatchSize, concurrency: config.refunds.reconcileConcurrency });
   const reminders = new VipReminders(tx, messages, log, config.appTimezone, config.vip.reminderBatchSize, () => clock.now());
   const catalogue = jobCatalogue({ config, deadlines, states, relay, auctions, orderSettlement, orderQueries, reconciliation, refundReconciliation, orm, vip, reminders });

@@ -6,7 +6,6 @@ import type { Redis } from 'ioredis';
 import { playgroundHtml } from './playground.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { answer, deliveryOf } from './provider-delivery.js';
-import { refundNotifyRoutes } from './refund-notify.js';
 
 function sendError(res: Response, err: unknown, services: AppServices): void {
   if (err instanceof AppError) {
@@ -74,13 +73,15 @@ export function restRoutes(services: AppServices, redis: Redis): Router {
     }
   });
 
-  // Payment callbacks: the protocol (verification over the raw bytes, replays, applying once) is the
-  // payments service's; the route hands it the bytes and writes its answer.
-  router.post('/api/payments/:provider/notify', express.raw({ type: () => true, limit: '64kb' }), async (req: Request, res: Response) => {
+  // Payment callbacks and refund notifications: the protocol (verification over the raw bytes,
+  // replays, applying once) is the payments service's; a route hands it the bytes and writes its answer.
+  const delivered = express.raw({ type: () => true, limit: '64kb' });
+  router.post('/api/payments/:provider/notify', delivered, async (req: Request, res: Response) => {
     answer(res, await services.paymentCallbacks.paid(deliveryOf(req)));
   });
-
-  router.use(refundNotifyRoutes(services, redis));
+  router.post('/api/payments/:provider/refund-notify', delivered, async (req: Request, res: Response) => {
+    answer(res, await services.paymentCallbacks.refunded(deliveryOf(req)));
+  });
 
   // A callback body the parser refused (too large, unreadable) still gets the provider's JSON shape.
   router.use('/api/payments', (err: unknown, _req: Request, res: Response, next: (err?: unknown) => void) => {

@@ -1,8 +1,16 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../logger.js';
 import type { Providers } from '../../payments/registry.js';
-import { CallbackRejected, type CallbackAnswer, type PaymentProvider, type ProviderNotification, type RawCallback } from '../../payments/provider.js';
+import {
+  CallbackRejected,
+  type CallbackAnswer,
+  type PaymentProvider,
+  type ProviderNotification,
+  type RawCallback,
+  type RefundNotification,
+} from '../../payments/provider.js';
 import type { PaymentRecorder } from '../payment-recorder.js';
+import type { RefundService } from '../refunds/service.js';
 
 /** A provider's delivery as it came over HTTP: the path's provider name, the headers and the exact bytes. */
 export interface Delivery extends RawCallback {
@@ -19,7 +27,7 @@ interface Notice {
 }
 
 /** One kind of delivery: its name in logs, its replay keys' space in Redis, and the provider's verifier for it. */
-export interface DeliveryKind<N extends Notice> {
+interface DeliveryKind<N extends Notice> {
   what: string;
   replaySpace: string;
   verify: (provider: PaymentProvider) => ((raw: RawCallback) => Promise<N>) | undefined;
@@ -46,7 +54,7 @@ const refusal = (status: number, message: string): CallbackAnswer => ({ status, 
  *   15 minutes, well past the 300 s after which its timestamp alone refuses it. Redis away: not checked
  *   (the notification id still makes a second delivery change nothing).
  */
-export async function checkDelivery<N extends Notice>(
+async function checkDelivery<N extends Notice>(
   { providers, redis, redisPrefix, log }: DeliveryChecks,
   delivery: Delivery,
   kind: DeliveryKind<N>,
@@ -81,16 +89,24 @@ export async function checkDelivery<N extends Notice>(
 }
 
 const PAYMENT_CALLBACK: DeliveryKind<ProviderNotification> = { what: 'payment callback', replaySpace: 'callback', verify: (p) => p.verifyCallback.bind(p) };
+// Alipay answers its refunds at once and has no refund notifications: no verifier, so 404 there.
+const REFUND_NOTIFICATION: DeliveryKind<RefundNotification> = { what: 'refund notification', replaySpace: 'refund-notify', verify: (p) => p.verifyRefundCallback?.bind(p) };
 
 /**
- * Payment callbacks (`POST /api/payments/:provider/notify`): verified over the raw bytes, applied once
- * (by notification id and by transaction id) in one transaction, answered in the provider's own shape.
- * The HTTP route only hands over the bytes and writes the answer.
+ * What providers deliver to this server, each answered in the provider's own shape; the HTTP routes
+ * only hand over the bytes and write the answer.
+ * - Payment callbacks (`POST /api/payments/:provider/notify`): verified over the raw bytes, applied
+ *   once (by notification id and by transaction id) in one transaction.
+ * - Refund notifications (`POST /api/payments/:provider/refund-notify`, WeChat Pay and the sandbox,
+ *   which announce a refund's end; Alipay has none, so 404 there): verified and decrypted the same
+ *   way, then settled once through RefundService (a notification for a refund already settled, by the
+ *   provider's answer or refund-reconciliation, changes nothing).
  */
 export class PaymentCallbacks {
   constructor(
     private readonly checks: DeliveryChecks,
     private readonly recorder: PaymentRecorder,
+    private readonly refunds: Pick<RefundService, 'settleNotified'>,
   ) {}
 
   /** Never throws: every outcome is an answer the provider understands (a failure asks it to send again). */
@@ -115,6 +131,26 @@ export class PaymentCallbacks {
     } catch (err) {
       // Not applied: the provider sends it again (WeChat for about a day, Alipay 8 times in 25 h).
       log.error({ err, provider: name, orderNo: notification.orderNo }, 'payment callback not applied; the provider will retry');
+      return provider.failed(500, 'Internal error');
+    }
+  }
+
+  /** Never throws, as `paid`. */
+  async refunded(delivery: Delivery): Promise<CallbackAnswer> {
+    const checked = await checkDelivery(this.checks, delivery, REFUND_NOTIFICATION);
+    if ('answer' in checked) return checked.answer;
+    const { provider, notification } = checked;
+    const { log } = this.checks;
+    const name = delivery.provider;
+    try {
+      const outcome = await this.refunds.settleNotified(provider.name, notification);
+      const fields = { provider: name, outRefundNo: notification.outRefundNo, state: notification.state, notificationId: notification.notificationId, outcome };
+      if (outcome === 'UNKNOWN') log.warn(fields, 'refund notification for no refund of ours: nothing to do');
+      else log.info(fields, 'refund notification applied');
+      return provider.accepted();
+    } catch (err) {
+      // Not applied: the provider sends it again, and refund-reconciliation asks meanwhile.
+      log.error({ err, provider: name, outRefundNo: notification.outRefundNo }, 'refund notification not applied; the provider will retry');
       return provider.failed(500, 'Internal error');
     }
   }
