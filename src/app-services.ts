@@ -12,7 +12,7 @@ import type { MessageService } from './services/messages.js';
 import type { OrderCreation } from './services/orders/create.js';
 import type { OrderQueries } from './services/orders/queries.js';
 import type { OrderSettlement } from './services/orders/settle.js';
-import type { PaymentRecorder } from './services/payment-recorder.js';
+import type { PaymentRecorder } from './services/payments/record.js';
 import type { PaymentService } from './services/payments.js';
 import type { PaymentCallbacks } from './services/payments/callbacks.js';
 import type { RefundService } from './services/refunds/service.js';

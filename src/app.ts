@@ -36,7 +36,7 @@ import { OrderCreation } from './services/orders/create.js';
 import { OrderQueries } from './services/orders/queries.js';
 import { orderCloses } from './services/orders/settle-close.js';
 import { OrderSettlement } from './services/orders/settle.js';
-import { PaymentRecorder } from './services/payment-recorder.js';
+import { PaymentRecorder } from './services/payments/record.js';
 import { PaymentCallbacks } from './services/payments/callbacks.js';
 import { PaymentService } from './services/payments.js';
 import { Reconciliation } from './services/reconciliation.js';
@@ -113,7 +113,7 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   const tx = new Transactions(orm, relay, clock, log);
   const jobStore = await createScheduler(config, instanceName, log, outage);
   const { scheduler } = jobStore;
-  const jobs = trackRunning(scheduler, jobStore.close);
+  const jobs = trackRunning(scheduler, () => jobStore.close());
   // A failure on another instance arrives here too (remote = true); that instance logs its own.
   scheduler.on('fail', (err: Error, job: { attrs: { name: string } }, remote?: boolean) => {
     if (remote) return;
@@ -233,13 +233,13 @@ export async function startApp(config: Config, opts: AppOptions = {}): Promise<A
   listeningOn = port;
 
   // The stop sequence and the recoveries (the deadline engine's hand-over and start-up recovery among them).
-  const { stop, recoverAtStart } = lifecycle({
+  const life = lifecycle({
     config, log, clock, instanceName, orm, outage, jobStore, jobs, deadlines, states, relay, bus, redisPub, redisSub,
     apollo: http.apollo, ws: http.ws, seckillConsumer, payments, flashSales, reminders,
   });
-  await recoverAtStart();
+  await life.recoverAtStart();
 
-  return { url, instanceName, port, services, deadlines, scheduler, relay, httpServer: http.httpServer, stop };
+  return { url, instanceName, port, services, deadlines, scheduler, relay, httpServer: http.httpServer, stop: () => life.stop() };
 }
 
 /**

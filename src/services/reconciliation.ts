@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js';
 import { ProviderUnavailable, type PaymentProvider } from '../payments/provider.js';
 import type { Providers } from '../payments/registry.js';
 import type { OrderSettlement } from './orders/settle.js';
-import type { PaymentRecorder } from './payment-recorder.js';
+import type { PaymentRecorder } from './payments/record.js';
 
 export interface ReconcileOptions {
   thresholdMinutes: number;

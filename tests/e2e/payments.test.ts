@@ -1,6 +1,6 @@
 import type { App } from '../../src/app.js';
 import type { SandboxHandle } from '../../src/payments/sandbox/server.js';
-import { PaymentRecorder } from '../../src/services/payment-recorder.js';
+import { PaymentRecorder } from '../../src/services/payments/record.js';
 import { gql, LogCapture, MovableClock, paymentSandbox, setUp, sleep, subscribed, type TestDatabase, token, waitUntil, wsClient } from '../support/harness.js';
 import { ADMIN, createProduct, credit, invariants, ok, wallet, withDb } from '../support/orders.js';
 

@@ -9,7 +9,7 @@ import {
   type RawCallback,
   type RefundNotification,
 } from '../../payments/provider.js';
-import type { PaymentRecorder } from '../payment-recorder.js';
+import type { PaymentRecorder } from './record.js';
 import type { RefundService } from '../refunds/service.js';
 
 /** A provider's delivery as it came over HTTP: the path's provider name, the headers and the exact bytes. */
