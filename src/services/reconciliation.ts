@@ -1,13 +1,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { rowsAs } from '../db/rows.js';
-import { pgArray } from '../db/sql.js';
 import type { Transactions } from '../db/transactions.js';
-import { ONLINE_METHODS, Order } from '../entities/Order.js';
+import type { Order } from '../entities/Order.js';
 import type { Logger } from '../logger.js';
 import { ProviderUnavailable, type PaymentProvider } from '../payments/provider.js';
 import type { Providers } from '../payments/registry.js';
 import type { OrderSettlement } from './orders/settle.js';
 import type { PaymentRecorder } from './payments/record.js';
+import { staleOrders } from './payments/sql.js';
 
 export interface ReconcileOptions {
   thresholdMinutes: number;
@@ -55,7 +54,7 @@ export class Reconciliation {
 
   async run(em: EntityManager): Promise<ReconcileSummary> {
     const now = this.now();
-    const stale = await this.staleOrders(em, now);
+    const stale = await staleOrders(em, new Date(now.getTime() - this.opts.thresholdMinutes * 60_000), this.opts.batchSize);
     const summary: ReconcileSummary = { totalChecked: stale.length, synced: 0, closed: 0, errors: 0 };
     let lastError: unknown;
     let unreachable = 0;
@@ -103,23 +102,6 @@ export class Reconciliation {
     this.onSummary(summary, runFailed);
     if (runFailed) throw new ReconciliationFailed(summary, lastError);
     return summary;
-  }
-
-  /**
-   * PENDING online orders created before the threshold, oldest first (`orders_pending_created_at_idx`),
-   * with their intent's provider: one statement, the rows not made managed entities (as entities, a
-   * run's 1,000 orders and their intents took ~40 ms of its start in bench:payments).
-   */
-  private async staleOrders(em: EntityManager, now: Date): Promise<Array<{ order: Order; provider: string | null }>> {
-    const before = new Date(now.getTime() - this.opts.thresholdMinutes * 60_000);
-    const rows = await em.execute<Array<Record<string, unknown> & { intent_provider: string | null }>>(
-      `select o.*, i.provider as intent_provider
-         from orders o left join payment_intents i on i.order_id = o.id
-        where o.status = 'PENDING' and o.payment_method = any(?::text[]) and o.created_at < ?
-        order by o.created_at asc limit ?`,
-      [pgArray(ONLINE_METHODS), before, this.opts.batchSize],
-    );
-    return rowsAs(em, Order, rows).map((order, i) => ({ order, provider: rows[i]!.intent_provider }));
   }
 
   /**

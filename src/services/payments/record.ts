@@ -1,6 +1,4 @@
 import { LockMode } from '@mikro-orm/core';
-import { sql } from 'kysely';
-import { rowsAs } from '../../db/rows.js';
 import type { Transactions, UnitOfWork } from '../../db/transactions.js';
 import { isDatabaseUnavailable } from '../../db/unavailable.js';
 import { Order } from '../../entities/Order.js';
@@ -14,6 +12,7 @@ import type { ProviderName } from '../../payments/provider.js';
 import { GroupQueue, type GroupOptions, type Waiting } from '../group-queue.js';
 import type { OrderSettlement } from '../orders/settle.js';
 import { isOnline, onlinePart } from './online.js';
+import { insertPayments } from './sql.js';
 
 /** What a provider says it was paid (a callback, or reconciliation's query). */
 export interface ProviderPayment {
@@ -93,7 +92,7 @@ export class PaymentRecords {
     // As one after the other: the first right payment of a PENDING order pays it (by source, since
     // `paidVia` is one per order), a later one of the same order finds it PAID, or, when the first
     // could not pay it (its wallet part), fails for the same reason.
-    const refundReason = new Map<number, string>();
+    const refundReasons = new Map<number, string>();
     const toPay = new Map<PaymentSource, Order[]>();
     const payerOf = new Map<string, number>();
     const laterOf = new Map<string, number[]>();
@@ -109,7 +108,7 @@ export class PaymentRecords {
       } else if (order.status !== 'PENDING') reason = `order ${order.orderNo} is ${order.status}`;
       else if (paid.amount !== onlinePart(order)) reason = `paid ${paid.amount} cents, the order asks ${onlinePart(order)}`;
       if (reason !== null) {
-        refundReason.set(i, reason);
+        refundReasons.set(i, reason);
         continue;
       }
       payerOf.set(order!.id, i);
@@ -118,33 +117,33 @@ export class PaymentRecords {
     }
     for (const [source, batch] of toPay) {
       const { failed } = await this.settlement.payOnline(uow, batch, source);
-      for (const f of failed) for (const i of [payerOf.get(f.id)!, ...(laterOf.get(f.id) ?? [])]) refundReason.set(i, f.reason);
+      for (const f of failed) for (const i of [payerOf.get(f.id)!, ...(laterOf.get(f.id) ?? [])]) refundReasons.set(i, f.reason);
     }
 
     const byKey = (i: number) => byProvider(items[i].provider, items[i].paid.transactionId);
-    const values = [...live]
-      .sort((a, b) => compare(byKey(a), byKey(b)))
-      .map((i) => {
-        const { provider, paid, source } = items[i];
-        return {
-          order_id: orders.get(paid.orderNo)?.id ?? null,
-          order_no: paid.orderNo,
-          provider,
-          transaction_id: paid.transactionId,
-          amount: paid.amount,
-          paid_at: paid.paidAt.toISOString(),
-          source,
-          refund_reason: refundReason.get(i) ?? null,
-        };
-      });
     // In key order (the unique index's), so two groups inserting one transaction never wait in a cycle.
-    const { rows } = await sql<Record<string, unknown>>`insert into payments
-        (order_id, order_no, provider, transaction_id, amount, paid_at, source, needs_refund, refund_reason, created_at)
-      select order_id, order_no, provider, transaction_id, amount, paid_at, source, refund_reason is not null, refund_reason, ${uow.now}::timestamptz
-        from jsonb_to_recordset(${JSON.stringify(values)}::jsonb)
-          as r(order_id bigint, order_no text, provider text, transaction_id text, amount int, paid_at timestamptz, source text, refund_reason text)
-      returning *`.execute(uow.em.getKysely());
-    const payments = new Map(rowsAs(uow.em, Payment, rows).map((p) => [byProvider(p.provider, p.transactionId), p]));
+    const inserted = await insertPayments(
+      uow.em,
+      [...live]
+        .sort((a, b) => compare(byKey(a), byKey(b)))
+        .map((i) => {
+          const { provider, paid, source } = items[i];
+          const refundReason = refundReasons.get(i) ?? null;
+          return {
+            orderId: orders.get(paid.orderNo)?.id ?? null,
+            orderNo: paid.orderNo,
+            provider,
+            transactionId: paid.transactionId,
+            amount: paid.amount,
+            paidAt: paid.paidAt,
+            source,
+            needsRefund: refundReason !== null,
+            refundReason,
+            createdAt: uow.now,
+          };
+        }),
+    );
+    const payments = new Map(inserted.map((p) => [byProvider(p.provider, p.transactionId), p]));
     const refunds: Payment[] = [];
     live.forEach((i) => {
       const payment = payments.get(byKey(i))!;
