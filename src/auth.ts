@@ -75,9 +75,10 @@ export function verifyToken(keys: TokenKeys, token: string, nowMs = Date.now()):
   if (typeof claims === 'string' || typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 128) {
     throw unauthenticated('Invalid token: no subject');
   }
-  if (claims.role !== 'user' && claims.role !== 'admin') throw unauthenticated('Invalid token: role must be user or admin');
+  const role: unknown = claims.role;
+  if (role !== 'user' && role !== 'admin') throw unauthenticated('Invalid token: role must be user or admin');
   if (typeof claims.exp !== 'number') throw unauthenticated('Invalid token: no expiry (exp)');
-  return { id: claims.sub, role: claims.role, expiresAt: new Date(claims.exp * 1000) };
+  return { id: claims.sub, role, expiresAt: new Date(claims.exp * 1000) };
 }
 
 /** Reads `Bearer <token>`; no header means an anonymous caller, a bad one is an error. */

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Redis } from 'ioredis';
@@ -52,13 +52,12 @@ export async function createHttpServer({ config, services, tokens, scheduler, re
   const trust = compileTrust(config.trustProxy);
   app.set('trust proxy', trust);
   const cors = graphqlCors(config.corsOrigins);
-  // POST /graphql with a JSON body goes straight to Apollo (graphqlJsonPost); everything else to Express.
-  let graphqlPost: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
   // Every answer carries its x-request-id, and every log line the request causes names it (request-id.ts).
   const httpServer = createServer((req, res) =>
     withRequestId(req, res, () => {
       if (cors?.(req, res)) return; // a CORS preflight, answered; otherwise its headers are set for both paths
-      if (!graphqlPost?.(req, res)) app(req, res);
+      // Set below, before the server listens: no request arrives while it is not.
+      if (!graphqlPost(req, res)) app(req, res);
     }),
   );
   const ws = createWsServer(services, schema, httpServer, () => metrics.websocketSlowCloses.inc());
@@ -68,7 +67,8 @@ export async function createHttpServer({ config, services, tokens, scheduler, re
   app.get('/graphql', (req, res, next) => (wantsPlayground(req) ? res.type('html').send(playgroundHtml()) : next()));
   // The client's address as Express's req.ip gives it, for both paths (H5 payments send it to the provider).
   const requestContext = (req: IncomingMessage) => httpContext(services, req.headers.authorization, req.headers['x-request-id'], clientAddress(req, trust));
-  graphqlPost = graphqlJsonPost(apollo, requestContext, GRAPHQL_BODY_LIMIT_BYTES, (err) => log.error({ err }, 'GraphQL request failed'));
+  // POST /graphql with a JSON body goes straight to Apollo (graphqlJsonPost); everything else to Express.
+  const graphqlPost = graphqlJsonPost(apollo, requestContext, GRAPHQL_BODY_LIMIT_BYTES, (err) => log.error({ err }, 'GraphQL request failed'));
   app.use('/graphql', express.json({ limit: GRAPHQL_BODY_LIMIT_BYTES }), graphqlOverHttp(apollo, requestContext));
   // A body the JSON parser refused (malformed, too large) gets a GraphQL-shaped error, not Express's HTML page.
   app.use('/graphql', (err: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {

@@ -56,7 +56,7 @@ export function graphqlJsonPost(apollo: ApolloServer<Context>, context: RequestC
     // and everything from here on must log under the request's id.
     req.on('end', AsyncResource.bind(() => {
       if (refused) return;
-      let text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+      let text = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte-order mark, as express.json drops it
       let body: unknown;
       try {

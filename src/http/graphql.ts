@@ -21,8 +21,8 @@ export async function createApollo(
   onOperation: (operation: string | null | undefined, failed: boolean) => void = () => {},
 ) {
   const disposeWs: ApolloServerPlugin = {
-    async serverWillStart() {
-      return { drainServer: wsCleanup };
+    serverWillStart() {
+      return Promise.resolve({ drainServer: wsCleanup });
     },
   };
   const limits: QueryLimits = {
@@ -44,22 +44,22 @@ export async function createApollo(
   };
   // Text with a NUL character, which PostgreSQL refuses, refused before anything runs.
   const refuseHostile: ApolloServerPlugin<Context> = {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ document, request }) {
+    requestDidStart() {
+      return Promise.resolve({
+        didResolveOperation({ document, request }) {
           const nul = nulCharacterError(document, request.variables);
-          if (nul) throw nul;
+          return nul ? Promise.reject(nul) : Promise.resolve();
         },
-      };
+      });
     },
   };
   // One line per operation: who, what, the names of its variables, and how it ended. Never the
   // variables' values at info: they carry what clients type (addresses, amounts, messages); at debug,
   // one more line has them.
   const requestLog: ApolloServerPlugin<Context> = {
-    async requestDidStart() {
-      return {
-        async willSendResponse({ contextValue, request, errors, operationName }) {
+    requestDidStart() {
+      return Promise.resolve({
+        willSendResponse({ contextValue, request, errors, operationName }) {
           // The name as resolved from the document: a client-sent name on a query that does not validate
           // would make labels without bound.
           onOperation(operationName, (errors?.length ?? 0) > 0);
@@ -76,23 +76,25 @@ export async function createApollo(
             'graphql request',
           );
           if (request.variables) services.log.debug({ requestId, operation, variables: request.variables }, 'graphql request variables');
+          return Promise.resolve();
         },
-      };
+      });
     },
   };
   // GraphQL over HTTP: a request that never executed (the document does not parse or validate, or its
   // variables cannot be coerced) answers 400 only under application/graphql-response+json; a client
   // that accepts application/json gets 200 with the errors, as graphql-http's audits expect.
   const requestErrorsAs200: ApolloServerPlugin<Context> = {
-    async requestDidStart({ request }) {
-      return {
-        async willSendResponse({ response, errors }) {
-          if (response.http.status !== 400 || !errors?.length) return;
-          if (prefersGraphqlResponseJson(request.http?.headers.get('accept'))) return;
-          const notExecuted = errors.every((e) => typeof e.extensions?.code === 'string' && NOT_EXECUTED.has(e.extensions.code));
-          if (notExecuted) response.http.status = 200;
+    requestDidStart({ request }) {
+      return Promise.resolve({
+        willSendResponse({ response, errors }) {
+          if (response.http.status === 400 && errors?.length && !prefersGraphqlResponseJson(request.http?.headers.get('accept'))) {
+            const notExecuted = errors.every((e) => typeof e.extensions?.code === 'string' && NOT_EXECUTED.has(e.extensions.code));
+            if (notExecuted) response.http.status = 200;
+          }
+          return Promise.resolve();
         },
-      };
+      });
     },
   };
   const apollo = new ApolloServer<Context>({

@@ -153,7 +153,7 @@ export function playgroundHtml(): string {
     endpoint: '/graphql',
     subscriptionsProtocol: 'WS',
     defaultQuery: '{\n  serverTime\n}\n',
-  } as Parameters<typeof renderGraphiQL>[0]);
+  });
   cached = html
     .replace(
       '<body id="body" class="no-focus-outline">',
