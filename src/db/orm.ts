@@ -36,7 +36,7 @@ export function ormOptions(databaseUrl: string, outage?: OutageLog, poolSize = 1
 export async function ensureDatabase(databaseUrl: string, log?: Logger): Promise<void> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  if (!/^[A-Za-z0-9_\-]+$/.test(name)) throw new Error(`DATABASE_URL names an unusable database "${name}"`);
+  if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`DATABASE_URL names an unusable database "${name}"`);
   url.pathname = '/postgres';
   const client = new pg.Client({ connectionString: url.toString() });
   await client.connect();

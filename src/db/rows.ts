@@ -20,7 +20,7 @@ export function rowsAs<T extends object>(em: EntityManager, entity: EntityClass<
   }
   return rows.map((row) => {
     const out: Record<string, unknown> = {};
-    for (const { column, property, date } of mapping!) {
+    for (const { column, property, date } of mapping) {
       const value = row[column];
       out[property] = date && value != null && !(value instanceof Date) ? new Date(value as string) : value;
     }

@@ -148,7 +148,7 @@ export function limitErrors(
   for (const root of roots) {
     const isOperation = root.kind === Kind.OPERATION_DEFINITION;
     if (!isOperation && walk.summarised(root.name.value)) continue; // walked where it is spread
-    const { cost, depth } = walk.root(root.selectionSet, isOperation ? variableValues(root, variables) : new Map());
+    const { cost, depth } = walk.root(root.selectionSet, isOperation ? variableValues(root, variables) : new Map<string, unknown>());
     const measured = { cost: walk.stopped ? walk.spent : cost, depth: walk.stopped ? walk.deepest : depth };
     if (root === asked || walk.stopped || walk.repeated !== undefined) Object.assign(stats, measured, { stopped: walk.stopped });
     const stopped = walk.stopped ? ' (counting stopped once past it)' : '';
@@ -315,7 +315,7 @@ class Walk {
 
   /** One more response key (and `extra` counted by a fragment) for a field name at a level: each beyond the first costs ALIAS_COST. */
   private addKey(level: Level, field: string, key: string, extra: number): void {
-    const keys = (level.keys ??= new Map());
+    const keys = (level.keys ??= new Map() as Keys);
     const known = keys.get(field);
     let added = extra;
     if (!known) keys.set(field, { keys: new Set([key]), extra });

@@ -48,7 +48,7 @@ export class KindEffects {
     if (closed.length === 0) return;
     for (const [kind, effect] of Object.entries(this.closed)) {
       const orders = closed.filter((o) => kindOf.get(String(o.id)) === kind);
-      if (orders.length > 0) await effect!(uow, orders);
+      if (orders.length > 0) await effect(uow, orders);
     }
   }
 

@@ -120,7 +120,7 @@ export class RefundReconciliation {
   private async commit(group: Array<Waiting<Answer, { outcome: SettleOutcome; published: Promise<void> }>>): Promise<void> {
     try {
       const { result, published } = await this.tx.runThenPublish((uow) => this.refunds.settleMany(uow, group.map((w) => w.item)));
-      group.forEach((w, i) => w.resolve({ outcome: result[i]!.outcome, published }));
+      group.forEach((w, i) => w.resolve({ outcome: result[i].outcome, published }));
     } catch (err) {
       if (group.length === 1 || isDatabaseUnavailable(err)) {
         for (const w of group) w.reject(err);

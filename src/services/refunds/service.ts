@@ -184,7 +184,7 @@ export class RefundService {
 
   /** One answer (the mutation's provider call, a notification): `settleMany` of one. */
   async settle(uow: UnitOfWork, refundId: string, answer: ProviderAnswer): Promise<Settled> {
-    return (await this.settleMany(uow, [{ refundId, answer }]))[0]!;
+    return (await this.settleMany(uow, [{ refundId, answer }]))[0];
   }
 
   /**

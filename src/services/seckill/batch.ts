@@ -79,7 +79,12 @@ export class SeckillBatches {
 
     const winners = decided.filter((d) => d.reason === null);
     const orders = this.creation.seckillOrders(uow, product, winners.map((d) => d.entry.uid!), ids);
-    if (orders.length > 0) uow.afterCommit(async () => this.ordered(orders));
+    if (orders.length > 0) {
+      uow.afterCommit(() => {
+        this.ordered(orders);
+        return Promise.resolve();
+      });
+    }
     const orderOf = new Map(winners.map((d, i) => [d.entry.id, orders[i].id]));
     const reasonOf = new Map(decided.map((d) => [d.entry.id, d.reason]));
     const outcomes: EntryOutcome[] = entries.map((entry): EntryOutcome => {

@@ -166,12 +166,14 @@ export class FlashSales {
    * The per-kind "closed" effect: a flash-sale order that was cancelled or expired gives its unit back
    * in Redis (PostgreSQL's stock came back in the same statement that closed it), after the commit.
    */
-  readonly onClosed = async (uow: UnitOfWork, orders: Order[]): Promise<void> => {
+  readonly onClosed = (uow: UnitOfWork, orders: Order[]): Promise<void> => {
     const units = orders.filter((o) => o.channel === 'SECKILL');
-    if (units.length === 0) return;
-    uow.afterCommit(async () => {
-      for (const o of units) await this.store.release(o.productId, o.userId, true, true);
-    });
+    if (units.length > 0) {
+      uow.afterCommit(async () => {
+        for (const o of units) await this.store.release(o.productId, o.userId, true, true);
+      });
+    }
+    return Promise.resolve();
   };
 
   private async load(em: EntityManager, product: Product, mode: 'replace' | 'missing'): Promise<boolean> {
