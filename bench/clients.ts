@@ -46,10 +46,12 @@ clients.forEach((client, i) => {
   );
 });
 
-parentPort!.on('message', async (m) => {
+// A client's dispose may or may not return a promise; every one has finished before the exit.
+const close = async () => {
+  await Promise.all(clients.map((c) => Promise.resolve(c.dispose())));
+  process.exit(0);
+};
+parentPort!.on('message', (m) => {
   if (m === 'report') report();
-  if (m === 'close') {
-    await Promise.all(clients.map((c) => c.dispose()));
-    process.exit(0);
-  }
+  if (m === 'close') void close();
 });

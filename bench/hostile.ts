@@ -128,7 +128,7 @@ await withDatabase(async (databaseUrl) => {
     }
     const { user, system } = process.cpuUsage(cpu);
     ms.sort((a, b) => a - b);
-    const row = `| ${c.name} | ${(Buffer.byteLength(c.query) / 1024).toFixed(1)} KB | ${tokens(c.query)} | ${[...answers].join(', ')} | ${pct(ms, 50).toFixed(2)} | ${ms[ms.length - 1]!.toFixed(2)} | ${((user + system) / 1000 / REQUESTS).toFixed(2)} |`;
+    const row = `| ${c.name} | ${(Buffer.byteLength(c.query) / 1024).toFixed(1)} KB | ${tokens(c.query)} | ${[...answers].join(', ')} | ${pct(ms, 50).toFixed(2)} | ${ms[ms.length - 1].toFixed(2)} | ${((user + system) / 1000 / REQUESTS).toFixed(2)} |`;
     rows.push(row);
     console.log(row);
   }

@@ -58,9 +58,9 @@ export interface CpuSample {
 
 /** Busy CPU seconds of the whole machine (/proc/stat: everything but idle and iowait). */
 function machineBusy(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   const [user, nice, system, , , irq, softirq, steal] = f;
-  return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / TICKS;
+  return (user + nice + system + irq + softirq + (steal ?? 0)) / TICKS;
 }
 
 export function cpuMeter(database: string): () => CpuSample {

@@ -83,7 +83,7 @@ interface ClientReport {
   lastReceipt: number;
 }
 
-async function clientThread(): Promise<void> {
+function clientThread(): void {
   const { url, token, clients: count, due } = workerData as { url: string; token: string; clients: number; due: Float64Array };
   const n = due.reduce((k, d) => (Number.isNaN(d) ? k : k + 1), 0);
   const lateness: number[] = [];
@@ -137,13 +137,15 @@ async function clientThread(): Promise<void> {
       },
     );
   });
-  parentPort!.on('message', async (m) => {
+  // A client's dispose may or may not return a promise; every one has finished before the exit.
+  const close = async () => {
+    await Promise.all(clients.map((c) => Promise.resolve(c.dispose())));
+    process.exit(0);
+  };
+  parentPort!.on('message', (m) => {
     if (m === 'progress') parentPort!.postMessage({ type: 'progress', heard });
     if (m === 'report') report();
-    if (m === 'close') {
-      await Promise.all(clients.map((c) => c.dispose()));
-      process.exit(0);
-    }
+    if (m === 'close') void close();
   });
 }
 
@@ -413,7 +415,7 @@ async function runExpiry(mode: Mode, batch: number): Promise<ExpiryResult> {
 
     if (worker) {
       worker.postMessage('close');
-      await new Promise((r) => worker!.once('exit', r));
+      await new Promise((r) => worker.once('exit', r));
     }
     await app.stop();
 
@@ -529,7 +531,7 @@ async function runMillion(): Promise<MillionResult> {
       // The exact statements the server sends, built by the same functions src/ uses (no skipped ids, as usual).
       const em = orm.em.fork();
       // A locking query can only be built inside a transaction; its text is all that is kept.
-      const expireDueSql = await em.fork().transactional(async (tem) => dueOrdersQuery(tem, now, 100).getFormattedQuery());
+      const expireDueSql = await em.fork().transactional((tem) => dueOrdersQuery(tem, now, 100).getFormattedQuery());
       const statements = [
         { name: 'expireDue select (limit 100, for update skip locked)', sql: expireDueSql, tx: true },
         { name: 'nextDeadline', sql: nextExpiryQuery(em).getFormattedQuery(), tx: false },
@@ -689,5 +691,5 @@ if (isMainThread) {
   await main();
   process.exit(0);
 } else {
-  await clientThread();
+  clientThread();
 }

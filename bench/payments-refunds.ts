@@ -76,7 +76,7 @@ async function seedSandbox(sandboxUrl: string, n: number, seedConcurrency: numbe
       const refund = await provider.refund({
         outRefundNo: `R${k}-1`,
         orderNo: no,
-        transactionId: transactionIds[i]!,
+        transactionId: transactionIds[i],
         amount: PRICE,
         total: PRICE,
         reason: 'bench',
@@ -189,14 +189,14 @@ export async function runRefunds(o: RefundBenchOptions): Promise<RefundResult> {
       const t0 = performance.now();
       for (;;) {
         const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from refunds where status = 'PENDING'`);
-        if (rows[0]!.n === 0) break;
+        if (rows[0].n === 0) break;
         if (runs.length >= maxRuns || performance.now() - t0 > o.timeoutMs) {
-          console.warn(`  !! stopped after ${runs.length} runs with ${rows[0]!.n} refunds pending`);
+          console.warn(`  !! stopped after ${runs.length} runs with ${rows[0].n} refunds pending`);
           break;
         }
         const r = await runOnce(app, o.timeoutMs);
         runs.push(r);
-        console.log(`  run ${runs.length}: ${r.ok ? 'ok' : `FAILED (${r.error})`} ${Math.round(r.ms)} ms, ${rows[0]!.n} pending before`);
+        console.log(`  run ${runs.length}: ${r.ok ? 'ok' : `FAILED (${r.error})`} ${Math.round(r.ms)} ms, ${rows[0].n} pending before`);
       }
       const totalMs = performance.now() - t0;
       const cpu = meter();

@@ -247,14 +247,14 @@ async function runReconcile(concurrency: number): Promise<ReconcileResult> {
       const t0 = performance.now();
       for (;;) {
         const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from orders where status = 'PENDING'`);
-        if (rows[0]!.n === 0) break;
+        if (rows[0].n === 0) break;
         if (runs.length >= maxRuns || performance.now() - t0 > TIMEOUT_MS) {
-          console.warn(`  !! stopped after ${runs.length} runs / ${secs(performance.now() - t0)} s with ${rows[0]!.n} orders pending`);
+          console.warn(`  !! stopped after ${runs.length} runs / ${secs(performance.now() - t0)} s with ${rows[0].n} orders pending`);
           break;
         }
         const r = await runOnce();
         runs.push(r);
-        console.log(`  run ${runs.length}: ${r.ok ? 'ok' : `FAILED (${r.error})`} ${Math.round(r.ms)} ms (handler ${Math.round(r.handlerMs)} ms), ${rows[0]!.n} pending before`);
+        console.log(`  run ${runs.length}: ${r.ok ? 'ok' : `FAILED (${r.error})`} ${Math.round(r.ms)} ms (handler ${Math.round(r.handlerMs)} ms), ${rows[0].n} pending before`);
       }
       const totalMs = performance.now() - t0;
       const cpu = meter();

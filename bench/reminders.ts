@@ -124,9 +124,11 @@ class StatementTimer {
     const mikroPg = createRequire(fileURLToPath(import.meta.resolve('@mikro-orm/postgresql')))('pg') as typeof pg;
     const protos = [...new Set([pg.Client.prototype, mikroPg.Client.prototype])] as unknown as Array<{ query: (...a: unknown[]) => unknown }>;
     const originals = protos.map((p) => p.query);
-    const self = this;
+    // Arrows, so the patched `query` (whose `this` is a pg client) reaches this timer's fields.
+    const capture = (statement: Captured) => this.pageStatements.push(statement);
+    const totalOf = (kind: StatementKind) => this.totals.get(kind)!;
     protos.forEach((proto, i) => {
-      const original = originals[i]!;
+      const original = originals[i];
       proto.query = function (this: unknown, ...a: unknown[]) {
         const result = original.apply(this, a);
         if (this === own || !result || typeof (result as Promise<unknown>).then !== 'function') return result;
@@ -134,11 +136,11 @@ class StatementTimer {
         const text = typeof first === 'string' ? first : (first?.text ?? '');
         const values = (typeof first === 'string' ? a[1] : first?.values) as unknown[] | undefined;
         const kind = kindOf(text);
-        if (kind === 'page statement (members, milestones, messages, outbox)') self.pageStatements.push({ text, values: values ?? [] });
+        if (kind === 'page statement (members, milestones, messages, outbox)') capture({ text, values: values ?? [] });
         const t = performance.now();
         const done = () => {
           const ms = performance.now() - t;
-          const s = self.totals.get(kind)!;
+          const s = totalOf(kind);
           s.n++;
           s.ms += ms;
           s.max = Math.max(s.max, ms);

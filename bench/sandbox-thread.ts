@@ -58,13 +58,14 @@ async function sandboxThread(): Promise<void> {
   const { startSandbox } = await import('../src/payments/sandbox/server.js');
   const s = await startSandbox({ delayMs: (workerData as { delayMs: number }).delayMs });
   parentPort!.postMessage({ type: 'ready', url: s.url });
-  parentPort!.on('message', async (m) => {
+  const onMessage = async (m: any) => {
     if (m === 'close') {
       await s.close();
       process.exit(0);
     }
     if (m?.type === 'send') parentPort!.postMessage({ type: 'sent', sent: await sendCallbacks(s.url, m.nos, m.kind, m.concurrency) });
-  });
+  };
+  parentPort!.on('message', (m) => void onMessage(m));
 }
 
 export async function startBenchSandbox(mode: SandboxMode): Promise<BenchSandbox> {
@@ -73,7 +74,10 @@ export async function startBenchSandbox(mode: SandboxMode): Promise<BenchSandbox
     const s = await startSandbox({ delayMs: 0 });
     return {
       url: s.url,
-      setDelay: async (ms) => void (s.faults.delayMs = ms),
+      setDelay: (ms) => {
+        s.faults.delayMs = ms;
+        return Promise.resolve();
+      },
       close: () => s.close(),
     };
   }

@@ -208,7 +208,7 @@ async function endToEnd(url: string) {
     // second: SECKILL_PAYMENT_QUIET_MS, SECKILL_PAYMENT_MAX_DELAY_MS), and when the last was.
     const intents = async () =>
       Number(
-        ((await app.services.orm.em.fork().execute(`select count(*) as n from payment_intents i join orders o on o.id = i.order_id where o.product_id = ?`, [productId])) as Array<{ n: string }>)[0].n,
+        (await app.services.orm.em.fork().execute<Array<{ n: string }>>(`select count(*) as n from payment_intents i join orders o on o.id = i.order_id where o.product_id = ?`, [productId]))[0].n,
       );
     let paymentsStarted = await intents();
     while (paymentsStarted < ordered && Date.now() < deadline) {
@@ -244,12 +244,13 @@ async function endToEnd(url: string) {
 }
 
 async function main() {
-  setTimeout(async () => {
+  const overran = async () => {
     console.error(`!! the benchmark ran longer than ${MAX_MS / 60_000} minutes: stopping`);
     process.on('uncaughtException', () => undefined);
     await dropLiveDatabases();
     process.exit(2);
-  }, MAX_MS).unref();
+  };
+  setTimeout(() => void overran(), MAX_MS).unref();
   console.log(`Deadline flash-sale benchmark: ${USERS} users for ${UNITS} units, ${CLIENTS} HTTP clients in ${CLIENT_THREADS || 'no'} worker thread(s); Lua step ${LUA} calls`);
   console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
   await withDatabase(async (url) => {
@@ -267,6 +268,6 @@ if (isMainThread) {
     process.exit(1);
   });
 } else if ((workerData as { role?: string }).role === 'clients') {
-  parentPort!.once('message', async () => parentPort!.postMessage(await sendRequests((workerData as { work: ClientWork }).work)));
+  parentPort!.once('message', () => void sendRequests((workerData as { work: ClientWork }).work).then((sent) => parentPort!.postMessage(sent)));
   parentPort!.postMessage('ready');
 }

@@ -97,7 +97,7 @@ async function scrape(base: string): Promise<{ heapMb: number; externalMb: numbe
  */
 async function afterFullCollection(inspectPort: number, pid: number, base: string): Promise<{ rssMb: number; heapMb: number }> {
   const [target] = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>;
-  const socket = new WebSocket(target!.webSocketDebuggerUrl);
+  const socket = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise<void>((resolve, reject) => {
     socket.onopen = () => socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
     socket.onmessage = (m) => {
@@ -147,7 +147,7 @@ await withDatabase(async (databaseUrl, db) => {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const logLines: string[] = [];
-  server.stdout!.on('data', (chunk: Buffer) => {
+  server.stdout.on('data', (chunk: Buffer) => {
     for (const line of String(chunk).split('\n').filter(Boolean)) {
       if (line.includes('"level":40') || line.includes('"level":50')) {
         warnings++;

@@ -108,7 +108,7 @@ export async function pool<T>(items: readonly T[], limit: number, fn: (item: T, 
     Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
       while (next < items.length) {
         const i = next++;
-        await fn(items[i]!, i);
+        await fn(items[i], i);
       }
     }),
   );
