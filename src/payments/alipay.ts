@@ -22,6 +22,7 @@ import {
   type RefundStatus,
   type TradeState,
   type TradeStatus,
+  promised,
 } from './provider.js';
 import { queryRefund, refund } from './alipay/refunds.js';
 import {
@@ -107,7 +108,11 @@ export class AlipayProvider implements PaymentProvider {
     });
   }
 
-  async create(request: CreatePaymentRequest): Promise<ProviderIntent> {
+  create(request: CreatePaymentRequest): Promise<ProviderIntent> {
+    return promised(() => this.intentOf(request));
+  }
+
+  private intentOf(request: CreatePaymentRequest): ProviderIntent {
     // The payment must not outlive the order: time_expire has second precision, so round down.
     const expiresAt = new Date(Math.floor(request.expiresAt.getTime() / 1000) * 1000);
     const bizContent: Record<string, string> = {
@@ -150,7 +155,8 @@ export class AlipayProvider implements PaymentProvider {
     if (!transactionId) throw new AlipayApiError(QUERY, 'INVALID_RESPONSE', null, `${providerState} without trade_no for ${orderNo}`);
     const amount = yuanToCents(res.total_amount);
     if (amount === null) throw new AlipayApiError(QUERY, 'INVALID_RESPONSE', null, `bad total_amount "${String(res.total_amount)}" for ${orderNo}`);
-    const paidAtText = res.send_pay_date ?? res.gmt_payment;
+    // Text in Alipay's answers ("2026-01-02 03:04:05"); String() below still copes with anything else.
+    const paidAtText = (res.send_pay_date ?? res.gmt_payment) as string | undefined;
     const paidAt = paidAtText === undefined ? null : fromBeijingTime(String(paidAtText));
     if (paidAtText !== undefined && !paidAt) {
       throw new AlipayApiError(QUERY, 'INVALID_RESPONSE', null, `bad send_pay_date "${String(paidAtText)}" for ${orderNo}`);
@@ -170,7 +176,11 @@ export class AlipayProvider implements PaymentProvider {
     throw businessError(CLOSE, res);
   }
 
-  async verifyCallback(callback: RawCallback): Promise<ProviderNotification> {
+  verifyCallback(callback: RawCallback): Promise<ProviderNotification> {
+    return promised(() => this.readCallback(callback));
+  }
+
+  private readCallback(callback: RawCallback): ProviderNotification {
     const contentType = header(callback.headers, 'content-type');
     if (contentType && !/^application\/x-www-form-urlencoded\b/i.test(contentType)) {
       throw new CallbackRejected(`Alipay notify: unexpected content-type ${contentType}`, 400);
@@ -282,7 +292,7 @@ function parseForm(body: Buffer): Record<string, string> {
   } catch {
     throw new CallbackRejected('Alipay notify: body is not UTF-8', 400);
   }
-  const fields: Record<string, string> = Object.create(null);
+  const fields = Object.create(null) as Record<string, string>;
   let count = 0;
   for (const [key, value] of new URLSearchParams(text)) {
     if (!key) continue;
@@ -311,7 +321,7 @@ function privateKeyPem(source: string | Buffer): string {
       ? createPrivateKey(source)
       : derKey(typeof source === 'string' ? Buffer.from(source.replace(/\s+/g, ''), 'base64') : source);
   } catch (err) {
-    throw new Error(`Alipay: privateKey is not a readable RSA private key (${(err as Error).message})`);
+    throw new Error(`Alipay: privateKey is not a readable RSA private key (${(err as Error).message})`, { cause: err });
   }
   if (key.asymmetricKeyType !== 'rsa') throw new Error(`Alipay: privateKey is ${key.asymmetricKeyType}, RSA2 needs RSA`);
   return String(key.export({ type: 'pkcs8', format: 'pem' })).trim();
@@ -336,7 +346,7 @@ function publicKeyPem(source: string | Buffer): string {
           type: 'spki',
         });
   } catch (err) {
-    throw new Error(`Alipay: alipayPublicKey is not a readable RSA public key (${(err as Error).message})`);
+    throw new Error(`Alipay: alipayPublicKey is not a readable RSA public key (${(err as Error).message})`, { cause: err });
   }
   if (key.asymmetricKeyType !== 'rsa') throw new Error(`Alipay: alipayPublicKey is ${key.asymmetricKeyType}, RSA2 needs RSA`);
   return String(key.export({ type: 'spki', format: 'pem' })).trim();

@@ -169,3 +169,11 @@ export interface PaymentProvider {
   /** … or "failed, send it again" (WeChat retries on 4xx/5xx with {"code":"FAIL","message"}). */
   failed(status: number, message: string): CallbackAnswer;
 }
+
+/**
+ * `run`'s value as a promise and its throw as a rejection, as an `async` function with nothing to wait
+ * for gives them: for the interface's methods that a provider answers without calling out.
+ */
+export function promised<T>(run: () => T): Promise<T> {
+  return new Promise<T>((resolve) => resolve(run()));
+}

@@ -3,6 +3,7 @@ import { AlipayProvider } from './alipay.js';
 import { ProviderRegistry } from './registry.js';
 import { WechatPayProvider } from './wechat/client.js';
 import { Keyring } from './wechat/crypto.js';
+import { promised } from './provider.js';
 import { connectSandbox } from './sandbox/provider.js';
 
 /**
@@ -23,23 +24,27 @@ export function createProviders(config: Config): ProviderRegistry {
   return new ProviderRegistry(
     {
       ...(wechat && {
-        wechat: async () => {
-          const keyring = new Keyring();
-          if (wechat.publicKeyId && wechat.publicKey) keyring.addPublicKey(wechat.publicKeyId, wechat.publicKey);
-          for (const cert of wechat.platformCerts) keyring.addCertificate(cert);
-          return new WechatPayProvider({ name: 'wechat', ...wechat, keyring, timeoutMs });
-        },
+        wechat: () =>
+          promised(() => {
+            const keyring = new Keyring();
+            if (wechat.publicKeyId && wechat.publicKey) keyring.addPublicKey(wechat.publicKeyId, wechat.publicKey);
+            for (const cert of wechat.platformCerts) keyring.addCertificate(cert);
+            return new WechatPayProvider({ name: 'wechat', ...wechat, keyring, timeoutMs });
+          }),
       }),
       ...(alipay && {
-        alipay: async () =>
-          new AlipayProvider({
-            appId: alipay.appId,
-            privateKey: alipay.privateKey,
-            alipayPublicKey: alipay.publicKey,
-            gateway: alipay.gateway,
-            sellerId: alipay.sellerId,
-            timeout: timeoutMs,
-          }),
+        alipay: () =>
+          promised(
+            () =>
+              new AlipayProvider({
+                appId: alipay.appId,
+                privateKey: alipay.privateKey,
+                alipayPublicKey: alipay.publicKey,
+                gateway: alipay.gateway,
+                sellerId: alipay.sellerId,
+                timeout: timeoutMs,
+              }),
+          ),
       }),
       ...(config.paymentsSandbox && { sandbox: () => connectSandbox(config.sandboxPayUrl, { timeoutMs }) }),
     },

@@ -33,8 +33,8 @@ export function controlApi(state: SandboxState, deps: { credentials: () => objec
     if (refundRoute) return refundRoute;
     const m = /^\/sandbox\/trades\/([^/]+)(?:\/(pay|fail|close)|\/callbacks\/([^/]+))?$/.exec(p);
     if (!m) throw new HttpError(404, 'NOT_FOUND', `no route ${req.method} ${p}`);
-    const t = trades.get(decodeURIComponent(m[1]!));
-    if (!t) throw new HttpError(404, 'NOT_FOUND', `no trade ${decodeURIComponent(m[1]!)}`);
+    const t = trades.get(decodeURIComponent(m[1]));
+    if (!t) throw new HttpError(404, 'NOT_FOUND', `no trade ${decodeURIComponent(m[1])}`);
     if (!m[2] && !m[3] && req.method === 'GET') return [200, view(t)];
     if (req.method !== 'POST') throw new HttpError(405, 'NOT_ALLOWED', `${req.method} ${p}`);
     if (m[3]) return [200, await callbacks.resend(t.lastCallback, `trade ${t.orderNo} (pay it first)`, m[3])];

@@ -154,7 +154,7 @@ export function refundDesk(deps: RefundDeskDeps) {
       orderNo,
       transactionId: trade.transactionId,
       amount: amount!.refund as number,
-      total: amount!.total as number,
+      total: amount!.total,
       reason: typeof b.reason === 'string' ? b.reason : '',
       notifyUrl: (b.notify_url as string | undefined) ?? '',
       status: 'PROCESSING',
@@ -189,7 +189,7 @@ export function refundDesk(deps: RefundDeskDeps) {
       if (url.pathname === REFUNDS_PATH && method === 'POST') return create(raw);
       const one = /^\/v3\/refund\/domestic\/refunds\/([^/]+)$/.exec(url.pathname);
       if (!one || method !== 'GET') return null;
-      const r = refunds.get(decodeURIComponent(one[1]!));
+      const r = refunds.get(decodeURIComponent(one[1]));
       if (!r) throw new HttpError(404, 'RESOURCE_NOT_EXISTS', '退款单不存在');
       return wire(r);
     },
@@ -204,14 +204,14 @@ export function refundDesk(deps: RefundDeskDeps) {
         const callback = (b.callback ?? 'send') as RefundPlan['callback'];
         if (![...FINAL, 'PROCESSING'].includes(status)) throw new HttpError(400, 'BAD_REQUEST', 'status must be SUCCESS, PROCESSING, ABNORMAL or CLOSED');
         if (callback !== 'send' && callback !== 'lose') throw new HttpError(400, 'BAD_REQUEST', 'callback must be send or lose');
-        const orderNo = decodeURIComponent(plan[1]!);
+        const orderNo = decodeURIComponent(plan[1]);
         plans.set(orderNo, { status, callback });
         return [200, { orderNo, plan: plans.get(orderNo) }];
       }
       if (p === '/sandbox/refunds' && req.method === 'GET') return [200, [...refunds.values()].map(view)];
       const m = /^\/sandbox\/refunds\/([^/]+)(?:\/(finish)|\/callbacks\/([^/]+))?$/.exec(p);
       if (!m) return null;
-      const r = find(decodeURIComponent(m[1]!));
+      const r = find(decodeURIComponent(m[1]));
       if (!m[2] && !m[3] && req.method === 'GET') return [200, view(r)];
       if (req.method !== 'POST') throw new HttpError(405, 'NOT_ALLOWED', `${req.method} ${p}`);
       if (m[3]) return [200, await deps.resend(r.lastCallback, `refund ${r.outRefundNo}`, m[3])];

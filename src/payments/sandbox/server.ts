@@ -145,7 +145,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<SandboxHa
     const isV3 = url.pathname.startsWith('/v3/');
     try {
       const raw = await readBody(req);
-      if (isV3) return await v3.handle(req, res, url, raw);
+      if (isV3) return v3.handle(req, res, url, raw);
       const [status, payload] = await control(req, url, raw);
       sendJson(res, status, payload);
     } catch (e) {

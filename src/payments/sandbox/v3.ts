@@ -39,17 +39,17 @@ export function v3Routes(state: SandboxState, refunds: ReturnType<typeof refundD
     return verifyMessage(merchant.publicKey, message, auth.signature) ? null : 'signature does not verify';
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse, url: URL, raw: Buffer): Promise<void> {
+  function handle(req: IncomingMessage, res: ServerResponse, url: URL, raw: Buffer): void {
     const why = signError(req, raw);
     if (why) throw new HttpError(401, 'SIGN_ERROR', `签名错误: ${why}`);
     if (faults.systemError) throw new HttpError(500, 'SYSTEMERROR', '系统错误');
     const refund = refunds.v3(req.method ?? 'GET', url, raw);
     if (refund) return answer(res, 200, refund);
     const create = /^\/v3\/pay\/transactions\/(native|h5|jsapi)$/.exec(url.pathname);
-    if (create && req.method === 'POST') return answer(res, 200, createTrade(state, create[1]!, raw));
+    if (create && req.method === 'POST') return answer(res, 200, createTrade(state, create[1], raw));
     const byNo = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)(\/close)?$/.exec(url.pathname);
     if (!byNo) throw new HttpError(404, 'NOT_FOUND', '请求的资源不存在');
-    const trade = trades.get(decodeURIComponent(byNo[1]!));
+    const trade = trades.get(decodeURIComponent(byNo[1]));
     if (!byNo[2] && req.method === 'GET') {
       if (url.searchParams.get('mchid') !== mchid) throw new HttpError(400, 'PARAM_ERROR', '参数错误: mchid');
       if (!trade) throw new HttpError(404, 'ORDERNOTEXIST', '订单不存在');

@@ -21,6 +21,7 @@ import {
   type RefundStatus,
   type TradeState,
   type TradeStatus,
+  promised,
 } from '../provider.js';
 import { REFUND_EVENT_TYPES, REFUNDS_PATH, readRefund, readRefundNotification, refundBody } from './refunds.js';
 import {
@@ -175,7 +176,16 @@ export class WechatPayProvider implements PaymentProvider {
     }
   }
 
-  async verifyCallback(callback: RawCallback): Promise<ProviderNotification> {
+  verifyCallback(callback: RawCallback): Promise<ProviderNotification> {
+    return promised(() => this.readCallback(callback));
+  }
+
+  /** A refund notification (REFUND.SUCCESS / ABNORMAL / CLOSED), verified and decrypted as payment callbacks are. */
+  verifyRefundCallback(callback: RawCallback): Promise<RefundNotification> {
+    return promised(() => this.readRefundCallback(callback));
+  }
+
+  private readCallback(callback: RawCallback): ProviderNotification {
     const { id, resource: tx, replayKey } = this.openCallback(callback, ['TRANSACTION.SUCCESS']);
     const amount = tx.amount as Json | undefined;
     const paidAt = new Date(String(tx.success_time));
@@ -186,11 +196,10 @@ export class WechatPayProvider implements PaymentProvider {
     if (typeof tx.out_trade_no !== 'string' || typeof tx.transaction_id !== 'string' || !state || !Number.isInteger(amount?.total) || Number.isNaN(paidAt.getTime())) {
       throw new CallbackRejected('callback transaction lacks out_trade_no, transaction_id, trade_state, amount or success_time', 400);
     }
-    return { notificationId: id, orderNo: tx.out_trade_no, transactionId: tx.transaction_id, state, amount: amount!.total as number, paidAt, replayKey };
+    return { notificationId: id, orderNo: tx.out_trade_no, transactionId: tx.transaction_id, state, amount: amount.total as number, paidAt, replayKey };
   }
 
-  /** A refund notification (REFUND.SUCCESS / ABNORMAL / CLOSED), verified and decrypted as payment callbacks are. */
-  async verifyRefundCallback(callback: RawCallback): Promise<RefundNotification> {
+  private readRefundCallback(callback: RawCallback): RefundNotification {
     const { id, resource, replayKey } = this.openCallback(callback, REFUND_EVENT_TYPES);
     const refund = readRefundNotification(resource, this.o.mchid);
     if (typeof refund === 'string') throw new CallbackRejected(`refund notification ${refund}`, 400);

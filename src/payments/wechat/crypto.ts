@@ -132,7 +132,7 @@ export async function buildAuthorization(o: SignRequestOptions): Promise<string>
 export function parseAuthorization(header: string | undefined): AuthorizationParts | null {
   if (!header?.startsWith(`${AUTH_SCHEMA} `)) return null;
   const parts: Record<string, string> = {};
-  for (const m of header.slice(AUTH_SCHEMA.length + 1).matchAll(/(\w+)="([^"]*)"/g)) parts[m[1]!] = m[2]!;
+  for (const m of header.slice(AUTH_SCHEMA.length + 1).matchAll(/(\w+)="([^"]*)"/g)) parts[m[1]] = m[2]!;
   const { mchid, nonce_str, timestamp, serial_no, signature } = parts;
   if (!mchid || !nonce_str || !timestamp || !serial_no || !signature) return null;
   return { mchid, nonce_str, timestamp, serial_no, signature };
@@ -218,7 +218,7 @@ export function signedHeaders(headers: Record<string, string | string[] | undefi
   const get = (name: string): string | undefined => {
     // Duck-typed: a fetch Headers from another realm (a test VM) fails `instanceof Headers`.
     if (typeof headers.get === 'function') return (headers as Headers).get(name) ?? undefined;
-    for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return Array.isArray(v) ? v[0] : v;
+    for (const [k, v] of Object.entries(headers as Record<string, string | string[] | undefined>)) if (k.toLowerCase() === name) return Array.isArray(v) ? v[0] : v;
     return undefined;
   };
   return {

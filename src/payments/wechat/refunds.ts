@@ -51,7 +51,9 @@ export function readRefund(json: Json | null, outRefundNo: string): RefundStatus
   const state = STATES[word];
   if (!state) return `unknown refund status ${word}`;
   const amount = json.amount as Json | undefined;
-  if (amount?.currency !== undefined && amount.currency !== 'CNY') return `refund ${outRefundNo} is in ${String(amount.currency)}, not CNY`;
+  // Text in v3 answers; String() below still copes with anything else.
+  const currency = amount?.currency as string | undefined;
+  if (currency !== undefined && currency !== 'CNY') return `refund ${outRefundNo} is in ${String(currency)}, not CNY`;
   const refunded = amount?.refund;
   if (!Number.isInteger(refunded)) return `refund ${outRefundNo} lacks amount.refund`;
   const finishedAt = state === 'SUCCEEDED' && typeof json.success_time === 'string' ? new Date(json.success_time) : null;
