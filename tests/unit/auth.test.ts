@@ -15,7 +15,7 @@ const rejection = (token: string, nowMs?: number, keys = KEYS): string | null =>
     verifyToken(keys, token, nowMs);
     return null;
   } catch (err) {
-    expect((err as { extensions?: { code?: string } }).extensions?.code).toBe('UNAUTHENTICATED');
+    expect((err as { code?: string }).code).toBe('UNAUTHENTICATED');
     return (err as Error).message;
   }
 };
