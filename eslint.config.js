@@ -37,6 +37,11 @@ export default defineConfig(
   {
     files: ['**/*.js', '**/*.mjs'],
     extends: [js.configs.recommended],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', fetch: 'readonly' } },
+  },
+  {
+    // The playground check hands functions to the browser (page.evaluate), which run there.
+    files: ['scripts/check-playground.mjs'],
+    languageOptions: { globals: { document: 'readonly', localStorage: 'readonly' } },
   },
 );

@@ -57,7 +57,9 @@ async function waitForHealth() {
   for (let i = 0; i < 100; i++) {
     try {
       if ((await fetch(`${base}/health`)).ok) return;
-    } catch {}
+    } catch {
+      // not listening yet
+    }
     await sleep(200);
   }
   throw new Error('the server did not become healthy');

@@ -67,7 +67,7 @@ test('sendText: messages of every length arrive whole and in order with those se
   const connected = next();
   const peer = new WebSocketClient(url);
   const heard: string[] = [];
-  peer.on('message', (data, isBinary) => heard.push(isBinary ? '(binary)' : data.toString()));
+  peer.on('message', (data, isBinary) => heard.push(isBinary ? '(binary)' : (data as Buffer).toString('utf8')));
   const closed = new Promise<number>((resolve) => peer.once('close', resolve));
   const { socket, sendText } = await connected;
   try {
