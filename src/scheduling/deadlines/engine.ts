@@ -201,8 +201,9 @@ export class Deadlines {
   }
 
   private async runOnce(kind: DeadlineKind, via: Via, armId: string | undefined): Promise<WakeResult> {
+    const startedAt = this.clock.now().getTime();
     const result = await this.settler.settle(kind, via);
-    await this.rearm(kind, armId);
+    await this.rearm(kind, armId, startedAt);
     return result;
   }
 
@@ -210,18 +211,21 @@ export class Deadlines {
    * Re-arms at the kind's next deadline, only when the armed time is due or overdue (its run is this
    * one, or one beside it on another instance) or later than the next deadline; an armed time still
    * ahead and early enough stays. A wake-up job run before its time (a clock behind) consumed its own
-   * arm (`armId`): it is saved again. A deadline still due after the run is held by a run elsewhere
-   * (SKIP LOCKED): the row stays, announced to nobody, and this instance's timer looks again a moment
-   * later (`idle`), in case that run dies; re-arming at it would wake every instance to find it held.
+   * arm (`armId`): it is saved again. A deadline already due when the run began and still due after it
+   * is held by a run elsewhere (SKIP LOCKED): this instance's timer looks again a moment later (`idle`),
+   * in case that run dies. One that came due during the run is run for at once. Neither changes the
+   * row (already due, it is early enough): re-arming at it would wake every instance to find it taken.
    */
-  private async rearm(kind: DeadlineKind, armId: string | undefined): Promise<void> {
+  private async rearm(kind: DeadlineKind, armId: string | undefined, startedAt: number): Promise<void> {
     const now = this.clock.now().getTime();
     const armed = await this.withWakeupRow(kind.name, async (em, row): Promise<Armed> => {
       const next = await this.settler.nextDeadline(kind, em);
       const at = row.wakeAt?.getTime() ?? null;
       const earlyEnough = at !== null && (next === null || at <= next.getTime());
       if (earlyEnough && at > now && (armId === undefined || row.armId !== armId)) return { at: row.wakeAt };
-      if (next !== null && earlyEnough && at <= now && next.getTime() <= now) return { at: row.wakeAt, idle: true };
+      if (next !== null && earlyEnough && at <= now && next.getTime() <= now) {
+        return next.getTime() <= startedAt ? { at: row.wakeAt, idle: true } : { at: next };
+      }
       if (next !== null) return this.schedule(em, row, next);
       if (row.wakeAt === null) return { at: null };
       const replaced = { armId: row.armId, wakeAt: row.wakeAt };
