@@ -20,17 +20,15 @@
  * Talks only to 127.0.0.1; each system has its own database and Redis prefix, both removed at the end;
  * every process it starts is killed on exit or Ctrl-C.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { RedisPubSub } from 'graphql-redis-subscriptions';
-import { signToken } from '../../src/auth.js';
 import { pct } from '../support.js';
-import { END_ONE_SQL, arg, children, flag, killChild, killChildren, nextMessage, sleep, startChild } from './common.js';
-import { JWT_SECRET, REDIS_URL, SYSTEMS, SystemRun, type Session, type SystemDef } from './peers.js';
+import { FANOUT_PEER_DEF, fanoutRound, type FanoutFigures } from './fanout.js';
+import { arg, flag, killChildren, sleep } from './common.js';
+import { REDIS_URL, SYSTEMS, SystemRun, type Session } from './peers.js';
 import {
   CAP_MS,
   COMPARISON_HEADER,
@@ -227,106 +225,14 @@ async function killSession(run: SystemRun, n: number, round: number): Promise<vo
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Fan-out
+// Fan-out (bench/peers/fanout.ts), within the budget
 // ---------------------------------------------------------------------------------------------------
-interface FanoutFigures {
-  lastMs: number;
-  /** How long the subscribers took to connect and subscribe (each process opening 100 at a time). */
-  connectMs: number;
-  heard: number;
-  duplicates: number;
-  rssPerSubscriptionKb: number;
-}
 const fanout = { deadline: [] as FanoutFigures[], peer: [] as FanoutFigures[] };
-const FANOUT_PEER_DEF: SystemDef = {
-  key: 'fanout-peer',
-  label: 'graphql-ws useServer + graphql-redis-subscriptions',
-  type: 'peer',
-  settings: "graphql-ws's `useServer` on `ws`, @graphql-tools/schema, RedisPubSub with `withFilter` on the auction id; the end published by a timer at the end time (no scheduler's delay)",
-};
-
-const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-
-async function fanoutRound(kind: 'deadline' | 'peer', deadlineRun: SystemRun, peerRun: SystemRun): Promise<void> {
+async function fanoutSession(kind: 'deadline' | 'peer', deadlineRun: SystemRun, peerRun: SystemRun): Promise<void> {
   const key = `fanout:${kind}`;
   if (!fits(key)) return void notes.set(key, skippedWhy(key));
   const t = Date.now();
-  const run = kind === 'deadline' ? deadlineRun : peerRun;
-  let session: Session | undefined;
-  let server: ChildProcess | undefined;
-  let url: string;
-  let pid: number;
-  const trigger = `${peerRun.prefix}:AUCTION_ENDED`;
-  if (kind === 'deadline') {
-    // Every subscriber holds one user's token: WS_MAX_SOCKETS_PER_USER (20) raised to their number.
-    session = await deadlineRun.start(1, { WS_MAX_SOCKETS_PER_USER: String(FANOUT + 100) });
-    pid = session.pids()[0]!;
-    url = `${session.base().replace('http', 'ws')}/graphql`;
-  } else {
-    server = startChild(process.execPath, [new URL('./fanout-server.js', import.meta.url).pathname, JSON.stringify({ redisUrl: REDIS_URL, trigger })], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const { port } = await nextMessage<{ type: string; port: number }>(server, 'ready');
-    pid = server.pid!;
-    url = `ws://127.0.0.1:${port}/graphql`;
-  }
-  const subscribers: ChildProcess[] = [];
-  try {
-    const [row] = await run.insert([Date.now() + 3_600_000]);
-    await sleep(1000);
-    const before = rssKb(pid);
-    const token = signToken({ secret: JWT_SECRET }, 'bench-seller', 'user');
-    const per = Math.ceil(FANOUT / FANOUT_PROCESSES);
-    const heard: Array<Promise<{ last: number; heard?: number; duplicates: number }>> = [];
-    const connected: Array<Promise<unknown>> = [];
-    for (let p = 0; p < FANOUT_PROCESSES; p++) {
-      const count = Math.min(per, FANOUT - p * per);
-      const child = fork(new URL('../fanout-clients.js', import.meta.url), [url, token, String(count), row.id]);
-      children.add(child);
-      child.once('exit', () => children.delete(child));
-      subscribers.push(child);
-      child.on('message', (m: { type: string; error?: string }) => m.type === 'error' && console.error('  subscriber error:', m.error));
-      connected.push(nextMessage(child, 'connected', 180_000));
-      heard.push(new Promise((resolve) => child.on('message', (m: { type: string; last: number; duplicates: number }) => m.type === 'heard' && resolve(m))));
-    }
-    const connecting = Date.now();
-    await Promise.all(connected);
-    const connectMs = Date.now() - connecting;
-    await sleep(1000);
-    const after = rssKb(pid);
-    const end = Date.now() + 1500;
-    if (kind === 'deadline') {
-      await run.db().query(`update auctions set end_time = $1 where id = $2`, [new Date(end), row.id]);
-      await session!.schedule([{ id: row.id, due: end }]);
-    } else {
-      // No scheduler's delay for the peer: a timer at the end time, then the update and the publish.
-      const pubsub = new RedisPubSub({ publisher: new Redis(REDIS_URL), subscriber: new Redis(REDIS_URL) });
-      await sleep(end - Date.now());
-      const { rows } = await run.db().query<{ id: string; end_time: Date; status: string }>(END_ONE_SQL, [row.id]);
-      await pubsub.publish(trigger, { auctionEnded: { auction: { id: rows[0].id, endTime: rows[0].end_time.toISOString(), status: rows[0].status } } });
-      await pubsub.close();
-    }
-    const timer = setTimeout(() => subscribers.forEach((c) => c.connected && c.send('report')), end - Date.now() + 30_000);
-    const reports = await Promise.all(heard);
-    clearTimeout(timer);
-    const f: FanoutFigures = {
-      lastMs: Math.max(...reports.map((r) => r.last)) - end,
-      connectMs,
-      heard: reports.reduce((a, r) => a + (r.heard ?? per), 0),
-      duplicates: reports.reduce((a, r) => a + r.duplicates, 0),
-      rssPerSubscriptionKb: (after - before) / FANOUT,
-    };
-    if (f.heard < FANOUT) f.lastMs = Infinity;
-    fanout[kind].push(f);
-    console.log(
-      `  fan-out, ${kind === 'deadline' ? 'Deadline' : FANOUT_PEER_DEF.label}: last of ${f.heard}/${FANOUT} subscribers ${fmtMs(f.lastMs)} ms after the end; ` +
-        `RSS ${f.rssPerSubscriptionKb.toFixed(1)} KB per idle subscription (subscribers connected in ${connectMs} ms, session so far ${Date.now() - t} ms)`,
-    );
-  } finally {
-    await Promise.all(subscribers.map((c) => killChild(c)));
-    await session?.stop();
-    await killChild(server);
-  }
+  fanout[kind].push(await fanoutRound(kind, deadlineRun, peerRun, FANOUT, FANOUT_PROCESSES));
   sessionTook.set(key, Date.now() - t);
 }
 
@@ -491,7 +397,7 @@ try {
         }
         if (phase.fanout && fanoutOn && deadlineRun) {
           const kinds = phase.round % 2 === 0 ? (['deadline', 'peer'] as const) : (['peer', 'deadline'] as const);
-          for (const kind of kinds) await fanoutRound(kind, deadlineRun, fanoutPeerRun!);
+          for (const kind of kinds) await fanoutSession(kind, deadlineRun, fanoutPeerRun!);
         }
       }
     } finally {
