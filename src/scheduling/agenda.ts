@@ -175,7 +175,7 @@ const isRedisUnavailable = (err: unknown) => {
  * within ~1.3 s meanwhile (3 retries, as our other publishing client; measured) instead of ~10 s.
  * `close` after the channel was disconnected (Agenda's stop does that).
  */
-export function redisNotifications(redisUrl: string, channelName: string, log: Logger): { channel: RedisNotificationChannel; outage: OutageLog; close(): void } {
+export function redisNotifications(redisUrl: string, channelName: string, log: Logger): { channel: RedisNotificationChannel; outage: OutageLog; close: () => void } {
   const outage = new OutageLog(log, 'Redis (job notifications)');
   const publisher = new NotificationRedis(redisUrl, { maxRetriesPerRequest: 3 });
   publisher.on('error', (err: Error) => outage.failed(err));

@@ -36,7 +36,7 @@ export class JobStates {
       state.lastError = null;
       state.failCount = 0;
     } else {
-      state.lastError = (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR_LENGTH);
+      state.lastError = (err instanceof Error ? err.message : typeof err === 'string' ? err : String(JSON.stringify(err))).slice(0, MAX_ERROR_LENGTH);
       state.failCount += 1;
     }
     await em.flush();

@@ -39,6 +39,7 @@ export interface PeriodicJob<P = unknown> {
   cron: true;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the catalogue holds jobs of every payload type; each is typed where it is defined
 export type JobDefinition = DeadlineJob | PeriodicJob<any>;
 
 export function deadlineJob(deadline: DeadlineKind, retry: RetryPolicy): DeadlineJob {

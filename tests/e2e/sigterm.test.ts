@@ -30,16 +30,16 @@ test('SIGTERM (and a second one meanwhile) stops a production server to the end:
   });
   const exited = once(proc, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (out += d));
   try {
     const url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the server did not start: ${out}`)), 30_000);
-      proc.stdout!.on('data', () => {
+      proc.stdout.on('data', () => {
         const m = /"url":"([^"]+)"/.exec(out);
         if (m) {
           clearTimeout(timer);
-          resolve(m[1]!);
+          resolve(m[1]);
         }
       });
       void exited.then(([code]) => reject(new Error(`the server exited (${code}): ${out}`)));
@@ -56,7 +56,7 @@ test('SIGTERM (and a second one meanwhile) stops a production server to the end:
     const { createProduct } = await admin('mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }', {
       i: { name: 'Flash', price: 990, kind: 'FLASH_SALE', stock: 1, saleStartsAt: at(-60), saleEndsAt: at(3600) },
     });
-    await admin('mutation($p: ID!) { startFlashSale(productId: $p) { total } }', { p: createProduct!.id });
+    await admin('mutation($p: ID!) { startFlashSale(productId: $p) { total } }', { p: createProduct.id });
     proc.kill('SIGTERM');
     proc.kill('SIGTERM');
     const [code, signal] = await exited;

@@ -16,10 +16,10 @@ export async function spawnServer(env: Record<string, string>): Promise<{ url: s
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  proc.stderr!.on('data', (d) => (stderr += d));
+  proc.stderr.on('data', (d) => (stderr += d));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server process did not start: ${stderr}`)), 30_000);
-    proc.stdout!.on('data', (d) => {
+    proc.stdout.on('data', (d) => {
       const m = /ready (\S+)/.exec(String(d));
       if (m) {
         clearTimeout(timer);
