@@ -263,7 +263,7 @@ export class EventBus {
     if (id !== undefined && this.seen.has(id)) return;
     let payload: PublishedEvent['payload'];
     try {
-      payload = JSON.parse(message);
+      payload = JSON.parse(message) as PublishedEvent['payload'];
     } catch {
       this.log.warn({ channel }, 'dropped a malformed event');
       return;

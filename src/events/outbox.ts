@@ -80,8 +80,8 @@ export type BatchEntry = [string, ...Array<string | null>];
 export interface EventBatchKind {
   /** The outbox rows' topic, `@`-prefixed. */
   readonly topic: string;
-  /** For a channel: 'all' when any entity of the batch may have an event on it, an entity's id when only that one may, null when none. */
-  entityOn(channel: string): 'all' | string | null;
+  /** For a channel: 'all' (a string like an id) when any entity of the batch may have an event on it, an entity's id when only that one may, null when none. */
+  entityOn(channel: string): string | null;
   /** The events of these entries, each held by its `outboxId`, in the entries' order. */
   expand(em: EntityManager, entries: ReadonlyArray<{ outboxId: string; entry: BatchEntry }>): Promise<PublishedEvent[]>;
 }

@@ -11,7 +11,7 @@ import { waitUntil } from '../support/harness.js';
 const prefix = `test:${randomBytes(4).toString('hex')}`;
 const pub = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const sub = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-const bus = new EventBus(pub, sub, prefix, pino({ level: 'silent' }), async () => [], 60_000);
+const bus = new EventBus(pub, sub, prefix, pino({ level: 'silent' }), () => Promise.resolve([]), 60_000);
 
 afterAll(async () => {
   bus.close();
@@ -64,7 +64,7 @@ test("an instance's own events reach its listeners at once, and the copies Redis
 
 test('with the Redis publisher down, a listener on the committing instance still hears the event at commit', async () => {
   const down = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true });
-  const offline = new EventBus(down, sub, `${prefix}:offline`, pino({ level: 'silent' }), async () => [], 60_000);
+  const offline = new EventBus(down, sub, `${prefix}:offline`, pino({ level: 'silent' }), () => Promise.resolve([]), 60_000);
   const heard: string[] = [];
   await offline.listen('OWN', (payload) => heard.push(payload.eventId));
   const relay = new OutboxRelay(undefined as unknown as MikroORM, offline, pino({ level: 'silent' }), new EventBatches([]), 60);
