@@ -46,7 +46,7 @@ import type pg from 'pg';
 import WebSocket from 'ws';
 import { freePort, SERVER_NODE_FLAGS, stopAfter, withDatabase } from './support.js';
 import { AUCTION_ENDED_EVENTS_SQL } from './outbox-events.js';
-import { ORDER_EXPIRED_EVENTS_SQL } from '../src/services/orders/settle-close.js';
+import { ORDER_EXPIRED_EVENTS_SQL } from './outbox-events.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));

@@ -33,7 +33,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import type { App } from '../src/app.js';
 import { benchConfig, pct, sleep, stopAfter, withDatabase } from './support.js';
-import { ORDER_EXPIRED_EVENTS_SQL } from '../src/services/orders/settle-close.js';
+import { ORDER_EXPIRED_EVENTS_SQL } from './outbox-events.js';
 
 const arg = (name: string, fallback: string) =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;

@@ -2,7 +2,7 @@ import type { App } from '../../src/app.js';
 import { createTestDatabase, gql, LogCapture, sleep, start, subscribed, testConfig, token, waitUntil, wsClient } from '../support/harness.js';
 import { envOf, spawnServer } from '../support/child.js';
 import { ADMIN, CANCEL, createOrder, createProduct, credit, invariants, PAY, withDb, type OrderResult } from '../support/orders.js';
-import { ORDER_EXPIRED_EVENTS_SQL } from '../../src/services/orders/settle-close.js';
+import { ORDER_EXPIRED_EVENTS_SQL } from '../../bench/outbox-events.js';
 
 // Two instances, a restart and a killed process, all on one database: the money must add up after each.
 let db: Awaited<ReturnType<typeof createTestDatabase>>;

@@ -7,7 +7,8 @@ import { committedSince, OutboxRelay } from '../../src/events/relay.js';
 import { Transactions } from '../../src/db/transactions.js';
 import { systemClock } from '../../src/clock.js';
 import { auctionEnds } from '../../src/services/auctions.js';
-import { ORDER_EXPIRED_EVENTS_SQL, orderCloses } from '../../src/services/orders/settle-close.js';
+import { ORDER_EXPIRED_EVENTS_SQL } from '../../bench/outbox-events.js';
+import { orderCloses } from '../../src/services/orders/settle-close.js';
 import { ADMIN, withDb } from '../support/orders.js';
 import { createTestDatabase, LogCapture, start, subscribed, testConfig, waitUntil, wsClient, type Subscription } from '../support/harness.js';
 

@@ -44,15 +44,6 @@ export const orderCloses: EventBatchKind = {
 };
 
 /**
- * The ORDER_EXPIRED events in the outbox as a table `(order_id, event_id)`, one row per event, whether
- * in a batch or a row of its own: for checks that every order expired once (tests, bench:orders).
- */
-export const ORDER_EXPIRED_EVENTS_SQL = `(select e ->> 0 as order_id, e ->> 1 as event_id
-   from outbox_events o cross join jsonb_array_elements(o.payload -> 'entries') e where o.topic = '${ORDER_CLOSES}' and e ->> 1 is not null
-  union all
-  select payload -> 'order' ->> 'id', id::text from outbox_events where topic = 'ORDER_EXPIRED')`;
-
-/**
  * Closes locked PENDING orders whose wallets were locked and checked (`lockReleasable`): status,
  * reason, no deadline, frozen money back, stock back, ledger lines and events, in the caller's
  * transaction. Returns the orders as they are now and each one's product kind. The statement of
