@@ -125,7 +125,8 @@ describe('failover: an instance killed before its deadlines', () => {
       const sub = await subscribed(survivor, client, ENDED_SUB, {}, 'AUCTION_ENDED');
       // Armed through the instance that dies: its arm, its wake-up job (locked by nobody yet), its notification.
       const via = { url: doomed.url } as App;
-      const ends = [inSeconds(3), inSeconds(3.3), inSeconds(3.6)];
+      // 8 s ahead: three creations and a process kill took over 3 s on a loaded 2-core CI machine.
+      const ends = [inSeconds(8), inSeconds(8.3), inSeconds(8.6)];
       const created = [];
       for (const end of ends) created.push(await createAuction(via, seller, end));
       const ids = created.map((c) => c.id);
@@ -133,7 +134,7 @@ describe('failover: an instance killed before its deadlines', () => {
       expect(doomed.proc.signalCode).toBe('SIGKILL');
       expect(new Date(ends[0]).getTime()).toBeGreaterThan(Date.now()); // killed before the first end
 
-      await sub.waitFor((s) => s.events.length >= ids.length, 10_000, 'the three auctionEnded events');
+      await sub.waitFor((s) => s.events.length >= ids.length, 15_000, 'the three auctionEnded events');
       const { rows, events } = await endedCounts(survivor, ids);
       for (const row of rows) {
         expect(row.status).toBe('ENDED');
