@@ -44,7 +44,7 @@ import { fileURLToPath } from 'node:url';
 import { createClient, type Client } from 'graphql-ws';
 import type pg from 'pg';
 import WebSocket from 'ws';
-import { freePort, SERVER_NODE_FLAGS, stopAfter, withDatabase } from './support.js';
+import { freePort, SERVER_NODE_FLAGS, sleep, stopAfter, withDatabase } from './support.js';
 import { AUCTION_ENDED_EVENTS_SQL } from './outbox-events.js';
 import { ORDER_EXPIRED_EVENTS_SQL } from './outbox-events.js';
 
@@ -120,7 +120,6 @@ class Server {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface RoundResult {
   round: number;

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import pg from 'pg';
 import { loadConfig, type Config } from '../src/config.js';
+
+export { freePort } from './ports.js';
 
 const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -15,15 +16,6 @@ export const SERVER_NODE_FLAGS: string[] = (
 ).config.serverNodeFlags
   .split(/\s+/)
   .filter(Boolean);
-
-/** A port nobody listens on right now (for a server or redis-server the benchmark starts). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * Waits `ms` (a time already past waits nothing: Node warns on a negative delay). The benchmarks' one

@@ -97,7 +97,7 @@ class FakeKind implements DeadlineKind {
     result.dueAt = due.filter((d) => d.settled && result.settled.includes(d.id)).map((d) => new Date(d.at));
     this.batches.push(due.map((d) => d.id));
     this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
-    if (this.holdMs > 0) await new Promise((r) => setTimeout(r, this.holdMs));
+    if (this.holdMs > 0) await sleep(this.holdMs);
     this.inFlight--;
     return result;
   }
