@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { DeadlineWakeup } from '../../entities/DeadlineWakeup.js';
+import type { DeadlineWakeup } from '../../entities/DeadlineWakeup.js';
 import type { Clock } from '../../clock.js';
 import type { Transactions } from '../../db/transactions.js';
 import type { Logger } from '../../logger.js';
 import type { Scheduler } from '../agenda.js';
-import { UnsettledDeadlines, WAKEUPS_CHANNEL, wakeJobName, type ArmDeadline, type DeadlineKind, type Via, type WakeResult, type WakeupPayload } from './kind.js';
+import { UnsettledDeadlines, notifySql, wakeJobName, withWakeupRow, type ArmDeadline, type DeadlineKind, type Via, type WakeResult, type WakeupPayload } from './kind.js';
 import { armedTimes, oldestOverdue, pendingByKind } from './reads.js';
 import { Settler } from './settle.js';
 import { WakeupTimers } from './timers.js';
@@ -98,7 +97,7 @@ export class Deadlines {
 
   /** Tells every instance's timers to read the kind's row again (an admin paused or resumed it). */
   async announce(kindName: string): Promise<void> {
-    await this.orm.em.fork().execute('select pg_notify(?, ?)', [WAKEUPS_CHANNEL, this.kind(kindName).name]);
+    await notifySql(this.kind(kindName).name).execute(this.orm.em.getKysely());
   }
 
   /**
@@ -115,7 +114,7 @@ export class Deadlines {
       .fork()
       .execute<Array<{ wake_at: Date | string | null }>>('select wake_at from deadline_wakeups where kind = ? for share', [kind.name]);
     if (row?.wake_at && new Date(row.wake_at).getTime() <= at.getTime()) return;
-    const armed = await this.withWakeupRow(kind.name, async (em, row): Promise<Armed | undefined> => {
+    const armed = await withWakeupRow(this.orm, kind.name, async (em, row): Promise<Armed | undefined> => {
       if (row.wakeAt !== null && row.wakeAt.getTime() <= at.getTime()) return undefined;
       return this.schedule(em, row, at);
     });
@@ -201,9 +200,9 @@ export class Deadlines {
   }
 
   private async runOnce(kind: DeadlineKind, via: Via, armId: string | undefined): Promise<WakeResult> {
-    const startedAt = this.clock.now().getTime();
-    const result = await this.settler.settle(kind, via);
-    await this.rearm(kind, armId, startedAt);
+    const goOn = () => this.timers !== undefined && !this.timers.paused(kind.name);
+    const { result, lastRoundAt } = await this.settler.settleWhileDue(kind, via, goOn);
+    await this.rearm(kind, armId, lastRoundAt);
     return result;
   }
 
@@ -218,7 +217,7 @@ export class Deadlines {
    */
   private async rearm(kind: DeadlineKind, armId: string | undefined, startedAt: number): Promise<void> {
     const now = this.clock.now().getTime();
-    const armed = await this.withWakeupRow(kind.name, async (em, row): Promise<Armed> => {
+    const armed = await withWakeupRow(this.orm, kind.name, async (em, row): Promise<Armed> => {
       const next = await this.settler.nextDeadline(kind, em);
       const at = row.wakeAt?.getTime() ?? null;
       const earlyEnough = at !== null && (next === null || at <= next.getTime());
@@ -231,7 +230,7 @@ export class Deadlines {
       const replaced = { armId: row.armId, wakeAt: row.wakeAt };
       row.wakeAt = null;
       row.armId = null;
-      await this.notify(em, kind.name);
+      await notifySql(kind.name).execute(em.getKysely());
       // A replaced wake-up still ahead would only wake to find nothing: dropped.
       const drop = replaced.armId !== null && replaced.armId !== armId && replaced.wakeAt.getTime() > now;
       return { at: null, calls: drop ? () => this.cancelArm(kind.name, replaced.armId!) : undefined };
@@ -243,11 +242,6 @@ export class Deadlines {
   private async committed(kind: string, armed: Armed): Promise<void> {
     this.timers?.set(kind, armed.at, armed.idle);
     await armed.calls?.();
-  }
-
-  /** Tells every instance's timers of a change of the armed time: sent at the commit of `em`'s transaction. */
-  private async notify(em: EntityManager, kind: string): Promise<void> {
-    await em.execute('select pg_notify(?, ?)', [WAKEUPS_CHANNEL, kind]);
   }
 
   /**
@@ -266,7 +260,7 @@ export class Deadlines {
     const armId = randomUUID();
     row.wakeAt = at;
     row.armId = armId;
-    await this.notify(em, kind);
+    await notifySql(kind).execute(em.getKysely());
     const calls = async () => {
       await this.scheduler.schedule(at, wakeJobName(kind), { kind, armId } satisfies WakeupPayload);
       const [current] = await this.orm.em.fork().execute<Array<{ arm_id: string | null }>>('select arm_id from deadline_wakeups where kind = ?', [kind]);
@@ -283,15 +277,4 @@ export class Deadlines {
     await this.scheduler.cancel({ name: wakeJobName(kind), data: { armId } });
   }
 
-  /**
-   * Runs `work` holding the kind's wake-up row lock (the row is created on first use); what `work`
-   * changes on the row is written when the transaction commits.
-   */
-  private async withWakeupRow<T>(kind: string, work: (em: EntityManager, row: DeadlineWakeup) => Promise<T>): Promise<T> {
-    return this.orm.em.fork().transactional(async (em) => {
-      await em.createQueryBuilder(DeadlineWakeup).insert({ kind }).onConflict('kind').ignore().execute();
-      const row = await em.findOneOrFail(DeadlineWakeup, { kind }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      return work(em, row);
-    });
-  }
 }

@@ -1,5 +1,8 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
 import type { UnitOfWork } from '../../db/transactions.js';
+import { DeadlineWakeup } from '../../entities/DeadlineWakeup.js';
 
 /** A deadline that could not be settled (its change was rolled back), and why. */
 export interface SettleFailure {
@@ -84,3 +87,18 @@ export type ArmDeadline = (at: Date) => Promise<void>;
  * sent inside the transaction that makes it, so every instance hears it once it is committed.
  */
 export const WAKEUPS_CHANNEL = 'deadline_wakeups';
+
+/** The announcement of `kind`'s new armed time on WAKEUPS_CHANNEL. */
+export const notifySql = (kind: string) => sql`select pg_notify(${WAKEUPS_CHANNEL}, ${kind})`;
+
+/**
+ * Runs `work` holding the kind's wake-up row lock (the row is created on first use); what `work`
+ * changes on the row is written when the transaction commits.
+ */
+export function withWakeupRow<T>(orm: MikroORM, kind: string, work: (em: EntityManager, row: DeadlineWakeup) => Promise<T>): Promise<T> {
+  return orm.em.fork().transactional(async (em) => {
+    await em.createQueryBuilder(DeadlineWakeup).insert({ kind }).onConflict('kind').ignore().execute();
+    const row = await em.findOneOrFail(DeadlineWakeup, { kind }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    return work(em, row);
+  });
+}

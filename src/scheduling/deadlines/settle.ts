@@ -4,6 +4,9 @@ import type { Transactions } from '../../db/transactions.js';
 import type { Logger } from '../../logger.js';
 import type { DeadlineKind, SettleFailure, Settled, Via, WakeResult } from './kind.js';
 
+/** How long one run goes on settling deadlines that keep coming due (see `settleWhileDue`). */
+const MAX_RUN_MS = 1_000;
+
 /** A failed deadline is retried after 1, 2, 4 … seconds, at most a minute apart. */
 const retryDelayMs = (attempts: number) => Math.min(60_000, 1000 * 2 ** (attempts - 1));
 
@@ -48,10 +51,39 @@ export class Settler {
   }
 
   /**
-   * Settles every deadline of the kind due now, in batches, until one comes back short. A deadline
-   * that fails is logged and left for its retry; the others go on.
+   * `settle`, then again at once for as long as rounds settle something: deadlines coming due a few ms
+   * apart are taken by the run under way, with no re-arm between rounds (a transaction on the kind's
+   * row: 1,000 ends spread over a second were settled 2.5× later at p99 with one after every round).
+   * A round that settles nothing ends the run (nothing more is due, or the rest is held by a run
+   * elsewhere), as do MAX_RUN_MS and `goOn` (stopping, paused). `lastRoundAt`: when the last round
+   * began (a deadline due then and still due after it is held elsewhere).
    */
-  async settle(kind: DeadlineKind, via: Via): Promise<WakeResult> {
+  async settleWhileDue(kind: DeadlineKind, via: Via, goOn: () => boolean): Promise<{ result: WakeResult; lastRoundAt: number }> {
+    const began = this.clock.now().getTime();
+    let lastRoundAt = began;
+    let settled = 0;
+    // One round's events in flight while the next round is written (as a lane's batches); all of them
+    // published before the run ends.
+    let publishing: Promise<void> = Promise.resolve();
+    for (;;) {
+      const round = await this.settle(kind, via);
+      await publishing;
+      publishing = round.published;
+      settled += round.settled;
+      if (round.settled === 0 || this.clock.now().getTime() - began >= MAX_RUN_MS || !goOn()) {
+        await publishing;
+        return { result: { settled, failed: round.failed }, lastRoundAt };
+      }
+      lastRoundAt = this.clock.now().getTime();
+    }
+  }
+
+  /**
+   * Settles every deadline of the kind due now, in batches, until one comes back short. A deadline
+   * that fails is logged and left for its retry; the others go on. Resolves once every batch has
+   * committed; `published` once their events have been published too.
+   */
+  private async settle(kind: DeadlineKind, via: Via): Promise<WakeResult & { published: Promise<void> }> {
     const batchSize = kind.batchSize ?? this.batchSize;
     const retries = this.retriesOf(kind.name);
     let settled = 0;
@@ -84,7 +116,7 @@ export class Settler {
     };
     // One lane settles batches until one comes back short: nothing was left that it could take (the
     // rest is settled, skipped, or held by another transaction: another lane, run or instance).
-    const lane = async (onFull?: () => void): Promise<void> => {
+    const lane = async (onFull?: () => void): Promise<{ publishing: Promise<void> }> => {
       let publishing: Promise<void> = Promise.resolve();
       for (;;) {
         const { result, published } = await this.tx.runThenPublish((uow) => kind.settleDue(uow, batchSize, [...skip]));
@@ -92,13 +124,13 @@ export class Settler {
         // At most one batch's events in flight per lane while its next batch is written.
         await publishing;
         publishing = published;
-        if (result.settled.length + result.failed.length < batchSize) return publishing;
+        if (result.settled.length + result.failed.length < batchSize) return { publishing };
         onFull?.();
       }
     };
     // The other lanes start only once a batch came back full: a deadline or two due at a time
     // (the usual case) costs one transaction, not one per lane.
-    const others: Array<Promise<void>> = [];
+    const others: Array<Promise<{ publishing: Promise<void> }>> = [];
     const ends = await Promise.allSettled([
       lane(() => {
         while (others.length < lanes - 1) others.push(lane());
@@ -119,6 +151,7 @@ export class Settler {
       const retry = retries.get(id);
       if (retry) failed.push({ id, reason: `${retry.reason} (next try ${new Date(retry.at).toISOString()})` });
     }
-    return { settled, failed };
+    const published = Promise.all(ends.flatMap((e) => (e.status === 'fulfilled' ? [e.value.publishing] : []))).then(() => undefined);
+    return { settled, failed, published };
   }
 }

@@ -105,6 +105,11 @@ export class WakeupTimers {
     this.schedule(kind, s);
   }
 
+  /** Whether an admin paused the kind, as last read (a run under way stops going on). */
+  paused(kind: string): boolean {
+    return this.state.get(kind)?.paused ?? false;
+  }
+
   /** Reads the kinds' rows (armed time and pause) and sets their timers. */
   refresh(kinds: readonly string[]): Promise<void> {
     // Stopping: nothing is read any more. (The read loop below ends at once when stopping, leaving the
