@@ -4,16 +4,17 @@ import { channelOf, reviveAuction, type DomainEvents } from '../events/types.js'
 import { AuctionCountdown, AuctionEnded, Auction } from '../schema/types.js';
 import { countdown } from './auction-countdown.js';
 import { filterIterator } from '../events/iterators.js';
+import { auctionExistence } from './auction-existence.js';
 
 type Data<A> = SubscribeResolverData<unknown, A, Context>;
 
 /**
  * NOT_FOUND (or BAD_USER_INPUT) for an auction that does not exist, before anything listens: a channel
- * per id a client makes up would be a Redis subscription per made-up id. On an entity manager of its
- * own, let go at once: the subscription's context lives as long as it does (10,000 idle subscribers).
+ * per id a client makes up would be a Redis subscription per made-up id. Subscribers of one auction
+ * share its query and, for a few seconds, its answer (auction-existence.ts).
  */
-async function assertAuctionExists(context: Context, auctionId: string): Promise<void> {
-  await context.services.auctions.get(context.services.orm.em.fork(), auctionId);
+function assertAuctionExists(context: Context, auctionId: string): Promise<void> {
+  return auctionExistence(context.services).assert(auctionId);
 }
 
 @Resolver()
