@@ -8,6 +8,7 @@ import type { AppServices } from '../app-services.js';
 import { limitErrors, type QueryLimits } from '../schema/limits.js';
 import { nulCharacterError } from './input-guard.js';
 import { guardWrites, type SendText } from './ws-writes.js';
+import { ValidDocuments } from './ws-documents.js';
 import { sharedSubscribe } from './subscriptions.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { databaseUnavailable, withCode } from './graphql-errors.js';
@@ -58,6 +59,7 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
   type Extra = { identity?: Identity; subscriptions?: Set<string> };
   // Each open socket's running subscriptions, for the metrics.
   const live = new Set<Set<string>>();
+  const validDocuments = new ValidDocuments();
   const cleanup = useServer<Record<string, unknown> | undefined, Extra>(
     {
       schema,
@@ -89,18 +91,25 @@ export function createWsServer(services: AppServices, schema: GraphQLSchema, htt
         // graphql-ws records the id before it calls this hook, and forgets it when the operation ends
         // or is refused: this one is counted, and subscribe messages sent at once are all counted.
         if (Object.keys(ctx.subscriptions).length > maxSubscriptions) return [tooManySubscriptions(maxSubscriptions)];
-        let document;
-        try {
-          document = parse(payload.query, { maxTokens: services.config.graphqlMaxTokens });
-        } catch (err) {
-          return [new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+        // A text that validated before is not parsed or validated again (ws-documents.ts).
+        let document = validDocuments.get(payload.query);
+        const known = document !== undefined;
+        if (!document) {
+          try {
+            document = parse(payload.query, { maxTokens: services.config.graphqlMaxTokens });
+          } catch (err) {
+            return [new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+          }
         }
         // The limits first: linear in the document, they keep graphql's validation (quadratic in fields
         // repeated under one key) from ever seeing a document they refuse (src/schema/limits.ts).
         const refused = limitErrors(document, payload.operationName, payload.variables, limits);
         if (refused.length > 0) return refused;
-        const invalid = validate(schema, document, specifiedRules);
-        if (invalid.length > 0) return invalid;
+        if (!known) {
+          const invalid = validate(schema, document, specifiedRules);
+          if (invalid.length > 0) return invalid;
+          validDocuments.add(payload.query, document);
+        }
         const nul = nulCharacterError(document, payload.variables);
         if (nul) return [nul];
         const contextValue = await createContext(services, undefined);
