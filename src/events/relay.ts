@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { pgArray } from '../db/sql.js';
 import type { Logger } from '../logger.js';
 import type { CommittedSince, EventBus, PublishedEvent } from './bus.js';
 import type { EventBatches, OutboxRow } from './outbox.js';
@@ -98,26 +99,23 @@ export class OutboxRelay {
   async sweep(limit = 500, maxEntities = 10_000): Promise<number> {
     // Claim and read in one statement (SKIP LOCKED: two sweeps never take the same rows).
     const em = this.orm.em.fork();
-    const batchTopics = `{${this.batches.topics().join(',')}}`;
-    const rows = await em.execute<Array<OutboxRow & { created_at: Date | string }>>(
-      `update outbox_events set claimed_at = now()
-        where id in (
-          select id from outbox_events
-           where id in (
-             select id from (
-               select id, sum(weight) over (order by created_at, id) - weight as before
-                 from (select id, created_at, case when topic = any(?::text[]) then jsonb_array_length(payload -> 'entries') else 1 end as weight
-                         from outbox_events
-                        where published_at is null
-                          and created_at < now() - make_interval(secs => ?)
-                          and (claimed_at is null or claimed_at < now() - make_interval(secs => ?))
-                        order by created_at, id
-                        limit ?) candidates) weighed
-              where before < ?)
-           for update skip locked)
-        returning id, topic, payload, created_at`,
-      [batchTopics, this.republishAfterSeconds, this.republishAfterSeconds, limit, maxEntities],
-    );
+    const { rows } = await sql<OutboxRow & { created_at: Date | string }>`
+      update outbox_events set claimed_at = now()
+       where id in (
+         select id from outbox_events
+          where id in (
+            select id from (
+              select id, sum(weight) over (order by created_at, id) - weight as before
+                from (select id, created_at, case when topic = any(${this.batches.topics()}::text[]) then jsonb_array_length(payload -> 'entries') else 1 end as weight
+                        from outbox_events
+                       where published_at is null
+                         and created_at < now() - make_interval(secs => ${this.republishAfterSeconds})
+                         and (claimed_at is null or claimed_at < now() - make_interval(secs => ${this.republishAfterSeconds}))
+                       order by created_at, id
+                       limit ${limit}) candidates) weighed
+             where before < ${maxEntities})
+          for update skip locked)
+       returning id, topic, payload, created_at`.execute(em.getKysely());
     if (rows.length === 0) return 0;
     // As they were committed: an entity's events in order (`returning` keeps none).
     const at = (r: { created_at: Date | string }) => new Date(r.created_at).getTime();
@@ -146,9 +144,11 @@ export class OutboxRelay {
    * group of payments (docs/benchmarks.md, "Payments").
    */
   private async markPublished(ids: string[]): Promise<void> {
-    // One array literal, not `$in`'s list of thousands of values; `execute` quotes it.
-    await this.orm.em
-      .fork()
-      .execute('set local synchronous_commit = off; update outbox_events set published_at = now() where id = any(?::uuid[])', [`{${ids.join(',')}}`]);
+    // No bound parameter: with none, the driver sends the text as one simple-query message, which may
+    // hold two statements (a parameter makes it a prepared statement, which may not). The ids are
+    // uuids this server wrote, in one array literal (quoted by the tag), not a list of thousands of values.
+    await sql`set local synchronous_commit = off; update outbox_events set published_at = now() where id = any(${sql.lit(pgArray(ids))}::uuid[])`.execute(
+      this.orm.em.fork().getKysely(),
+    );
   }
 }
