@@ -94,11 +94,16 @@ export class Settler {
     const failedNow = new Set<string>();
     const lanes = Math.max(1, kind.lanes ?? 1);
     // Bookkeeping of one committed batch, before the next one of any lane is started.
-    const record = (result: Settled) => {
+    const record = (result: Settled, published: Promise<void>) => {
       settled += result.settled.length;
       if (result.dueAt?.length) {
         const at = this.clock.now().getTime();
-        this.onSettled(kind.name, result.dueAt.flatMap((d) => (d ? [at - d.getTime()] : [])));
+        const lateness = result.dueAt.flatMap((d) => (d ? [at - d.getTime()] : []));
+        // Counted once the batch's events are out (`published` never rejects): observing 1,000 values
+        // took 3–8 ms of the thread that writes the first batch's events to the subscribers.
+        published
+          .then(() => this.onSettled(kind.name, lateness))
+          .catch((err: unknown) => this.log.warn({ err, kind: kind.name }, 'deadlines: counting the settled batch failed'));
       }
       if (result.settled.length > 0) this.log.info({ kind: kind.name, ids: result.settled, via }, 'deadlines settled');
       for (const id of result.settled) retries.delete(id);
@@ -120,7 +125,7 @@ export class Settler {
       let publishing: Promise<void> = Promise.resolve();
       for (;;) {
         const { result, published } = await this.tx.runThenPublish((uow) => kind.settleDue(uow, batchSize, [...skip]));
-        record(result);
+        record(result, published);
         // At most one batch's events in flight per lane while its next batch is written.
         await publishing;
         publishing = published;
