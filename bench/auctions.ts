@@ -22,6 +22,7 @@ import { signToken, tokenKeys } from '../src/auth.js';
 import { Auction } from '../src/entities/Auction.js';
 import { auctionWire } from '../src/events/types.js';
 import { AUCTION_END } from '../src/jobs/auction-end.js';
+import { countStatements, cpuMeter, databaseName, type CpuSample } from './measure.js';
 import { benchConfig, pct, withDatabase } from './support.js';
 
 const arg = (name: string, fallback: string) =>
@@ -49,6 +50,8 @@ interface Result {
   setupMs: number;
   heard: number;
   duplicates: number;
+  /** The first (watcher, auction) pair heard: when delivery began. */
+  min: number;
   p50: number;
   p99: number;
   max: number;
@@ -57,6 +60,8 @@ interface Result {
   /** Server side: ended_at − end_time. */
   endedP99: number;
   endedMax: number;
+  /** From 20 ms before the first endTime until every watcher heard every end: CPU seconds by process, and SQL statements sent. */
+  window: CpuSample & { statements: number };
 }
 
 async function run(design: Design, n: number, shape: Shape, clients: number): Promise<Result> {
@@ -78,7 +83,7 @@ async function run(design: Design, n: number, shape: Shape, clients: number): Pr
       warm.worker.postMessage('close');
       await new Promise((r) => warm.worker.once('exit', r));
     }
-    const { report, firstEnd, ends, setupMs, worker, naive } = await endRound(app, n, shape, clients, design, token, databaseUrl);
+    const { report, firstEnd, ends, setupMs, worker, naive, window } = await endRound(app, n, shape, clients, design, token, databaseUrl);
     const lateness = (report.lateness as number[]).sort((a, b) => a - b);
     const [{ ended }] = await app.services.orm.em
       .fork()
@@ -109,6 +114,7 @@ async function run(design: Design, n: number, shape: Shape, clients: number): Pr
       setupMs,
       heard: report.heard,
       duplicates: report.duplicates,
+      min: lateness[0],
       p50: pct(lateness, 50),
       p99: pct(lateness, 99),
       max: lateness[lateness.length - 1],
@@ -116,6 +122,7 @@ async function run(design: Design, n: number, shape: Shape, clients: number): Pr
       ended: Number(ended),
       endedP99: pct(endLateness, 99),
       endedMax: endLateness[endLateness.length - 1],
+      window,
     };
   });
 }
@@ -161,9 +168,19 @@ async function endRound(app: App, n: number, shape: Shape, clients: number, desi
 
   const finished = nextMessage();
   const timer = setTimeout(() => worker.postMessage('report'), firstEnd - Date.now() + TIMEOUT_MS);
+  // Where the machine's time goes while the ends are settled and heard (the server and the watchers'
+  // thread are this process): metered from just before the first end until the report.
+  let meter: (() => CpuSample) | undefined;
+  let statements: (() => number) | undefined;
+  const metering = setTimeout(() => {
+    meter = cpuMeter(databaseName(databaseUrl));
+    statements = countStatements();
+  }, Math.max(0, firstEnd - 20 - Date.now()));
   const report = await finished;
   clearTimeout(timer);
-  return { report, firstEnd, ends, setupMs, worker, naive };
+  clearTimeout(metering);
+  const window = { ...(meter?.() ?? { wallS: 0, nodeS: 0, postgresS: 0, redisS: 0, otherS: 0, elu: 0 }), statements: statements?.() ?? 0 };
+  return { report, firstEnd, ends, setupMs, worker, naive, window };
 }
 
 /** What a user writes first: one Agenda job per auction, Agenda's defaults, ending it when it fires. */

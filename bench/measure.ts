@@ -101,10 +101,10 @@ export function timeMethod<T extends object>(target: T, method: keyof T, into: n
 }
 
 /**
- * SQL statements this process sends while it runs, except those of `own` (the benchmark's client):
+ * SQL statements this process sends while it runs, except those of `own` (the benchmark's client, if any):
  * every pg.Client, the server's (MikroORM brings its own copy of `pg`) and Agenda's alike.
  */
-export function countStatements(own: pg.Client): () => number {
+export function countStatements(own?: pg.Client): () => number {
   const mikroPg = createRequire(fileURLToPath(import.meta.resolve('@mikro-orm/postgresql')))('pg') as typeof pg;
   const protos = [...new Set([pg.Client.prototype, mikroPg.Client.prototype])] as unknown as Array<{ query: (...a: unknown[]) => unknown }>;
   let n = 0;
