@@ -32,13 +32,6 @@ export function committedSince(orm: MikroORM, batches: EventBatches): CommittedS
 }
 
 /**
- * Resolves in the check phase of the event loop's next turn: after the microtasks that write this
- * turn's local deliveries to their sockets, and after the sockets' own end-of-turn flush
- * (src/http/ws-writes.ts), which is a `setImmediate` of this turn queued behind the first hop.
- */
-const localWritesDone = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
-
-/**
  * Moves committed outbox rows to Redis. Each row is claimed by one conditional update first,
  * so two instances never both publish it; a row claimed by a process that died before marking
  * it published is claimed again by the sweep after `republishAfterSeconds` (and dropped by
@@ -68,12 +61,11 @@ export class OutboxRelay {
     // Which instance sent which rows, for bench:chaos's account of a copy heard twice (debug: off by default).
     if (this.log.isLevelEnabled('debug')) this.log.debug({ outboxIds }, 'outbox: publishing after commit');
     this.bus.deliverLocal(events);
-    // Redis's copy is built once this instance's subscribers have been written to: building it first
-    // (2,000 payloads as JSON and the Lua calls for 1,000 auctions ending at one instant) held back every
-    // frame of the local delivery, which runs in the microtasks after this call, by 8 ms (17 ms on a
-    // loaded machine; bench:auctions). Other instances hear the events one event-loop turn later: after
-    // this instance's share, written in that turn.
-    await localWritesDone();
+    // Redis's copy is built before this instance's subscribers are written to (they are, in the
+    // microtasks after this call): building it after them let 1,000 ends reach the local ones 8–17 ms
+    // sooner, but held every other instance's subscribers back by this instance's whole delivery (one
+    // event-loop turn, hundreds of ms for a large fan-out). The hardest case is a deployment's watchers
+    // spread over its instances.
     try {
       await this.bus.publish(events);
       await this.markPublished(outboxIds);
