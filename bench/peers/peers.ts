@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { signToken } from '../../src/auth.js';
-import { SERVER_NODE_FLAGS, freePort } from '../support.js';
+import { SERVER_NODE_FLAGS, freePort, pool } from '../support.js';
 import { PEER_TABLE_DDL, endedChannel, killChild, nextMessage, sleep, startChild } from './common.js';
 import { graphqlWsWatcher, rawWsWatcher, redisWatcher, type Watcher } from './watchers.js';
 
@@ -55,10 +55,17 @@ export interface Row {
 }
 
 export interface Session {
-  watcher: Watcher;
+  /** The client that hears the ends (Deadline: on its last instance, the one a SIGKILL spares). */
+  readonly watcher: Watcher;
   /** Arms or schedules the deadlines of these rows (already in the table), as the system's user would. */
   schedule(rows: Row[]): Promise<void>;
-  /** SIGKILLs the first process (Deadline: the instance that armed the deadlines). */
+  /**
+   * Starts one more process beside the running ones, for the SIGKILL workloads: the warm one keeps
+   * arming (Deadline) and is the one killed, the new one is the survivor, and Deadline's watcher moves
+   * to it. The floor has none.
+   */
+  addOne(): Promise<void>;
+  /** SIGKILLs the first process (Deadline: the instance that armed the deadlines); the others go on. */
   killOne(): Promise<void>;
   stop(): Promise<void>;
   /** The processes of the system under test, first to last. */
@@ -72,7 +79,9 @@ const guessMsPerRow: Record<string, number> = { deadline: 0.05, floor: 0.05, bul
 
 /** One system for the whole invocation: its database (made and dropped by the caller), its Redis prefix, its sessions. */
 export class SystemRun {
+  /** Per deadline, what inserting and scheduling took in the largest round so far (a warm-up's fixed costs would inflate it). */
   msPerRow: number;
+  msPerRowAt = 0;
   private client: pg.Pool;
 
   constructor(
@@ -112,9 +121,11 @@ export class SystemRun {
     } else if (spec?.kind === 'agenda') {
       const { Agenda } = await import('agenda');
       const { PostgresBackend } = await import('@agendajs/postgres-backend');
-      const agenda = new Agenda({ backend: new PostgresBackend({ connectionString: this.databaseUrl }) });
+      const backend = new PostgresBackend({ connectionString: this.databaseUrl });
+      const agenda = new Agenda({ backend });
       await agenda.ready;
-      await agenda.stop();
+      // An Agenda never started returns from stop() at once, its backend's pool left open.
+      await backend.disconnect();
     }
   }
 
@@ -157,28 +168,34 @@ export class SystemRun {
       ...extraEnv,
     };
     const servers: Array<{ proc: ChildProcess; base: string }> = [];
-    const stop = async () => {
-      await Promise.all(servers.map((s) => stopGracefully(s.proc)));
+    const token = signToken({ secret: JWT_SECRET }, SELLER, 'user');
+    let watcher: Watcher | undefined;
+    const startOne = async () => {
+      const port = await freePort();
+      const proc = startChild(process.execPath, [...SERVER_NODE_FLAGS, 'dist/src/main.js'], {
+        env: { ...env, PORT: String(port) },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      const base = `http://127.0.0.1:${port}`;
+      servers.push({ proc, base });
+      await waitForHealth(base, proc);
+    };
+    // The watcher on the instance started last: the one a SIGKILL spares.
+    const watchLast = async () => {
+      const next = await graphqlWsWatcher(`${servers[servers.length - 1].base.replace('http', 'ws')}/graphql`, token);
+      await watcher?.close();
+      watcher = next;
+      await sleep(300);
     };
     try {
       // One after the other: the first migrates.
-      for (let i = 0; i < count; i++) {
-        const port = await freePort();
-        const proc = startChild(process.execPath, [...SERVER_NODE_FLAGS, 'dist/src/main.js'], {
-          env: { ...env, PORT: String(port) },
-          stdio: ['ignore', 'ignore', 'inherit'],
-        });
-        const base = `http://127.0.0.1:${port}`;
-        servers.push({ proc, base });
-        await waitForHealth(base, proc);
-      }
+      for (let i = 0; i < count; i++) await startOne();
       await this.client.query(`insert into users (id, role) values ('${SELLER}', 'user') on conflict do nothing`);
-      const token = signToken({ secret: JWT_SECRET }, SELLER, 'user');
-      // The watcher on the instance that is not killed.
-      const watcher = await graphqlWsWatcher(`${servers[count - 1].base.replace('http', 'ws')}/graphql`, token);
-      await sleep(300);
+      await watchLast();
       return {
-        watcher,
+        get watcher() {
+          return watcher!;
+        },
         // What createAuction does after its commit, through the API of the first instance: arming is a
         // no-op for all but the earliest, so one auction more (ending with the first) arms them all.
         schedule: async (rows) => {
@@ -194,15 +211,23 @@ export class SystemRun {
           const body = (await res.json()) as { errors?: unknown };
           if (body.errors) throw new Error(`createAuction: ${JSON.stringify(body.errors)}`);
         },
-        killOne: () => killChild(servers[0].proc),
+        addOne: async () => {
+          await startOne();
+          await watchLast();
+        },
+        killOne: async () => {
+          const first = servers.shift();
+          await killChild(first?.proc);
+        },
         pids: () => servers.map((s) => s.proc.pid!),
         base: () => servers[0].base,
         stop: async () => {
-          await watcher.close();
-          await stop();
+          await watcher?.close();
+          await Promise.all(servers.map((s) => stopGracefully(s.proc)));
         },
       };
     } catch (e) {
+      await watcher?.close().catch(() => undefined);
       await Promise.all(servers.map((s) => killChild(s.proc)));
       throw e;
     }
@@ -221,6 +246,7 @@ export class SystemRun {
           proc.send({ type: 'dues', dues: [...new Set(rows.map((r) => r.due))].sort((a, b) => a - b) });
           return Promise.resolve();
         },
+        addOne: () => Promise.reject(new Error('the floor has no second process')),
         killOne: () => Promise.reject(new Error('the floor has no second process')),
         pids: () => [proc.pid!],
         base: () => '',
@@ -240,14 +266,17 @@ export class SystemRun {
     const workers: ChildProcess[] = [];
     let scheduler: PeerScheduler | undefined;
     let watcher: Watcher | undefined;
-    try {
-      for (let i = 0; i < count; i++) {
-        const proc = startChild(process.execPath, [new URL('./worker.js', import.meta.url).pathname, JSON.stringify(spec)], {
+    const startWorkers = async (k: number) => {
+      const started = Array.from({ length: k }, () =>
+        startChild(process.execPath, [new URL('./worker.js', import.meta.url).pathname, JSON.stringify(spec)], {
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        });
-        workers.push(proc);
-      }
-      await Promise.all(workers.map((w) => nextMessage(w, 'ready')));
+        }),
+      );
+      workers.push(...started);
+      await Promise.all(started.map((w) => nextMessage(w, 'ready')));
+    };
+    try {
+      await startWorkers(count);
       watcher = await redisWatcher(REDIS_URL, endedChannel(spec.prefix));
       scheduler = await peerScheduler(spec);
       const s = scheduler;
@@ -255,7 +284,8 @@ export class SystemRun {
       return {
         watcher: w,
         schedule: (rows) => s.schedule(rows),
-        killOne: () => killChild(workers[0]),
+        addOne: () => startWorkers(1),
+        killOne: () => killChild(workers.shift()),
         pids: () => workers.map((p) => p.pid!),
         base: () => '',
         stop: async () => {
@@ -270,6 +300,42 @@ export class SystemRun {
       await scheduler?.close();
       await Promise.all(workers.map((p) => killChild(p)));
       throw e;
+    }
+  }
+
+  /**
+   * After a round that reached its cap, with the system's processes stopped: every deadline it still
+   * owed is dropped, so that no later round starts behind a backlog that is not its own. Auctions still
+   * ACTIVE are cancelled (a job that survives ends nothing and publishes nothing) and the queue's pending
+   * jobs are removed through the peer's own API (graphile-worker's straight from its jobs table: its
+   * API removes jobs by id).
+   */
+  async purge(): Promise<void> {
+    await this.client.query(`update auctions set status = 'CANCELLED' where status = 'ACTIVE'`);
+    const spec = this.def.peer && this.peerSpec();
+    if (spec?.kind === 'bullmq') {
+      const { Queue } = await import('bullmq');
+      const queue = new Queue(spec.queue, { connection: { host: '127.0.0.1', port: Number(new URL(spec.redisUrl).port || 6379) }, prefix: spec.prefix });
+      // Waiting and delayed jobs; the few a stopped worker held run again later and end nothing.
+      await queue.drain(true);
+      await queue.close();
+    } else if (spec?.kind === 'graphile') {
+      await this.client.query('delete from graphile_worker._private_jobs');
+    } else if (spec?.kind === 'pgboss') {
+      const { PgBoss } = await import('pg-boss');
+      const boss = new PgBoss({ connectionString: this.databaseUrl, supervise: false, schedule: false });
+      boss.on('error', () => undefined);
+      await boss.start();
+      await boss.deleteAllJobs(spec.queue);
+      await boss.stop({ graceful: false });
+    } else if (spec?.kind === 'agenda') {
+      const { Agenda } = await import('agenda');
+      const { PostgresBackend } = await import('@agendajs/postgres-backend');
+      const backend = new PostgresBackend({ connectionString: this.databaseUrl });
+      const agenda = new Agenda({ backend });
+      await agenda.ready;
+      await agenda.cancel({ name: spec.queue });
+      await backend.disconnect();
     }
   }
 }
@@ -322,14 +388,18 @@ async function peerScheduler(spec: PeerSpec): Promise<PeerScheduler> {
     case 'agenda': {
       const { Agenda } = await import('agenda');
       const { PostgresBackend } = await import('@agendajs/postgres-backend');
-      const agenda = new Agenda({ backend: new PostgresBackend({ connectionString: spec.databaseUrl }) });
+      const backend = new PostgresBackend({ connectionString: spec.databaseUrl });
+      const agenda = new Agenda({ backend });
       await agenda.ready;
       return {
-        // One schedule() per auction, 50 at a time (Agenda saves one job per call).
-        schedule: async (rows) => {
-          for (const chunk of chunks(rows, 50)) await Promise.all(chunk.map((r) => agenda.schedule(new Date(r.due), spec.queue, { id: r.id })));
-        },
-        close: () => agenda.stop(),
+        // One schedule() per auction (Agenda saves one job per call), 50 in flight: a new one as soon as
+        // one is saved, rather than 50 at a time waiting for the slowest of each 50.
+        schedule: (rows) =>
+          pool(rows, 50, async (r) => {
+            await agenda.schedule(new Date(r.due), spec.queue, { id: r.id });
+          }),
+        // Never started: stop() would leave the backend's pool open.
+        close: () => backend.disconnect(),
       };
     }
   }
