@@ -1,4 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import { pgArray } from '../db/sql.js';
 import type { EventBatches } from '../events/outbox.js';
 import { afterMajorGc } from '../http/gc-watch.js';
 import type { Metrics } from '../http/metrics.js';
@@ -30,12 +32,11 @@ export function registerGauges(metrics: Metrics, { orm, deadlines, batches, ws, 
     for (const { kind, wakeAt } of await deadlines.armed()) if (wakeAt) g.set({ kind }, wakeAt.getTime() / 1000);
   });
   metrics.gauge('deadline_outbox_backlog', 'Outbox changes not yet published to Redis (an event batch counts each entity it holds)', [], async (g) => {
-    const [{ n }] = await orm.em
-      .fork()
-      .execute<Array<{ n: number }>>(
-        `select coalesce(sum(case when topic = any(?::text[]) then jsonb_array_length(payload -> 'entries') else 1 end), 0)::int as n from outbox_events where published_at is null`,
-        [`{${batches.topics().join(',')}}`],
-      );
+    const {
+      rows: [{ n }],
+    } = await sql<{ n: number }>`
+      select coalesce(sum(case when topic = any(${pgArray(batches.topics())}::text[]) then jsonb_array_length(payload -> 'entries') else 1 end), 0)::int as n
+        from outbox_events where published_at is null`.execute(orm.em.fork().getKysely());
     g.set(n);
   });
   afterMajorGc(); // starts watching

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
 import type { DeadlineWakeup } from '../../entities/DeadlineWakeup.js';
 import type { Clock } from '../../clock.js';
 import type { Transactions } from '../../db/transactions.js';
@@ -97,7 +98,7 @@ export class Deadlines {
 
   /** Tells every instance's timers to read the kind's row again (an admin paused or resumed it). */
   async announce(kindName: string): Promise<void> {
-    await notifySql(this.kind(kindName).name).execute(this.orm.em.getKysely());
+    await notifySql(this.kind(kindName).name).execute(this.orm.em.fork().getKysely());
   }
 
   /**
@@ -110,9 +111,9 @@ export class Deadlines {
     // but waits for a writer holding the row, so it never reads an armed time a re-arm is replacing.
     // One statement on its own (its implicit transaction holds the lock for as long as it runs): as
     // BEGIN, SELECT and COMMIT it was 20-30 ms of each flash-sale batch under load (docs/benchmarks.md).
-    const [row] = await this.orm.em
-      .fork()
-      .execute<Array<{ wake_at: Date | string | null }>>('select wake_at from deadline_wakeups where kind = ? for share', [kind.name]);
+    const {
+      rows: [row],
+    } = await sql<{ wake_at: Date | string | null }>`select wake_at from deadline_wakeups where kind = ${kind.name} for share`.execute(this.orm.em.fork().getKysely());
     if (row?.wake_at && new Date(row.wake_at).getTime() <= at.getTime()) return;
     const armed = await withWakeupRow(this.orm, kind.name, async (em, row): Promise<Armed | undefined> => {
       if (row.wakeAt !== null && row.wakeAt.getTime() <= at.getTime()) return undefined;
@@ -263,7 +264,9 @@ export class Deadlines {
     await notifySql(kind).execute(em.getKysely());
     const calls = async () => {
       await this.scheduler.schedule(at, wakeJobName(kind), { kind, armId } satisfies WakeupPayload);
-      const [current] = await this.orm.em.fork().execute<Array<{ arm_id: string | null }>>('select arm_id from deadline_wakeups where kind = ?', [kind]);
+      const {
+        rows: [current],
+      } = await sql<{ arm_id: string | null }>`select arm_id from deadline_wakeups where kind = ${kind}`.execute(this.orm.em.fork().getKysely());
       // A replaced wake-up still in the future would only wake to find nothing: drop it.
       if (replaced.armId && replaced.wakeAt && replaced.wakeAt.getTime() > this.clock.now().getTime()) {
         await this.cancelArm(kind, replaced.armId);

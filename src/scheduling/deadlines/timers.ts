@@ -1,6 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
+import { sql } from 'kysely';
 import type { Clock } from '../../clock.js';
+import { pgArray } from '../../db/sql.js';
 import { poolSafety } from '../../db/unavailable.js';
 import type { Logger } from '../../logger.js';
 import { WAKEUPS_CHANNEL, wakeJobName } from './kind.js';
@@ -138,12 +140,10 @@ export class WakeupTimers {
       this.wanted.clear();
       const versions = new Map(kinds.map((k) => [k, this.of(k).version]));
       try {
-        const rows = await this.orm.em.fork().execute<Array<{ kind: string; wake_at: Date | string | null; paused: boolean | null }>>(
-          `select k.kind, w.wake_at, s.paused from unnest(?::text[]) as k(kind)
-             left join deadline_wakeups w on w.kind = k.kind
-             left join job_states s on s.name = ? || k.kind`,
-          [`{${kinds.join(',')}}`, wakeJobName('')],
-        );
+        const { rows } = await sql<{ kind: string; wake_at: Date | string | null; paused: boolean | null }>`
+          select k.kind, w.wake_at, s.paused from unnest(${pgArray(kinds)}::text[]) as k(kind)
+            left join deadline_wakeups w on w.kind = k.kind
+            left join job_states s on s.name = ${wakeJobName('')} || k.kind`.execute(this.orm.em.fork().getKysely());
         if (this.readFailing) this.log.info('deadline timers: their rows are read again');
         this.readFailing = false;
         for (const row of rows) {
