@@ -112,20 +112,9 @@ export class SystemRun {
       const { runMigrations } = await import('graphile-worker');
       await runMigrations({ connectionString: this.databaseUrl, logger: quietGraphileLogger() });
     } else if (spec?.kind === 'pgboss') {
-      const { PgBoss } = await import('pg-boss');
-      const boss = new PgBoss({ connectionString: this.databaseUrl, supervise: false, schedule: false });
-      boss.on('error', () => undefined);
-      await boss.start();
-      await boss.createQueue(spec.queue);
-      await boss.stop({ graceful: false });
+      await withPgBoss(this.databaseUrl, (boss) => boss.createQueue(spec.queue));
     } else if (spec?.kind === 'agenda') {
-      const { Agenda } = await import('agenda');
-      const { PostgresBackend } = await import('@agendajs/postgres-backend');
-      const backend = new PostgresBackend({ connectionString: this.databaseUrl });
-      const agenda = new Agenda({ backend });
-      await agenda.ready;
-      // An Agenda never started returns from stop() at once, its backend's pool left open.
-      await backend.disconnect();
+      await withAgenda(this.databaseUrl, () => Promise.resolve());
     }
   }
 
@@ -322,20 +311,9 @@ export class SystemRun {
     } else if (spec?.kind === 'graphile') {
       await this.client.query('delete from graphile_worker._private_jobs');
     } else if (spec?.kind === 'pgboss') {
-      const { PgBoss } = await import('pg-boss');
-      const boss = new PgBoss({ connectionString: this.databaseUrl, supervise: false, schedule: false });
-      boss.on('error', () => undefined);
-      await boss.start();
-      await boss.deleteAllJobs(spec.queue);
-      await boss.stop({ graceful: false });
+      await withPgBoss(this.databaseUrl, (boss) => boss.deleteAllJobs(spec.queue));
     } else if (spec?.kind === 'agenda') {
-      const { Agenda } = await import('agenda');
-      const { PostgresBackend } = await import('@agendajs/postgres-backend');
-      const backend = new PostgresBackend({ connectionString: this.databaseUrl });
-      const agenda = new Agenda({ backend });
-      await agenda.ready;
-      await agenda.cancel({ name: spec.queue });
-      await backend.disconnect();
+      await withAgenda(this.databaseUrl, (agenda) => agenda.cancel({ name: spec.queue }));
     }
   }
 }
@@ -403,6 +381,28 @@ async function peerScheduler(spec: PeerSpec): Promise<PeerScheduler> {
       };
     }
   }
+}
+
+/** A pg-boss client on `databaseUrl` for one call (a queue made, jobs removed), stopped after it. */
+async function withPgBoss(databaseUrl: string, call: (boss: InstanceType<typeof import('pg-boss').PgBoss>) => Promise<unknown>): Promise<void> {
+  const { PgBoss } = await import('pg-boss');
+  const boss = new PgBoss({ connectionString: databaseUrl, supervise: false, schedule: false });
+  boss.on('error', () => undefined);
+  await boss.start();
+  await call(boss);
+  await boss.stop({ graceful: false });
+}
+
+/** An Agenda on `databaseUrl`'s PostgreSQL backend for one call (its tables made, jobs cancelled), never started. */
+async function withAgenda(databaseUrl: string, call: (agenda: InstanceType<typeof import('agenda').Agenda>) => Promise<unknown>): Promise<void> {
+  const { Agenda } = await import('agenda');
+  const { PostgresBackend } = await import('@agendajs/postgres-backend');
+  const backend = new PostgresBackend({ connectionString: databaseUrl });
+  const agenda = new Agenda({ backend });
+  await agenda.ready;
+  await call(agenda);
+  // An Agenda never started returns from stop() at once, its backend's pool left open.
+  await backend.disconnect();
 }
 
 function quietGraphileLogger() {
