@@ -52,6 +52,8 @@ class FakeKind implements DeadlineKind {
   inFlight = 0;
   maxInFlight = 0;
   batches: string[][] = [];
+  /** Called in each batch's transaction once it has taken its deadlines (a test moves the clock or stops an engine). */
+  onSettle?: () => void;
   constructor(readonly name: string) {
     this.label = `fake ${name}`;
   }
@@ -96,6 +98,7 @@ class FakeKind implements DeadlineKind {
     }
     result.dueAt = due.filter((d) => d.settled && result.settled.includes(d.id)).map((d) => new Date(d.at));
     this.batches.push(due.map((d) => d.id));
+    this.onSettle?.();
     this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
     if (this.holdMs > 0) await sleep(this.holdMs);
     this.inFlight--;
@@ -344,6 +347,22 @@ test('one run per kind at a time: calls during a run get one more run after it, 
   expect(kind.batches).toEqual([['d'], []]); // two runs, one after the other
 });
 
+test('an instance without timers arms anew a deadline that came due during its run: a wake-up job at it, not the sweep', async () => {
+  const { clock, deadlines, scheduler, kinds: [kind], T, armedAt, fire } = setup();
+  kind.add('a', T);
+  kind.add('b', T + 50);
+  await deadlines.arm(kind.name, new Date(T));
+  // b comes due while a's batch is being written; no timer here runs again (DEADLINE_TIMERS=false).
+  kind.onSettle = () => void (clock.t = T + 100);
+  await fire(kind);
+  kind.onSettle = undefined;
+  expect(kind.settledIds()).toEqual(['a']);
+  expect(await armedAt(kind)).toBe(T + 50);
+  expect(scheduler.only(kind.name).at.getTime()).toBe(T + 50);
+  await fire(kind);
+  expect(kind.settledIds()).toEqual(['a', 'b']);
+});
+
 // ---------------------------------------------------------------------------------------------------
 // The timers: every instance's own, at each kind's armed time.
 // ---------------------------------------------------------------------------------------------------
@@ -419,6 +438,30 @@ test('an instance that stops before the armed time leaves its deadline to the ot
     expect(settledBy[0].on).not.toBe(0);
     expect(settledBy[0].lateMs).toBeGreaterThanOrEqual(0);
     expect(settledBy[0].lateMs).toBeLessThan(1_000);
+  } finally {
+    await stopAll();
+  }
+});
+
+test('an instance stopped during its run tells the others of a deadline that came due meanwhile: armed anew at it, with a wake-up job', async () => {
+  const { kind, engines: [a], scheduler, settledBy, stopAll } = await instances(1);
+  try {
+    const due = Date.now() + 300;
+    kind.add('first', due);
+    kind.add('meanwhile', due + 30);
+    kind.holdMs = 100; // the first batch's transaction is still open when 'meanwhile' comes due
+    kind.onSettle = () => {
+      kind.onSettle = undefined;
+      void a.stop(); // SIGTERM's first step, while the run is under way
+    };
+    await a.arm(kind.name, new Date(due));
+    await waitUntil(() => settledBy.length === 1, 5_000, 'the first deadline to be settled (committed)');
+    await a.stop();
+    expect(kind.settledIds()).toEqual(['first']);
+    // Armed at 'meanwhile' (which every instance's timer hears at once), and a wake-up job saved for it.
+    const [row] = await orm.em.fork().execute<Array<{ wake_at: Date }>>('select wake_at from deadline_wakeups where kind = ?', [kind.name]);
+    expect(new Date(row.wake_at).getTime()).toBe(due + 30);
+    expect(scheduler.live(kind.name).map((w) => w.at.getTime())).toContain(due + 30);
   } finally {
     await stopAll();
   }

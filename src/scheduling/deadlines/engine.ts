@@ -213,8 +213,13 @@ export class Deadlines {
    * ahead and early enough stays. A wake-up job run before its time (a clock behind) consumed its own
    * arm (`armId`): it is saved again. A deadline already due when the run began and still due after it
    * is held by a run elsewhere (SKIP LOCKED): this instance's timer looks again a moment later (`idle`),
-   * in case that run dies. One that came due during the run is run for at once. Neither changes the
-   * row (already due, it is early enough): re-arming at it would wake every instance to find it taken.
+   * in case that run dies. One that came due during the run is run for at once by this instance's
+   * timer. Neither changes the row (already due, it is early enough): re-arming at it would wake every
+   * instance to find it taken. Unless no timer here runs again (stopping, or DEADLINE_TIMERS=false):
+   * then one that came due during the run is armed anew, which tells every instance's timer at once
+   * and saves a wake-up job. Left as it was, the row told nobody: the other instances' timers found
+   * such deadlines only when they looked again at deadlines held elsewhere (after 10 ms, 20, …), and on
+   * an instance without timers they waited for the sweep.
    */
   private async rearm(kind: DeadlineKind, armId: string | undefined, startedAt: number): Promise<void> {
     const now = this.clock.now().getTime();
@@ -224,7 +229,9 @@ export class Deadlines {
       const earlyEnough = at !== null && (next === null || at <= next.getTime());
       if (earlyEnough && at > now && (armId === undefined || row.armId !== armId)) return { at: row.wakeAt };
       if (next !== null && earlyEnough && at <= now && next.getTime() <= now) {
-        return next.getTime() <= startedAt ? { at: row.wakeAt, idle: true } : { at: next };
+        if (next.getTime() <= startedAt) return { at: row.wakeAt, idle: true };
+        if (this.timers) return { at: next };
+        return this.schedule(em, row, next);
       }
       if (next !== null) return this.schedule(em, row, next);
       if (row.wakeAt === null) return { at: null };
