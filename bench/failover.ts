@@ -4,8 +4,8 @@
  * stopped every --every seconds, alternately, and started again: with SIGKILL (a crash) in one run and
  * SIGTERM (a rolling restart) in the other. Reported per run: lateness of every auction's end
  * (ended_at − end_time: p50, p99, max), how many ended, that each ended exactly once (one
- * AUCTION_ENDED event each), and how long each stop took (signal to exit). Targets: SIGKILL delays none by more than 1 s, SIGTERM none by more than
- * 100 ms. Talks only to 127.0.0.1; bounded.
+ * AUCTION_ENDED event each), and how long each stop took (signal to exit). Targets: SIGKILL delays
+ * none by more than 1 s, SIGTERM none by more than 100 ms. Talks only to 127.0.0.1; bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
