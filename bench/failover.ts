@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { freePort, pct, SERVER_NODE_FLAGS, sleep, stopAfter, withDatabase } from './support.js';
+import { armThroughApi, freePort, pct, SERVER_NODE_FLAGS, sleep, stopAfter, withDatabase } from './support.js';
 import { AUCTION_ENDED_EVENTS_SQL } from './outbox-events.js';
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
@@ -78,18 +78,7 @@ async function run(mode: 'kill' | 'term') {
       );
       const { signToken } = await import('../src/auth.js');
       const token = signToken({ secret: SECRET }, 'failover-seller', 'user');
-      for (const instance of instances) {
-        const res = await fetch(`${instance.base}/graphql`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({
-            query: 'mutation($i: CreateAuctionInput!) { createAuction(input: $i) { id } }',
-            variables: { i: { nftId: 'nft', title: 'Arming lot', startingPrice: 100, minIncrement: 10, endTime: ends[0].toISOString(), softCloseSeconds: 0 } },
-          }),
-        });
-        const body = (await res.json()) as { errors?: unknown };
-        if (body.errors) throw new Error(JSON.stringify(body.errors));
-      }
+      for (const instance of instances) await armThroughApi(instance.base, token, ends[0]);
       await sleep(first - Date.now());
       const signal = mode === 'kill' ? 'SIGKILL' : 'SIGTERM';
       let stops = 0;

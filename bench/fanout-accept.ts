@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signToken } from '../src/auth.js';
 import { arg, flag, killChild, killChildren, nextMessage, startChild } from './peers/common.js';
-import { SERVER_NODE_FLAGS, freePort, sleep, withDatabase } from './support.js';
+import { SERVER_NODE_FLAGS, armThroughApi, freePort, sleep, withDatabase } from './support.js';
 
 const SUBSCRIBERS = Number(arg('subscribers', '2000'));
 const PROCESSES = Number(arg('processes', '4'));
@@ -126,16 +126,7 @@ await withDatabase(async (databaseUrl, db) => {
       // The end, 1.5 s from now: createAuction arms the deadline engine at the earlier end time.
       const end = Date.now() + 1500;
       await db.query(`update auctions set end_time = $1 where id = $2`, [new Date(end), auctionId]);
-      const res = await fetch(`${base}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({
-          query: 'mutation($i: CreateAuctionInput!) { createAuction(input: $i) { id } }',
-          variables: { i: { nftId: 'nft', title: 'Arming lot', startingPrice: 100, minIncrement: 10, endTime: new Date(end).toISOString(), softCloseSeconds: 0 } },
-        }),
-      });
-      const body = (await res.json()) as { errors?: unknown };
-      if (body.errors) throw new Error(`createAuction: ${JSON.stringify(body.errors)}`);
+      await armThroughApi(base, token, new Date(end));
       const timer = setTimeout(() => clients.forEach((c) => c.connected && c.send('report')), end - Date.now() + 30_000);
       const reports = await Promise.all(heard);
       clearTimeout(timer);

@@ -105,3 +105,21 @@ export async function pool<T>(items: readonly T[], limit: number, fn: (item: T, 
     }),
   );
 }
+
+/**
+ * What createAuction does after its commit, through a server's API: one auction more, ending at
+ * `endTime`, arms the deadline engine there (a no-op for all but the earliest end). The benchmarks seed
+ * their auctions with SQL and arm them with this.
+ */
+export async function armThroughApi(base: string, token: string, endTime: Date): Promise<void> {
+  const res = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({
+      query: 'mutation($i: CreateAuctionInput!) { createAuction(input: $i) { id } }',
+      variables: { i: { nftId: 'nft', title: 'Arming lot', startingPrice: 100, minIncrement: 10, endTime: endTime.toISOString(), softCloseSeconds: 0 } },
+    }),
+  });
+  const body = (await res.json()) as { errors?: unknown };
+  if (body.errors) throw new Error(`createAuction: ${JSON.stringify(body.errors)}`);
+}

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { signToken } from '../../src/auth.js';
-import { SERVER_NODE_FLAGS, freePort, pool } from '../support.js';
+import { SERVER_NODE_FLAGS, armThroughApi, freePort, pool } from '../support.js';
 import { PEER_TABLE_DDL, endedChannel, killChild, nextMessage, sleep, startChild } from './common.js';
 import { graphqlWsWatcher, rawWsWatcher, redisWatcher, type Watcher } from './watchers.js';
 
@@ -189,16 +189,7 @@ export class SystemRun {
         // no-op for all but the earliest, so one auction more (ending with the first) arms them all.
         schedule: async (rows) => {
           const first = Math.min(...rows.map((r) => r.due));
-          const res = await fetch(`${servers[0].base}/graphql`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-            body: JSON.stringify({
-              query: 'mutation($i: CreateAuctionInput!) { createAuction(input: $i) { id } }',
-              variables: { i: { nftId: 'nft', title: 'Arming lot', startingPrice: 100, minIncrement: 10, endTime: new Date(first).toISOString(), softCloseSeconds: 0 } },
-            }),
-          });
-          const body = (await res.json()) as { errors?: unknown };
-          if (body.errors) throw new Error(`createAuction: ${JSON.stringify(body.errors)}`);
+          await armThroughApi(servers[0].base, token, new Date(first));
         },
         addOne: async () => {
           await startOne();
